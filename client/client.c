@@ -1,0 +1,801 @@
+/*
+ * client.c — libshmstore: one connection to shmstored, and the public calls over it.
+ *
+ * The connection speaks strictly request/reply (RELEASE alone has no reply), so a call is:
+ * encode one frame, write it, read frames until the reply with the same seq arrives. The
+ * handshake's reply carries the arena's fd; the library maps it read-only once, and read-write
+ * lazily on the first create, so pointers from a get can never be written through.
+ *
+ * Robustness rules:
+ *  - Every offset and size the daemon returns is checked against the arena before it becomes a
+ *    pointer, so a confused daemon yields SHMSTORE_EPROTO, never a wild pointer.
+ *  - After fork() the child must not talk on the parent's socket. A pthread_atfork handler bumps
+ *    a generation counter; a call that sees a different generation drops the inherited socket and
+ *    pin table (without releasing the parent's pins) and reconnects. Mappings are kept: pointers
+ *    the parent got stay readable in the child while the parent holds them.
+ *  - A lost connection (daemon gone) fails the call with SHMSTORE_ECONN; the next call
+ *    reconnects. Mappings of an old arena are never unmapped, because pointers into them may
+ *    still be in use, and the kernel keeps that memory alive for us.
+ */
+#define _GNU_SOURCE
+#include "shmstore.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "idmap.h"
+#include "proto.h"
+#include "sockpath.h"
+
+#define INPUT_CAP (SHM_FRAME_HEADER + SHM_FRAME_MAX)
+
+struct arena_map {
+    const uint8_t *ro;  /* PROT_READ mapping: what gets point into */
+    uint8_t *rw;        /* PROT_READ|PROT_WRITE mapping, made on first create; may be NULL */
+    uint64_t size;
+    dev_t dev;
+    ino_t ino;
+};
+
+struct shmstore_client {
+    pthread_mutex_t lock;
+    unsigned fork_generation;
+    char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    int fd;                     /* -1 when disconnected */
+    int arena_fd;
+    struct arena_map arena;
+    uint64_t client_id;
+    uint32_t seq;
+    id_map pins;                /* id -> (void *)pin count */
+    struct shm_buf out;
+    uint8_t *in;                /* INPUT_CAP bytes */
+    size_t in_start, in_end;
+    struct shm_object *list_page;   /* SHM_LIST_PAGE_MAX, allocated on first list */
+    char errmsg[512];
+};
+
+/* ---- errors -------------------------------------------------------------------------------- */
+
+#define ERR_TEXT_(name, value, text) case SHMSTORE_##name: return text;
+#define ERR_NAME_(name, value, text) case SHMSTORE_##name: return "SHMSTORE_" #name;
+
+const char *shmstore_strerror(int code)
+{
+    switch (code) {
+    case 0: return "success";
+    SHMSTORE_ERRNO_MAP(ERR_TEXT_)
+    default: return "unknown error";
+    }
+}
+
+const char *shmstore_errname(int code)
+{
+    switch (code) {
+    case 0: return "SHMSTORE_OK";
+    SHMSTORE_ERRNO_MAP(ERR_NAME_)
+    default: return "SHMSTORE_UNKNOWN";
+    }
+}
+
+static _Thread_local char connect_errmsg[512];
+
+const char *shmstore_errmsg(shmstore_client *c)
+{
+    return c ? c->errmsg : connect_errmsg;
+}
+
+const char *shmstore_version(void)
+{
+    return SHMSTORE_VERSION_STRING;
+}
+
+static int set_error(shmstore_client *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int set_error(shmstore_client *c, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->errmsg, sizeof c->errmsg, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int shmstore_default_socket(char *buf, size_t buflen)
+{
+    if (!buf || shm_default_socket_path(buf, buflen) != 0)
+        return SHMSTORE_EINVAL;
+    return 0;
+}
+
+/* ---- fork detection ------------------------------------------------------------------------ */
+
+static volatile unsigned fork_generation;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void on_fork_child(void)
+{
+    fork_generation++;
+}
+
+static void register_atfork(void)
+{
+    pthread_atfork(NULL, NULL, on_fork_child);
+}
+
+/* ---- socket I/O ---------------------------------------------------------------------------- */
+
+static void drop_connection(shmstore_client *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    c->in_start = c->in_end = 0;
+    /* The daemon drops every pin of a closed connection; forget ours to match. */
+    id_map_clear(&c->pins);
+}
+
+static int lost(shmstore_client *c, const char *what, int err)
+{
+    drop_connection(c);
+    if (err)
+        return set_error(c, SHMSTORE_ECONN, "connection to shmstored lost while %s: %s", what,
+                         strerror(err));
+    return set_error(c, SHMSTORE_ECONN, "connection to shmstored lost while %s: daemon closed it",
+                     what);
+}
+
+static int send_all(shmstore_client *c, const uint8_t *data, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = send(c->fd, data, len, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return lost(c, "sending", errno);
+        }
+        data += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Read more bytes into the input buffer. The first read of a connection may carry the arena fd
+ * (SCM_RIGHTS); it is stored in *fd_out when fd_out is given, and any other fd is closed. */
+static int fill_input(shmstore_client *c, int *fd_out)
+{
+    if (c->in_start > 0 && c->in_start == c->in_end)
+        c->in_start = c->in_end = 0;
+    if (c->in_end == INPUT_CAP) {
+        memmove(c->in, c->in + c->in_start, c->in_end - c->in_start);
+        c->in_end -= c->in_start;
+        c->in_start = 0;
+    }
+    union {
+        struct cmsghdr align;
+        char bytes[CMSG_SPACE(sizeof(int) * 4)];
+    } control;
+    struct iovec iov = {c->in + c->in_end, INPUT_CAP - c->in_end};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.bytes,
+                         .msg_controllen = sizeof control.bytes};
+    ssize_t n;
+    do
+        n = recvmsg(c->fd, &msg, MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    if (n <= 0)
+        return lost(c, "waiting for a reply", n < 0 ? errno : 0);
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t nfds = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < nfds; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof fd);
+            if (fd_out && *fd_out < 0)
+                *fd_out = fd;
+            else
+                close(fd);
+        }
+    }
+    c->in_end += (size_t)n;
+    return 0;
+}
+
+/* Send req and wait for its reply (decoded into *rep, pointing into the input buffer, valid
+ * until the next call). A reply with a nonzero status becomes the handle's error. */
+static int call(shmstore_client *c, struct shm_request *req, struct shm_reply *rep, int *fd_out)
+{
+    req->seq = ++c->seq;
+    shm_buf_reset(&c->out);
+    if (shm_encode_request(req, &c->out) != 0)
+        return set_error(c, SHMSTORE_ENOMEM, "cannot encode the request");
+    int rc = send_all(c, c->out.data, c->out.len);
+    if (rc)
+        return rc;
+    for (;;) {
+        size_t avail = c->in_end - c->in_start;
+        uint32_t body_len;
+        if (avail >= SHM_FRAME_HEADER) {
+            if (shm_frame_length(c->in + c->in_start, &body_len) != 0) {
+                drop_connection(c);
+                return set_error(c, SHMSTORE_EPROTO, "the daemon sent a frame of bad length");
+            }
+            if (avail >= SHM_FRAME_HEADER + body_len)
+                break;
+        }
+        rc = fill_input(c, fd_out);
+        if (rc)
+            return rc;
+    }
+    const uint8_t *body = c->in + c->in_start + SHM_FRAME_HEADER;
+    uint32_t body_len;
+    shm_frame_length(c->in + c->in_start, &body_len);
+    c->in_start += SHM_FRAME_HEADER + body_len;
+    int decoded = shm_decode_reply(body, body_len, rep, c->list_page);
+    if (decoded != SHM_DECODE_OK || rep->type != req->type || rep->seq != req->seq) {
+        drop_connection(c);
+        return set_error(c, SHMSTORE_EPROTO, "the daemon sent a reply this library cannot read "
+                                             "(is it another version of shmstore?)");
+    }
+    if (rep->status != 0) {
+        int code = rep->status;
+        if (code >= 0 || code <= SHMSTORE_ERRNO_END_)
+            code = SHMSTORE_EPROTO;
+        return set_error(c, code, "%.*s", (int)rep->u.error.len, (const char *)rep->u.error.ptr);
+    }
+    return 0;
+}
+
+/* ---- connecting ---------------------------------------------------------------------------- */
+
+static int map_arena(shmstore_client *c, int fd, uint64_t size)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0 || (uint64_t)st.st_size < size)
+        return set_error(c, SHMSTORE_EPROTO, "the arena fd from the daemon is not %llu bytes",
+                         (unsigned long long)size);
+    if (c->arena.ro && c->arena.dev == st.st_dev && c->arena.ino == st.st_ino &&
+        c->arena.size == size)
+        return 0;   /* the same arena as before (after fork or reconnect): keep the mappings */
+    void *ro = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+    if (ro == MAP_FAILED)
+        return set_error(c, SHMSTORE_ENOMEM, "cannot map the arena (%llu bytes): %s",
+                         (unsigned long long)size, strerror(errno));
+    /* An older arena's mappings are left in place on purpose: see the top of this file. */
+    c->arena.ro = ro;
+    c->arena.rw = NULL;
+    c->arena.size = size;
+    c->arena.dev = st.st_dev;
+    c->arena.ino = st.st_ino;
+    return 0;
+}
+
+static int open_connection(shmstore_client *c)
+{
+    c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (c->fd < 0)
+        return set_error(c, SHMSTORE_ECONN, "socket: %s", strerror(errno));
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    memcpy(addr.sun_path, c->socket_path, sizeof addr.sun_path);
+    if (connect(c->fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
+        int err = errno;
+        close(c->fd);
+        c->fd = -1;
+        return set_error(c, SHMSTORE_ECONN, "cannot connect to shmstored at %s: %s%s",
+                         c->socket_path, strerror(err),
+                         err == ENOENT || err == ECONNREFUSED ? " (is shmstored running?)" : "");
+    }
+    c->in_start = c->in_end = 0;
+    c->fork_generation = fork_generation;
+
+    struct shm_request req = {.type = SHM_MSG_HELLO};
+    req.u.hello.version = SHM_PROTO_VERSION;
+    req.u.hello.pid = (uint32_t)getpid();
+    struct shm_reply rep;
+    int arena_fd = -1;
+    int rc = call(c, &req, &rep, &arena_fd);
+    if (rc == 0 && arena_fd < 0)
+        rc = set_error(c, SHMSTORE_EPROTO, "the daemon's handshake carried no arena fd");
+    if (rc == 0)
+        rc = map_arena(c, arena_fd, rep.u.hello.arena_size);
+    if (rc) {
+        if (arena_fd >= 0)
+            close(arena_fd);
+        drop_connection(c);
+        return rc;
+    }
+    if (c->arena_fd >= 0)
+        close(c->arena_fd);
+    c->arena_fd = arena_fd;
+    c->client_id = rep.u.hello.client_id;
+    return 0;
+}
+
+int shmstore_connect(const char *socket_path, shmstore_client **out)
+{
+    if (!out) {
+        snprintf(connect_errmsg, sizeof connect_errmsg, "shmstore_connect: out is NULL");
+        return SHMSTORE_EINVAL;
+    }
+    *out = NULL;
+    pthread_once(&atfork_once, register_atfork);
+    shmstore_client *c = calloc(1, sizeof *c);
+    if (c)
+        c->in = malloc(INPUT_CAP);
+    if (!c || !c->in) {
+        free(c);
+        snprintf(connect_errmsg, sizeof connect_errmsg, "out of memory");
+        return SHMSTORE_ENOMEM;
+    }
+    c->fd = c->arena_fd = -1;
+    c->pins = (id_map)ID_MAP_INIT;
+    pthread_mutex_init(&c->lock, NULL);
+    int rc = 0;
+    if (socket_path) {
+        if (strlen(socket_path) >= sizeof c->socket_path)
+            rc = set_error(c, SHMSTORE_EINVAL, "socket path longer than %zu bytes",
+                           sizeof c->socket_path - 1);
+        else
+            snprintf(c->socket_path, sizeof c->socket_path, "%s", socket_path);
+    } else if (shm_default_socket_path(c->socket_path, sizeof c->socket_path) != 0) {
+        rc = set_error(c, SHMSTORE_EINVAL, "the default socket path is too long");
+    }
+    if (rc == 0)
+        rc = open_connection(c);
+    if (rc) {
+        snprintf(connect_errmsg, sizeof connect_errmsg, "%s", c->errmsg);
+        shmstore_close(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+void shmstore_close(shmstore_client *c)
+{
+    if (!c)
+        return;
+    /* In a fork child the socket is the parent's too: closing our copy leaves it open. */
+    drop_connection(c);
+    if (c->arena_fd >= 0)
+        close(c->arena_fd);
+    if (c->arena.ro)
+        munmap((void *)c->arena.ro, c->arena.size);
+    if (c->arena.rw)
+        munmap(c->arena.rw, c->arena.size);
+    shm_buf_free(&c->out);
+    free(c->list_page);
+    free(c->in);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+/* Lock the handle and make sure it has a live connection of this process. */
+static int begin(shmstore_client *c)
+{
+    if (c->fork_generation != fork_generation) {
+        /* A fork child: the mutex may have been held by a thread that does not exist here. */
+        pthread_mutex_init(&c->lock, NULL);
+        if (c->fd >= 0)
+            close(c->fd);
+        c->fd = -1;
+        c->in_start = c->in_end = 0;
+        id_map_clear(&c->pins);   /* the parent's pins are the parent's to release */
+        c->fork_generation = fork_generation;
+    }
+    pthread_mutex_lock(&c->lock);
+    c->errmsg[0] = '\0';
+    if (c->fd < 0) {
+        int rc = open_connection(c);
+        if (rc) {
+            pthread_mutex_unlock(&c->lock);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static int end(shmstore_client *c, int rc)
+{
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
+
+/* ---- argument checks ----------------------------------------------------------------------- */
+
+static int check_name(shmstore_client *c, const char *name, size_t *len)
+{
+    if (!name)
+        return set_error(c, SHMSTORE_EINVAL, "invalid name: NULL");
+    size_t n = strnlen(name, SHM_NAME_MAX + 1);
+    const char *why;
+    if (shm_name_check((const uint8_t *)name, n, &why) != 0)
+        return set_error(c, SHMSTORE_EINVAL, "invalid name: %s", why);
+    *len = n;
+    return 0;
+}
+
+static int check_meta(shmstore_client *c, const void *meta, size_t meta_size)
+{
+    if (meta_size > SHM_META_MAX)
+        return set_error(c, SHMSTORE_EINVAL, "metadata of %zu bytes is over the %u-byte limit",
+                         meta_size, SHM_META_MAX);
+    if (meta_size && !meta)
+        return set_error(c, SHMSTORE_EINVAL, "metadata is NULL but meta_size is %zu", meta_size);
+    return 0;
+}
+
+static struct shm_bytes bytes_of(const void *p, size_t n)
+{
+    return (struct shm_bytes){p ? p : (const void *)"", (uint32_t)n};
+}
+
+/* A range the daemon named must lie inside the arena before it becomes a pointer. */
+static int check_range(shmstore_client *c, uint64_t offset, uint64_t size)
+{
+    if (offset > c->arena.size || size > c->arena.size - offset)
+        return set_error(c, SHMSTORE_EPROTO, "the daemon named bytes outside the arena");
+    return 0;
+}
+
+static int ensure_writable(shmstore_client *c)
+{
+    if (c->arena.rw)
+        return 0;
+    void *rw = mmap(NULL, c->arena.size, PROT_READ | PROT_WRITE, MAP_SHARED, c->arena_fd, 0);
+    if (rw == MAP_FAILED)
+        return set_error(c, errno == EACCES ? SHMSTORE_EPERM : SHMSTORE_ENOMEM,
+                         "cannot map the arena writable: %s", strerror(errno));
+    c->arena.rw = rw;
+    return 0;
+}
+
+/* Fill the page tables of a range about to be written in one call instead of one fault per
+ * page (DESIGN.md §2.2). Old kernels lack it; then the faults simply happen. */
+static void prefault_for_write(uint8_t *p, size_t size)
+{
+#ifdef MADV_POPULATE_WRITE
+    if (size < 256 * 1024)
+        return;
+    uintptr_t start = (uintptr_t)p & ~(uintptr_t)4095;
+    uintptr_t stop = ((uintptr_t)p + size + 4095) & ~(uintptr_t)4095;
+    madvise((void *)start, stop - start, MADV_POPULATE_WRITE);
+#else
+    (void)p;
+    (void)size;
+#endif
+}
+
+/* ---- object calls -------------------------------------------------------------------------- */
+
+static int create_locked(shmstore_client *c, const char *name, size_t name_len, size_t size,
+                         const void *meta, size_t meta_size, unsigned flags, void **data_out,
+                         uint64_t *id_out)
+{
+    int rc = ensure_writable(c);
+    if (rc)
+        return rc;
+    struct shm_request req = {.type = SHM_MSG_CREATE};
+    req.u.create.name = bytes_of(name, name_len);
+    req.u.create.size = size;
+    req.u.create.meta = bytes_of(meta, meta_size);
+    req.u.create.flags = flags & SHMSTORE_REPLACE ? SHM_FLAG_REPLACE : 0;
+    struct shm_reply rep;
+    rc = call(c, &req, &rep, NULL);
+    if (rc)
+        return rc;
+    rc = check_range(c, rep.u.create.data_offset, size);
+    if (rc)
+        return rc;
+    *data_out = c->arena.rw + rep.u.create.data_offset;
+    *id_out = rep.u.create.id;
+    return 0;
+}
+
+int shmstore_create(shmstore_client *c, const char *name, size_t size, const void *meta,
+                    size_t meta_size, unsigned flags, void **data_out, uint64_t *id_out)
+{
+    if (!c)
+        return SHMSTORE_EINVAL;
+    int rc = begin(c);
+    if (rc)
+        return rc;
+    size_t name_len;
+    if (!data_out || !id_out)
+        return end(c, set_error(c, SHMSTORE_EINVAL, "data_out and id_out must not be NULL"));
+    if ((rc = check_name(c, name, &name_len)) || (rc = check_meta(c, meta, meta_size)))
+        return end(c, rc);
+    return end(c, create_locked(c, name, name_len, size, meta, meta_size, flags, data_out, id_out));
+}
+
+static int by_id_locked(shmstore_client *c, uint32_t type, uint64_t id)
+{
+    struct shm_request req = {.type = type};
+    req.u.by_id.id = id;
+    struct shm_reply rep;
+    return call(c, &req, &rep, NULL);
+}
+
+int shmstore_seal(shmstore_client *c, uint64_t id)
+{
+    if (!c)
+        return SHMSTORE_EINVAL;
+    int rc = begin(c);
+    return rc ? rc : end(c, by_id_locked(c, SHM_MSG_SEAL, id));
+}
+
+int shmstore_abort(shmstore_client *c, uint64_t id)
+{
+    if (!c)
+        return SHMSTORE_EINVAL;
+    int rc = begin(c);
+    return rc ? rc : end(c, by_id_locked(c, SHM_MSG_ABORT, id));
+}
+
+int shmstore_put(shmstore_client *c, const char *name, const void *data, size_t size,
+                 const void *meta, size_t meta_size, unsigned flags)
+{
+    if (!c)
+        return SHMSTORE_EINVAL;
+    int rc = begin(c);
+    if (rc)
+        return rc;
+    size_t name_len;
+    if ((rc = check_name(c, name, &name_len)) || (rc = check_meta(c, meta, meta_size)))
+        return end(c, rc);
+    if (size && !data)
+        return end(c, set_error(c, SHMSTORE_EINVAL, "data is NULL but size is %zu", size));
+
+    if (size <= SHM_INLINE_MAX) {
+        /* Small: the payload rides in the request, one round trip. */
+        struct shm_request req = {.type = SHM_MSG_PUT};
+        req.u.put.name = bytes_of(name, name_len);
+        req.u.put.data = bytes_of(data, size);
+        req.u.put.meta = bytes_of(meta, meta_size);
+        req.u.put.flags = flags & SHMSTORE_REPLACE ? SHM_FLAG_REPLACE : 0;
+        struct shm_reply rep;
+        return end(c, call(c, &req, &rep, NULL));
+    }
+    /* Large: reserve in place, copy at memory speed, seal. */
+    void *dest;
+    uint64_t id;
+    rc = create_locked(c, name, name_len, size, meta, meta_size, flags, &dest, &id);
+    if (rc)
+        return end(c, rc);
+    prefault_for_write(dest, size);
+    memcpy(dest, data, size);
+    rc = by_id_locked(c, SHM_MSG_SEAL, id);
+    if (rc && rc != SHMSTORE_ECONN) {
+        char why[sizeof c->errmsg];
+        memcpy(why, c->errmsg, sizeof why);
+        by_id_locked(c, SHM_MSG_ABORT, id);
+        memcpy(c->errmsg, why, sizeof why);
+    }
+    return end(c, rc);
+}
+
+/* The handle's own count of pins per id, so release can refuse what was never got without
+ * asking the daemon. 0, or -1 when memory runs out (nothing changed then). */
+static int pin_count_add(shmstore_client *c, uint64_t id, intptr_t delta)
+{
+    intptr_t count = (intptr_t)id_map_get(&c->pins, id) + delta;
+    if (count > 0)
+        return id_map_put(&c->pins, id, (void *)count);
+    id_map_remove(&c->pins, id);
+    return 0;
+}
+
+/* RELEASE has no reply: one send and done. If the daemon is gone, so is the pin. */
+static void send_release(shmstore_client *c, uint64_t id)
+{
+    struct shm_request req = {.type = SHM_MSG_RELEASE, .seq = ++c->seq};
+    req.u.by_id.id = id;
+    shm_buf_reset(&c->out);
+    if (shm_encode_request(&req, &c->out) == 0)
+        send_all(c, c->out.data, c->out.len);
+}
+
+int shmstore_get(shmstore_client *c, const char *name, int timeout_ms, shmstore_object *out)
+{
+    if (!c)
+        return SHMSTORE_EINVAL;
+    int rc = begin(c);
+    if (rc)
+        return rc;
+    size_t name_len;
+    if (!out)
+        return end(c, set_error(c, SHMSTORE_EINVAL, "out must not be NULL"));
+    if ((rc = check_name(c, name, &name_len)))
+        return end(c, rc);
+    if (timeout_ms < 0 && timeout_ms != SHMSTORE_WAIT_FOREVER)
+        return end(c, set_error(c, SHMSTORE_EINVAL, "timeout_ms %d is negative", timeout_ms));
+    struct shm_request req = {.type = SHM_MSG_GET};
+    req.u.get.name = bytes_of(name, name_len);
+    req.u.get.timeout_ms = timeout_ms;
+    struct shm_reply rep;
+    rc = call(c, &req, &rep, NULL);
+    if (rc)
+        return end(c, rc);
+    const struct shm_object *o = &rep.u.object;
+    if ((rc = check_range(c, o->data_offset, o->size)) ||
+        (rc = check_range(c, o->meta_offset, o->meta_size)))
+        return end(c, rc);
+    /* Remember the pin before anything can fail, so a release always matches the daemon. */
+    if (pin_count_add(c, o->id, 1) != 0) {
+        send_release(c, o->id);
+        return end(c, set_error(c, SHMSTORE_ENOMEM, "out of memory recording a pin"));
+    }
+    out->data = c->arena.ro + o->data_offset;
+    out->size = (size_t)o->size;
+    out->meta = c->arena.ro + o->meta_offset;
+    out->meta_size = (size_t)o->meta_size;
+    out->id = o->id;
+    return end(c, 0);
+}
+
+int shmstore_release(shmstore_client *c, shmstore_object *obj)
+{
+    if (!c || !obj)
+        return SHMSTORE_EINVAL;
+    int rc = begin(c);
+    if (rc)
+        return rc;
+    if (!id_map_get(&c->pins, obj->id))
+        return end(c, set_error(c, SHMSTORE_ESTATE, "object %llu is not pinned by this handle",
+                                (unsigned long long)obj->id));
+    pin_count_add(c, obj->id, -1);
+    send_release(c, obj->id);
+    memset(obj, 0, sizeof *obj);
+    return end(c, 0);
+}
+
+static int by_name_locked(shmstore_client *c, uint32_t type, const char *name,
+                          struct shm_reply *rep)
+{
+    size_t name_len;
+    int rc = check_name(c, name, &name_len);
+    if (rc)
+        return rc;
+    struct shm_request req = {.type = type};
+    req.u.by_name.name = bytes_of(name, name_len);
+    return call(c, &req, rep, NULL);
+}
+
+int shmstore_delete(shmstore_client *c, const char *name)
+{
+    if (!c)
+        return SHMSTORE_EINVAL;
+    int rc = begin(c);
+    struct shm_reply rep;
+    return rc ? rc : end(c, by_name_locked(c, SHM_MSG_DELETE, name, &rep));
+}
+
+static void stat_from_wire(const struct shm_object *o, shmstore_object_stat *out)
+{
+    size_t n = o->name.len < SHMSTORE_NAME_MAX ? o->name.len : SHMSTORE_NAME_MAX;
+    memcpy(out->name, o->name.ptr, n);
+    out->name[n] = '\0';
+    out->id = o->id;
+    out->size = o->size;
+    out->meta_size = o->meta_size;
+    out->pins = o->pins;
+    out->created_ns = o->created_ns;
+}
+
+int shmstore_stat(shmstore_client *c, const char *name, shmstore_object_stat *out)
+{
+    if (!c)
+        return SHMSTORE_EINVAL;
+    int rc = begin(c);
+    if (rc)
+        return rc;
+    if (!out)
+        return end(c, set_error(c, SHMSTORE_EINVAL, "out must not be NULL"));
+    struct shm_reply rep;
+    rc = by_name_locked(c, SHM_MSG_STAT, name, &rep);
+    if (rc == 0)
+        stat_from_wire(&rep.u.object, out);
+    return end(c, rc);
+}
+
+int shmstore_list(shmstore_client *c, const char *pattern, shmstore_list_fn fn, void *arg)
+{
+    if (!c)
+        return SHMSTORE_EINVAL;
+    int rc = begin(c);
+    if (rc)
+        return rc;
+    if (!fn)
+        return end(c, set_error(c, SHMSTORE_EINVAL, "fn must not be NULL"));
+    if (!pattern)
+        pattern = "";
+    size_t pattern_len = strlen(pattern);
+    if (pattern_len > SHM_PATTERN_MAX)
+        return end(c, set_error(c, SHMSTORE_EINVAL, "pattern longer than %u bytes",
+                                SHM_PATTERN_MAX));
+    if (!c->list_page && !(c->list_page = calloc(SHM_LIST_PAGE_MAX, sizeof *c->list_page)))
+        return end(c, set_error(c, SHMSTORE_ENOMEM, "out of memory"));
+
+    char cursor[SHM_NAME_MAX + 1] = "";
+    size_t cursor_len = 0;
+    for (;;) {
+        struct shm_request req = {.type = SHM_MSG_LIST};
+        req.u.list.pattern = bytes_of(pattern, pattern_len);
+        req.u.list.cursor = bytes_of(cursor, cursor_len);
+        req.u.list.max = SHM_LIST_PAGE_MAX;
+        struct shm_reply rep;
+        rc = call(c, &req, &rep, NULL);
+        if (rc)
+            return end(c, rc);
+        /* The callback may take its time (storectl writes to a pipe); the page is ours until the
+         * next call, so entries are converted and handed over one by one. */
+        for (uint32_t i = 0; i < rep.u.list.count; i++) {
+            shmstore_object_stat st;
+            stat_from_wire(&c->list_page[i], &st);
+            int stop = fn(&st, arg);
+            if (stop)
+                return end(c, stop);
+        }
+        if (rep.u.list.done)
+            return end(c, 0);
+        if (rep.u.list.next_cursor.len > SHM_NAME_MAX)
+            return end(c, set_error(c, SHMSTORE_EPROTO, "the daemon sent a bad list cursor"));
+        cursor_len = rep.u.list.next_cursor.len;
+        memcpy(cursor, rep.u.list.next_cursor.ptr, cursor_len);
+    }
+}
+
+int shmstore_info(shmstore_client *c, shmstore_store_info *out)
+{
+    if (!c)
+        return SHMSTORE_EINVAL;
+    int rc = begin(c);
+    if (rc)
+        return rc;
+    if (!out)
+        return end(c, set_error(c, SHMSTORE_EINVAL, "out must not be NULL"));
+    struct shm_request req = {.type = SHM_MSG_INFO};
+    struct shm_reply rep;
+    rc = call(c, &req, &rep, NULL);
+    if (rc)
+        return end(c, rc);
+    const struct shm_info *i = &rep.u.info;
+    memset(out, 0, sizeof *out);
+    out->capacity_bytes = i->capacity_bytes;
+    out->used_bytes = i->used_bytes;
+    out->free_bytes = i->free_bytes;
+    out->largest_free_bytes = i->largest_free_bytes;
+    out->objects = i->objects;
+    out->unsealed_objects = i->unsealed_objects;
+    out->unsealed_bytes = i->unsealed_bytes;
+    out->deleted_pinned = i->deleted_pinned;
+    out->pins = i->pins;
+    out->clients = i->clients;
+    out->waiters = i->waiters;
+    out->uptime_s = i->uptime_s;
+    out->requests = i->requests;
+    size_t n = i->version.len < sizeof out->version - 1 ? i->version.len : sizeof out->version - 1;
+    memcpy(out->version, i->version.ptr, n);
+    return end(c, 0);
+}
+
+int shmstore_ping(shmstore_client *c)
+{
+    if (!c)
+        return SHMSTORE_EINVAL;
+    int rc = begin(c);
+    if (rc)
+        return rc;
+    struct shm_request req = {.type = SHM_MSG_PING};
+    struct shm_reply rep;
+    return end(c, call(c, &req, &rep, NULL));
+}

@@ -1,0 +1,544 @@
+/*
+ * storectl — look at and manage a shmstore from the command line (DESIGN.md §5).
+ *
+ * Uses only the public API of libshmstore. Every command maps the library's error codes onto
+ * one exit status: 0 success, 1 the store refused or the object does not exist, 2 usage error,
+ * 3 the daemon cannot be reached. Human output is a table with binary-unit sizes; --json prints
+ * exactly one JSON value. `ls` prints each page of entries as it arrives, so listing a store of
+ * millions of objects needs neither a huge reply nor a huge buffer here.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "humansize.h"
+#include "shmstore.h"
+
+enum exit_status { EXIT_OK = 0, EXIT_REFUSED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };
+
+static const char usage_text[] =
+    "Usage: storectl [-s SOCKET] COMMAND [ARG]...\n"
+    "Look at and manage a shmstore.\n"
+    "\n"
+    "Commands:\n"
+    "  ping                                 check that the daemon answers\n"
+    "  put NAME [FILE|-] [--meta TEXT] [--replace]\n"
+    "                                       store FILE (or stdin) under NAME\n"
+    "  get NAME [-o FILE] [--timeout MS]    write the payload to stdout or FILE; wait up to\n"
+    "                                       MS milliseconds for it (-1: forever)\n"
+    "  rm NAME...                           delete objects\n"
+    "  ls [PATTERN] [--json]                list objects whose names match a glob\n"
+    "  stat NAME [--json]                   describe one object\n"
+    "  info [--json]                        describe the store\n"
+    "\n"
+    "Options:\n"
+    "  -s, --socket SOCKET   the daemon's socket (default: $SHMSTORE_SOCKET, else the\n"
+    "                        system or per-user socket)\n"
+    "  -h, --help            show this help\n"
+    "      --version         show the version\n"
+    "\n"
+    "Exit status: 0 success, 1 refused or not found, 2 usage error, 3 daemon unreachable.\n";
+
+static const char *socket_path;   /* NULL: the library's default */
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "storectl: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\nTry 'storectl --help' for more information.\n");
+    va_end(ap);
+    return EXIT_USAGE;
+}
+
+/* One line on stderr and the exit status for a library error. */
+static int report(shmstore_client *c, const char *subject, int code)
+{
+    const char *detail = shmstore_errmsg(c);
+    if (code == SHMSTORE_ECONN) {
+        fprintf(stderr, "storectl: %s\n", *detail ? detail : shmstore_strerror(code));
+        return EXIT_UNREACHABLE;
+    }
+    if (code == SHMSTORE_ENOTFOUND && subject) {
+        fprintf(stderr, "storectl: %s: not found\n", subject);
+        return EXIT_REFUSED;
+    }
+    if (subject && !strstr(detail, subject))
+        fprintf(stderr, "storectl: %s: %s\n", subject, *detail ? detail : shmstore_strerror(code));
+    else
+        fprintf(stderr, "storectl: %s\n", *detail ? detail : shmstore_strerror(code));
+    return code == SHMSTORE_EINVAL && !*detail ? EXIT_USAGE : EXIT_REFUSED;
+}
+
+static int connect_or_report(shmstore_client **c)
+{
+    int rc = shmstore_connect(socket_path, c);
+    return rc ? report(NULL, NULL, rc) : EXIT_OK;
+}
+
+/* ---- output helpers ------------------------------------------------------------------------ */
+
+static void format_time(int64_t ns, char *buf, size_t len)
+{
+    time_t secs = (time_t)(ns / 1000000000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, len - n, ".%06ldZ", (long)(ns % 1000000000) / 1000);
+}
+
+static void json_string(const char *s)
+{
+    putchar('"');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            printf("\\%c", *p);
+        else if (*p < 0x20 || *p == 0x7f)
+            printf("\\u%04x", *p);
+        else
+            putchar(*p);
+    }
+    putchar('"');
+}
+
+static void json_object_stat(const shmstore_object_stat *st)
+{
+    char created[64];
+    format_time(st->created_ns, created, sizeof created);
+    printf("{\"name\":");
+    json_string(st->name);
+    printf(",\"id\":%llu,\"size\":%llu,\"meta_size\":%llu,\"pins\":%llu,\"created\":\"%s\"}",
+           (unsigned long long)st->id, (unsigned long long)st->size,
+           (unsigned long long)st->meta_size, (unsigned long long)st->pins, created);
+}
+
+/* ---- commands ------------------------------------------------------------------------------ */
+
+static int cmd_ping(int argc, char **argv)
+{
+    (void)argv;
+    if (argc != 1)
+        return usage_error("ping takes no arguments");
+    shmstore_client *c;
+    int status = connect_or_report(&c);
+    if (status)
+        return status;
+    int rc = shmstore_ping(c);
+    if (rc == 0) {
+        char path[256] = "";
+        if (socket_path)
+            snprintf(path, sizeof path, "%s", socket_path);
+        else
+            shmstore_default_socket(path, sizeof path);
+        printf("shmstored at %s is alive\n", path);
+    }
+    status = rc ? report(c, NULL, rc) : EXIT_OK;
+    shmstore_close(c);
+    return status;
+}
+
+/* Read all of fd into a growing buffer (for pipes, whose size is unknown up front). */
+static int read_all(int fd, unsigned char **out, size_t *out_len)
+{
+    size_t cap = 1 << 20, len = 0;
+    unsigned char *buf = malloc(cap);
+    if (!buf)
+        return -1;
+    for (;;) {
+        if (len == cap) {
+            unsigned char *bigger = realloc(buf, cap * 2);
+            if (!bigger) {
+                free(buf);
+                errno = ENOMEM;
+                return -1;
+            }
+            buf = bigger;
+            cap *= 2;
+        }
+        ssize_t n = read(fd, buf + len, cap - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int err = errno;
+            free(buf);
+            errno = err;
+            return -1;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    *out = buf;
+    *out_len = len;
+    return 0;
+}
+
+/* A regular file of known size is read straight into the object, created in place. */
+static int put_in_place(shmstore_client *c, const char *name, int fd, size_t size,
+                        const char *meta, unsigned flags, const char *source)
+{
+    void *dest;
+    uint64_t id;
+    int rc = shmstore_create(c, name, size, meta, meta ? strlen(meta) : 0, flags, &dest, &id);
+    if (rc)
+        return report(c, name, rc);
+    size_t done = 0;
+    while (done < size) {
+        ssize_t n = read(fd, (char *)dest + done, size - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            fprintf(stderr, "storectl: %s: %s\n", source, n < 0 ? strerror(errno) : "file shrank while reading");
+            shmstore_abort(c, id);
+            return EXIT_REFUSED;
+        }
+        done += (size_t)n;
+    }
+    rc = shmstore_seal(c, id);
+    if (rc) {
+        int status = report(c, name, rc);
+        shmstore_abort(c, id);
+        return status;
+    }
+    return EXIT_OK;
+}
+
+static int cmd_put(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"meta", required_argument, NULL, 'M'},
+        {"replace", no_argument, NULL, 'r'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *meta = NULL;
+    unsigned flags = 0;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (opt == 'M')
+            meta = optarg;
+        else if (opt == 'r')
+            flags |= SHMSTORE_REPLACE;
+        else
+            return usage_error("put: bad option");
+    }
+    if (argc - optind < 1 || argc - optind > 2)
+        return usage_error("usage: storectl put NAME [FILE|-] [--meta TEXT] [--replace]");
+    const char *name = argv[optind];
+    const char *source = argc - optind == 2 ? argv[optind + 1] : "-";
+    int fd = strcmp(source, "-") == 0 ? STDIN_FILENO : open(source, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        fprintf(stderr, "storectl: %s: %s\n", source, strerror(errno));
+        return EXIT_REFUSED;
+    }
+    shmstore_client *c;
+    int status = connect_or_report(&c);
+    if (status == EXIT_OK) {
+        struct stat st;
+        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+            status = put_in_place(c, name, fd, (size_t)st.st_size, meta, flags, source);
+        } else {
+            unsigned char *data;
+            size_t len;
+            if (read_all(fd, &data, &len) != 0) {
+                fprintf(stderr, "storectl: %s: %s\n", source, strerror(errno));
+                status = EXIT_REFUSED;
+            } else {
+                int rc = shmstore_put(c, name, data, len, meta, meta ? strlen(meta) : 0, flags);
+                status = rc ? report(c, name, rc) : EXIT_OK;
+                free(data);
+            }
+        }
+        shmstore_close(c);
+    }
+    if (fd != STDIN_FILENO)
+        close(fd);
+    return status;
+}
+
+static int write_all(int fd, const void *data, size_t size)
+{
+    const char *p = data;
+    while (size > 0) {
+        ssize_t n = write(fd, p, size);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        p += n;
+        size -= (size_t)n;
+    }
+    return 0;
+}
+
+static int cmd_get(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"output", required_argument, NULL, 'o'},
+        {"timeout", required_argument, NULL, 't'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *output = NULL;
+    int timeout_ms = 0;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+        if (opt == 'o') {
+            output = optarg;
+        } else if (opt == 't') {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || v < -1 || v > 0x7fffffffL)
+                return usage_error("--timeout: '%s' is not a number of milliseconds (or -1)", optarg);
+            timeout_ms = (int)v;
+        } else {
+            return usage_error("get: bad option");
+        }
+    }
+    if (argc - optind != 1)
+        return usage_error("usage: storectl get NAME [-o FILE] [--timeout MS]");
+    const char *name = argv[optind];
+    shmstore_client *c;
+    int status = connect_or_report(&c);
+    if (status)
+        return status;
+    shmstore_object obj;
+    int rc = shmstore_get(c, name, timeout_ms, &obj);
+    if (rc) {
+        status = report(c, name, rc);
+        shmstore_close(c);
+        return status;
+    }
+    int fd = output ? open(output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666) : STDOUT_FILENO;
+    if (fd < 0 || write_all(fd, obj.data, obj.size) != 0) {
+        fprintf(stderr, "storectl: %s: %s\n", output ? output : "stdout", strerror(errno));
+        status = EXIT_REFUSED;
+    }
+    if (fd >= 0 && fd != STDOUT_FILENO && close(fd) != 0) {
+        fprintf(stderr, "storectl: %s: %s\n", output, strerror(errno));
+        status = EXIT_REFUSED;
+    }
+    shmstore_release(c, &obj);
+    shmstore_close(c);
+    return status;
+}
+
+static int cmd_rm(int argc, char **argv)
+{
+    if (argc < 2)
+        return usage_error("usage: storectl rm NAME...");
+    shmstore_client *c;
+    int status = connect_or_report(&c);
+    if (status)
+        return status;
+    for (int i = 1; i < argc; i++) {
+        int rc = shmstore_delete(c, argv[i]);
+        if (rc) {
+            int s = report(c, argv[i], rc);
+            if (s > status)
+                status = s;
+            if (s == EXIT_UNREACHABLE)
+                break;
+        }
+    }
+    shmstore_close(c);
+    return status;
+}
+
+/* Parse the one optional flag --json of ls, stat and info; returns -1 on a bad option. */
+static int parse_json_flag(int argc, char **argv, int *json)
+{
+    static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {NULL, 0, NULL, 0}};
+    int opt;
+    *json = 0;
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (opt != 'j')
+            return -1;
+        *json = 1;
+    }
+    return 0;
+}
+
+struct ls_state {
+    int json;
+    unsigned long long count;
+};
+
+static int print_ls_entry(const shmstore_object_stat *st, void *arg)
+{
+    struct ls_state *ls = arg;
+    if (ls->json) {
+        if (ls->count)
+            putchar(',');
+        putchar('\n');
+        json_object_stat(st);
+    } else {
+        char size[32], meta[32], created[64];
+        if (ls->count == 0)
+            printf("%-40s %12s %10s %5s  %s\n", "NAME", "SIZE", "META", "PINS", "CREATED");
+        format_time(st->created_ns, created, sizeof created);
+        printf("%-40s %12s %10s %5llu  %s\n", st->name, human_size(st->size, size, sizeof size),
+               human_size(st->meta_size, meta, sizeof meta), (unsigned long long)st->pins,
+               created);
+    }
+    ls->count++;
+    return ferror(stdout) ? SHMSTORE_EIO : 0;
+}
+
+static int cmd_ls(int argc, char **argv)
+{
+    struct ls_state ls = {0, 0};
+    if (parse_json_flag(argc, argv, &ls.json) != 0 || argc - optind > 1)
+        return usage_error("usage: storectl ls [PATTERN] [--json]");
+    const char *pattern = argc - optind == 1 ? argv[optind] : NULL;
+    shmstore_client *c;
+    int status = connect_or_report(&c);
+    if (status)
+        return status;
+    if (ls.json)
+        putchar('[');
+    int rc = shmstore_list(c, pattern, print_ls_entry, &ls);
+    if (ls.json)
+        printf("%s]\n", ls.count ? "\n" : "");
+    else if (rc == 0 && ls.count == 0 && isatty(STDOUT_FILENO))
+        fprintf(stderr, "storectl: no objects%s%s\n", pattern ? " match " : "", pattern ? pattern : "");
+    status = rc ? report(c, NULL, rc) : EXIT_OK;
+    shmstore_close(c);
+    return status;
+}
+
+static int cmd_stat(int argc, char **argv)
+{
+    int json;
+    if (parse_json_flag(argc, argv, &json) != 0 || argc - optind != 1)
+        return usage_error("usage: storectl stat NAME [--json]");
+    const char *name = argv[optind];
+    shmstore_client *c;
+    int status = connect_or_report(&c);
+    if (status)
+        return status;
+    shmstore_object_stat st;
+    int rc = shmstore_stat(c, name, &st);
+    if (rc) {
+        status = report(c, name, rc);
+    } else if (json) {
+        json_object_stat(&st);
+        putchar('\n');
+    } else {
+        char size[32], meta[32], created[64];
+        format_time(st.created_ns, created, sizeof created);
+        printf("name:      %s\nid:        %llu\nsize:      %s (%llu bytes)\n"
+               "meta_size: %s (%llu bytes)\npins:      %llu\ncreated:   %s\n",
+               st.name, (unsigned long long)st.id, human_size(st.size, size, sizeof size),
+               (unsigned long long)st.size, human_size(st.meta_size, meta, sizeof meta),
+               (unsigned long long)st.meta_size, (unsigned long long)st.pins, created);
+    }
+    shmstore_close(c);
+    return status;
+}
+
+static int cmd_info(int argc, char **argv)
+{
+    int json;
+    if (parse_json_flag(argc, argv, &json) != 0 || argc - optind != 0)
+        return usage_error("usage: storectl info [--json]");
+    shmstore_client *c;
+    int status = connect_or_report(&c);
+    if (status)
+        return status;
+    shmstore_store_info in;
+    int rc = shmstore_info(c, &in);
+    if (rc) {
+        status = report(c, NULL, rc);
+        shmstore_close(c);
+        return status;
+    }
+    const struct {
+        const char *key;
+        uint64_t value;
+        int is_size;
+    } rows[] = {
+        {"capacity_bytes", in.capacity_bytes, 1},   {"used_bytes", in.used_bytes, 1},
+        {"free_bytes", in.free_bytes, 1},           {"largest_free_bytes", in.largest_free_bytes, 1},
+        {"objects", in.objects, 0},                 {"unsealed_objects", in.unsealed_objects, 0},
+        {"unsealed_bytes", in.unsealed_bytes, 1},   {"deleted_pinned", in.deleted_pinned, 0},
+        {"pins", in.pins, 0},                       {"clients", in.clients, 0},
+        {"waiters", in.waiters, 0},                 {"uptime_s", in.uptime_s, 0},
+        {"requests", in.requests, 0},
+    };
+    size_t nrows = sizeof rows / sizeof rows[0];
+    if (json) {
+        printf("{\"version\":");
+        json_string(in.version);
+        for (size_t i = 0; i < nrows; i++)
+            printf(",\"%s\":%llu", rows[i].key, (unsigned long long)rows[i].value);
+        printf("}\n");
+    } else {
+        printf("%-20s %s\n", "version", in.version);
+        for (size_t i = 0; i < nrows; i++) {
+            char human[32];
+            if (rows[i].is_size)
+                printf("%-20s %s (%llu)\n", rows[i].key, human_size(rows[i].value, human, sizeof human),
+                       (unsigned long long)rows[i].value);
+            else
+                printf("%-20s %llu\n", rows[i].key, (unsigned long long)rows[i].value);
+        }
+    }
+    shmstore_close(c);
+    return EXIT_OK;
+}
+
+static const struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+} commands[] = {
+    {"ping", cmd_ping}, {"put", cmd_put},   {"get", cmd_get},   {"rm", cmd_rm},
+    {"ls", cmd_ls},     {"stat", cmd_stat}, {"info", cmd_info},
+};
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"socket", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    int opt;
+    while ((opt = getopt_long(argc, argv, "+s:h", opts, NULL)) != -1) {
+        switch (opt) {
+        case 's': socket_path = optarg; break;
+        case 'h': fputs(usage_text, stdout); return EXIT_OK;
+        case 'V': printf("storectl %s\n", shmstore_version()); return EXIT_OK;
+        default: fputs("Try 'storectl --help' for more information.\n", stderr); return EXIT_USAGE;
+        }
+    }
+    if (optind >= argc)
+        return usage_error("no command given");
+    const char *name = argv[optind];
+    if (strcmp(name, "help") == 0) {
+        fputs(usage_text, stdout);
+        return EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(commands[i].name, name) == 0) {
+            int sub_argc = argc - optind;
+            char **sub_argv = argv + optind;
+            optind = 0;   /* 0, not 1: GNU getopt then forgets the global parse entirely */
+            int status = commands[i].run(sub_argc, sub_argv);
+            if (fflush(stdout) != 0 && status == EXIT_OK)
+                status = EXIT_REFUSED;
+            return status;
+        }
+    }
+    return usage_error("unknown command '%s'", name);
+}

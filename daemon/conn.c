@@ -1,0 +1,349 @@
+/*
+ * conn.c — connection state machine, framing and output.
+ *
+ * Input is read in bounded chunks into an evbuffer; each whole frame is decoded in place and
+ * handed to the dispatch table, then drained. Output accumulates in another evbuffer and is
+ * flushed at the end of each read callback or when the socket becomes writable. Nothing here
+ * blocks: a client that stops reading is dropped once CONN_OUTPUT_MAX of replies pile up, and one
+ * that starts a frame and stalls is dropped after CONN_FRAME_TIMEOUT_S.
+ *
+ * A connection is freed only by conn_set_state(CONN_CLOSED), and only from its own callbacks or
+ * at shutdown: handlers, and wake-ups that arrive from another client's seal, merely queue output
+ * and call conn_kick, so no code ever runs on a connection that was freed under it.
+ */
+#define _GNU_SOURCE
+#include "conn.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "handlers.h"
+#include "log.h"
+#include "shmstore.h"
+
+#define READ_CHUNK (64 * 1024)
+
+static void on_readable(evutil_socket_t fd, short what, void *arg);
+static void on_writable(evutil_socket_t fd, short what, void *arg);
+static void on_frame_timeout(evutil_socket_t fd, short what, void *arg);
+
+static const char *const state_names[] = {
+    [CONN_HANDSHAKE] = "handshake", [CONN_READY] = "ready", [CONN_WAITING] = "waiting",
+    [CONN_DRAINING] = "draining",   [CONN_CLOSED] = "closed",
+};
+
+struct conn *conn_new(struct server *s, int fd)
+{
+    struct conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        close(fd);
+        return NULL;
+    }
+    c->server = s;
+    c->fd = fd;
+    c->state = CONN_HANDSHAKE;
+    c->pid = -1;
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+        c->pid = cred.pid;
+        c->uid = cred.uid;
+        c->gid = cred.gid;
+    }
+    c->in = evbuffer_new();
+    c->out = evbuffer_new();
+    c->read_event = event_new(s->base, fd, EV_READ | EV_PERSIST, on_readable, c);
+    c->write_event = event_new(s->base, fd, EV_WRITE | EV_PERSIST, on_writable, c);
+    c->frame_timer = evtimer_new(s->base, on_frame_timeout, c);
+    if (!c->in || !c->out || !c->read_event || !c->write_event || !c->frame_timer ||
+        event_add(c->read_event, NULL) != 0) {
+        log_error("out of memory accepting a client");
+        c->state = CONN_CLOSED;
+        if (c->in) evbuffer_free(c->in);
+        if (c->out) evbuffer_free(c->out);
+        if (c->read_event) event_free(c->read_event);
+        if (c->write_event) event_free(c->write_event);
+        if (c->frame_timer) event_free(c->frame_timer);
+        close(fd);
+        free(c);
+        return NULL;
+    }
+    store_client_init(s->store, &c->client);
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->clients++;
+    log_info("client %llu connected (pid %d, uid %u)", (unsigned long long)c->client.id,
+             (int)c->pid, (unsigned)c->uid);
+    return c;
+}
+
+static void conn_free(struct conn *c)
+{
+    struct server *s = c->server;
+    handlers_conn_closing(c);
+    uint64_t pins = c->client.pin_count, unsealed = c->client.unsealed_count;
+    uint64_t unsealed_bytes = c->client.unsealed_bytes;
+    store_client_drop(s->store, &c->client);
+    if (pins || unsealed)
+        log_info("client %llu (pid %d) gone: dropped %llu pins, freed %llu unsealed objects "
+                 "(%llu bytes)",
+                 (unsigned long long)c->client.id, (int)c->pid, (unsigned long long)pins,
+                 (unsigned long long)unsealed, (unsigned long long)unsealed_bytes);
+    else
+        log_info("client %llu (pid %d) disconnected", (unsigned long long)c->client.id, (int)c->pid);
+    event_free(c->read_event);
+    event_free(c->write_event);
+    event_free(c->frame_timer);
+    evbuffer_free(c->in);
+    evbuffer_free(c->out);
+    close(c->fd);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    s->clients--;
+    free(c);
+}
+
+void conn_set_state(struct conn *c, enum conn_state state)
+{
+    enum conn_state previous = c->state;
+    if (previous == state)
+        return;
+    log_debug("client %llu: %s -> %s", (unsigned long long)c->client.id, state_names[previous],
+              state_names[state]);
+    c->state = state;
+    switch (state) {
+    case CONN_READY:
+        if (previous == CONN_WAITING)
+            conn_kick(c);   /* requests may have arrived while the get waited */
+        break;
+    case CONN_DRAINING:
+        event_del(c->read_event);
+        event_del(c->frame_timer);
+        conn_kick(c);
+        break;
+    case CONN_CLOSED:
+        conn_free(c);
+        break;
+    case CONN_HANDSHAKE:
+    case CONN_WAITING:
+        break;
+    }
+}
+
+void conn_kick(struct conn *c)
+{
+    event_add(c->write_event, NULL);
+    if (c->state == CONN_READY)
+        event_active(c->read_event, EV_READ, 0);
+}
+
+static void queue_frame(struct conn *c, int encoded)
+{
+    struct shm_buf *buf = &c->server->scratch;
+    if (encoded != 0 || evbuffer_add(c->out, buf->data, buf->len) != 0) {
+        log_error("client %llu: cannot queue a reply; closing", (unsigned long long)c->client.id);
+        if (c->state != CONN_CLOSED)
+            conn_set_state(c, CONN_DRAINING);
+    }
+    shm_buf_reset(buf);
+}
+
+void conn_send_reply(struct conn *c, const struct shm_reply *rep)
+{
+    shm_buf_reset(&c->server->scratch);
+    queue_frame(c, shm_encode_reply(rep, &c->server->scratch));
+}
+
+void conn_send_error(struct conn *c, uint32_t type, uint32_t seq, int code, const char *fmt, ...)
+{
+    char detail[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    log_debug("client %llu: %s failed: %s", (unsigned long long)c->client.id, shm_msg_name(type),
+              detail);
+    shm_buf_reset(&c->server->scratch);
+    queue_frame(c, shm_encode_error(type, seq, code, &c->server->scratch, "%s", detail));
+}
+
+int conn_send_reply_with_fd(struct conn *c, const struct shm_reply *rep, int fd)
+{
+    struct shm_buf *buf = &c->server->scratch;
+    shm_buf_reset(buf);
+    if (shm_encode_reply(rep, buf) != 0 || evbuffer_get_length(c->out) != 0)
+        return -1;
+    union {
+        struct cmsghdr align;
+        char bytes[CMSG_SPACE(sizeof(int))];
+    } control;
+    memset(&control, 0, sizeof control);
+    struct iovec iov = {buf->data, buf->len};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.bytes,
+                         .msg_controllen = sizeof control.bytes};
+    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cmsg), &fd, sizeof fd);
+    ssize_t sent;
+    do
+        sent = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    while (sent < 0 && errno == EINTR);
+    /* A fresh socket's send buffer holds far more than a HELLO reply; anything else is a client
+     * that is already gone. The fd rides on the first byte, so a short write just queues the
+     * rest. */
+    int rc = -1;
+    if (sent > 0) {
+        rc = evbuffer_add(c->out, buf->data + sent, buf->len - (size_t)sent);
+    }
+    shm_buf_reset(buf);
+    return rc;
+}
+
+/* A frame length that cannot be honoured, or a body that is not a request: answer once, then
+ * close, because nothing after it can be trusted to start on a frame boundary. */
+static void protocol_violation(struct conn *c, uint32_t type, uint32_t seq, const char *what)
+{
+    log_warn("client %llu (pid %d): %s; closing the connection", (unsigned long long)c->client.id,
+             (int)c->pid, what);
+    conn_send_error(c, type, seq, SHMSTORE_EPROTO, "%s", what);
+    conn_set_state(c, CONN_DRAINING);
+}
+
+static void process_input(struct conn *c)
+{
+    while (c->state == CONN_HANDSHAKE || c->state == CONN_READY) {
+        size_t avail = evbuffer_get_length(c->in);
+        if (avail == 0) {
+            event_del(c->frame_timer);
+            return;
+        }
+        if (evbuffer_get_length(c->out) > CONN_OUTPUT_MAX) {
+            log_warn("client %llu (pid %d) does not read its replies; dropping it",
+                     (unsigned long long)c->client.id, (int)c->pid);
+            conn_set_state(c, CONN_DRAINING);
+            evbuffer_drain(c->out, evbuffer_get_length(c->out));
+            return;
+        }
+        uint8_t header[SHM_FRAME_HEADER];
+        uint32_t body_len = 0;
+        if (avail >= SHM_FRAME_HEADER) {
+            evbuffer_copyout(c->in, header, sizeof header);
+            if (shm_frame_length(header, &body_len) != 0) {
+                char what[128];
+                uint32_t claimed = (uint32_t)header[0] | (uint32_t)header[1] << 8 |
+                                   (uint32_t)header[2] << 16 | (uint32_t)header[3] << 24;
+                snprintf(what, sizeof what, "frame length %u is outside 1..%u", claimed,
+                         SHM_FRAME_MAX);
+                protocol_violation(c, 0, 0, what);
+                return;
+            }
+        }
+        if (avail < SHM_FRAME_HEADER || avail < SHM_FRAME_HEADER + (size_t)body_len) {
+            if (!evtimer_pending(c->frame_timer, NULL)) {
+                struct timeval tv = {CONN_FRAME_TIMEOUT_S, 0};
+                evtimer_add(c->frame_timer, &tv);
+            }
+            return;
+        }
+        event_del(c->frame_timer);
+        size_t frame_len = SHM_FRAME_HEADER + body_len;
+        const uint8_t *frame = evbuffer_pullup(c->in, (ev_ssize_t)frame_len);
+        struct shm_request req;
+        int decoded = frame ? shm_decode_request(frame + SHM_FRAME_HEADER, body_len, &req)
+                            : SHM_DECODE_MALFORMED;
+        c->server->requests++;
+        if (decoded == SHM_DECODE_MALFORMED) {
+            protocol_violation(c, req.type, req.seq, "malformed request");
+        } else if (decoded == SHM_DECODE_UNKNOWN) {
+            conn_send_error(c, req.type, req.seq, SHMSTORE_EPROTO,
+                            "unknown request type %u (this daemon speaks protocol %u)", req.type,
+                            SHM_PROTO_VERSION);
+        } else if (c->state == CONN_HANDSHAKE && req.type != SHM_MSG_HELLO) {
+            protocol_violation(c, req.type, req.seq, "the first request must be HELLO");
+        } else {
+            handlers_dispatch(c, &req);
+        }
+        /* The request pointed into the frame, so the frame goes only now. */
+        evbuffer_drain(c->in, frame_len);
+    }
+}
+
+/* Write what is queued; close when the peer is gone or a draining connection is done. Frees c
+ * in those cases, so callers return right after. */
+static void flush_output(struct conn *c)
+{
+    while (evbuffer_get_length(c->out) > 0) {
+        int n = evbuffer_write(c->out, c->fd);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                event_add(c->write_event, NULL);
+                return;
+            }
+            if (errno == EINTR)
+                continue;
+            conn_set_state(c, CONN_CLOSED);
+            return;
+        }
+    }
+    event_del(c->write_event);
+    if (c->state == CONN_DRAINING)
+        conn_set_state(c, CONN_CLOSED);
+}
+
+static void on_readable(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    struct conn *c = arg;
+    int peer_closed = 0;
+    /* While a get waits, keep reading (to notice a client that dies) but hold the input. */
+    if (c->state == CONN_WAITING && evbuffer_get_length(c->in) > 2 * SHM_FRAME_MAX) {
+        log_warn("client %llu (pid %d) floods requests while its get waits; dropping it",
+                 (unsigned long long)c->client.id, (int)c->pid);
+        conn_set_state(c, CONN_CLOSED);
+        return;
+    }
+    int n = evbuffer_read(c->in, fd, READ_CHUNK);
+    if (n == 0)
+        peer_closed = 1;
+    else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+        peer_closed = 1;
+    process_input(c);
+    if (peer_closed && c->state != CONN_DRAINING) {
+        conn_set_state(c, CONN_CLOSED);
+        return;
+    }
+    flush_output(c);
+}
+
+static void on_writable(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    flush_output(arg);
+}
+
+static void on_frame_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct conn *c = arg;
+    log_warn("client %llu (pid %d) sent part of a frame and stalled for %d s; dropping it",
+             (unsigned long long)c->client.id, (int)c->pid, CONN_FRAME_TIMEOUT_S);
+    conn_set_state(c, CONN_CLOSED);
+}

@@ -1,0 +1,58 @@
+/*
+ * conn.h — one client connection: a small state machine (memcached's conn_set_state) over a
+ * non-blocking socket with bounded input and output buffers.
+ *
+ *   HANDSHAKE --HELLO ok--> READY <--reply--> WAITING (a get waits for a name)
+ *        \                    |
+ *         +--bad frame--> DRAINING (flush the error reply) --> CLOSED (freed)
+ */
+#ifndef SHMSTORE_CONN_H
+#define SHMSTORE_CONN_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "proto.h"
+#include "server.h"
+#include "store.h"
+
+struct evbuffer;
+
+enum conn_state { CONN_HANDSHAKE, CONN_READY, CONN_WAITING, CONN_DRAINING, CONN_CLOSED };
+
+/* A client that lets this much output pile up is not reading its replies: it is dropped. */
+#define CONN_OUTPUT_MAX (4u * 1024u * 1024u)
+/* A frame must arrive whole within this time once it has started. */
+#define CONN_FRAME_TIMEOUT_S 30
+
+struct conn {
+    struct server *server;
+    int fd;
+    enum conn_state state;
+    pid_t pid;                   /* peer credentials at connect */
+    uid_t uid;
+    gid_t gid;
+    struct event *read_event, *write_event, *frame_timer;
+    struct evbuffer *in, *out;
+    struct store_client client;  /* pins and unsealed objects */
+    /* a waiting get */
+    struct store_waiter waiter;
+    struct event *wait_timer;
+    uint32_t wait_seq;
+    struct conn *prev, *next;
+};
+
+/* Take over an accepted socket. NULL when out of memory (the fd is then closed). */
+struct conn *conn_new(struct server *s, int fd);
+/* The one place a connection changes state; CONN_CLOSED frees it. */
+void conn_set_state(struct conn *c, enum conn_state state);
+/* Queue a reply (or an error reply) on the connection's output. */
+void conn_send_reply(struct conn *c, const struct shm_reply *rep);
+void conn_send_error(struct conn *c, uint32_t type, uint32_t seq, int code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* Send the HELLO reply with the arena fd attached (SCM_RIGHTS). 0, or -1 when it cannot. */
+int conn_send_reply_with_fd(struct conn *c, const struct shm_reply *rep, int fd);
+/* Ask the loop to flush output and resume reading input soon (safe from any callback). */
+void conn_kick(struct conn *c);
+
+#endif

@@ -1,0 +1,362 @@
+/*
+ * handlers.c — one function per request type, reached through a single table.
+ *
+ * Handlers validate what the decoder left to them (name contents, sizes against the arena),
+ * call the store, and queue exactly one reply — except RELEASE, which never has one, and a GET
+ * that waits, whose reply is queued later by the wake-up or the timer. The store's detail text
+ * becomes the error reply's message, so a client's shmstore_errmsg() shows the daemon's words.
+ */
+#define _GNU_SOURCE
+#include "handlers.h"
+
+#include <fnmatch.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "log.h"
+#include "shmstore.h"
+
+typedef void (*handler_fn)(struct conn *c, const struct shm_request *req);
+
+static void object_to_wire(const struct object *obj, struct shm_object *out)
+{
+    out->name.ptr = (const uint8_t *)obj->name;
+    out->name.len = (uint32_t)obj->name_len;
+    out->id = obj->id;
+    out->data_offset = obj->data_offset;
+    out->size = obj->size;
+    out->meta_offset = obj->meta_offset;
+    out->meta_size = obj->meta_size;
+    out->pins = obj->pins;
+    out->created_ns = obj->created_ns;
+}
+
+static void reply_empty(struct conn *c, const struct shm_request *req)
+{
+    struct shm_reply rep = {.type = req->type, .seq = req->seq};
+    conn_send_reply(c, &rep);
+}
+
+static void reply_object(struct conn *c, uint32_t type, uint32_t seq, const struct object *obj)
+{
+    struct shm_reply rep = {.type = type, .seq = seq};
+    object_to_wire(obj, &rep.u.object);
+    conn_send_reply(c, &rep);
+}
+
+/* Reply with the store's verdict: the empty reply on success, else its detail. */
+static void reply_status(struct conn *c, const struct shm_request *req, int rc,
+                         const struct store_detail *d)
+{
+    if (rc == 0)
+        reply_empty(c, req);
+    else
+        conn_send_error(c, req->type, req->seq, rc, "%s", d->text);
+}
+
+/* Names are checked here rather than in the decoder so that a bad one is an ordinary EINVAL
+ * reply and the connection stays. */
+static int name_ok(struct conn *c, const struct shm_request *req, struct shm_bytes name)
+{
+    const char *why;
+    if (shm_name_check(name.ptr, name.len, &why) == 0)
+        return 1;
+    conn_send_error(c, req->type, req->seq, SHMSTORE_EINVAL, "invalid name: %s", why);
+    return 0;
+}
+
+static void handle_hello(struct conn *c, const struct shm_request *req)
+{
+    struct server *s = c->server;
+    if (c->state != CONN_HANDSHAKE) {
+        conn_send_error(c, req->type, req->seq, SHMSTORE_EPROTO, "HELLO sent twice");
+        return;
+    }
+    if (req->u.hello.version != SHM_PROTO_VERSION) {
+        log_warn("client %llu (pid %d) speaks protocol %u, not %u; refused",
+                 (unsigned long long)c->client.id, (int)c->pid, req->u.hello.version,
+                 SHM_PROTO_VERSION);
+        conn_send_error(c, req->type, req->seq, SHMSTORE_EPROTO,
+                        "protocol version %u is not supported: shmstored %s speaks version %u",
+                        req->u.hello.version, SHMSTORE_VERSION_STRING, SHM_PROTO_VERSION);
+        conn_set_state(c, CONN_DRAINING);
+        return;
+    }
+    struct shm_reply rep = {.type = req->type, .seq = req->seq};
+    rep.u.hello.version = SHM_PROTO_VERSION;
+    rep.u.hello.arena_size = s->arena.size;
+    rep.u.hello.client_id = c->client.id;
+    rep.u.hello.server_version.ptr = (const uint8_t *)SHMSTORE_VERSION_STRING;
+    rep.u.hello.server_version.len = (uint32_t)strlen(SHMSTORE_VERSION_STRING);
+    if (conn_send_reply_with_fd(c, &rep, s->arena.fd) != 0) {
+        conn_set_state(c, CONN_DRAINING);
+        return;
+    }
+    conn_set_state(c, CONN_READY);
+}
+
+static void handle_put(struct conn *c, const struct shm_request *req)
+{
+    if (!name_ok(c, req, req->u.put.name))
+        return;
+    struct store_detail d;
+    struct object *obj;
+    int rc = store_put(c->server->store, &c->client, (const char *)req->u.put.name.ptr,
+                       req->u.put.name.len, req->u.put.data.ptr, req->u.put.data.len,
+                       req->u.put.meta.ptr, req->u.put.meta.len,
+                       req->u.put.flags & SHM_FLAG_REPLACE, &obj, &d);
+    if (rc) {
+        conn_send_error(c, req->type, req->seq, rc, "%s", d.text);
+        return;
+    }
+    struct shm_reply rep = {.type = req->type, .seq = req->seq};
+    rep.u.put.id = obj->id;
+    conn_send_reply(c, &rep);
+}
+
+static void handle_create(struct conn *c, const struct shm_request *req)
+{
+    if (!name_ok(c, req, req->u.create.name))
+        return;
+    struct store_detail d;
+    struct object *obj;
+    int rc = store_create(c->server->store, &c->client, (const char *)req->u.create.name.ptr,
+                          req->u.create.name.len, req->u.create.size, req->u.create.meta.ptr,
+                          req->u.create.meta.len, req->u.create.flags & SHM_FLAG_REPLACE, &obj,
+                          &d);
+    if (rc) {
+        conn_send_error(c, req->type, req->seq, rc, "%s", d.text);
+        return;
+    }
+    struct shm_reply rep = {.type = req->type, .seq = req->seq};
+    rep.u.create.id = obj->id;
+    rep.u.create.data_offset = obj->data_offset;
+    conn_send_reply(c, &rep);
+}
+
+static void handle_seal(struct conn *c, const struct shm_request *req)
+{
+    struct store_detail d;
+    int rc = store_seal(c->server->store, &c->client, req->u.by_id.id, &d);
+    reply_status(c, req, rc, &d);
+}
+
+static void handle_abort(struct conn *c, const struct shm_request *req)
+{
+    struct store_detail d;
+    int rc = store_abort(c->server->store, &c->client, req->u.by_id.id, &d);
+    reply_status(c, req, rc, &d);
+}
+
+static void handle_release(struct conn *c, const struct shm_request *req)
+{
+    struct store_detail d;
+    /* No reply: the client library checks its own pins before sending, so a failure here is a
+     * client bug or a hostile client, and either way only its own pins are at stake. */
+    if (store_release(c->server->store, &c->client, req->u.by_id.id, &d) != 0)
+        log_debug("client %llu: %s", (unsigned long long)c->client.id, d.text);
+}
+
+static void handle_delete(struct conn *c, const struct shm_request *req)
+{
+    if (!name_ok(c, req, req->u.by_name.name))
+        return;
+    struct store_detail d;
+    int rc = store_delete(c->server->store, (const char *)req->u.by_name.name.ptr,
+                          req->u.by_name.name.len, &d);
+    reply_status(c, req, rc, &d);
+}
+
+static void handle_stat(struct conn *c, const struct shm_request *req)
+{
+    if (!name_ok(c, req, req->u.by_name.name))
+        return;
+    struct shm_bytes name = req->u.by_name.name;
+    struct object *obj = store_lookup(c->server->store, (const char *)name.ptr, name.len);
+    if (!obj) {
+        conn_send_error(c, req->type, req->seq, SHMSTORE_ENOTFOUND, "%.*s: not found",
+                        (int)name.len, (const char *)name.ptr);
+        return;
+    }
+    reply_object(c, req->type, req->seq, obj);
+}
+
+/* ---- GET, and waiting for a name ----------------------------------------------------------- */
+
+static void wait_finished(struct conn *c)
+{
+    if (c->wait_timer) {
+        event_free(c->wait_timer);
+        c->wait_timer = NULL;
+    }
+    conn_set_state(c, CONN_READY);
+    conn_kick(c);
+}
+
+/* Called by the store, from whichever client's seal bound the name, with the object already
+ * pinned for this client. */
+static void on_wait_woken(struct store_waiter *w, struct object *obj)
+{
+    struct conn *c = (struct conn *)((char *)w - offsetof(struct conn, waiter));
+    if (obj)
+        reply_object(c, SHM_MSG_GET, c->wait_seq, obj);
+    else
+        conn_send_error(c, SHM_MSG_GET, c->wait_seq, SHMSTORE_ENOMEM,
+                        "daemon out of memory pinning the object");
+    wait_finished(c);
+}
+
+static void on_wait_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct conn *c = arg;
+    store_wait_cancel(c->server->store, &c->waiter);
+    conn_send_error(c, SHM_MSG_GET, c->wait_seq, SHMSTORE_ETIMEDOUT,
+                    "no object was sealed under that name in time");
+    wait_finished(c);
+}
+
+static void handle_get(struct conn *c, const struct shm_request *req)
+{
+    if (!name_ok(c, req, req->u.get.name))
+        return;
+    struct server *s = c->server;
+    struct shm_bytes name = req->u.get.name;
+    struct store_detail d;
+    struct object *obj;
+    int rc = store_get(s->store, &c->client, (const char *)name.ptr, name.len, &obj, &d);
+    if (rc == 0) {
+        reply_object(c, req->type, req->seq, obj);
+        return;
+    }
+    int64_t timeout_ms = req->u.get.timeout_ms;
+    if (rc != SHMSTORE_ENOTFOUND || timeout_ms == 0 || timeout_ms < SHM_TIMEOUT_FOREVER) {
+        conn_send_error(c, req->type, req->seq, rc, "%s", d.text);
+        return;
+    }
+    c->waiter.client = &c->client;
+    c->waiter.wake = on_wait_woken;
+    if (timeout_ms > 0) {
+        c->wait_timer = evtimer_new(s->base, on_wait_timeout, c);
+        struct timeval tv = {(time_t)(timeout_ms / 1000), (suseconds_t)(timeout_ms % 1000) * 1000};
+        if (!c->wait_timer || evtimer_add(c->wait_timer, &tv) != 0) {
+            if (c->wait_timer)
+                event_free(c->wait_timer);
+            c->wait_timer = NULL;
+            conn_send_error(c, req->type, req->seq, SHMSTORE_ENOMEM, "daemon out of memory");
+            return;
+        }
+    }
+    rc = store_wait(s->store, (const char *)name.ptr, name.len, &c->waiter, &d);
+    if (rc) {
+        if (c->wait_timer)
+            event_free(c->wait_timer);
+        c->wait_timer = NULL;
+        conn_send_error(c, req->type, req->seq, rc, "%s", d.text);
+        return;
+    }
+    c->wait_seq = req->seq;
+    conn_set_state(c, CONN_WAITING);
+}
+
+void handlers_conn_closing(struct conn *c)
+{
+    store_wait_cancel(c->server->store, &c->waiter);
+    if (c->wait_timer) {
+        event_free(c->wait_timer);
+        c->wait_timer = NULL;
+    }
+}
+
+/* ---- LIST, INFO, PING ---------------------------------------------------------------------- */
+
+/* Name entries one LIST request may visit, matching or not, so that a pattern matching little
+ * in a huge store still answers in bounded time and the client comes back for more. */
+#define LIST_VISIT_BUDGET 4096u
+
+static void handle_list(struct conn *c, const struct shm_request *req)
+{
+    char pattern[SHM_PATTERN_MAX + 1];
+    memcpy(pattern, req->u.list.pattern.ptr, req->u.list.pattern.len);
+    pattern[req->u.list.pattern.len] = '\0';
+    if (memchr(pattern, '\0', req->u.list.pattern.len)) {
+        conn_send_error(c, req->type, req->seq, SHMSTORE_EINVAL, "pattern contains a NUL byte");
+        return;
+    }
+    struct shm_object entries[SHM_LIST_PAGE_MAX];
+    uint32_t count = 0;
+    unsigned budget = LIST_VISIT_BUDGET;
+    const char *cursor = req->u.list.cursor.len ? (const char *)req->u.list.cursor.ptr : NULL;
+    size_t cursor_len = req->u.list.cursor.len;
+    int done = 0;
+    while (count < req->u.list.max) {
+        const char *resume = cursor;
+        size_t resume_len = cursor_len;
+        struct object *obj = store_next_sealed(c->server->store, cursor, cursor_len, &budget,
+                                               &resume, &resume_len);
+        if (!obj) {
+            done = budget > 0;
+            cursor = resume;
+            cursor_len = resume_len;
+            break;
+        }
+        cursor = obj->name;
+        cursor_len = obj->name_len;
+        if (pattern[0] == '\0' || fnmatch(pattern, obj->name, 0) == 0)
+            object_to_wire(obj, &entries[count++]);
+    }
+    struct shm_reply rep = {.type = req->type, .seq = req->seq};
+    rep.u.list.count = count;
+    rep.u.list.entries = entries;
+    rep.u.list.next_cursor.ptr = (const uint8_t *)(cursor ? cursor : "");
+    rep.u.list.next_cursor.len = (uint32_t)(cursor ? cursor_len : 0);
+    rep.u.list.done = done;
+    conn_send_reply(c, &rep);
+}
+
+static void handle_info(struct conn *c, const struct shm_request *req)
+{
+    struct server *s = c->server;
+    struct store_stats st;
+    store_get_stats(s->store, &st);
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    struct shm_reply rep = {.type = req->type, .seq = req->seq};
+    struct shm_info *info = &rep.u.info;
+    info->capacity_bytes = st.capacity_bytes;
+    info->used_bytes = st.used_bytes;
+    info->free_bytes = st.free_bytes;
+    info->largest_free_bytes = st.largest_free_bytes;
+    info->objects = st.objects;
+    info->unsealed_objects = st.unsealed_objects;
+    info->unsealed_bytes = st.unsealed_bytes;
+    info->deleted_pinned = st.deleted_pinned;
+    info->pins = st.pins;
+    info->clients = s->clients;
+    info->waiters = st.waiters;
+    info->uptime_s = (uint64_t)(now.tv_sec - s->started.tv_sec);
+    info->requests = s->requests;
+    info->version.ptr = (const uint8_t *)SHMSTORE_VERSION_STRING;
+    info->version.len = (uint32_t)strlen(SHMSTORE_VERSION_STRING);
+    conn_send_reply(c, &rep);
+}
+
+static const handler_fn handlers[SHM_MSG_TYPE_END] = {
+    [SHM_MSG_HELLO] = handle_hello,     [SHM_MSG_PUT] = handle_put,
+    [SHM_MSG_CREATE] = handle_create,   [SHM_MSG_SEAL] = handle_seal,
+    [SHM_MSG_ABORT] = handle_abort,     [SHM_MSG_GET] = handle_get,
+    [SHM_MSG_RELEASE] = handle_release, [SHM_MSG_DELETE] = handle_delete,
+    [SHM_MSG_STAT] = handle_stat,       [SHM_MSG_LIST] = handle_list,
+    [SHM_MSG_INFO] = handle_info,       [SHM_MSG_PING] = reply_empty,
+};
+
+void handlers_dispatch(struct conn *c, const struct shm_request *req)
+{
+    log_debug("client %llu: %s seq %u", (unsigned long long)c->client.id, shm_msg_name(req->type),
+              req->seq);
+    handlers[req->type](c, req);
+}

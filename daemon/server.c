@@ -1,0 +1,226 @@
+/*
+ * server.c — the listening socket and the daemon's lifetime.
+ *
+ * Start: arena first (so a machine without the memory fails before anyone can connect), then
+ * the socket. A socket file that accepts a connection belongs to a live daemon and stops the
+ * start; one that refuses is a dead daemon's leftover and is replaced. The daemon is ready the
+ * moment listen() returns, which is what clients and tests wait for.
+ * Stop: SIGTERM/SIGINT break the loop; every connection is closed (dropping pins and unsealed
+ * objects as for any client), the socket file is removed and everything is freed, so valgrind
+ * sees a clean exit.
+ */
+#define _GNU_SOURCE
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "conn.h"
+#include "humansize.h"
+#include "log.h"
+#include "shmstore.h"
+
+static int socket_is_live(const char *path)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path);
+    int live = connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0;
+    close(fd);
+    return live;
+}
+
+static int bind_socket(struct server *s, const char *path, char *why, size_t whylen)
+{
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof addr.sun_path) {
+        snprintf(why, whylen, "%s: socket path too long", path);
+        return -1;
+    }
+    snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path);
+
+    /* The system socket's directory may not exist yet when root starts the daemon by hand. */
+    char dir[sizeof addr.sun_path];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir) {
+        *slash = '\0';
+        if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+            snprintf(why, whylen, "%s: cannot create the socket's directory: %s", dir,
+                     strerror(errno));
+            return -1;
+        }
+    }
+
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            snprintf(why, whylen, "%s exists and is not a socket; refusing to replace it", path);
+            return -1;
+        }
+        if (socket_is_live(path)) {
+            snprintf(why, whylen, "another shmstored is already serving %s", path);
+            return -1;
+        }
+        log_info("removing stale socket %s left by a daemon that is gone", path);
+        unlink(path);
+    }
+
+    s->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (s->listen_fd < 0) {
+        snprintf(why, whylen, "socket: %s", strerror(errno));
+        return -1;
+    }
+    if (bind(s->listen_fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
+        snprintf(why, whylen, "cannot bind %s: %s", path, strerror(errno));
+        goto fail;
+    }
+    if (listen(s->listen_fd, SOMAXCONN) != 0) {
+        snprintf(why, whylen, "cannot listen on %s: %s", path, strerror(errno));
+        unlink(path);
+        goto fail;
+    }
+    return 0;
+fail:
+    close(s->listen_fd);
+    s->listen_fd = -1;
+    return -1;
+}
+
+static void on_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct server *s = arg;
+    event_add(s->accept_event, NULL);
+}
+
+static void on_accept(evutil_socket_t listen_fd, short what, void *arg)
+{
+    (void)what;
+    struct server *s = arg;
+    for (;;) {
+        int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            conn_new(s, fd);
+            continue;
+        }
+        if (errno == EINTR || errno == ECONNABORTED)
+            continue;
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+            /* Out of descriptors: stop accepting for a moment instead of spinning on a listener
+             * that stays readable. */
+            log_warn("cannot accept a client: %s; pausing accepts for 100 ms", strerror(errno));
+            event_del(s->accept_event);
+            struct timeval tv = {0, 100000};
+            evtimer_add(s->accept_resume, &tv);
+        }
+        return;
+    }
+}
+
+static void on_signal(evutil_socket_t signo, short what, void *arg)
+{
+    (void)what;
+    struct server *s = arg;
+    log_info("%s received; shutting down", strsignal((int)signo));
+    event_base_loopbreak(s->base);
+}
+
+/* Many clients each hold a socket: allow as many descriptors as the hard limit lets us. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+int server_start(struct server *s, const struct options *opts, char *why, size_t whylen)
+{
+    memset(s, 0, sizeof *s);
+    s->opts = opts;
+    s->listen_fd = -1;
+    s->arena.fd = s->arena.readonly_fd = -1;
+    clock_gettime(CLOCK_MONOTONIC, &s->started);
+    raise_fd_limit();
+    signal(SIGPIPE, SIG_IGN);
+
+    if (arena_create(&s->arena, opts->memory, opts->reserve, why, whylen) != 0)
+        return -1;
+    s->store = store_new(s->arena.base, s->arena.size);
+    s->base = event_base_new();
+    if (!s->store || !s->base) {
+        snprintf(why, whylen, "out of memory");
+        goto fail;
+    }
+    if (bind_socket(s, opts->socket_path, why, whylen) != 0)
+        goto fail;
+    s->accept_event = event_new(s->base, s->listen_fd, EV_READ | EV_PERSIST, on_accept, s);
+    s->accept_resume = evtimer_new(s->base, on_accept_resume, s);
+    static const int signals[] = {SIGTERM, SIGINT, SIGHUP};
+    for (size_t i = 0; i < 3; i++)
+        s->signal_events[i] = evsignal_new(s->base, signals[i], on_signal, s);
+    if (!s->accept_event || !s->accept_resume || event_add(s->accept_event, NULL) != 0 ||
+        !s->signal_events[0] || !s->signal_events[1] || !s->signal_events[2] ||
+        event_add(s->signal_events[0], NULL) || event_add(s->signal_events[1], NULL)) {
+        snprintf(why, whylen, "cannot set up the event loop");
+        unlink(opts->socket_path);
+        goto fail;
+    }
+    /* SIGHUP will reload the configuration (a later issue); until then it is ignored rather
+     * than fatal. */
+    signal(SIGHUP, SIG_IGN);
+    char cap[32];
+    log_info("shmstored %s serving %s: arena %s%s, protocol %u", SHMSTORE_VERSION_STRING,
+             opts->socket_path, human_size(s->arena.size, cap, sizeof cap),
+             opts->reserve ? " reserved" : " (not reserved)", SHM_PROTO_VERSION);
+    return 0;
+fail:
+    server_stop(s);
+    return -1;
+}
+
+void server_run(struct server *s)
+{
+    event_base_dispatch(s->base);
+}
+
+void server_stop(struct server *s)
+{
+    while (s->conns)
+        conn_set_state(s->conns, CONN_CLOSED);
+    if (s->listen_fd >= 0) {
+        close(s->listen_fd);
+        unlink(s->opts->socket_path);
+        s->listen_fd = -1;
+    }
+    if (s->accept_event)
+        event_free(s->accept_event);
+    if (s->accept_resume)
+        event_free(s->accept_resume);
+    for (size_t i = 0; i < 3; i++)
+        if (s->signal_events[i])
+            event_free(s->signal_events[i]);
+    if (s->base)
+        event_base_free(s->base);
+    store_free(s->store);
+    arena_destroy(&s->arena);
+    shm_buf_free(&s->scratch);
+    memset(s, 0, sizeof *s);
+    s->listen_fd = -1;
+}

@@ -1,0 +1,44 @@
+/*
+ * server.h — the daemon's one piece of shared state: event loop, arena, store, listener and the
+ * list of connections. Passed explicitly (no globals), so modules stay testable.
+ */
+#ifndef SHMSTORE_SERVER_H
+#define SHMSTORE_SERVER_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include "arena.h"
+#include "options.h"
+#include "proto.h"
+#include "store.h"
+
+struct event_base;
+struct event;
+struct conn;
+
+struct server {
+    struct event_base *base;
+    const struct options *opts;
+    struct arena arena;
+    store_t *store;
+    int listen_fd;
+    struct event *accept_event;
+    struct event *accept_resume;    /* re-enables accept after running out of fds */
+    struct event *signal_events[3];
+    struct conn *conns;             /* every open connection */
+    uint64_t clients;
+    uint64_t requests;
+    struct timespec started;        /* CLOCK_MONOTONIC */
+    struct shm_buf scratch;         /* encoder output, reused for every reply */
+};
+
+/* Bind the socket (refusing one that a live daemon serves, replacing a stale one), set up the
+ * loop and signals. 0, or -1 with why. */
+int server_start(struct server *s, const struct options *opts, char *why, size_t whylen);
+/* Run until SIGTERM/SIGINT. */
+void server_run(struct server *s);
+/* Close every connection, remove the socket file, free everything. */
+void server_stop(struct server *s);
+
+#endif

@@ -1,0 +1,572 @@
+/*
+ * store.c — objects, names, pins and waiters (see store.h for the model).
+ *
+ * Three structures index the same objects: the allocator owns their byte ranges, `objects`
+ * maps every live id (unsealed, sealed or deleted-but-pinned) to its record, and `names` maps
+ * each name in use to a name_entry. An object is freed exactly when nothing can reach it any
+ * more: it is unbound (aborted, deleted or replaced) and its pin count is zero. Every call checks
+ * everything it can refuse before it changes anything, so a failed call leaves the store as it
+ * was.
+ *
+ * An object's bytes are one allocation: the payload first (so that large payloads start on a page
+ * boundary, as the allocator aligns them), then the metadata at the next 64-byte boundary.
+ */
+#define _GNU_SOURCE
+#include "store.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "humansize.h"
+#include "namemap.h"
+#include "shmstore.h"
+
+struct name_entry {
+    struct object *sealed;       /* bound object */
+    struct object *reserved;     /* unsealed object of a create without REPLACE */
+    struct store_waiter *waiters_head, *waiters_tail;
+    size_t name_len;
+    char name[];                 /* the key again, so an entry can remove itself */
+};
+
+struct pin {
+    struct object *obj;
+    uint64_t count;
+};
+
+struct store {
+    uint8_t *arena;
+    alloc_t *alloc;
+    id_map objects;      /* id -> struct object, every live object */
+    name_map *names;     /* name -> struct name_entry */
+    uint64_t next_id;
+    uint64_t next_client_id;
+    uint64_t sealed_count, unsealed_count, unsealed_bytes, deleted_pinned, pins, waiters;
+};
+
+static int fail(struct store_detail *d, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(struct store_detail *d, int code, const char *fmt, ...)
+{
+    if (d) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(d->text, sizeof d->text, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static uint64_t round_up64(uint64_t n)
+{
+    return (n + 63u) & ~(uint64_t)63u;
+}
+
+store_t *store_new(uint8_t *arena, uint64_t capacity)
+{
+    store_t *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->arena = arena;
+    s->alloc = alloc_new(capacity);
+    s->names = name_map_new();
+    s->objects = (id_map)ID_MAP_INIT;
+    s->next_id = 1;
+    s->next_client_id = 1;
+    if (!s->alloc || !s->names) {
+        alloc_destroy(s->alloc);
+        name_map_free(s->names);
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+static void free_object_record(uint64_t id, void *value, void *arg)
+{
+    (void)id;
+    (void)arg;
+    struct object *obj = value;
+    free(obj->name);
+    free(obj);
+}
+
+void store_free(store_t *s)
+{
+    if (!s)
+        return;
+    id_map_foreach(&s->objects, free_object_record, NULL);
+    id_map_clear(&s->objects);
+    const char *key = NULL;
+    size_t key_len = 0;
+    void *value;
+    while ((key = name_map_next(s->names, key, key_len, &key_len, &value)))
+        free(value);
+    name_map_free(s->names);
+    alloc_destroy(s->alloc);
+    free(s);
+}
+
+/* ---- name entries -------------------------------------------------------------------------- */
+
+static struct name_entry *entry_find(store_t *s, const char *name, size_t len)
+{
+    return name_map_get(s->names, name, len);
+}
+
+static struct name_entry *entry_find_or_add(store_t *s, const char *name, size_t len)
+{
+    struct name_entry *e = entry_find(s, name, len);
+    if (e)
+        return e;
+    e = calloc(1, sizeof *e + len + 1);
+    if (!e)
+        return NULL;
+    memcpy(e->name, name, len);
+    e->name_len = len;
+    if (name_map_put(s->names, name, len, e) != 0) {
+        free(e);
+        return NULL;
+    }
+    return e;
+}
+
+/* Drop the entry once nothing refers to it any more. */
+static void entry_release_if_unused(store_t *s, struct name_entry *e)
+{
+    if (e && !e->sealed && !e->reserved && !e->waiters_head) {
+        name_map_remove(s->names, e->name, e->name_len);
+        free(e);
+    }
+}
+
+/* ---- object records ------------------------------------------------------------------------ */
+
+static void owner_link(struct store_client *cl, struct object *obj)
+{
+    obj->owner = cl;
+    obj->owner_prev = NULL;
+    obj->owner_next = cl->unsealed;
+    if (cl->unsealed)
+        cl->unsealed->owner_prev = obj;
+    cl->unsealed = obj;
+    cl->unsealed_count++;
+    cl->unsealed_bytes += obj->size;
+}
+
+static void owner_unlink(struct object *obj)
+{
+    struct store_client *cl = obj->owner;
+    if (obj->owner_prev)
+        obj->owner_prev->owner_next = obj->owner_next;
+    else
+        cl->unsealed = obj->owner_next;
+    if (obj->owner_next)
+        obj->owner_next->owner_prev = obj->owner_prev;
+    cl->unsealed_count--;
+    cl->unsealed_bytes -= obj->size;
+    obj->owner = NULL;
+    obj->owner_prev = obj->owner_next = NULL;
+}
+
+static void object_destroy(store_t *s, struct object *obj)
+{
+    id_map_remove(&s->objects, obj->id);
+    alloc_give(s->alloc, obj->block);
+    free(obj->name);
+    free(obj);
+}
+
+/* The name no longer leads to obj: free it now, or when its last pin goes. */
+static void object_unbind(store_t *s, struct object *obj)
+{
+    s->sealed_count--;
+    if (obj->pins == 0) {
+        object_destroy(s, obj);
+    } else {
+        obj->state = OBJECT_DELETED;
+        s->deleted_pinned++;
+    }
+}
+
+static int pin_add(store_t *s, struct store_client *cl, struct object *obj, struct store_detail *d)
+{
+    struct pin *p = id_map_get(&cl->pins, obj->id);
+    if (!p) {
+        p = calloc(1, sizeof *p);
+        if (!p || id_map_put(&cl->pins, obj->id, p) != 0) {
+            free(p);
+            return fail(d, SHMSTORE_ENOMEM, "daemon out of memory recording a pin");
+        }
+        p->obj = obj;
+    }
+    p->count++;
+    obj->pins++;
+    cl->pin_count++;
+    s->pins++;
+    return 0;
+}
+
+/* Drop `count` pins of obj; free it if it was the last thing keeping a deleted object. */
+static void object_unpin(store_t *s, struct object *obj, uint64_t count)
+{
+    obj->pins -= count;
+    s->pins -= count;
+    if (obj->pins == 0 && obj->state == OBJECT_DELETED) {
+        s->deleted_pinned--;
+        object_destroy(s, obj);
+    }
+}
+
+/* ---- clients ------------------------------------------------------------------------------- */
+
+void store_client_init(store_t *s, struct store_client *cl)
+{
+    memset(cl, 0, sizeof *cl);
+    cl->pins = (id_map)ID_MAP_INIT;
+    cl->id = s->next_client_id++;
+}
+
+struct drop_ctx {
+    store_t *s;
+};
+
+static void drop_pin(uint64_t id, void *value, void *arg)
+{
+    (void)id;
+    struct drop_ctx *ctx = arg;
+    struct pin *p = value;
+    object_unpin(ctx->s, p->obj, p->count);
+    free(p);
+}
+
+static void unsealed_free(store_t *s, struct object *obj)
+{
+    struct name_entry *e = entry_find(s, obj->name, obj->name_len);
+    if (e && e->reserved == obj) {
+        e->reserved = NULL;
+        entry_release_if_unused(s, e);
+    }
+    owner_unlink(obj);
+    s->unsealed_count--;
+    s->unsealed_bytes -= obj->size;
+    object_destroy(s, obj);
+}
+
+void store_client_drop(store_t *s, struct store_client *cl)
+{
+    struct drop_ctx ctx = {s};
+    id_map_foreach(&cl->pins, drop_pin, &ctx);
+    id_map_clear(&cl->pins);
+    while (cl->unsealed)
+        unsealed_free(s, cl->unsealed);
+    cl->pin_count = 0;
+}
+
+/* ---- lifecycle ----------------------------------------------------------------------------- */
+
+int store_create(store_t *s, struct store_client *cl, const char *name, size_t name_len,
+                 uint64_t size, const void *meta, size_t meta_size, unsigned replace,
+                 struct object **out, struct store_detail *d)
+{
+    struct name_entry *e = entry_find(s, name, name_len);
+    if (!replace && e && (e->sealed || e->reserved))
+        return fail(d, SHMSTORE_EEXIST, "%.*s: name already taken%s", (int)name_len, name,
+                    e->sealed ? "" : " by an object being created");
+
+    uint64_t capacity = alloc_capacity(s->alloc);
+    if (size > capacity || meta_size > capacity ||
+        round_up64(size) + meta_size > capacity) {
+        char asked[32], total[32];
+        return fail(d, SHMSTORE_ENOSPC, "store full: asked %s, capacity is %s",
+                    human_size(size + meta_size, asked, sizeof asked),
+                    human_size(capacity, total, sizeof total));
+    }
+    uint64_t meta_at = round_up64(size);
+    uint64_t total = meta_size ? meta_at + meta_size : size;
+
+    struct object *obj = calloc(1, sizeof *obj);
+    char *name_copy = malloc(name_len + 1);
+    if (!obj || !name_copy) {
+        free(obj);
+        free(name_copy);
+        return fail(d, SHMSTORE_ENOMEM, "daemon out of memory");
+    }
+    memcpy(name_copy, name, name_len);
+    name_copy[name_len] = '\0';
+
+    obj->block = alloc_take(s->alloc, total);
+    if (!obj->block) {
+        char asked[32], avail[32];
+        free(obj);
+        free(name_copy);
+        return fail(d, SHMSTORE_ENOSPC, "store full: asked %s, %s free",
+                    human_size(total, asked, sizeof asked),
+                    human_size(alloc_largest_free(s->alloc), avail, sizeof avail));
+    }
+    obj->id = s->next_id;
+    obj->name = name_copy;
+    obj->name_len = name_len;
+    obj->data_offset = alloc_block_offset(obj->block);
+    obj->size = size;
+    obj->meta_offset = obj->data_offset + meta_at;
+    obj->meta_size = meta_size;
+    obj->state = OBJECT_UNSEALED;
+    obj->replace = replace != 0;
+    obj->created_ns = now_ns();
+
+    if (!replace) {
+        e = entry_find_or_add(s, name, name_len);
+        if (!e)
+            goto out_of_memory;
+    }
+    if (id_map_put(&s->objects, obj->id, obj) != 0) {
+        if (e && !replace)
+            entry_release_if_unused(s, e);
+        goto out_of_memory;
+    }
+    if (!replace)
+        e->reserved = obj;
+    if (meta_size)
+        memcpy(s->arena + obj->meta_offset, meta, meta_size);
+    s->next_id++;
+    owner_link(cl, obj);
+    s->unsealed_count++;
+    s->unsealed_bytes += size;
+    *out = obj;
+    return 0;
+
+out_of_memory:
+    alloc_give(s->alloc, obj->block);
+    free(obj);
+    free(name_copy);
+    return fail(d, SHMSTORE_ENOMEM, "daemon out of memory");
+}
+
+/* Find an unsealed object of cl by id, or say why not. */
+static int find_own_unsealed(store_t *s, struct store_client *cl, uint64_t id, const char *verb,
+                             struct object **out, struct store_detail *d)
+{
+    struct object *obj = id_map_get(&s->objects, id);
+    if (!obj)
+        return fail(d, SHMSTORE_ENOTFOUND, "%s: no object with id %llu", verb,
+                    (unsigned long long)id);
+    if (obj->state != OBJECT_UNSEALED)
+        return fail(d, SHMSTORE_ESTATE, "%s: object %llu (%s) is already sealed", verb,
+                    (unsigned long long)id, obj->name);
+    if (obj->owner != cl)
+        return fail(d, SHMSTORE_ESTATE, "%s: object %llu (%s) belongs to another client", verb,
+                    (unsigned long long)id, obj->name);
+    *out = obj;
+    return 0;
+}
+
+static void wake_waiters(store_t *s, struct name_entry *e, struct object *obj)
+{
+    while (e->waiters_head) {
+        struct store_waiter *w = e->waiters_head;
+        e->waiters_head = w->next;
+        if (e->waiters_head)
+            e->waiters_head->prev = NULL;
+        else
+            e->waiters_tail = NULL;
+        w->prev = w->next = NULL;
+        w->entry = NULL;
+        s->waiters--;
+        if (pin_add(s, w->client, obj, NULL) != 0) {
+            w->wake(w, NULL);   /* the waiter reports the failure to its client */
+            continue;
+        }
+        w->wake(w, obj);
+    }
+}
+
+int store_seal(store_t *s, struct store_client *cl, uint64_t id, struct store_detail *d)
+{
+    struct object *obj;
+    int rc = find_own_unsealed(s, cl, id, "seal", &obj, d);
+    if (rc)
+        return rc;
+    struct name_entry *e = entry_find(s, obj->name, obj->name_len);
+    if (!obj->replace && e && e->sealed)
+        return fail(d, SHMSTORE_EEXIST,
+                    "%s: name was taken by a replacing object while this one was being written",
+                    obj->name);
+    if (!e) {
+        e = entry_find_or_add(s, obj->name, obj->name_len);
+        if (!e)
+            return fail(d, SHMSTORE_ENOMEM, "daemon out of memory");
+    }
+    if (e->reserved == obj)
+        e->reserved = NULL;
+    struct object *previous = e->sealed;
+    owner_unlink(obj);
+    s->unsealed_count--;
+    s->unsealed_bytes -= obj->size;
+    obj->state = OBJECT_SEALED;
+    obj->created_ns = now_ns();
+    e->sealed = obj;
+    s->sealed_count++;
+    if (previous)
+        object_unbind(s, previous);
+    wake_waiters(s, e, obj);
+    return 0;
+}
+
+int store_put(store_t *s, struct store_client *cl, const char *name, size_t name_len,
+              const void *data, size_t size, const void *meta, size_t meta_size,
+              unsigned replace, struct object **out, struct store_detail *d)
+{
+    struct object *obj;
+    int rc = store_create(s, cl, name, name_len, size, meta, meta_size, replace, &obj, d);
+    if (rc)
+        return rc;
+    if (size)
+        memcpy(s->arena + obj->data_offset, data, size);
+    rc = store_seal(s, cl, obj->id, d);
+    if (rc) {
+        unsealed_free(s, obj);
+        return rc;
+    }
+    *out = obj;
+    return 0;
+}
+
+int store_abort(store_t *s, struct store_client *cl, uint64_t id, struct store_detail *d)
+{
+    struct object *obj;
+    int rc = find_own_unsealed(s, cl, id, "abort", &obj, d);
+    if (rc)
+        return rc;
+    unsealed_free(s, obj);
+    return 0;
+}
+
+struct object *store_lookup(store_t *s, const char *name, size_t name_len)
+{
+    struct name_entry *e = entry_find(s, name, name_len);
+    return e ? e->sealed : NULL;
+}
+
+int store_get(store_t *s, struct store_client *cl, const char *name, size_t name_len,
+              struct object **out, struct store_detail *d)
+{
+    struct object *obj = store_lookup(s, name, name_len);
+    if (!obj)
+        return fail(d, SHMSTORE_ENOTFOUND, "%.*s: not found", (int)name_len, name);
+    int rc = pin_add(s, cl, obj, d);
+    if (rc)
+        return rc;
+    *out = obj;
+    return 0;
+}
+
+int store_wait(store_t *s, const char *name, size_t name_len, struct store_waiter *w,
+               struct store_detail *d)
+{
+    struct name_entry *e = entry_find_or_add(s, name, name_len);
+    if (!e)
+        return fail(d, SHMSTORE_ENOMEM, "daemon out of memory");
+    w->entry = e;
+    w->next = NULL;
+    w->prev = e->waiters_tail;
+    if (e->waiters_tail)
+        e->waiters_tail->next = w;
+    else
+        e->waiters_head = w;
+    e->waiters_tail = w;
+    s->waiters++;
+    return 0;
+}
+
+void store_wait_cancel(store_t *s, struct store_waiter *w)
+{
+    struct name_entry *e = w->entry;
+    if (!e)
+        return;
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        e->waiters_head = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    else
+        e->waiters_tail = w->prev;
+    w->prev = w->next = NULL;
+    w->entry = NULL;
+    s->waiters--;
+    entry_release_if_unused(s, e);
+}
+
+int store_release(store_t *s, struct store_client *cl, uint64_t id, struct store_detail *d)
+{
+    struct pin *p = id_map_get(&cl->pins, id);
+    if (!p)
+        return fail(d, SHMSTORE_ESTATE, "release: object %llu is not pinned by this client",
+                    (unsigned long long)id);
+    struct object *obj = p->obj;
+    if (--p->count == 0) {
+        id_map_remove(&cl->pins, id);
+        free(p);
+    }
+    cl->pin_count--;
+    object_unpin(s, obj, 1);
+    return 0;
+}
+
+int store_delete(store_t *s, const char *name, size_t name_len, struct store_detail *d)
+{
+    struct name_entry *e = entry_find(s, name, name_len);
+    if (!e || !e->sealed)
+        return fail(d, SHMSTORE_ENOTFOUND, "%.*s: not found", (int)name_len, name);
+    struct object *obj = e->sealed;
+    e->sealed = NULL;
+    entry_release_if_unused(s, e);
+    object_unbind(s, obj);
+    return 0;
+}
+
+struct object *store_next_sealed(store_t *s, const char *after, size_t after_len,
+                                 unsigned *budget, const char **resume_name, size_t *resume_len)
+{
+    const char *key = after;
+    size_t key_len = after_len;
+    void *value;
+    while (*budget > 0) {
+        key = name_map_next(s->names, key, key_len, &key_len, &value);
+        if (!key)
+            return NULL;
+        (*budget)--;
+        struct name_entry *e = value;
+        if (e->sealed)
+            return e->sealed;
+        *resume_name = key;
+        *resume_len = key_len;
+    }
+    return NULL;
+}
+
+void store_get_stats(const store_t *s, struct store_stats *out)
+{
+    out->capacity_bytes = alloc_capacity(s->alloc);
+    out->used_bytes = alloc_used(s->alloc);
+    out->free_bytes = alloc_free(s->alloc);
+    out->largest_free_bytes = alloc_largest_free(s->alloc);
+    out->objects = s->sealed_count;
+    out->unsealed_objects = s->unsealed_count;
+    out->unsealed_bytes = s->unsealed_bytes;
+    out->deleted_pinned = s->deleted_pinned;
+    out->pins = s->pins;
+    out->waiters = s->waiters;
+}

@@ -1,0 +1,113 @@
+/*
+ * store.h — the object store proper: objects, names, pins, waiters and their lifecycle.
+ *
+ * Knows nothing of sockets or the event loop, so all of it is unit-testable. A "store client" is
+ * the per-connection bookkeeping that makes crash cleanup proportional to what a client held:
+ * its pins (an id map) and its unsealed objects (an intrusive list). Payload bytes live in the
+ * arena at offsets given by the allocator; every other byte of state lives here, in private
+ * memory (DESIGN.md §2.3).
+ *
+ * Object states: UNSEALED (owned by one client, writable by it) -> SEALED (immutable, bound to
+ * its name) -> DELETED (unbound, kept while pinned) -> freed. A name entry holds the sealed
+ * object bound to it, the unsealed object that reserved it (a create without REPLACE), and the
+ * gets waiting for it.
+ */
+#ifndef SHMSTORE_STORE_H
+#define SHMSTORE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "alloc.h"
+#include "idmap.h"
+
+typedef struct store store_t;
+struct name_entry;
+
+enum object_state { OBJECT_UNSEALED, OBJECT_SEALED, OBJECT_DELETED };
+
+struct object {
+    uint64_t id;
+    char *name;                 /* own copy, NUL-terminated */
+    size_t name_len;
+    alloc_block_t *block;
+    uint64_t data_offset, size;
+    uint64_t meta_offset, meta_size;
+    int64_t created_ns;         /* seal time (create time while unsealed) */
+    uint64_t pins;
+    enum object_state state;
+    unsigned replace;           /* created with SHMSTORE_REPLACE */
+    struct store_client *owner; /* UNSEALED only */
+    struct object *owner_prev, *owner_next;
+};
+
+/* Per-connection bookkeeping. Zero it with store_client_init before use. */
+struct store_client {
+    uint64_t id;
+    id_map pins;                  /* object id -> struct pin */
+    struct object *unsealed;      /* list of this client's unsealed objects */
+    uint64_t unsealed_count, unsealed_bytes, pin_count;
+};
+
+/* A get waiting for a name. The caller embeds it, fills client and wake, and keeps it alive until
+ * it is woken or cancelled. wake() is called once, with the object already pinned for the
+ * waiter's client; the waiter is unlinked before the call. */
+struct store_waiter {
+    struct store_client *client;
+    void (*wake)(struct store_waiter *w, struct object *obj);
+    struct name_entry *entry;                   /* set by the store */
+    struct store_waiter *prev, *next;
+};
+
+struct store_stats {
+    uint64_t capacity_bytes, used_bytes, free_bytes, largest_free_bytes;
+    uint64_t objects, unsealed_objects, unsealed_bytes, deleted_pinned, pins, waiters;
+};
+
+/* Error details are written here by failing calls: "store full: asked 300.0 MiB, 212.0 MiB free". */
+struct store_detail {
+    char text[256];
+};
+
+/* arena: the daemon's writable mapping of `capacity` bytes, used to copy inline puts and
+ * metadata. NULL when out of memory. */
+store_t *store_new(uint8_t *arena, uint64_t capacity);
+/* Frees every object and name. Clients must have been dropped first. */
+void store_free(store_t *s);
+
+void store_client_init(store_t *s, struct store_client *cl);
+/* The client is gone: drop its pins and free its unsealed objects, in time proportional to what
+ * it held. Its waiters must have been cancelled by the caller. */
+void store_client_drop(store_t *s, struct store_client *cl);
+
+/* Every call returns 0 or a negative SHMSTORE_E* code, with a detail in *d on failure, and
+ * leaves the store unchanged on failure. Names must have passed shm_name_check. */
+int store_create(store_t *s, struct store_client *cl, const char *name, size_t name_len,
+                 uint64_t size, const void *meta, size_t meta_size, unsigned replace,
+                 struct object **out, struct store_detail *d);
+/* create + copy + seal in one step (inline put). */
+int store_put(store_t *s, struct store_client *cl, const char *name, size_t name_len,
+              const void *data, size_t size, const void *meta, size_t meta_size,
+              unsigned replace, struct object **out, struct store_detail *d);
+int store_seal(store_t *s, struct store_client *cl, uint64_t id, struct store_detail *d);
+int store_abort(store_t *s, struct store_client *cl, uint64_t id, struct store_detail *d);
+/* Pin the sealed object bound to name for cl. SHMSTORE_ENOTFOUND when there is none. */
+int store_get(store_t *s, struct store_client *cl, const char *name, size_t name_len,
+              struct object **out, struct store_detail *d);
+/* Register w to be woken when name is sealed. SHMSTORE_ENOMEM possible. */
+int store_wait(store_t *s, const char *name, size_t name_len, struct store_waiter *w,
+               struct store_detail *d);
+void store_wait_cancel(store_t *s, struct store_waiter *w);
+/* Unpin one pin of cl on id. SHMSTORE_ESTATE when cl holds no pin on it. */
+int store_release(store_t *s, struct store_client *cl, uint64_t id, struct store_detail *d);
+int store_delete(store_t *s, const char *name, size_t name_len, struct store_detail *d);
+/* The sealed object bound to name, or NULL; not pinned. */
+struct object *store_lookup(store_t *s, const char *name, size_t name_len);
+/* The first sealed object whose name is > after (NULL: from the start), visiting at most
+ * *budget name entries (decremented); NULL at the end or when the budget runs out (then *budget
+ * is 0 and *resume_name/len tell where to go on). */
+struct object *store_next_sealed(store_t *s, const char *after, size_t after_len,
+                                 unsigned *budget, const char **resume_name, size_t *resume_len);
+void store_get_stats(const store_t *s, struct store_stats *out);
+
+#endif

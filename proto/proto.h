@@ -1,0 +1,177 @@
+/*
+ * proto.h — the shmstore wire protocol, shared by the daemon and the client library.
+ *
+ * Every message travels in a frame: a 4-byte little-endian body length followed by a msgpack
+ * body of that many bytes (1 .. SHM_FRAME_MAX). A body is one msgpack array:
+ *
+ *   request:  [type, seq, field...]           fields depend on the type, in the order below
+ *   reply:    [type, seq, status, field...]   type and seq echo the request; status is 0 or a
+ *                                             negative SHMSTORE_E* code; on error the only
+ *                                             field is a detail string
+ *
+ * The payload of an object never crosses the socket except for a small put (SHM_INLINE_MAX),
+ * where copying a few KiB through the socket is cheaper than a second round trip.
+ *
+ * This module is pure: no sockets, no event loop, no globals. Encoders append whole frames to a
+ * growable byte buffer; decoders read a body that the caller has already framed and never
+ * allocate: strings and binaries in a decoded message point into the caller's body buffer and
+ * live as long as it does. Every type, count and length is checked against the bytes that are
+ * really there before it is used, so a hostile frame costs at most a walk over its own bytes.
+ */
+#ifndef SHMSTORE_PROTO_H
+#define SHMSTORE_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SHM_PROTO_VERSION   1u
+#define SHM_FRAME_HEADER    4u                 /* bytes of the length prefix */
+#define SHM_FRAME_MAX       (256u * 1024u)     /* hard limit on a body */
+#define SHM_NAME_MAX        255u               /* bytes of a name */
+#define SHM_META_MAX        (64u * 1024u)      /* bytes of an object's metadata */
+#define SHM_INLINE_MAX      (64u * 1024u)      /* largest payload a PUT carries in its frame */
+#define SHM_LIST_PAGE_MAX   128u               /* entries in one LIST reply */
+#define SHM_PATTERN_MAX     1024u              /* bytes of a LIST glob pattern */
+#define SHM_TIMEOUT_FOREVER (-1)               /* GET timeout_ms: wait without limit */
+
+enum shm_msg_type {
+    SHM_MSG_HELLO = 1, /* req: version, pid, flags          rep: version, arena_size, client_id, server_version
+                          (the reply frame carries the arena fd as SCM_RIGHTS) */
+    SHM_MSG_PUT,       /* req: name, data(bin), meta(bin), flags   rep: id */
+    SHM_MSG_CREATE,    /* req: name, size, meta(bin), flags        rep: id, data_offset */
+    SHM_MSG_SEAL,      /* req: id                                  rep: (nothing) */
+    SHM_MSG_ABORT,     /* req: id                                  rep: (nothing) */
+    SHM_MSG_GET,       /* req: name, timeout_ms (int, -1 forever)  rep: object (see shm_object) */
+    SHM_MSG_RELEASE,   /* req: id                                  no reply ever */
+    SHM_MSG_DELETE,    /* req: name                                rep: (nothing) */
+    SHM_MSG_STAT,      /* req: name                                rep: object */
+    SHM_MSG_LIST,      /* req: pattern, cursor, max                rep: [object...], next_cursor, done */
+    SHM_MSG_INFO,      /* req: (nothing)                           rep: info map (see shm_info) */
+    SHM_MSG_PING,      /* req: (nothing)                           rep: (nothing) */
+    SHM_MSG_TYPE_END
+};
+
+/* Flags of PUT and CREATE; the same bit as the public SHMSTORE_REPLACE. */
+#define SHM_FLAG_REPLACE 1u
+
+/* A byte string inside a decoded body (not NUL-terminated). */
+struct shm_bytes {
+    const uint8_t *ptr;
+    uint32_t len;
+};
+
+/* What the daemon tells about a sealed object: GET, STAT and each LIST entry.
+ * Encoded as an array [name, id, data_offset, size, meta_offset, meta_size, pins, created_ns]. */
+struct shm_object {
+    struct shm_bytes name;
+    uint64_t id;
+    uint64_t data_offset;   /* byte offset of the payload in the arena */
+    uint64_t size;
+    uint64_t meta_offset;   /* byte offset of the metadata in the arena */
+    uint64_t meta_size;
+    uint64_t pins;          /* pins held by all clients when the reply was made */
+    int64_t created_ns;     /* seal time, nanoseconds since the Unix epoch */
+};
+
+/* Store-wide figures, encoded as a msgpack map from these key names to unsigned integers
+ * (plus "version" to a string), so that later fields can be added without breaking decoders:
+ * unknown keys are skipped, missing keys decode as 0. */
+struct shm_info {
+    uint64_t capacity_bytes;
+    uint64_t used_bytes;
+    uint64_t free_bytes;
+    uint64_t largest_free_bytes;
+    uint64_t objects;            /* sealed objects bound to a name */
+    uint64_t unsealed_objects;
+    uint64_t unsealed_bytes;
+    uint64_t deleted_pinned;     /* deleted objects kept alive by pins */
+    uint64_t pins;
+    uint64_t clients;
+    uint64_t waiters;            /* GETs waiting for a name */
+    uint64_t uptime_s;
+    uint64_t requests;
+    struct shm_bytes version;
+};
+
+struct shm_request {
+    uint32_t type;   /* enum shm_msg_type */
+    uint32_t seq;    /* chosen by the client, echoed in the reply */
+    union {
+        struct { uint32_t version; uint32_t pid; uint32_t flags; } hello;
+        struct { struct shm_bytes name, data, meta; uint32_t flags; } put;
+        struct { struct shm_bytes name; uint64_t size; struct shm_bytes meta; uint32_t flags; } create;
+        struct { uint64_t id; } by_id;                         /* SEAL, ABORT, RELEASE */
+        struct { struct shm_bytes name; int64_t timeout_ms; } get;
+        struct { struct shm_bytes name; } by_name;             /* DELETE, STAT */
+        struct { struct shm_bytes pattern, cursor; uint32_t max; } list;
+    } u;
+};
+
+struct shm_reply {
+    uint32_t type;    /* the request's type */
+    uint32_t seq;     /* the request's seq */
+    int32_t status;   /* 0 or a negative SHMSTORE_E* code */
+    union {
+        struct shm_bytes error;   /* status != 0: detail message */
+        struct { uint32_t version; uint64_t arena_size; uint64_t client_id;
+                 struct shm_bytes server_version; } hello;
+        struct { uint64_t id; } put;
+        struct { uint64_t id; uint64_t data_offset; } create;
+        struct shm_object object;                              /* GET, STAT */
+        struct { uint32_t count; struct shm_object *entries; /* decode: caller's array of
+                                                                SHM_LIST_PAGE_MAX */
+                 struct shm_bytes next_cursor; int done; } list;
+        struct shm_info info;
+    } u;
+};
+
+/* A growable output buffer for encoders. Zero-initialise; free with shm_buf_free. */
+struct shm_buf {
+    uint8_t *data;
+    size_t len, cap;
+};
+void shm_buf_free(struct shm_buf *b);
+void shm_buf_reset(struct shm_buf *b);   /* len = 0, keeps the memory */
+
+/* Decoder results. */
+enum shm_decode_result {
+    SHM_DECODE_OK = 0,
+    SHM_DECODE_MALFORMED = -1,  /* not a valid message: reply with an error and close */
+    SHM_DECODE_UNKNOWN = -2,    /* well-formed envelope [type, seq, ...] with an unknown type:
+                                   type and seq are filled in; reply with an error, keep going */
+};
+
+/* Read the frame header at hdr (SHM_FRAME_HEADER bytes). Returns 0 and the body length, or -1
+ * when the length is 0 or above SHM_FRAME_MAX. */
+int shm_frame_length(const uint8_t hdr[SHM_FRAME_HEADER], uint32_t *body_len);
+
+/* Append one whole frame (header and body) to out. Return 0, or -1 when memory runs out or the
+ * body would exceed SHM_FRAME_MAX (out is left as it was in both cases). */
+int shm_encode_request(const struct shm_request *req, struct shm_buf *out);
+int shm_encode_reply(const struct shm_reply *rep, struct shm_buf *out);
+/* Convenience: an error reply with a printf-style detail (truncated to 1 KiB). */
+int shm_encode_error(uint32_t type, uint32_t seq, int32_t status, struct shm_buf *out,
+                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Decode one body (without its header). On SHM_DECODE_MALFORMED the contents of *out are
+ * unspecified except that type and seq are 0 when they could not be read. */
+int shm_decode_request(const uint8_t *body, size_t len, struct shm_request *out);
+/* Decode a reply by its own type; list_entries must point to SHM_LIST_PAGE_MAX entries when a
+ * LIST reply may arrive. shm_decode_reply_to also refuses (SHM_DECODE_MALFORMED) a reply whose
+ * type is not expected_type, the type of the request it answers; shm_decode_reply leaves that
+ * check to the caller. Neither returns SHM_DECODE_UNKNOWN. */
+int shm_decode_reply(const uint8_t *body, size_t len, struct shm_reply *out,
+                     struct shm_object *list_entries);
+int shm_decode_reply_to(uint32_t expected_type, const uint8_t *body, size_t len,
+                        struct shm_reply *out, struct shm_object *list_entries);
+
+/* Names: 1..SHM_NAME_MAX bytes of well-formed UTF-8 with no NUL and no control characters
+ * (U+0000..U+001F, U+007F..U+009F). Returns 0 when valid, else a negative SHMSTORE_EINVAL and
+ * a static reason in *why ("empty", "longer than 255 bytes", "contains a control character",
+ * "not valid UTF-8", ...). */
+int shm_name_check(const uint8_t *name, size_t len, const char **why);
+
+/* The message type's name for logs ("PUT"), or "UNKNOWN". */
+const char *shm_msg_name(uint32_t type);
+
+#endif
