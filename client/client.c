@@ -240,8 +240,8 @@ static int call(shmstore_client *c, struct shm_request *req, struct shm_reply *r
     uint32_t body_len;
     shm_frame_length(c->in + c->in_start, &body_len);
     c->in_start += SHM_FRAME_HEADER + body_len;
-    int decoded = shm_decode_reply(body, body_len, rep, c->list_page);
-    if (decoded != SHM_DECODE_OK || rep->type != req->type || rep->seq != req->seq) {
+    int decoded = shm_decode_reply_to(req->type, body, body_len, rep, c->list_page);
+    if (decoded != SHM_DECODE_OK || rep->seq != req->seq) {
         drop_connection(c);
         return set_error(c, SHMSTORE_EPROTO, "the daemon sent a reply this library cannot read "
                                              "(is it another version of shmstore?)");

@@ -177,6 +177,10 @@ void conn_send_error(struct conn *c, uint32_t type, uint32_t seq, int code, cons
     va_end(ap);
     log_debug("client %llu: %s failed: %s", (unsigned long long)c->client.id, shm_msg_name(type),
               detail);
+    /* RELEASE has no reply, not even an error; a broken one is answered as "type 0", which the
+     * client reads as a protocol error before the connection closes. */
+    if (type == SHM_MSG_RELEASE)
+        type = 0;
     shm_buf_reset(&c->server->scratch);
     queue_frame(c, shm_encode_error(type, seq, code, &c->server->scratch, "%s", detail));
 }

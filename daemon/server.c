@@ -172,11 +172,11 @@ int server_start(struct server *s, const struct options *opts, char *why, size_t
         goto fail;
     s->accept_event = event_new(s->base, s->listen_fd, EV_READ | EV_PERSIST, on_accept, s);
     s->accept_resume = evtimer_new(s->base, on_accept_resume, s);
-    static const int signals[] = {SIGTERM, SIGINT, SIGHUP};
-    for (size_t i = 0; i < 3; i++)
+    static const int signals[] = {SIGTERM, SIGINT};
+    for (size_t i = 0; i < 2; i++)
         s->signal_events[i] = evsignal_new(s->base, signals[i], on_signal, s);
     if (!s->accept_event || !s->accept_resume || event_add(s->accept_event, NULL) != 0 ||
-        !s->signal_events[0] || !s->signal_events[1] || !s->signal_events[2] ||
+        !s->signal_events[0] || !s->signal_events[1] ||
         event_add(s->signal_events[0], NULL) || event_add(s->signal_events[1], NULL)) {
         snprintf(why, whylen, "cannot set up the event loop");
         unlink(opts->socket_path);
@@ -213,7 +213,7 @@ void server_stop(struct server *s)
         event_free(s->accept_event);
     if (s->accept_resume)
         event_free(s->accept_resume);
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i < 2; i++)
         if (s->signal_events[i])
             event_free(s->signal_events[i]);
     if (s->base)

@@ -25,7 +25,7 @@ struct server {
     int listen_fd;
     struct event *accept_event;
     struct event *accept_resume;    /* re-enables accept after running out of fds */
-    struct event *signal_events[3];
+    struct event *signal_events[2];
     struct conn *conns;             /* every open connection */
     uint64_t clients;
     uint64_t requests;
