@@ -382,6 +382,8 @@ void shmstore_close(shmstore_client *c)
 /* Lock the handle and make sure it has a live connection of this process. */
 static int begin(shmstore_client *c)
 {
+    if (!c)
+        return SHMSTORE_EINVAL;
     if (c->fork_generation != fork_generation) {
         /* A fork child: the mutex may have been held by a thread that does not exist here. */
         pthread_mutex_init(&c->lock, NULL);
@@ -407,6 +409,16 @@ static int begin(shmstore_client *c)
 static int end(shmstore_client *c, int rc)
 {
     pthread_mutex_unlock(&c->lock);
+    return rc;
+}
+
+/* begin(), plus the check every call with an output makes: `required` (named `what` in the
+ * message) must not be NULL. On failure the handle is already unlocked. */
+static int begin_call(shmstore_client *c, const void *required, const char *what)
+{
+    int rc = begin(c);
+    if (rc == 0 && !required)
+        rc = end(c, set_error(c, SHMSTORE_EINVAL, "%s must not be NULL", what));
     return rc;
 }
 
@@ -504,14 +516,10 @@ static int create_locked(shmstore_client *c, const char *name, size_t name_len, 
 int shmstore_create(shmstore_client *c, const char *name, size_t size, const void *meta,
                     size_t meta_size, unsigned flags, void **data_out, uint64_t *id_out)
 {
-    if (!c)
-        return SHMSTORE_EINVAL;
-    int rc = begin(c);
+    int rc = begin_call(c, data_out && id_out ? c : NULL, "data_out or id_out");
     if (rc)
         return rc;
     size_t name_len;
-    if (!data_out || !id_out)
-        return end(c, set_error(c, SHMSTORE_EINVAL, "data_out and id_out must not be NULL"));
     if ((rc = check_name(c, name, &name_len)) || (rc = check_meta(c, meta, meta_size)))
         return end(c, rc);
     return end(c, create_locked(c, name, name_len, size, meta, meta_size, flags, data_out, id_out));
@@ -527,16 +535,12 @@ static int by_id_locked(shmstore_client *c, uint32_t type, uint64_t id)
 
 int shmstore_seal(shmstore_client *c, uint64_t id)
 {
-    if (!c)
-        return SHMSTORE_EINVAL;
     int rc = begin(c);
     return rc ? rc : end(c, by_id_locked(c, SHM_MSG_SEAL, id));
 }
 
 int shmstore_abort(shmstore_client *c, uint64_t id)
 {
-    if (!c)
-        return SHMSTORE_EINVAL;
     int rc = begin(c);
     return rc ? rc : end(c, by_id_locked(c, SHM_MSG_ABORT, id));
 }
@@ -544,8 +548,6 @@ int shmstore_abort(shmstore_client *c, uint64_t id)
 int shmstore_put(shmstore_client *c, const char *name, const void *data, size_t size,
                  const void *meta, size_t meta_size, unsigned flags)
 {
-    if (!c)
-        return SHMSTORE_EINVAL;
     int rc = begin(c);
     if (rc)
         return rc;
@@ -606,14 +608,10 @@ static void send_release(shmstore_client *c, uint64_t id)
 
 int shmstore_get(shmstore_client *c, const char *name, int timeout_ms, shmstore_object *out)
 {
-    if (!c)
-        return SHMSTORE_EINVAL;
-    int rc = begin(c);
+    int rc = begin_call(c, out, "out");
     if (rc)
         return rc;
     size_t name_len;
-    if (!out)
-        return end(c, set_error(c, SHMSTORE_EINVAL, "out must not be NULL"));
     if ((rc = check_name(c, name, &name_len)))
         return end(c, rc);
     if (timeout_ms < 0 && timeout_ms != SHMSTORE_WAIT_FOREVER)
@@ -644,9 +642,7 @@ int shmstore_get(shmstore_client *c, const char *name, int timeout_ms, shmstore_
 
 int shmstore_release(shmstore_client *c, shmstore_object *obj)
 {
-    if (!c || !obj)
-        return SHMSTORE_EINVAL;
-    int rc = begin(c);
+    int rc = begin_call(c, obj, "obj");
     if (rc)
         return rc;
     if (!id_map_get(&c->pins, obj->id))
@@ -672,8 +668,6 @@ static int by_name_locked(shmstore_client *c, uint32_t type, const char *name,
 
 int shmstore_delete(shmstore_client *c, const char *name)
 {
-    if (!c)
-        return SHMSTORE_EINVAL;
     int rc = begin(c);
     struct shm_reply rep;
     return rc ? rc : end(c, by_name_locked(c, SHM_MSG_DELETE, name, &rep));
@@ -693,13 +687,9 @@ static void stat_from_wire(const struct shm_object *o, shmstore_object_stat *out
 
 int shmstore_stat(shmstore_client *c, const char *name, shmstore_object_stat *out)
 {
-    if (!c)
-        return SHMSTORE_EINVAL;
-    int rc = begin(c);
+    int rc = begin_call(c, out, "out");
     if (rc)
         return rc;
-    if (!out)
-        return end(c, set_error(c, SHMSTORE_EINVAL, "out must not be NULL"));
     struct shm_reply rep;
     rc = by_name_locked(c, SHM_MSG_STAT, name, &rep);
     if (rc == 0)
@@ -709,13 +699,9 @@ int shmstore_stat(shmstore_client *c, const char *name, shmstore_object_stat *ou
 
 int shmstore_list(shmstore_client *c, const char *pattern, shmstore_list_fn fn, void *arg)
 {
-    if (!c)
-        return SHMSTORE_EINVAL;
-    int rc = begin(c);
+    int rc = begin_call(c, fn, "fn");
     if (rc)
         return rc;
-    if (!fn)
-        return end(c, set_error(c, SHMSTORE_EINVAL, "fn must not be NULL"));
     if (!pattern)
         pattern = "";
     size_t pattern_len = strlen(pattern);
@@ -756,13 +742,9 @@ int shmstore_list(shmstore_client *c, const char *pattern, shmstore_list_fn fn, 
 
 int shmstore_info(shmstore_client *c, shmstore_store_info *out)
 {
-    if (!c)
-        return SHMSTORE_EINVAL;
-    int rc = begin(c);
+    int rc = begin_call(c, out, "out");
     if (rc)
         return rc;
-    if (!out)
-        return end(c, set_error(c, SHMSTORE_EINVAL, "out must not be NULL"));
     struct shm_request req = {.type = SHM_MSG_INFO};
     struct shm_reply rep;
     rc = call(c, &req, &rep, NULL);
@@ -790,8 +772,6 @@ int shmstore_info(shmstore_client *c, shmstore_store_info *out)
 
 int shmstore_ping(shmstore_client *c)
 {
-    if (!c)
-        return SHMSTORE_EINVAL;
     int rc = begin(c);
     if (rc)
         return rc;

@@ -268,7 +268,7 @@ static void process_input(struct conn *c)
         event_del(c->frame_timer);
         size_t frame_len = SHM_FRAME_HEADER + body_len;
         const uint8_t *frame = evbuffer_pullup(c->in, (ev_ssize_t)frame_len);
-        struct shm_request req;
+        struct shm_request req = {0};
         int decoded = frame ? shm_decode_request(frame + SHM_FRAME_HEADER, body_len, &req)
                             : SHM_DECODE_MALFORMED;
         c->server->requests++;

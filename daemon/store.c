@@ -308,12 +308,16 @@ int store_create(store_t *s, struct store_client *cl, const char *name, size_t n
 
     obj->block = alloc_take(s->alloc, total);
     if (!obj->block) {
-        char asked[32], avail[32];
+        char asked[32], avail[32], largest[32];
+        uint64_t free_bytes = alloc_free(s->alloc), largest_free = alloc_largest_free(s->alloc);
         free(obj);
         free(name_copy);
-        return fail(d, SHMSTORE_ENOSPC, "store full: asked %s, %s free",
-                    human_size(total, asked, sizeof asked),
-                    human_size(alloc_largest_free(s->alloc), avail, sizeof avail));
+        human_size(total, asked, sizeof asked);
+        human_size(free_bytes, avail, sizeof avail);
+        if (largest_free >= total || largest_free == free_bytes)
+            return fail(d, SHMSTORE_ENOSPC, "store full: asked %s, %s free", asked, avail);
+        return fail(d, SHMSTORE_ENOSPC, "store full: asked %s, %s free (largest free block %s)",
+                    asked, avail, human_size(largest_free, largest, sizeof largest));
     }
     obj->id = s->next_id;
     obj->name = name_copy;
