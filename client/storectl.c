@@ -62,23 +62,40 @@ static int usage_error(const char *fmt, ...)
     return EXIT_USAGE;
 }
 
+/* A name or message as it may safely go to a terminal: control bytes become \xNN, so a hostile
+ * or mistyped name can neither split the one-line error nor send escape sequences. */
+static const char *printable(const char *text, char *buf, size_t len)
+{
+    size_t used = 0;
+    for (const unsigned char *p = (const unsigned char *)text; *p && used + 5 < len; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            used += (size_t)snprintf(buf + used, len - used, "\\x%02x", *p);
+        else
+            buf[used++] = (char)*p;
+    }
+    buf[used] = '\0';
+    return buf;
+}
+
 /* One line on stderr and the exit status for a library error. */
 static int report(shmstore_client *c, const char *subject, int code)
 {
-    const char *detail = shmstore_errmsg(c);
+    char detail[1024], name[1024];
+    printable(*shmstore_errmsg(c) ? shmstore_errmsg(c) : shmstore_strerror(code), detail,
+              sizeof detail);
+    if (subject)
+        printable(subject, name, sizeof name);
     if (code == SHMSTORE_ECONN) {
-        fprintf(stderr, "storectl: %s\n", *detail ? detail : shmstore_strerror(code));
+        fprintf(stderr, "storectl: %s\n", detail);
         return EXIT_UNREACHABLE;
     }
-    if (code == SHMSTORE_ENOTFOUND && subject) {
-        fprintf(stderr, "storectl: %s: not found\n", subject);
-        return EXIT_REFUSED;
-    }
-    if (subject && !strstr(detail, subject))
-        fprintf(stderr, "storectl: %s: %s\n", subject, *detail ? detail : shmstore_strerror(code));
+    if (code == SHMSTORE_ENOTFOUND && subject)
+        fprintf(stderr, "storectl: %s: not found\n", name);
+    else if (subject && !strstr(detail, name))
+        fprintf(stderr, "storectl: %s: %s\n", name, detail);
     else
-        fprintf(stderr, "storectl: %s\n", *detail ? detail : shmstore_strerror(code));
-    return code == SHMSTORE_EINVAL && !*detail ? EXIT_USAGE : EXIT_REFUSED;
+        fprintf(stderr, "storectl: %s\n", detail);
+    return EXIT_REFUSED;
 }
 
 static int connect_or_report(shmstore_client **c)
@@ -535,8 +552,10 @@ int main(int argc, char **argv)
             char **sub_argv = argv + optind;
             optind = 0;   /* 0, not 1: GNU getopt then forgets the global parse entirely */
             int status = commands[i].run(sub_argc, sub_argv);
-            if (fflush(stdout) != 0 && status == EXIT_OK)
+            if ((fflush(stdout) != 0 || ferror(stdout)) && status == EXIT_OK) {
+                fprintf(stderr, "storectl: stdout: %s\n", strerror(errno));
                 status = EXIT_REFUSED;
+            }
             return status;
         }
     }

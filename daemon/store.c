@@ -288,9 +288,11 @@ int store_create(store_t *s, struct store_client *cl, const char *name, size_t n
     uint64_t capacity = alloc_capacity(s->alloc);
     if (size > capacity || meta_size > capacity ||
         round_up64(size) + meta_size > capacity) {
-        char asked[32], total[32];
-        return fail(d, SHMSTORE_ENOSPC, "store full: asked %s, capacity is %s",
-                    human_size(size + meta_size, asked, sizeof asked),
+        char asked[32], avail[32], total[32];
+        return fail(d, SHMSTORE_ENOSPC, "store full: asked %s, %s free (the whole store is %s)",
+                    human_size(size > UINT64_MAX - meta_size ? UINT64_MAX : size + meta_size,
+                               asked, sizeof asked),
+                    human_size(alloc_free(s->alloc), avail, sizeof avail),
                     human_size(capacity, total, sizeof total));
     }
     uint64_t meta_at = round_up64(size);
