@@ -187,9 +187,15 @@ void conn_send_error(struct conn *c, uint32_t type, uint32_t seq, int code, cons
 
 int conn_send_reply_with_fd(struct conn *c, const struct shm_reply *rep, int fd)
 {
+    /* Error replies to requests sent before HELLO may still be queued; the fd must ride on the
+     * HELLO reply's own first byte, so they go first. A few hundred bytes on a fresh socket
+     * always fit; a client that let even those pile up is refused. */
+    while (evbuffer_get_length(c->out) > 0)
+        if (evbuffer_write(c->out, c->fd) <= 0)
+            return -1;
     struct shm_buf *buf = &c->server->scratch;
     shm_buf_reset(buf);
-    if (shm_encode_reply(rep, buf) != 0 || evbuffer_get_length(c->out) != 0)
+    if (shm_encode_reply(rep, buf) != 0)
         return -1;
     union {
         struct cmsghdr align;

@@ -64,6 +64,11 @@ struct msg_spec {
     int no_reply;
 };
 
+/* Request names are bounded only by the frame here: the daemon checks them with
+ * shm_name_check, so that a name that is too long gets an ordinary EINVAL reply and the
+ * connection stays, like any other bad name, instead of a protocol error and a close. */
+#define REQUEST_NAME_LEN ANY_LEN
+
 static const struct msg_spec msg_specs[SHM_MSG_TYPE_END] = {
     [SHM_MSG_HELLO] = {
         .name = "HELLO",
@@ -73,13 +78,13 @@ static const struct msg_spec msg_specs[SHM_MSG_TYPE_END] = {
     },
     [SHM_MSG_PUT] = {
         .name = "PUT",
-        .request = { F_STR(REQ(put.name), SHM_NAME_MAX), F_BIN(REQ(put.data), SHM_INLINE_MAX),
+        .request = { F_STR(REQ(put.name), REQUEST_NAME_LEN), F_BIN(REQ(put.data), SHM_INLINE_MAX),
                      F_BIN(REQ(put.meta), SHM_META_MAX), F_U32(REQ(put.flags)) },
         .reply = { F_U64(REP(put.id)) },
     },
     [SHM_MSG_CREATE] = {
         .name = "CREATE",
-        .request = { F_STR(REQ(create.name), SHM_NAME_MAX), F_U64(REQ(create.size)),
+        .request = { F_STR(REQ(create.name), REQUEST_NAME_LEN), F_U64(REQ(create.size)),
                      F_BIN(REQ(create.meta), SHM_META_MAX), F_U32(REQ(create.flags)) },
         .reply = { F_U64(REP(create.id)), F_U64(REP(create.data_offset)) },
     },
@@ -87,14 +92,17 @@ static const struct msg_spec msg_specs[SHM_MSG_TYPE_END] = {
     [SHM_MSG_ABORT] = { .name = "ABORT", .request = { F_U64(REQ(by_id.id)) } },
     [SHM_MSG_GET] = {
         .name = "GET",
-        .request = { F_STR(REQ(get.name), SHM_NAME_MAX), F_I64(REQ(get.timeout_ms)) },
+        .request = { F_STR(REQ(get.name), REQUEST_NAME_LEN), F_I64(REQ(get.timeout_ms)) },
         .reply = { F_OF(FIELD_OBJECT, REP(object)) },
     },
     [SHM_MSG_RELEASE] = { .name = "RELEASE", .request = { F_U64(REQ(by_id.id)) }, .no_reply = 1 },
-    [SHM_MSG_DELETE] = { .name = "DELETE", .request = { F_STR(REQ(by_name.name), SHM_NAME_MAX) } },
+    [SHM_MSG_DELETE] = {
+        .name = "DELETE",
+        .request = { F_STR(REQ(by_name.name), REQUEST_NAME_LEN) },
+    },
     [SHM_MSG_STAT] = {
         .name = "STAT",
-        .request = { F_STR(REQ(by_name.name), SHM_NAME_MAX) },
+        .request = { F_STR(REQ(by_name.name), REQUEST_NAME_LEN) },
         .reply = { F_OF(FIELD_OBJECT, REP(object)) },
     },
     [SHM_MSG_LIST] = {

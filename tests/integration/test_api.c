@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "humansize.h"
 #include "proto.h"
 #include "shmstore.h"
 
@@ -1057,6 +1058,44 @@ static void test_fill_until_enospc(void **state)
     assert_rc(shmstore_abort(C, id), 0);
 }
 
+/* A fragmented store: much is free, but no single range fits. The detail must still say how
+ * much is free (DESIGN.md §4), not only the largest hole, or "store full" looks like a full store. */
+static void test_enospc_fragmented_detail(void **state)
+{
+    (void)state;
+    void *buf = pattern_buf(1 * MiB, 12);
+    char name[32];
+    int n = 0;
+    for (; n < 64; n++) {
+        snprintf(name, sizeof name, "frag/%02d", n);
+        if (shmstore_put(C, name, buf, 1 * MiB, NULL, 0, 0) != 0)
+            break;
+    }
+    free(buf);
+    assert_true(n >= 60);
+    for (int k = 0; k < n; k += 2) {
+        snprintf(name, sizeof name, "frag/%02d", k);
+        assert_rc(shmstore_delete(C, name), 0);
+    }
+    shmstore_store_info i = info_of(C);
+    assert_true(i.free_bytes >= 30 * MiB);
+    assert_true(i.largest_free_bytes < 4 * MiB);
+
+    void *w;
+    uint64_t id;
+    assert_rc(shmstore_create(C, "frag/big", 8 * MiB, NULL, 0, 0, &w, &id), SHMSTORE_ENOSPC);
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", shmstore_errmsg(C));
+    fprintf(stderr, "ENOSPC detail when fragmented (free %llu, largest %llu): \"%s\"\n",
+            (unsigned long long)i.free_bytes, (unsigned long long)i.largest_free_bytes, msg);
+    assert_contains(msg, "store full");
+    char free_text[32];
+    human_size(i.free_bytes, free_text, sizeof free_text);
+    assert_contains(msg, free_text);
+    /* What fits still fits. */
+    assert_rc(put_pattern(C, "frag/small", 512 * KiB, 1, 0), 0);
+}
+
 /* ---- stat / list / info / ping / errors ---------------------------------------------------- */
 
 static void test_stat_fields(void **state)
@@ -1615,6 +1654,53 @@ static void test_close_releases_and_aborts(void **state)
     assert_int_equal(info_of(C).used_bytes, 0);
 }
 
+/* The classic worker-pool shape: a process connects, forks workers that never use the library,
+ * and closes its handle while they still run. The workers inherited the connection's socket with
+ * fork, but the connection is the parent's: its close must release its pins and abort its
+ * unsealed objects now, not when the last worker exits. */
+static void test_close_while_fork_child_lives(void **state)
+{
+    (void)state;
+    assert_rc(put_pattern(C, "cf/a", 1000, 1, 0), 0);
+    shmstore_store_info base = info_of(C);
+    shmstore_client *h = connect_or_fail(D.socket);
+    shmstore_object o;
+    assert_rc(shmstore_get(h, "cf/a", 0, &o), 0);
+    void *w;
+    uint64_t id;
+    assert_rc(shmstore_create(h, "cf/u", 2 * MiB, NULL, 0, 0, &w, &id), 0);
+
+    int hold[2];
+    assert_int_equal(pipe(hold), 0);
+    pid_t pid = fork_child();
+    if (pid == 0) {
+        /* A worker that never calls shmstore: it just lives until told to go. */
+        close(hold[1]);
+        char b;
+        ssize_t n = read(hold[0], &b, 1);
+        (void)n;
+        _exit(0);
+    }
+    close(hold[0]);
+    shmstore_close(h);
+    shmstore_store_info i;
+    bool released = WAIT_FOR((i = info_of(C), i.pins == base.pins && i.unsealed_objects == 0 &&
+                                                  i.clients == base.clients),
+                             slack(5));
+    /* Let the worker go before judging, so a failure leaves nothing behind. */
+    close(hold[1]);
+    assert_child_exited_ok(pid);
+    if (!released)
+        fprintf(stderr, "after shmstore_close with a fork child alive: pins %llu (want %llu), "
+                        "unsealed %llu (want 0), clients %llu (want %llu)\n",
+                (unsigned long long)i.pins, (unsigned long long)base.pins,
+                (unsigned long long)i.unsealed_objects, (unsigned long long)i.clients,
+                (unsigned long long)base.clients);
+    assert_true(released);
+    /* Once the worker is gone, everything is released in any case. */
+    assert_true(WAIT_FOR(info_of(C).pins == base.pins, slack(5)));
+}
+
 static void test_daemon_gone_gives_econn(void **state)
 {
     (void)state;
@@ -1729,6 +1815,7 @@ int main(void)
         T(test_good_names),
         T(test_enospc_too_big),
         T(test_fill_until_enospc),
+        T(test_enospc_fragmented_detail),
         T(test_stat_fields),
         T(test_list_glob),
         T(test_list_many),
@@ -1740,6 +1827,7 @@ int main(void)
         T(test_fork_child_reconnects),
         T(test_fork_child_close_only),
         T(test_close_releases_and_aborts),
+        T(test_close_while_fork_child_lives),
         T(test_daemon_gone_gives_econn),
         T(test_hello_wrong_version),
 #undef T

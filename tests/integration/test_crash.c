@@ -438,6 +438,81 @@ static void test_kill_holder_of_pins_and_unsealed(void **state)
     assert_int_equal(end.waiters, 0);
 }
 
+/* ---- killed while a fork child of it lives ------------------------------------------------- */
+
+/* The client forks a worker that never calls shmstore (as multiprocessing pools do), then is
+ * killed. The worker still has the inherited connection socket open, but the client is dead: its
+ * pins and unsealed objects must go at once, not when the worker exits. */
+static void test_kill_client_with_live_fork_child(void **state)
+{
+    (void)state;
+    assert_rc(put_pattern(C, "fc/a", 1000, 1, 0), 0);
+    shmstore_store_info base = info_of(C);
+    int ready[2], hold[2];
+    assert_int_equal(pipe(ready), 0);
+    assert_int_equal(pipe(hold), 0);
+    pid_t pid = fork_child();
+    if (pid == 0) {
+        close(ready[0]);
+        close(hold[1]);
+        shmstore_client *k = NULL;
+        CHILD_REQUIRE(shmstore_connect(D.socket, &k) == 0);
+        shmstore_object o;
+        CHILD_REQUIRE(shmstore_get(k, "fc/a", 0, &o) == 0);
+        void *w;
+        uint64_t id;
+        CHILD_REQUIRE(shmstore_create(k, "fc/u", 10 * MiB, NULL, 0, 0, &w, &id) == 0);
+        pid_t worker = fork();
+        CHILD_REQUIRE(worker >= 0);
+        if (worker == 0) {
+            char b;
+            ssize_t n = read(hold[0], &b, 1); /* until the test says go (EOF) */
+            (void)n;
+            _exit(0);
+        }
+        close(hold[0]);
+        CHILD_REQUIRE(write(ready[1], "R", 1) == 1);
+        for (;;)
+            pause();
+    }
+    close(ready[1]);
+    close(hold[0]);
+    int r = read_byte(ready[0], slack(30));
+    close(ready[0]);
+    if (r != 'R') {
+        close(hold[1]);
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        fail_msg("the client child did not get ready");
+    }
+    shmstore_store_info held = info_of(C);
+    assert_int_equal(held.pins, base.pins + 1);
+    assert_int_equal(held.unsealed_objects, 1);
+
+    kill_child(pid);
+    shmstore_store_info i;
+    bool clean = WAIT_FOR((i = info_of(C), i.pins == base.pins && i.unsealed_objects == 0 &&
+                                               i.unsealed_bytes == 0 &&
+                                               i.clients == base.clients &&
+                                               i.used_bytes == base.used_bytes),
+                          slack(5));
+    /* Let the orphaned worker go (EOF on its pipe) before judging; then wait for it to be gone
+     * so that the store settles whatever the verdict. */
+    close(hold[1]);
+    if (!clean) {
+        print_info("base", &base);
+        print_info("5 s after the client was killed, its worker alive", &i);
+    }
+    assert_true(WAIT_FOR((i = info_of(C), i.pins == base.pins && i.unsealed_objects == 0 &&
+                                              i.clients == base.clients),
+                         slack(10)));
+    assert_true(clean);
+    void *w;
+    uint64_t id;
+    assert_rc(shmstore_create(C, "fc/u", 10, NULL, 0, 0, &w, &id), 0);
+    assert_rc(shmstore_abort(C, id), 0);
+}
+
 /* ---- killed while waiting in a get --------------------------------------------------------- */
 
 /* Connect, say so, then wait for "never" in a get; exit 0 only if the get brings the right bytes. */
@@ -718,6 +793,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_kill_holder_of_pins_and_unsealed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill_waiting_get, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kill_client_with_live_fork_child, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill_at_random_moments, setup, teardown),
     };
     return cmocka_run_group_tests_name("integration.crash", tests, NULL, NULL);

@@ -1067,8 +1067,11 @@ static void test_oversize_fields(void **state)
         cases[i].field->len++;
         shm_buf_reset(&buf);
         assert_int_equal(shm_encode_request(&put, &buf), 0);
+        /* Regression (name_too_long_closed_connection): a name one byte over the limit is left
+         * to the daemon's name check, which answers EINVAL and keeps the connection; data and
+         * metadata over their limits are malformed frames. */
         assert_int_equal(decode_framed_request(&buf, &back),
-                         SHM_DECODE_MALFORMED);
+                         i == 0 ? SHM_DECODE_OK : SHM_DECODE_MALFORMED);
     }
 
     /* LIST: pattern and cursor limits; max 0 refused, above a page clamped. */
