@@ -9,10 +9,14 @@
  * Robustness rules:
  *  - Every offset and size the daemon returns is checked against the arena before it becomes a
  *    pointer, so a confused daemon yields SHMSTORE_EPROTO, never a wild pointer.
- *  - After fork() the child must not talk on the parent's socket. A pthread_atfork handler bumps
- *    a generation counter; a call that sees a different generation drops the inherited socket and
- *    pin table (without releasing the parent's pins) and reconnects. Mappings are kept: pointers
- *    the parent got stay readable in the child while the parent holds them.
+ *  - After fork() the child must not talk on the parent's socket, nor keep it open: the daemon
+ *    frees a client's pins and unsealed objects when its socket closes, and a pool worker that
+ *    never calls shmstore would otherwise hold its parent's connection open for its whole life.
+ *    So every handle is on a list, and a pthread_atfork child handler closes the child's copy of
+ *    every handle's socket and bumps a generation counter; a call that sees a new generation
+ *    drops the inherited pin table (without releasing the parent's pins) and reconnects.
+ *    Mappings are kept: pointers the parent got stay readable in the child while the parent
+ *    holds them.
  *  - A lost connection (daemon gone) fails the call with SHMSTORE_ECONN; the next call
  *    reconnects. Mappings of an old arena are never unmapped, because pointers into them may
  *    still be in use, and the kernel keeps that memory alive for us.
@@ -48,6 +52,7 @@ struct arena_map {
 
 struct shmstore_client {
     pthread_mutex_t lock;
+    struct shmstore_client *prev_handle, *next_handle;   /* on all_handles */
     unsigned fork_generation;
     char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     int fd;                     /* -1 when disconnected */
@@ -121,15 +126,58 @@ int shmstore_default_socket(char *buf, size_t buflen)
 
 static volatile unsigned fork_generation;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t all_handles_lock = PTHREAD_MUTEX_INITIALIZER;
+static shmstore_client *all_handles;
 
+/* Held across fork() so the child sees a consistent list. */
+static void on_fork_prepare(void)
+{
+    pthread_mutex_lock(&all_handles_lock);
+}
+
+static void on_fork_parent(void)
+{
+    pthread_mutex_unlock(&all_handles_lock);
+}
+
+/* Runs in the child only, single-threaded: close() is all it needs and is safe here. */
 static void on_fork_child(void)
 {
+    for (shmstore_client *c = all_handles; c; c = c->next_handle) {
+        if (c->fd >= 0)
+            close(c->fd);
+        c->fd = -1;
+    }
     fork_generation++;
+    pthread_mutex_unlock(&all_handles_lock);
 }
 
 static void register_atfork(void)
 {
-    pthread_atfork(NULL, NULL, on_fork_child);
+    pthread_atfork(on_fork_prepare, on_fork_parent, on_fork_child);
+}
+
+static void handle_list_add(shmstore_client *c)
+{
+    pthread_mutex_lock(&all_handles_lock);
+    c->prev_handle = NULL;
+    c->next_handle = all_handles;
+    if (all_handles)
+        all_handles->prev_handle = c;
+    all_handles = c;
+    pthread_mutex_unlock(&all_handles_lock);
+}
+
+static void handle_list_remove(shmstore_client *c)
+{
+    pthread_mutex_lock(&all_handles_lock);
+    if (c->prev_handle)
+        c->prev_handle->next_handle = c->next_handle;
+    else if (all_handles == c)
+        all_handles = c->next_handle;
+    if (c->next_handle)
+        c->next_handle->prev_handle = c->prev_handle;
+    pthread_mutex_unlock(&all_handles_lock);
 }
 
 /* ---- socket I/O ---------------------------------------------------------------------------- */
@@ -349,6 +397,8 @@ int shmstore_connect(const char *socket_path, shmstore_client **out)
     } else if (shm_default_socket_path(c->socket_path, sizeof c->socket_path) != 0) {
         rc = set_error(c, SHMSTORE_EINVAL, "the default socket path is too long");
     }
+    /* On the list before the socket exists, so a fork from another thread cannot miss it. */
+    handle_list_add(c);
     if (rc == 0)
         rc = open_connection(c);
     if (rc) {
@@ -364,7 +414,9 @@ void shmstore_close(shmstore_client *c)
 {
     if (!c)
         return;
-    /* In a fork child the socket is the parent's too: closing our copy leaves it open. */
+    handle_list_remove(c);
+    /* In a fork child that has not called yet, fd is already -1: the parent's connection is
+     * the parent's, and only the parent's close ends it. */
     drop_connection(c);
     if (c->arena_fd >= 0)
         close(c->arena_fd);

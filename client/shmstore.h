@@ -8,7 +8,9 @@
  *
  * Handles.   A shmstore_client is one connection. It may be shared by threads (calls are
  *            serialized on it). After fork() the child's first call reconnects by itself; the
- *            child never speaks on the parent's connection and never releases the parent's pins.
+ *            child never speaks on the parent's connection, never releases the parent's pins,
+ *            and does not keep the parent's connection open (the library closes the child's copy
+ *            of every socket at fork, so the parent's close or death still frees its pins).
  * Errors.    Every int-returning call returns 0 on success or a negative SHMSTORE_E* code.
  *            shmstore_strerror() gives the code's static text; shmstore_errmsg() the detail of
  *            the handle's last failure (often the daemon's own words).
@@ -168,7 +170,9 @@ SHMSTORE_API int shmstore_delete(shmstore_client *c, const char *name);
 SHMSTORE_API int shmstore_stat(shmstore_client *c, const char *name, shmstore_object_stat *out);
 
 /* Called once per object by shmstore_list; return 0 to go on, anything else to stop (that value
- * is then returned by shmstore_list). */
+ * is then returned by shmstore_list). The handle is busy while the list runs: fn must not call
+ * shmstore functions on the same handle (it would deadlock); use a second handle, or collect the
+ * names and act after the list returns. */
 typedef int (*shmstore_list_fn)(const shmstore_object_stat *entry, void *arg);
 
 /* Call fn for every sealed object whose name matches the glob pattern (fnmatch(3) without

@@ -52,7 +52,7 @@ static double now_s(void)
 
 static double slack(double seconds)
 {
-    return harness_under_valgrind() ? seconds * 15 : seconds;
+    return harness_under_valgrind() ? seconds * 6 : seconds;
 }
 
 #define WAIT_FOR(cond, secs)                                                                      \
