@@ -6,7 +6,9 @@
  * The fd is sealed against shrinking and growing, because a client holding the fd could
  * otherwise ftruncate it and make every other process's next read a SIGBUS. Reservation uses
  * fallocate, which on shmem allocates every page and fails with ENOSPC/ENOMEM when the memory is
- * not there, instead of letting a later page fault fail in a client.
+ * not there, instead of letting a later page fault fail in a client. Because shmem's fallocate
+ * reaches for the OOM killer rather than failing when memory runs short, the request is first
+ * compared with what the machine (and this cgroup) can still give.
  */
 #define _GNU_SOURCE
 #include "arena.h"
@@ -20,6 +22,86 @@
 
 #include "humansize.h"
 
+/* A number from a "Key:   123 kB" line of /proc/meminfo, in bytes; 0 when absent. */
+static uint64_t meminfo_bytes(const char *key)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f)
+        return 0;
+    char line[256];
+    uint64_t value = 0;
+    size_t key_len = strlen(key);
+    while (fgets(line, sizeof line, f)) {
+        unsigned long long kib;
+        if (strncmp(line, key, key_len) == 0 && line[key_len] == ':' &&
+            sscanf(line + key_len + 1, "%llu", &kib) == 1) {
+            value = (uint64_t)kib * 1024;
+            break;
+        }
+    }
+    fclose(f);
+    return value;
+}
+
+/* What this process's cgroup (v2) still allows, or UINT64_MAX when unlimited or unknown. */
+static uint64_t cgroup_memory_headroom(void)
+{
+    FILE *f = fopen("/proc/self/cgroup", "r");
+    if (!f)
+        return UINT64_MAX;
+    char line[512], path[600];
+    int found = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "0::", 3) == 0) {
+            line[strcspn(line, "\n")] = '\0';
+            found = snprintf(path, sizeof path, "/sys/fs/cgroup%s", line + 3) < (int)sizeof path;
+            break;
+        }
+    }
+    fclose(f);
+    if (!found)
+        return UINT64_MAX;
+    char file[700];
+    unsigned long long max = 0, current = 0;
+    snprintf(file, sizeof file, "%s/memory.max", path);
+    f = fopen(file, "r");
+    int have_max = f && fscanf(f, "%llu", &max) == 1;   /* "max" does not parse: unlimited */
+    if (f)
+        fclose(f);
+    if (!have_max)
+        return UINT64_MAX;
+    snprintf(file, sizeof file, "%s/memory.current", path);
+    f = fopen(file, "r");
+    if (f) {
+        if (fscanf(f, "%llu", &current) != 1)
+            current = 0;
+        fclose(f);
+    }
+    return max > current ? max - current : 0;
+}
+
+/* Reserving more than the machine can give does not fail cleanly on shmem: fallocate allocates
+ * page after page until the OOM killer picks a victim. So refuse up front what cannot fit. */
+static int check_memory_available(uint64_t size, char *why, size_t whylen)
+{
+    uint64_t available = meminfo_bytes("MemAvailable");
+    uint64_t headroom = cgroup_memory_headroom();
+    const char *source = "available on this machine (MemAvailable)";
+    if (headroom < available || available == 0) {
+        available = headroom;
+        source = "left under this service's memory limit (cgroup memory.max)";
+    }
+    if (available == UINT64_MAX || size <= available)
+        return 0;
+    char want[32], have[32];
+    snprintf(why, whylen,
+             "cannot reserve %s for the arena: only %s is %s (lower --memory, free memory, or "
+             "start with --no-reserve)",
+             human_size(size, want, sizeof want), human_size(available, have, sizeof have),
+             source);
+    return -1;
+}
+
 int arena_create(struct arena *a, uint64_t size, int reserve, char *why, size_t whylen)
 {
     char human[32];
@@ -29,6 +111,8 @@ int arena_create(struct arena *a, uint64_t size, int reserve, char *why, size_t 
     a->base = NULL;
     a->size = size;
 
+    if (reserve && check_memory_available(size, why, whylen) != 0)
+        return -1;
     a->fd = memfd_create("shmstore-arena", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (a->fd < 0) {
         snprintf(why, whylen, "memfd_create: %s", strerror(errno));

@@ -1,0 +1,110 @@
+#!/bin/sh
+# test_shmstored.sh — shmstored's command line and lifetime (DESIGN.md §6): help and version,
+# bad options, a capacity the machine cannot give, refusing a live daemon's socket, replacing a
+# stale one, the config file (and its FILE:LINE errors), SIGTERM and SIGINT removing the socket.
+set -u
+dir=$(mktemp -d /tmp/shmstore-daemon-XXXXXX)
+pids=""
+cleanup() {
+    for p in $pids; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+    rm -rf "$dir"
+}
+trap cleanup EXIT
+passed=0 failed=0
+ok() { passed=$((passed + 1)); echo "ok - $1"; }
+not_ok() { failed=$((failed + 1)); echo "not ok - $1"; }
+check() { if [ "$1" -eq 0 ]; then ok "$2"; else not_ok "$2"; fi; }
+
+wait_ready() {   # SOCKET: until storectl ping answers (20 s at most)
+    i=0
+    until "$STORECTL" -s "$1" ping >/dev/null 2>&1; do
+        i=$((i + 1)); [ $i -gt 200 ] && return 1
+        sleep 0.1
+    done
+}
+
+"$SHMSTORED" --help >"$dir/out" 2>&1
+check $? "--help exits 0"
+for word in --socket --memory --config --log-level --no-reserve --version; do
+    grep -q -- "$word" "$dir/out"; check $? "--help mentions $word"
+done
+"$SHMSTORED" --version | grep -q '^shmstored [0-9]'
+check $? "--version prints the version"
+
+"$SHMSTORED" -s "$dir/a.sock" -m 12Q 2>"$dir/err"; rc=$?
+[ $rc -eq 2 ] && grep -q "12Q" "$dir/err"
+check $? "a bad size is a usage error (exit 2) naming the value"
+"$SHMSTORED" --no-such-option 2>/dev/null
+[ $? -eq 2 ]; check $? "an unknown option exits 2"
+
+"$SHMSTORED" -s "$dir/a.sock" -m 1T 2>"$dir/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "cannot reserve 1.00 TiB" "$dir/err" && [ ! -e "$dir/a.sock" ]
+check $? "a capacity the machine cannot give fails at start with a clear message"
+
+# A live daemon's socket is refused; the first daemon keeps serving.
+"$SHMSTORED" -s "$dir/a.sock" -m 16M 2>"$dir/a.log" &
+first=$!; pids="$pids $first"
+wait_ready "$dir/a.sock"; check $? "daemon becomes ready on its socket"
+echo x | "$STORECTL" -s "$dir/a.sock" put keep >/dev/null
+"$SHMSTORED" -s "$dir/a.sock" -m 16M 2>"$dir/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "already serving" "$dir/err"
+check $? "a second daemon on a live socket refuses to start"
+[ "$("$STORECTL" -s "$dir/a.sock" get keep)" = x ]
+check $? "the first daemon still serves its objects"
+
+# SIGTERM: clean exit, socket removed.
+kill -TERM "$first"; wait "$first"; rc=$?
+[ $rc -eq 0 ] && [ ! -e "$dir/a.sock" ]
+check $? "SIGTERM: exit 0 and the socket file is removed"
+
+# A stale socket (a daemon killed with SIGKILL leaves its socket file) is replaced.
+"$SHMSTORED" -s "$dir/b.sock" -m 16M 2>"$dir/b0.log" &
+killed=$!
+wait_ready "$dir/b.sock"
+kill -KILL "$killed"; wait "$killed" 2>/dev/null
+[ -S "$dir/b.sock" ]; check $? "a daemon killed with SIGKILL leaves a stale socket file"
+"$SHMSTORED" -s "$dir/b.sock" -m 16M 2>"$dir/b.log" &
+second=$!; pids="$pids $second"
+wait_ready "$dir/b.sock"; check $? "a stale socket file is replaced"
+grep -q "stale socket" "$dir/b.log"; check $? "the replacement is logged"
+kill -INT "$second"; wait "$second"; rc=$?
+[ $rc -eq 0 ] && [ ! -e "$dir/b.sock" ]
+check $? "SIGINT: exit 0 and the socket file is removed"
+
+# A regular file where the socket should be is never deleted.
+echo data > "$dir/c.sock"
+"$SHMSTORED" -s "$dir/c.sock" -m 16M 2>"$dir/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "not a socket" "$dir/err" && [ "$(cat "$dir/c.sock")" = data ]
+check $? "a non-socket file at the socket path is refused and left alone"
+
+# Config file: values apply, the command line wins, errors name FILE:LINE.
+cat > "$dir/good.conf" <<CONF
+# a comment
+socket = $dir/d.sock
+memory = 32M     # trailing comment
+reserve = no
+log_level = debug
+CONF
+"$SHMSTORED" -c "$dir/good.conf" -m 48M 2>"$dir/d.log" &
+third=$!; pids="$pids $third"
+wait_ready "$dir/d.sock"; check $? "the config file's socket is used"
+"$STORECTL" -s "$dir/d.sock" info --json | grep -q '"capacity_bytes":50331648'
+check $? "the command line's -m wins over the file's memory"
+grep -q "debug" "$dir/d.log"
+check $? "the config file's log_level applies"
+kill -TERM "$third"; wait "$third"
+
+printf 'memory = 32M\ncolour = blue\n' > "$dir/bad.conf"
+"$SHMSTORED" -c "$dir/bad.conf" 2>"$dir/err"; rc=$?
+[ $rc -eq 2 ] && grep -q "bad.conf:2: colour: unknown key" "$dir/err"
+check $? "an unknown key stops the start with FILE:LINE"
+printf 'reserve = maybe\n' > "$dir/bad2.conf"
+"$SHMSTORED" -c "$dir/bad2.conf" 2>"$dir/err"; rc=$?
+[ $rc -eq 2 ] && grep -q "bad2.conf:1: reserve" "$dir/err"
+check $? "a bad value stops the start with FILE:LINE"
+"$SHMSTORED" -c "$dir/missing.conf" 2>"$dir/err"; rc=$?
+[ $rc -eq 2 ] && grep -q "missing.conf" "$dir/err"
+check $? "an unreadable config file stops the start"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
