@@ -72,11 +72,14 @@ run_tests() {
     status=0
     build build
     say "test suite (plain build)"
+    rm -f build/meson-logs/testlog-plain.json build-asan/meson-logs/testlog-asan.json
     meson test -C build --print-errorlogs --num-processes 2 --logbase testlog-plain || status=1
 
     say "test suite under valgrind (unit and integration tests; the daemon runs under valgrind too)"
+    # meson names this run's log after the setup: testlog-valgrind.json
+    rm -f build/meson-logs/testlog-valgrind.json
     meson test -C build --setup valgrind --suite unit --suite integration --print-errorlogs \
-        --num-processes 2 --logbase testlog-valgrind || status=1
+        --num-processes 2 --logbase testlog || status=1
 
     build build-asan -Db_sanitize=address,undefined -Db_lundef=false
     say "test suite with AddressSanitizer + UBSan"

@@ -21,7 +21,10 @@ pcdir=$(dirname "$(find "$dest" -name shmstore.pc | head -n 1)")
 libdir=$(dirname "$(find "$dest" -name 'libshmstore.so' | head -n 1)")
 flags=$(PKG_CONFIG_PATH="$pcdir" PKG_CONFIG_SYSROOT_DIR="$dest" pkg-config --cflags --libs shmstore)
 check $? "pkg-config --cflags --libs shmstore: $flags"
-cc -std=c11 -Wall -Werror "$SOURCE_ROOT/client/examples/producer.c" $flags -o "$dest/producer"
+# A sanitized build's library needs the sanitizer runtime in the program that links it.
+sanitize=""
+[ -n "${SANITIZE:-}" ] && [ "$SANITIZE" != none ] && sanitize="-fsanitize=$SANITIZE"
+cc -std=c11 -Wall -Werror $sanitize "$SOURCE_ROOT/client/examples/producer.c" $flags -o "$dest/producer"
 check $? "a client program builds against the installed header and library"
 LD_LIBRARY_PATH="$libdir" SHMSTORE_SOCKET=/nonexistent/socket "$dest/producer" x 1 2>"$dest/err"
 [ $? -eq 1 ] && grep -q "cannot connect" "$dest/err"
