@@ -42,9 +42,13 @@
 
 #define INPUT_CAP (SHM_FRAME_HEADER + SHM_FRAME_MAX)
 
+/* Granule of the record of which parts of the writable mapping have page tables already. */
+#define POPULATED_CHUNK (2u * 1024u * 1024u)
+
 struct arena_map {
     const uint8_t *ro;  /* PROT_READ mapping: what gets point into */
     uint8_t *rw;        /* PROT_READ|PROT_WRITE mapping, made on first create; may be NULL */
+    uint64_t *populated;/* one bit per POPULATED_CHUNK of rw whose page tables are filled */
     uint64_t size;
     dev_t dev;
     ino_t ino;
@@ -424,6 +428,7 @@ void shmstore_close(shmstore_client *c)
         munmap((void *)c->arena.ro, c->arena.size);
     if (c->arena.rw)
         munmap(c->arena.rw, c->arena.size);
+    free(c->arena.populated);
     shm_buf_free(&c->out);
     free(c->list_page);
     free(c->in);
@@ -520,20 +525,44 @@ static int ensure_writable(shmstore_client *c)
         return set_error(c, errno == EACCES ? SHMSTORE_EPERM : SHMSTORE_ENOMEM,
                          "cannot map the arena writable: %s", strerror(errno));
     c->arena.rw = rw;
+    /* Without the record, puts still work; they only take page faults instead. */
+    free(c->arena.populated);
+    c->arena.populated = calloc((c->arena.size / POPULATED_CHUNK + 64) / 64, sizeof(uint64_t));
     return 0;
 }
 
 /* Fill the page tables of a range about to be written in one call instead of one fault per
- * page (DESIGN.md §2.2). Old kernels lack it; then the faults simply happen. */
-static void prefault_for_write(uint8_t *p, size_t size)
+ * page (DESIGN.md §2.2). Page tables stay filled for the life of the mapping, and walking them
+ * again costs a third of the copy itself, so each 2 MiB chunk is populated once per mapping.
+ * Kernels without MADV_POPULATE_WRITE just take the faults. */
+static void prefault_for_write(struct arena_map *a, uint8_t *p, size_t size)
 {
 #ifdef MADV_POPULATE_WRITE
-    if (size < 256 * 1024)
+    if (size < 256 * 1024 || !a->populated)
         return;
-    uintptr_t start = (uintptr_t)p & ~(uintptr_t)4095;
-    uintptr_t stop = ((uintptr_t)p + size + 4095) & ~(uintptr_t)4095;
-    madvise((void *)start, stop - start, MADV_POPULATE_WRITE);
+#define CHUNK_DONE(chunk) (a->populated[(chunk) / 64] & (1ull << ((chunk) % 64)))
+    uint64_t first = (uint64_t)(p - a->rw) / POPULATED_CHUNK;
+    uint64_t last = ((uint64_t)(p - a->rw) + size - 1) / POPULATED_CHUNK;
+    for (uint64_t chunk = first; chunk <= last;) {
+        if (CHUNK_DONE(chunk)) {
+            chunk++;
+            continue;
+        }
+        uint64_t run_end = chunk;   /* populate each run of new chunks with one call */
+        while (run_end < last && !CHUNK_DONE(run_end + 1))
+            run_end++;
+        uint64_t start = chunk * POPULATED_CHUNK;
+        uint64_t stop = (run_end + 1) * POPULATED_CHUNK;
+        if (stop > a->size)
+            stop = a->size;
+        if (madvise(a->rw + start, stop - start, MADV_POPULATE_WRITE) != 0)
+            return;
+        for (; chunk <= run_end; chunk++)
+            a->populated[chunk / 64] |= 1ull << (chunk % 64);
+    }
+#undef CHUNK_DONE
 #else
+    (void)a;
     (void)p;
     (void)size;
 #endif
@@ -625,7 +654,7 @@ int shmstore_put(shmstore_client *c, const char *name, const void *data, size_t 
     rc = create_locked(c, name, name_len, size, meta, meta_size, flags, &dest, &id);
     if (rc)
         return end(c, rc);
-    prefault_for_write(dest, size);
+    prefault_for_write(&c->arena, dest, size);
     memcpy(dest, data, size);
     rc = by_id_locked(c, SHM_MSG_SEAL, id);
     if (rc && rc != SHMSTORE_ECONN) {
