@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 #include "harness.h"
+#include "testutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,10 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define MAX_ARGS 64
@@ -47,21 +45,13 @@ size_t harness_scale(size_t n, size_t min)
     return scaled < min ? min : scaled;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static int socket_accepts(const char *path)
 {
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path);
-    int ok = connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0;
+    int fd = unix_connect(path);
+    if (fd < 0)
+        return 0;
     close(fd);
-    return ok;
+    return 1;
 }
 
 void harness_dump_log(const struct test_daemon *d)

@@ -30,9 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,63 +39,18 @@
 #include "humansize.h"
 #include "proto.h"
 #include "shmstore.h"
-
-#define KiB ((size_t)1024)
-#define MiB (1024 * KiB)
+#include "testutil.h"
 
 static struct test_daemon D;
 static shmstore_client *C; /* the test's main handle, connected to D */
 
 /* ---- helpers ------------------------------------------------------------------------------- */
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static int64_t now_real_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* Time limits for things that must merely happen "soon": valgrind slows everything down a lot. */
-static double slack(double seconds)
-{
-    return harness_under_valgrind() ? seconds * 6 : seconds;
-}
-
-/* Poll `cond` until it holds or `secs` pass; the value is whether it held. */
-#define WAIT_FOR(cond, secs)                                                                      \
-    ({                                                                                            \
-        double deadline_ = now_s() + (secs);                                                      \
-        int ok_;                                                                                  \
-        while (!(ok_ = !!(cond)) && now_s() < deadline_)                                          \
-            usleep(5000);                                                                         \
-        ok_;                                                                                      \
-    })
-
-/* Deterministic bytes that differ per seed, so a mixed-up object shows. */
-static void fill_pattern(void *buf, size_t n, uint64_t seed)
-{
-    uint8_t *p = buf;
-    uint64_t x = seed * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        memcpy(p + i, &x, 8);
-    }
-    for (; i < n; i++) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        p[i] = (uint8_t)x;
-    }
 }
 
 static void *pattern_buf(size_t n, uint64_t seed)
@@ -107,74 +60,6 @@ static void *pattern_buf(size_t n, uint64_t seed)
     fill_pattern(p, n, seed);
     return p;
 }
-
-/* Whether p[0..n) holds the pattern of seed. */
-static bool has_pattern(const void *p, size_t n, uint64_t seed)
-{
-    void *want = malloc(n ? n : 1);
-    if (!want)
-        return false;
-    fill_pattern(want, n, seed);
-    bool same = n == 0 || memcmp(p, want, n) == 0;
-    free(want);
-    return same;
-}
-
-static int put_pattern(shmstore_client *c, const char *name, size_t size, uint64_t seed,
-                       unsigned flags)
-{
-    void *buf = pattern_buf(size, seed);
-    int rc = shmstore_put(c, name, buf, size, NULL, 0, flags);
-    free(buf);
-    return rc;
-}
-
-static shmstore_store_info info_of(shmstore_client *c)
-{
-    shmstore_store_info i;
-    memset(&i, 0xa5, sizeof i);
-    int rc = shmstore_info(c, &i);
-    if (rc)
-        fprintf(stderr, "info: %s: %s\n", shmstore_errname(rc), shmstore_errmsg(c));
-    assert_int_equal(rc, 0);
-    return i;
-}
-
-static shmstore_object_stat stat_of(shmstore_client *c, const char *name)
-{
-    shmstore_object_stat st;
-    int rc = shmstore_stat(c, name, &st);
-    if (rc)
-        fprintf(stderr, "stat %s: %s: %s\n", name, shmstore_errname(rc), shmstore_errmsg(c));
-    assert_int_equal(rc, 0);
-    return st;
-}
-
-static uint64_t pins_of(shmstore_client *c, const char *name)
-{
-    return stat_of(c, name).pins;
-}
-
-static shmstore_client *connect_or_fail(const char *path)
-{
-    shmstore_client *c = NULL;
-    int rc = shmstore_connect(path, &c);
-    if (rc)
-        fprintf(stderr, "connect %s: %s: %s\n", path ? path : "(default)", shmstore_errname(rc),
-                shmstore_errmsg(NULL));
-    assert_int_equal(rc, 0);
-    assert_non_null(c);
-    return c;
-}
-
-#define assert_rc(expr, want)                                                                     \
-    do {                                                                                          \
-        int rc_ = (expr);                                                                         \
-        if (rc_ != (want))                                                                        \
-            fprintf(stderr, "%s:%d: %s returned %s (%d), want %s (%d)\n", __FILE__, __LINE__, #expr,   \
-                    shmstore_errname(rc_), rc_, shmstore_errname(want), (int)(want));             \
-        assert_int_equal(rc_, (want));                                                            \
-    } while (0)
 
 #define assert_contains(haystack, needle)                                                         \
     do {                                                                                          \
@@ -186,80 +71,18 @@ static shmstore_client *connect_or_fail(const char *path)
         assert_non_null(strstr(h_, (needle)));                                                    \
     } while (0)
 
-/* In a forked child: no cmocka (it would longjmp into the parent's runner state). */
-#define CHILD_REQUIRE(cond)                                                                       \
-    do {                                                                                          \
-        if (!(cond)) {                                                                            \
-            fprintf(stderr, "child %d: %s:%d: %s failed\n", (int)getpid(), __FILE__, __LINE__,    \
-                    #cond);                                                                       \
-            _exit(3);                                                                             \
-        }                                                                                         \
-    } while (0)
-
-/* fork(), with the child made fit to run test code: cmocka traps SIGSEGV and friends to report
- * failures by longjmp into its runner, which a child must never do. */
-static pid_t fork_child(void)
-{
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
-        for (size_t k = 0; k < sizeof sigs / sizeof sigs[0]; k++)
-            signal(sigs[k], SIG_DFL);
-        struct rlimit no_core = {0, 0};
-        setrlimit(RLIMIT_CORE, &no_core);
-    }
-    return pid;
-}
-
-/* Wait for a child, killing it if it takes far too long; returns the raw wait status. */
-static int wait_child(pid_t pid, double secs)
-{
-    double deadline = now_s() + secs;
-    int status = 0;
-    for (;;) {
-        pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid)
-            return status;
-        assert_int_equal(r, 0);
-        if (now_s() > deadline) {
-            fprintf(stderr, "child %d did not finish in %.0f s; killing it\n", (int)pid, secs);
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            fail_msg("child timed out");
-        }
-        usleep(5000);
-    }
-}
-
-static void assert_child_exited_ok(pid_t pid)
-{
-    int status = wait_child(pid, slack(30));
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        fprintf(stderr, "child status: exited=%d code=%d signaled=%d sig=%d\n", WIFEXITED(status),
-                WEXITSTATUS(status), WIFSIGNALED(status), WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
-}
-
 /* ---- fixtures ------------------------------------------------------------------------------ */
 
 static int setup(void **state)
 {
     (void)state;
-    if (harness_start(&D, "64M", NULL) != 0)
-        return -1;
-    C = connect_or_fail(D.socket);
-    return 0;
+    return daemon_client_setup(&D, "64M", &C);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    shmstore_close(C);
-    C = NULL;
-    assert_int_equal(harness_stop(&D), 0);
-    return 0;
+    return daemon_client_teardown(&D, &C);
 }
 
 /* ---- connecting ---------------------------------------------------------------------------- */
@@ -1742,11 +1565,8 @@ static void test_daemon_gone_gives_econn(void **state)
 static void test_hello_wrong_version(void **state)
 {
     (void)state;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = unix_connect(D.socket);
     assert_true(fd >= 0);
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    snprintf(addr.sun_path, sizeof addr.sun_path, "%s", D.socket);
-    assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof addr), 0);
 
     struct shm_request req = {.type = SHM_MSG_HELLO, .seq = 7};
     req.u.hello.version = 99;

@@ -37,8 +37,6 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <msgpack.h>
@@ -46,6 +44,7 @@
 #include "harness.h"
 #include "proto.h"
 #include "shmstore.h"
+#include "testutil.h"
 
 /* ---- Global state -------------------------------------------------------------------------- */
 
@@ -89,13 +88,6 @@ static char case_desc[512];
 static int io_timeout_ms(void)
 {
     return harness_under_valgrind() ? 120000 : 15000;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* ---- Deterministic PRNG (splitmix64) ------------------------------------------------------- */
@@ -360,11 +352,8 @@ static void raw_close(int fd)
 
 static int raw_socket(void)
 {
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    snprintf(addr.sun_path, sizeof addr.sun_path, "%s", daemon_.socket);
-    CHECK(connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0, "connect: %s", strerror(errno));
+    int fd = unix_connect(daemon_.socket);
+    CHECK(fd >= 0, "connect: %s", strerror(errno));
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     raw_track(fd);
     return fd;

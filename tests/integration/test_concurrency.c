@@ -33,6 +33,7 @@
 
 #include "harness.h"
 #include "shmstore.h"
+#include "testutil.h"
 
 #define NAMES 32
 #define WORKERS 8
@@ -95,14 +96,6 @@ struct report {
 };
 
 /* ---- deterministic content ----------------------------------------------------------------- */
-
-static uint64_t mix64(uint64_t x)
-{
-    x += UINT64_C(0x9e3779b97f4a7c15);
-    x = (x ^ (x >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    x = (x ^ (x >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return x ^ (x >> 31);
-}
 
 static uint64_t rng_next(uint64_t *state)
 {
@@ -714,12 +707,7 @@ static void check_store_empty(shmstore_client *c)
     /* Workers that exited are gone from the daemon once it has read their hang-ups; wait for
      * that (a condition, not a duration) before judging what they left behind. */
     shmstore_store_info info;
-    for (int tries = 0;; tries++) {
-        assert_int_equal(shmstore_info(c, &info), 0);
-        if (info.clients <= 1 || tries > 3000)
-            break;
-        usleep(10000);
-    }
+    (void)WAIT_FOR((info = info_of(c)).clients <= 1, slack(30));
     printf("final info: capacity %" PRIu64 " used %" PRIu64 " free %" PRIu64 " largest_free %"
            PRIu64 " objects %" PRIu64 " unsealed %" PRIu64 " (%" PRIu64 " bytes) pins %" PRIu64
            " deleted_pinned %" PRIu64 " waiters %" PRIu64 " clients %" PRIu64 " requests %" PRIu64
@@ -771,10 +759,7 @@ static int start_daemon(void **state)
 /* A daemon that crashed, leaked or reported a valgrind error fails the test here. */
 static int stop_daemon(void **state)
 {
-    int status = harness_stop(*state);
-    if (status != 0)
-        fprintf(stderr, "shmstored did not exit cleanly: status %d\n", status);
-    return status == 0 ? 0 : -1;
+    return stop_daemon_fixture(*state);
 }
 
 /* ---- processes ----------------------------------------------------------------------------- */

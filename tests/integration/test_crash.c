@@ -27,94 +27,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
 #include "shmstore.h"
-
-#define KiB ((size_t)1024)
-#define MiB (1024 * KiB)
+#include "testutil.h"
 
 static struct test_daemon D;
 static shmstore_client *C; /* the surviving client that watches */
 
 /* ---- helpers ------------------------------------------------------------------------------- */
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double slack(double seconds)
-{
-    return harness_under_valgrind() ? seconds * 6 : seconds;
-}
-
-#define WAIT_FOR(cond, secs)                                                                      \
-    ({                                                                                            \
-        double deadline_ = now_s() + (secs);                                                      \
-        int ok_;                                                                                  \
-        while (!(ok_ = !!(cond)) && now_s() < deadline_)                                          \
-            usleep(2000);                                                                         \
-        ok_;                                                                                      \
-    })
-
-static void fill_pattern(void *buf, size_t n, uint64_t seed)
-{
-    uint8_t *p = buf;
-    uint64_t x = seed * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        memcpy(p + i, &x, 8);
-    }
-    for (; i < n; i++) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        p[i] = (uint8_t)x;
-    }
-}
-
-static bool has_pattern(const void *p, size_t n, uint64_t seed)
-{
-    void *want = malloc(n ? n : 1);
-    if (!want)
-        return false;
-    fill_pattern(want, n, seed);
-    bool same = n == 0 || memcmp(p, want, n) == 0;
-    free(want);
-    return same;
-}
-
-static int put_pattern(shmstore_client *c, const char *name, size_t size, uint64_t seed,
-                       unsigned flags)
-{
-    void *buf = malloc(size ? size : 1);
-    if (!buf)
-        return SHMSTORE_ENOMEM;
-    fill_pattern(buf, size, seed);
-    int rc = shmstore_put(c, name, buf, size, NULL, 0, flags);
-    free(buf);
-    return rc;
-}
-
-static shmstore_store_info info_of(shmstore_client *c)
-{
-    shmstore_store_info i;
-    int rc = shmstore_info(c, &i);
-    if (rc)
-        fprintf(stderr, "info: %s: %s\n", shmstore_errname(rc), shmstore_errmsg(c));
-    assert_int_equal(rc, 0);
-    return i;
-}
 
 static void print_info(const char *what, const shmstore_store_info *i)
 {
@@ -127,80 +50,6 @@ static void print_info(const char *what, const shmstore_store_info *i)
             (unsigned long long)i->clients, (unsigned long long)i->waiters);
 }
 
-static uint64_t pins_of(shmstore_client *c, const char *name)
-{
-    shmstore_object_stat st;
-    int rc = shmstore_stat(c, name, &st);
-    if (rc)
-        fprintf(stderr, "stat %s: %s\n", name, shmstore_errname(rc));
-    assert_int_equal(rc, 0);
-    return st.pins;
-}
-
-#define assert_rc(expr, want)                                                                     \
-    do {                                                                                          \
-        int rc_ = (expr);                                                                         \
-        if (rc_ != (want))                                                                        \
-            fprintf(stderr, "%s:%d: %s returned %s (%d), want %s (%d)\n", __FILE__, __LINE__,     \
-                    #expr, shmstore_errname(rc_), rc_, shmstore_errname(want), (int)(want));      \
-        assert_int_equal(rc_, (want));                                                            \
-    } while (0)
-
-#define CHILD_REQUIRE(cond)                                                                       \
-    do {                                                                                          \
-        if (!(cond)) {                                                                            \
-            fprintf(stderr, "child %d: %s:%d: %s failed\n", (int)getpid(), __FILE__, __LINE__,    \
-                    #cond);                                                                       \
-            _exit(3);                                                                             \
-        }                                                                                         \
-    } while (0)
-
-static shmstore_client *connect_or_fail(void)
-{
-    shmstore_client *c = NULL;
-    int rc = shmstore_connect(D.socket, &c);
-    if (rc)
-        fprintf(stderr, "connect: %s\n", shmstore_errmsg(NULL));
-    assert_int_equal(rc, 0);
-    return c;
-}
-
-/* fork(), the child made fit to run test code (cmocka's signal traps would longjmp into the
- * parent's runner state). */
-static pid_t fork_child(void)
-{
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
-        for (size_t k = 0; k < sizeof sigs / sizeof sigs[0]; k++)
-            signal(sigs[k], SIG_DFL);
-        struct rlimit no_core = {0, 0};
-        setrlimit(RLIMIT_CORE, &no_core);
-    }
-    return pid;
-}
-
-static int wait_child(pid_t pid, double secs)
-{
-    double deadline = now_s() + secs;
-    int status = 0;
-    for (;;) {
-        pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid)
-            return status;
-        assert_int_equal(r, 0);
-        if (now_s() > deadline) {
-            fprintf(stderr, "child %d did not finish in %.0f s; killing it\n", (int)pid, secs);
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            fail_msg("child timed out");
-        }
-        usleep(2000);
-    }
-}
-
 static void kill_child(pid_t pid)
 {
     assert_int_equal(kill(pid, SIGKILL), 0);
@@ -210,16 +59,6 @@ static void kill_child(pid_t pid)
                 WEXITSTATUS(status));
     assert_true(WIFSIGNALED(status));
     assert_int_equal(WTERMSIG(status), SIGKILL);
-}
-
-static void assert_child_exited_ok(pid_t pid)
-{
-    int status = wait_child(pid, slack(30));
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        fprintf(stderr, "child %d: exited=%d code=%d signal=%d\n", (int)pid, WIFEXITED(status),
-                WEXITSTATUS(status), WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
 }
 
 /* Read one byte from a child's pipe within secs; -1 on timeout or EOF (the child died). */
@@ -265,19 +104,13 @@ static void waiter_start(struct waiter *w, shmstore_client *c, const char *name,
 static int setup(void **state)
 {
     (void)state;
-    if (harness_start(&D, "256M", NULL) != 0)
-        return -1;
-    C = connect_or_fail();
-    return 0;
+    return daemon_client_setup(&D, "256M", &C);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    shmstore_close(C);
-    C = NULL;
-    assert_int_equal(harness_stop(&D), 0);
-    return 0;
+    return daemon_client_teardown(&D, &C);
 }
 
 /* ---- killed while holding pins and unsealed objects ---------------------------------------- */
@@ -331,7 +164,7 @@ static void test_kill_holder_of_pins_and_unsealed(void **state)
     assert_rc(put_pattern(C, "p/del2", 200, 5, 0), 0);
 
     /* The bystander: a pin on p/a, and a get waiting for "late" on another thread. */
-    shmstore_client *by = connect_or_fail();
+    shmstore_client *by = connect_or_fail(D.socket);
     shmstore_object by_pin;
     assert_rc(shmstore_get(by, "p/a", 0, &by_pin), 0);
     struct waiter late;
@@ -562,7 +395,7 @@ static void test_kill_waiting_get(void **state)
     /* In a queue of waiters on one name: a bystander thread first, then A (for ever, killed),
      * B (for ever, lives), Z (with a timeout, killed). The dead leave the queue; the living
      * still get the object when it comes. */
-    shmstore_client *by = connect_or_fail();
+    shmstore_client *by = connect_or_fail(D.socket);
     struct waiter bw;
     waiter_start(&bw, by, "never", SHMSTORE_WAIT_FOREVER);
     assert_true(WAIT_FOR(info_of(C).waiters == 1, slack(5)));

@@ -31,6 +31,7 @@
 
 #include "harness.h"
 #include "shmstore.h"
+#include "testutil.h"
 
 #define OBJ_SIZE (256ull << 20)
 #define READERS 4
@@ -139,14 +140,6 @@ static long private_outside_arena(const struct mem *m)
 
 /* ---- content ------------------------------------------------------------------------------- */
 
-static uint64_t mix64(uint64_t x)
-{
-    x += UINT64_C(0x9e3779b97f4a7c15);
-    x = (x ^ (x >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    x = (x ^ (x >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return x ^ (x >> 31);
-}
-
 static uint64_t checksum_step(uint64_t h, uint64_t w)
 {
     h = (h ^ w) * UINT64_C(0x100000001b3);
@@ -247,10 +240,7 @@ static int stop_daemon(void **state)
     if (!daemon_started)
         return 0;
     daemon_started = 0;
-    int status = harness_stop(&daemon_);
-    if (status != 0)
-        fprintf(stderr, "shmstored did not exit cleanly: status %d\n", status);
-    return status == 0 ? 0 : -1;
+    return stop_daemon_fixture(&daemon_);
 }
 
 /* Put the object: created and filled in place, so this process holds no copy of it. */
@@ -438,12 +428,7 @@ static void test_readers_share_one_copy(void **state)
     assert_int_equal(shmstore_connect(daemon_.socket, &c), 0);
     assert_int_equal(shmstore_delete(c, OBJ_NAME), 0);
     /* The readers are gone once the daemon has read their hang-ups; wait for that. */
-    for (int tries = 0;; tries++) {
-        assert_int_equal(shmstore_info(c, &info), 0);
-        if (info.clients <= 1 || tries > 2000)
-            break;
-        usleep(10000);
-    }
+    (void)WAIT_FOR((info = info_of(c)).clients <= 1, slack(20));
     assert_int_equal(info.clients, 1);
     assert_int_equal(info.used_bytes, 0);
     assert_int_equal(info.pins, 0);
