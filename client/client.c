@@ -13,10 +13,10 @@
  *    frees a client's pins and unsealed objects when its socket closes, and a pool worker that
  *    never calls shmstore would otherwise hold its parent's connection open for its whole life.
  *    So every handle is on a list, and a pthread_atfork child handler closes the child's copy of
- *    every handle's socket and bumps a generation counter; a call that sees a new generation
- *    drops the inherited pin table (without releasing the parent's pins) and reconnects.
- *    Mappings are kept: pointers the parent got stay readable in the child while the parent
- *    holds them.
+ *    every handle's socket and resets the handle (lock, pin table, buffers); the child's first
+ *    call then finds no connection and makes its own. The parent's pins are never released by
+ *    the child. Mappings are kept: pointers the parent got stay readable in the child while the
+ *    parent holds them. (A child made with a raw clone(), bypassing fork(), gets none of this.)
  *  - A lost connection (daemon gone) fails the call with SHMSTORE_ECONN; the next call
  *    reconnects. Mappings of an old arena are never unmapped, because pointers into them may
  *    still be in use, and the kernel keeps that memory alive for us.
@@ -57,7 +57,6 @@ struct arena_map {
 struct shmstore_client {
     pthread_mutex_t lock;
     struct shmstore_client *prev_handle, *next_handle;   /* on all_handles */
-    unsigned fork_generation;
     char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     int fd;                     /* -1 when disconnected */
     int arena_fd;
@@ -128,7 +127,6 @@ int shmstore_default_socket(char *buf, size_t buflen)
 
 /* ---- fork detection ------------------------------------------------------------------------ */
 
-static volatile unsigned fork_generation;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t all_handles_lock = PTHREAD_MUTEX_INITIALIZER;
 static shmstore_client *all_handles;
@@ -144,15 +142,21 @@ static void on_fork_parent(void)
     pthread_mutex_unlock(&all_handles_lock);
 }
 
-/* Runs in the child only, single-threaded: close() is all it needs and is safe here. */
+/* Runs in the child only, while it is still single-threaded, so every handle can be reset here
+ * without its lock: the lock itself may have been held by a parent thread that does not exist in
+ * the child, and the pin table and output buffer may have been caught mid-update. Those two are
+ * abandoned rather than freed (a few bytes per handle per fork), since their state is unknown. */
 static void on_fork_child(void)
 {
     for (shmstore_client *c = all_handles; c; c = c->next_handle) {
+        pthread_mutex_init(&c->lock, NULL);
         if (c->fd >= 0)
             close(c->fd);
         c->fd = -1;
+        c->in_start = c->in_end = 0;
+        c->pins = (id_map)ID_MAP_INIT;   /* the parent's pins are the parent's to release */
+        c->out = (struct shm_buf){0};
     }
-    fork_generation++;
     pthread_mutex_unlock(&all_handles_lock);
 }
 
@@ -347,7 +351,6 @@ static int open_connection(shmstore_client *c)
                          err == ENOENT || err == ECONNREFUSED ? " (is shmstored running?)" : "");
     }
     c->in_start = c->in_end = 0;
-    c->fork_generation = fork_generation;
 
     struct shm_request req = {.type = SHM_MSG_HELLO};
     req.u.hello.version = SHM_PROTO_VERSION;
@@ -436,21 +439,12 @@ void shmstore_close(shmstore_client *c)
     free(c);
 }
 
-/* Lock the handle and make sure it has a live connection of this process. */
+/* Lock the handle and make sure it has a live connection of this process (after a fork or a
+ * lost connection, fd is -1 and a new connection is made). */
 static int begin(shmstore_client *c)
 {
     if (!c)
         return SHMSTORE_EINVAL;
-    if (c->fork_generation != fork_generation) {
-        /* A fork child: the mutex may have been held by a thread that does not exist here. */
-        pthread_mutex_init(&c->lock, NULL);
-        if (c->fd >= 0)
-            close(c->fd);
-        c->fd = -1;
-        c->in_start = c->in_end = 0;
-        id_map_clear(&c->pins);   /* the parent's pins are the parent's to release */
-        c->fork_generation = fork_generation;
-    }
     pthread_mutex_lock(&c->lock);
     c->errmsg[0] = '\0';
     if (c->fd < 0) {
@@ -706,8 +700,10 @@ int shmstore_get(shmstore_client *c, const char *name, int timeout_ms, shmstore_
         return end(c, rc);
     const struct shm_object *o = &rep.u.object;
     if ((rc = check_range(c, o->data_offset, o->size)) ||
-        (rc = check_range(c, o->meta_offset, o->meta_size)))
+        (rc = check_range(c, o->meta_offset, o->meta_size))) {
+        drop_connection(c);   /* the daemon holds a pin we cannot honour: let it go with the link */
         return end(c, rc);
+    }
     /* Remember the pin before anything can fail, so a release always matches the daemon. */
     if (pin_count_add(c, o->id, 1) != 0) {
         send_release(c, o->id);

@@ -262,7 +262,8 @@ static int cmd_put(int argc, char **argv)
     int status = connect_or_report(&c);
     if (status == EXIT_OK) {
         struct stat st;
-        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+        /* Files of /proc and /sys say they are empty and are not: those are read like pipes. */
+        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
             status = put_in_place(c, name, fd, (size_t)st.st_size, meta, flags, source);
         } else {
             unsigned char *data;

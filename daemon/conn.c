@@ -63,8 +63,9 @@ struct conn *conn_new(struct server *s, int fd)
     c->read_event = event_new(s->base, fd, EV_READ | EV_PERSIST, on_readable, c);
     c->write_event = event_new(s->base, fd, EV_WRITE | EV_PERSIST, on_writable, c);
     c->frame_timer = evtimer_new(s->base, on_frame_timeout, c);
+    struct timeval hello_deadline = {CONN_FRAME_TIMEOUT_S, 0};
     if (!c->in || !c->out || !c->read_event || !c->write_event || !c->frame_timer ||
-        event_add(c->read_event, NULL) != 0) {
+        event_add(c->read_event, NULL) != 0 || evtimer_add(c->frame_timer, &hello_deadline) != 0) {
         log_error("out of memory accepting a client");
         c->state = CONN_CLOSED;
         if (c->in) evbuffer_free(c->in);
@@ -127,14 +128,18 @@ void conn_set_state(struct conn *c, enum conn_state state)
     c->state = state;
     switch (state) {
     case CONN_READY:
+        if (previous == CONN_HANDSHAKE)
+            event_del(c->frame_timer);   /* the HELLO deadline is met */
         if (previous == CONN_WAITING)
             conn_kick(c);   /* requests may have arrived while the get waited */
         break;
-    case CONN_DRAINING:
+    case CONN_DRAINING: {
+        struct timeval deadline = {CONN_DRAIN_TIMEOUT_S, 0};
         event_del(c->read_event);
-        event_del(c->frame_timer);
+        evtimer_add(c->frame_timer, &deadline);
         conn_kick(c);
         break;
+    }
     case CONN_CLOSED:
         conn_free(c);
         break;
@@ -240,7 +245,8 @@ static void process_input(struct conn *c)
     while (c->state == CONN_HANDSHAKE || c->state == CONN_READY) {
         size_t avail = evbuffer_get_length(c->in);
         if (avail == 0) {
-            event_del(c->frame_timer);
+            if (c->state == CONN_READY)   /* in HANDSHAKE the timer is the HELLO deadline */
+                event_del(c->frame_timer);
             return;
         }
         if (evbuffer_get_length(c->out) > CONN_OUTPUT_MAX) {
@@ -271,7 +277,8 @@ static void process_input(struct conn *c)
             }
             return;
         }
-        event_del(c->frame_timer);
+        if (c->state == CONN_READY)
+            event_del(c->frame_timer);
         size_t frame_len = SHM_FRAME_HEADER + body_len;
         const uint8_t *frame = evbuffer_pullup(c->in, (ev_ssize_t)frame_len);
         struct shm_request req = {0};
@@ -370,7 +377,10 @@ static void on_frame_timeout(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct conn *c = arg;
-    log_warn("client %llu (pid %d) sent part of a frame and stalled for %d s; dropping it",
-             (unsigned long long)c->client.id, (int)c->pid, CONN_FRAME_TIMEOUT_S);
+    const char *why = c->state == CONN_HANDSHAKE ? "sent no HELLO"
+                      : c->state == CONN_DRAINING ? "did not take its last reply"
+                                                  : "sent part of a frame and stalled";
+    log_warn("client %llu (pid %d) %s in time; dropping it", (unsigned long long)c->client.id,
+             (int)c->pid, why);
     conn_set_state(c, CONN_CLOSED);
 }

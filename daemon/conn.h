@@ -22,8 +22,11 @@ enum conn_state { CONN_HANDSHAKE, CONN_READY, CONN_WAITING, CONN_DRAINING, CONN_
 
 /* A client that lets this much output pile up is not reading its replies: it is dropped. */
 #define CONN_OUTPUT_MAX (4u * 1024u * 1024u)
-/* A frame must arrive whole within this time once it has started. */
+/* A frame must arrive whole within this time once it has started, and HELLO within this time
+ * of connecting. */
 #define CONN_FRAME_TIMEOUT_S 30
+/* A closing connection whose peer does not take its last reply is closed anyway after this. */
+#define CONN_DRAIN_TIMEOUT_S 5
 
 struct conn {
     struct server *server;
@@ -32,7 +35,8 @@ struct conn {
     pid_t pid;                   /* peer credentials at connect */
     uid_t uid;
     gid_t gid;
-    struct event *read_event, *write_event, *frame_timer;
+    struct event *read_event, *write_event;
+    struct event *frame_timer;   /* deadline: HELLO, a started frame, or the final flush */
     struct evbuffer *in, *out;
     struct store_client client;  /* pins and unsealed objects */
     /* a waiting get */

@@ -192,8 +192,9 @@ static void wait_finished(struct conn *c)
         event_free(c->wait_timer);
         c->wait_timer = NULL;
     }
-    conn_set_state(c, CONN_READY);
-    conn_kick(c);
+    /* Queuing the reply may have failed and moved the connection to DRAINING: leave it there. */
+    if (c->state == CONN_WAITING)
+        conn_set_state(c, CONN_READY);
 }
 
 /* Called by the store, from whichever client's seal bound the name, with the object already
@@ -224,6 +225,12 @@ static void handle_get(struct conn *c, const struct shm_request *req)
 {
     if (!name_ok(c, req, req->u.get.name))
         return;
+    if (req->u.get.timeout_ms < SHM_TIMEOUT_FOREVER) {
+        conn_send_error(c, req->type, req->seq, SHMSTORE_EINVAL,
+                        "timeout_ms %lld is invalid: use -1 (forever), 0 or a positive value",
+                        (long long)req->u.get.timeout_ms);
+        return;
+    }
     struct server *s = c->server;
     struct shm_bytes name = req->u.get.name;
     struct store_detail d;
@@ -234,7 +241,7 @@ static void handle_get(struct conn *c, const struct shm_request *req)
         return;
     }
     int64_t timeout_ms = req->u.get.timeout_ms;
-    if (rc != SHMSTORE_ENOTFOUND || timeout_ms == 0 || timeout_ms < SHM_TIMEOUT_FOREVER) {
+    if (rc != SHMSTORE_ENOTFOUND || timeout_ms == 0) {
         conn_send_error(c, req->type, req->seq, rc, "%s", d.text);
         return;
     }

@@ -64,6 +64,8 @@ static const char *apply_setting(struct options *o, const char *key, const char 
     } else if (strcmp(key, "memory") == 0) {
         if (human_size_parse(value, &o->memory) != 0 || o->memory == 0)
             return "memory must be a size like 512M or 4G";
+        if (o->memory > OPTIONS_MAX_MEMORY)
+            return "memory must be at most 1P";
     } else if (strcmp(key, "reserve") == 0) {
         if (strcasecmp(value, "yes") == 0 || strcasecmp(value, "true") == 0 || strcmp(value, "1") == 0)
             o->reserve = 1;

@@ -10,6 +10,7 @@
 #include "log.h"
 
 #define OPTIONS_DEFAULT_MEMORY (1ull << 30)
+#define OPTIONS_MAX_MEMORY (1ull << 50)   /* far beyond any machine; keeps size arithmetic safe */
 #define OPTIONS_DEFAULT_CONFIG "/etc/shmstore/shmstored.conf"
 
 struct options {

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -63,6 +64,24 @@ static int bind_socket(struct server *s, const char *path, char *why, size_t why
                      strerror(errno));
             return -1;
         }
+    }
+
+    /* Checking for a live daemon and then binding is a race between two daemons starting at
+     * once: the loser could unlink the winner's fresh socket. A lock beside the socket makes
+     * the check and the bind one step. */
+    char lock_path[sizeof addr.sun_path + 8];
+    snprintf(lock_path, sizeof lock_path, "%s.lock", path);
+    s->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (s->lock_fd < 0) {
+        snprintf(why, whylen, "cannot open %s: %s", lock_path, strerror(errno));
+        return -1;
+    }
+    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        snprintf(why, whylen, "another shmstored is already serving %s (%s is locked)", path,
+                 lock_path);
+        close(s->lock_fd);
+        s->lock_fd = -1;
+        return -1;
     }
 
     struct stat st;
@@ -154,7 +173,7 @@ int server_start(struct server *s, const struct options *opts, char *why, size_t
 {
     memset(s, 0, sizeof *s);
     s->opts = opts;
-    s->listen_fd = -1;
+    s->listen_fd = s->lock_fd = -1;
     s->arena.fd = s->arena.readonly_fd = -1;
     clock_gettime(CLOCK_MONOTONIC, &s->started);
     raise_fd_limit();
@@ -209,6 +228,14 @@ void server_stop(struct server *s)
         unlink(s->opts->socket_path);
         s->listen_fd = -1;
     }
+    if (s->lock_fd >= 0) {
+        /* Unlink while still holding it: a daemon starting now locks a fresh file. */
+        char lock_path[sizeof ((struct sockaddr_un *)0)->sun_path + 8];
+        snprintf(lock_path, sizeof lock_path, "%s.lock", s->opts->socket_path);
+        unlink(lock_path);
+        close(s->lock_fd);
+        s->lock_fd = -1;
+    }
     if (s->accept_event)
         event_free(s->accept_event);
     if (s->accept_resume)
@@ -222,5 +249,5 @@ void server_stop(struct server *s)
     arena_destroy(&s->arena);
     shm_buf_free(&s->scratch);
     memset(s, 0, sizeof *s);
-    s->listen_fd = -1;
+    s->listen_fd = s->lock_fd = -1;
 }

@@ -23,6 +23,7 @@ struct server {
     struct arena arena;
     store_t *store;
     int listen_fd;
+    int lock_fd;                    /* flock'd SOCKET.lock: one daemon per socket */
     struct event *accept_event;
     struct event *accept_resume;    /* re-enables accept after running out of fds */
     struct event *signal_events[2];

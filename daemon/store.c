@@ -27,6 +27,7 @@
 struct name_entry {
     struct object *sealed;       /* bound object */
     struct object *reserved;     /* unsealed object of a create without REPLACE */
+    uint64_t replacers;          /* unsealed objects created with REPLACE under this name */
     struct store_waiter *waiters_head, *waiters_tail;
     size_t name_len;
     char name[];                 /* the key again, so an entry can remove itself */
@@ -82,7 +83,12 @@ store_t *store_new(uint8_t *arena, uint64_t capacity)
     s->alloc = alloc_new(capacity);
     s->names = name_map_new();
     s->objects = (id_map)ID_MAP_INIT;
-    s->next_id = 1;
+    /* Ids are never reused, not even by the next daemon on the same socket: a client that
+     * reconnects after a restart must not be able to release a new object with an old id. Start
+     * from the clock with room for 2^24 objects per second of the previous run's uptime. */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    s->next_id = ((uint64_t)ts.tv_sec << 24) + 1;
     s->next_client_id = 1;
     if (!s->alloc || !s->names) {
         alloc_destroy(s->alloc);
@@ -145,7 +151,7 @@ static struct name_entry *entry_find_or_add(store_t *s, const char *name, size_t
 /* Drop the entry once nothing refers to it any more. */
 static void entry_release_if_unused(store_t *s, struct name_entry *e)
 {
-    if (e && !e->sealed && !e->reserved && !e->waiters_head) {
+    if (e && !e->sealed && !e->reserved && !e->replacers && !e->waiters_head) {
         name_map_remove(s->names, e->name, e->name_len);
         free(e);
     }
@@ -251,13 +257,22 @@ static void drop_pin(uint64_t id, void *value, void *arg)
     free(p);
 }
 
+/* The unsealed object no longer claims its name (it was sealed, aborted or its client left). */
+static void entry_unclaim(struct name_entry *e, struct object *obj)
+{
+    if (!e)
+        return;
+    if (e->reserved == obj)
+        e->reserved = NULL;
+    else if (obj->replace && e->replacers > 0)
+        e->replacers--;
+}
+
 static void unsealed_free(store_t *s, struct object *obj)
 {
     struct name_entry *e = entry_find(s, obj->name, obj->name_len);
-    if (e && e->reserved == obj) {
-        e->reserved = NULL;
-        entry_release_if_unused(s, e);
-    }
+    entry_unclaim(e, obj);
+    entry_release_if_unused(s, e);
     owner_unlink(obj);
     s->unsealed_count--;
     s->unsealed_bytes -= obj->size;
@@ -280,8 +295,10 @@ int store_create(store_t *s, struct store_client *cl, const char *name, size_t n
                  uint64_t size, const void *meta, size_t meta_size, unsigned replace,
                  struct object **out, struct store_detail *d)
 {
+    /* A create takes the name at once, with or without REPLACE (DESIGN.md §3): only another
+     * REPLACE may then go ahead, and the last seal wins. */
     struct name_entry *e = entry_find(s, name, name_len);
-    if (!replace && e && (e->sealed || e->reserved))
+    if (!replace && e && (e->sealed || e->reserved || e->replacers))
         return fail(d, SHMSTORE_EEXIST, "%.*s: name already taken%s", (int)name_len, name,
                     e->sealed ? "" : " by an object being created");
 
@@ -332,17 +349,16 @@ int store_create(store_t *s, struct store_client *cl, const char *name, size_t n
     obj->replace = replace != 0;
     obj->created_ns = now_ns();
 
-    if (!replace) {
-        e = entry_find_or_add(s, name, name_len);
-        if (!e)
-            goto out_of_memory;
-    }
+    e = entry_find_or_add(s, name, name_len);
+    if (!e)
+        goto out_of_memory;
     if (id_map_put(&s->objects, obj->id, obj) != 0) {
-        if (e && !replace)
-            entry_release_if_unused(s, e);
+        entry_release_if_unused(s, e);
         goto out_of_memory;
     }
-    if (!replace)
+    if (replace)
+        e->replacers++;
+    else
         e->reserved = obj;
     if (meta_size)
         memcpy(s->arena + obj->meta_offset, meta, meta_size);
@@ -409,13 +425,8 @@ int store_seal(store_t *s, struct store_client *cl, uint64_t id, struct store_de
         return fail(d, SHMSTORE_EEXIST,
                     "%s: name was taken by a replacing object while this one was being written",
                     obj->name);
-    if (!e) {
-        e = entry_find_or_add(s, obj->name, obj->name_len);
-        if (!e)
-            return fail(d, SHMSTORE_ENOMEM, "daemon out of memory");
-    }
-    if (e->reserved == obj)
-        e->reserved = NULL;
+    /* Every unsealed object's name has an entry: its create made or found one and claims it. */
+    entry_unclaim(e, obj);
     struct object *previous = e->sealed;
     owner_unlink(obj);
     s->unsealed_count--;

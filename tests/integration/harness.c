@@ -143,6 +143,9 @@ static void remove_dir(const struct test_daemon *d)
 {
     unlink(d->log);
     unlink(d->socket);
+    char lock[sizeof d->socket + 8];   /* left behind only by a daemon that was killed */
+    snprintf(lock, sizeof lock, "%s.lock", d->socket);
+    unlink(lock);
     rmdir(d->dir);
 }
 

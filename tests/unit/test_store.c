@@ -1238,8 +1238,18 @@ struct model {
     struct mobj *live;
     struct mobj *sealed[CHURN_NAMES];
     struct mobj *reserved[CHURN_NAMES];
+    unsigned replacers[CHURN_NAMES];   /* unsealed REPLACE creates: they take the name too */
     char names[CHURN_NAMES][24];
 };
+
+/* An unsealed object stops claiming its name (sealed, aborted, or its client dropped). */
+static void model_unclaim(struct model *md, struct mobj *m)
+{
+    if (md->reserved[m->name] == m)
+        md->reserved[m->name] = NULL;
+    else if (m->replace)
+        md->replacers[m->name]--;
+}
 
 static uint64_t next_random(uint64_t *state)
 {
@@ -1434,7 +1444,7 @@ static void churn_create(struct fixture *f, struct model *md, uint64_t *rng, int
     for (size_t i = 0; i < meta_size; i++)
         meta[i] = (uint8_t)(fill ^ i);
     const char *name = md->names[ni];
-    bool taken = md->sealed[ni] || md->reserved[ni];
+    bool taken = md->sealed[ni] || md->reserved[ni] || md->replacers[ni];
     int expect = (!replace && taken) ? SHMSTORE_EEXIST : 0;
 
     struct store_stats before = stats(f->s);
@@ -1489,6 +1499,8 @@ static void churn_create(struct fixture *f, struct model *md, uint64_t *rng, int
         m->state = OBJECT_UNSEALED;
         if (!replace)
             md->reserved[ni] = m;
+        else
+            md->replacers[ni]++;
         fill_payload(f, m);
     }
 }
@@ -1504,8 +1516,7 @@ static void churn_seal(struct fixture *f, struct model *md, struct mobj *m, int 
         assert_stats_equal(&before, &after);
         return;
     }
-    if (md->reserved[ni] == m)
-        md->reserved[ni] = NULL;
+    model_unclaim(md, m);
     m->state = OBJECT_SEALED;
     struct mobj *prev = md->sealed[ni];
     md->sealed[ni] = m;
@@ -1516,8 +1527,7 @@ static void churn_seal(struct fixture *f, struct model *md, struct mobj *m, int 
 static void churn_abort(struct fixture *f, struct model *md, struct mobj *m, int c)
 {
     assert_int_equal(abort_s(f, c, m->id), 0);
-    if (md->reserved[m->name] == m)
-        md->reserved[m->name] = NULL;
+    model_unclaim(md, m);
     model_remove(md, m);
 }
 
@@ -1529,8 +1539,7 @@ static void churn_drop(struct fixture *f, struct model *md, int c)
     while (m) {
         struct mobj *next = m->next;
         if (m->state == OBJECT_UNSEALED && m->owner == c) {
-            if (md->reserved[m->name] == m)
-                md->reserved[m->name] = NULL;
+            model_unclaim(md, m);
             model_remove(md, m);
         } else if (m->pins[c]) {
             model_unpin(md, m, c, m->pins[c]);
