@@ -84,11 +84,13 @@ store_t *store_new(uint8_t *arena, uint64_t capacity)
     s->names = name_map_new();
     s->objects = (id_map)ID_MAP_INIT;
     /* Ids are never reused, not even by the next daemon on the same socket: a client that
-     * reconnects after a restart must not be able to release a new object with an old id. Start
-     * from the clock with room for 2^24 objects per second of the previous run's uptime. */
+     * reconnects after a restart must not be able to release a new object with an old id. So
+     * ids start at the clock in microseconds; a daemon never creates objects faster than one per
+     * microsecond of its life, so the next one starts past every id the last one gave. The
+     * values stay below 2^53, exact in every JSON reader. */
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    s->next_id = ((uint64_t)ts.tv_sec << 24) + 1;
+    s->next_id = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
     s->next_client_id = 1;
     if (!s->alloc || !s->names) {
         alloc_destroy(s->alloc);

@@ -67,18 +67,10 @@ void harness_dump_log(const struct test_daemon *d)
     fclose(f);
 }
 
-int harness_start(struct test_daemon *d, const char *memory, ...)
+/* Run shmstored on d's socket with d's memory and `extra` arguments (NULL-terminated, may be
+ * NULL), its output appended to d's log, and wait until it accepts connections. */
+static int spawn(struct test_daemon *d, char **extra)
 {
-    memset(d, 0, sizeof *d);
-    /* Not $TMPDIR: a socket path must fit in 108 bytes, and /tmp always does. */
-    snprintf(d->dir, sizeof d->dir, "/tmp/shmstore-test-XXXXXX");
-    if (!mkdtemp(d->dir)) {
-        perror("harness: mkdtemp");
-        return -1;
-    }
-    snprintf(d->socket, sizeof d->socket, "%s/shmstore.sock", d->dir);
-    snprintf(d->log, sizeof d->log, "%s/shmstored.log", d->dir);
-
     char *argv[MAX_ARGS];
     int argc = 0;
     char *wrapper = NULL;
@@ -92,17 +84,14 @@ int harness_start(struct test_daemon *d, const char *memory, ...)
     argv[argc++] = "-s";
     argv[argc++] = d->socket;
     argv[argc++] = "-m";
-    argv[argc++] = (char *)memory;
-    va_list ap;
-    va_start(ap, memory);
-    for (char *extra; (extra = va_arg(ap, char *)) && argc < MAX_ARGS - 1;)
-        argv[argc++] = extra;
-    va_end(ap);
+    argv[argc++] = d->memory;
+    for (size_t i = 0; extra && extra[i] && argc < MAX_ARGS - 1; i++)
+        argv[argc++] = extra[i];
     argv[argc] = NULL;
 
     d->pid = fork();
     if (d->pid == 0) {
-        int fd = open(d->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
             dup2(fd, STDERR_FILENO);
             dup2(fd, STDOUT_FILENO);
@@ -139,17 +128,33 @@ int harness_start(struct test_daemon *d, const char *memory, ...)
     return -1;
 }
 
-static void remove_dir(const struct test_daemon *d)
+int harness_start(struct test_daemon *d, const char *memory, ...)
 {
-    unlink(d->log);
-    unlink(d->socket);
-    char lock[sizeof d->socket + 8];   /* left behind only by a daemon that was killed */
-    snprintf(lock, sizeof lock, "%s.lock", d->socket);
-    unlink(lock);
-    rmdir(d->dir);
+    memset(d, 0, sizeof *d);
+    /* Not $TMPDIR: a socket path must fit in 108 bytes, and /tmp always does. */
+    snprintf(d->dir, sizeof d->dir, "/tmp/shmstore-test-XXXXXX");
+    if (!mkdtemp(d->dir)) {
+        perror("harness: mkdtemp");
+        return -1;
+    }
+    snprintf(d->socket, sizeof d->socket, "%s/shmstore.sock", d->dir);
+    snprintf(d->log, sizeof d->log, "%s/shmstored.log", d->dir);
+    snprintf(d->memory, sizeof d->memory, "%s", memory);
+
+    char *extra[MAX_ARGS];
+    size_t n = 0;
+    va_list ap;
+    va_start(ap, memory);
+    for (char *arg; (arg = va_arg(ap, char *)) && n < MAX_ARGS - 1;)
+        extra[n++] = arg;
+    va_end(ap);
+    extra[n] = NULL;
+    return spawn(d, extra);
 }
 
-int harness_stop(struct test_daemon *d)
+/* SIGTERM and wait: the exit status (0 is clean), 128+signal, or -1 when it had to be killed.
+ * Prints the log when the stop was not clean. */
+static int stop_process(struct test_daemon *d)
 {
     if (d->pid <= 0)
         return -1;
@@ -177,6 +182,29 @@ int harness_stop(struct test_daemon *d)
         result = -2;
     }
     d->pid = 0;
+    return result;
+}
+
+int harness_restart(struct test_daemon *d)
+{
+    if (stop_process(d) != 0)
+        return -1;
+    return spawn(d, NULL);
+}
+
+static void remove_dir(const struct test_daemon *d)
+{
+    unlink(d->log);
+    unlink(d->socket);
+    char lock[sizeof d->socket + 8];   /* left behind only by a daemon that was killed */
+    snprintf(lock, sizeof lock, "%s.lock", d->socket);
+    unlink(lock);
+    rmdir(d->dir);
+}
+
+int harness_stop(struct test_daemon *d)
+{
+    int result = stop_process(d);
     remove_dir(d);
     return result;
 }

@@ -17,6 +17,7 @@ struct test_daemon {
     char dir[64];       /* private temporary directory */
     char socket[96];    /* dir/shmstore.sock; fits a sockaddr_un */
     char log[96];       /* dir/shmstored.log: the daemon's stderr */
+    char memory[32];    /* the -m argument, kept for harness_restart */
 };
 
 /* Start shmstored with -s <socket> -m <memory> (e.g. "64M") and any extra arguments (NULL-
@@ -26,6 +27,9 @@ int harness_start(struct test_daemon *d, const char *memory, ...);
 /* SIGTERM, wait, remove the directory. Returns the exit status (0 is clean), 128+signal when
  * killed, or -1 when it did not stop in time (it is then SIGKILLed). Prints the log if not 0. */
 int harness_stop(struct test_daemon *d);
+/* Stop the daemon cleanly (as harness_stop, but keeping the directory) and start a new one on
+ * the same socket with the same -m. 0, or -1 when the stop was not clean or the start failed. */
+int harness_restart(struct test_daemon *d);
 /* Path of a binary from the environment variable `var` ("SHMSTORED", "STORECTL"). */
 const char *harness_binary(const char *var);
 /* $SHMSTORE_TEST_SCALE as a factor (default 1.0; the valgrind setup makes it smaller), applied to

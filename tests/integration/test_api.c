@@ -1617,6 +1617,115 @@ static void test_hello_wrong_version(void **state)
     assert_true(WAIT_FOR(info_of(C).clients == 1, slack(5)));
 }
 
+/* ---- regressions ---------------------------------------------------------------------------- */
+
+/* Regression (ids_reused_after_restart): every daemon counted ids from 1, so after a restart a
+ * handle's release of an object got before it unpinned whichever new object took the same id. */
+static void test_ids_not_reused_after_restart(void **state)
+{
+    (void)state;
+    assert_rc(put_pattern(C, "old", 100, 1, 0), 0);
+    shmstore_object old;
+    assert_rc(shmstore_get(C, "old", 0, &old), 0);
+    assert_int_equal(harness_restart(&D), 0);
+    /* The first call notices the lost connection; the next one reconnects. */
+    int rc = shmstore_ping(C);
+    if (rc == SHMSTORE_ECONN)
+        rc = shmstore_ping(C);
+    assert_rc(rc, 0);
+    for (uint64_t i = 0; i < 4; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "new%llu", (unsigned long long)i);
+        assert_rc(put_pattern(C, name, 100, 2 + i, 0), 0);
+        shmstore_object_stat st = stat_of(C, name);
+        assert_true(st.id != old.id);
+    }
+    shmstore_object fresh;
+    assert_rc(shmstore_get(C, "new3", 0, &fresh), 0);
+    assert_int_equal(shmstore_release(C, &old), SHMSTORE_ESTATE);   /* that pin died with A */
+    assert_int_equal(pins_of(C, "new3"), 1);
+    assert_rc(shmstore_release(C, &fresh), 0);
+}
+
+/* Regression (replace_create_did_not_take_the_name): DESIGN.md §3 takes a name at create, with
+ * or without REPLACE; a plain put while a REPLACE create was in progress used to succeed and
+ * then be replaced silently at the seal. */
+static void test_replace_create_takes_the_name(void **state)
+{
+    (void)state;
+    shmstore_client *other = connect_or_fail(D.socket);
+    void *data;
+    uint64_t id;
+    assert_rc(shmstore_create(C, "taken", 8, NULL, 0, SHMSTORE_REPLACE, &data, &id), 0);
+    memcpy(data, "creator", 8);
+    assert_int_equal(shmstore_put(other, "taken", "plain", 6, NULL, 0, 0), SHMSTORE_EEXIST);
+    void *data2;
+    uint64_t id2;
+    assert_int_equal(shmstore_create(other, "taken", 8, NULL, 0, 0, &data2, &id2),
+                     SHMSTORE_EEXIST);
+    assert_rc(shmstore_put(other, "taken", "replacer", 9, NULL, 0, SHMSTORE_REPLACE), 0);
+    assert_rc(shmstore_seal(C, id), 0);   /* the last seal wins */
+    shmstore_object obj;
+    assert_rc(shmstore_get(other, "taken", 0, &obj), 0);
+    assert_memory_equal(obj.data, "creator", 8);
+    assert_rc(shmstore_release(other, &obj), 0);
+    /* An aborted REPLACE create gives the name back. */
+    assert_rc(shmstore_delete(C, "taken"), 0);
+    assert_rc(shmstore_create(C, "taken", 8, NULL, 0, SHMSTORE_REPLACE, &data, &id), 0);
+    assert_rc(shmstore_abort(C, id), 0);
+    assert_rc(shmstore_put(other, "taken", "free", 5, NULL, 0, 0), 0);
+    shmstore_close(other);
+}
+
+struct ping_thread {
+    shmstore_client *c;
+    int failures;
+};
+
+static void *ping_many(void *arg)
+{
+    struct ping_thread *t = arg;
+    for (int i = 0; i < 50; i++)
+        if (shmstore_ping(t->c) != 0)
+            t->failures++;
+    return NULL;
+}
+
+/* Regression (fork_child_threads_raced_on_handle): the first threads of a fork child to use an
+ * inherited handle each reset it, re-initialising a mutex another thread held and interleaving
+ * frames on one socket. */
+static void test_fork_child_threads_share_handle(void **state)
+{
+    (void)state;
+    assert_rc(put_pattern(C, "shared", 4096, 5, 0), 0);
+    size_t rounds = harness_scale(40, 4);
+    for (size_t round = 0; round < rounds; round++) {
+        pid_t pid = fork_child();
+        if (pid == 0) {
+            struct ping_thread t[8];
+            pthread_t tid[8];
+            for (int i = 0; i < 8; i++) {
+                t[i] = (struct ping_thread){C, 0};
+                CHILD_REQUIRE(pthread_create(&tid[i], NULL, ping_many, &t[i]) == 0);
+            }
+            int failures = 0;
+            for (int i = 0; i < 8; i++) {
+                pthread_join(tid[i], NULL);
+                failures += t[i].failures;
+            }
+            shmstore_object obj;
+            CHILD_REQUIRE(failures == 0);
+            CHILD_REQUIRE(shmstore_get(C, "shared", 0, &obj) == 0);
+            CHILD_REQUIRE(has_pattern(obj.data, obj.size, 5));
+            CHILD_REQUIRE(shmstore_release(C, &obj) == 0);
+            _exit(0);
+        }
+        assert_child_exited_ok(pid);
+    }
+    assert_rc(shmstore_ping(C), 0);
+    assert_int_equal(pins_of(C, "shared"), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1653,6 +1762,9 @@ int main(void)
         T(test_close_while_fork_child_lives),
         T(test_daemon_gone_gives_econn),
         T(test_hello_wrong_version),
+        T(test_ids_not_reused_after_restart),
+        T(test_replace_create_takes_the_name),
+        T(test_fork_child_threads_share_handle),
 #undef T
     };
     return cmocka_run_group_tests_name("integration.api", tests, NULL, NULL);

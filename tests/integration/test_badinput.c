@@ -1842,8 +1842,10 @@ static void test_get_timeouts(void **state)
         struct shm_reply rep;
         must_reply(fd, &rep);
         CHECK(rep.type == SHM_MSG_GET && rep.seq == req.seq, "reply type/seq");
-        CHECK(rep.status == SHMSTORE_ENOTFOUND || rep.status == SHMSTORE_EINVAL,
-              "expected an immediate ENOTFOUND or EINVAL, got %s", shmstore_errname(rep.status));
+        /* Regression (get_negative_timeout_was_enotfound): a timeout below -1 is a bad
+         * argument, whatever the name. */
+        CHECK(rep.status == SHMSTORE_EINVAL, "expected an immediate EINVAL, got %s",
+              shmstore_errname(rep.status));
     }
     CASE("GET of a missing name with timeout 1 ms");
     struct shm_request req = {.type = SHM_MSG_GET, .seq = next_seq++};
@@ -1878,6 +1880,47 @@ static void test_get_timeouts(void **state)
 }
 
 /* ---- Cases: slow, greedy and absent clients ------------------------------------------------- */
+
+/* Regression (draining_connection_lived_forever): a client closed for a protocol violation
+ * while replies to it were still queued, and which never reads them, stayed connected for as
+ * long as it lived, keeping its unsealed objects. The daemon now gives the last flush a
+ * deadline. */
+static void test_draining_connection_closes_when_peer_never_reads(void **state)
+{
+    (void)state;
+    shmstore_store_info before, now;
+    info_now(&before);
+    int fd = raw_connect(1);
+    CASE("an unsealed object, thousands of unread INFO replies, then a bad frame length");
+    struct shm_request req = {.type = SHM_MSG_CREATE, .seq = next_seq++};
+    req.u.create.name = bytes_of("badinput/draining");
+    req.u.create.size = 4096;
+    CHECK(send_request(fd, &req) == 0, "send CREATE");
+    expect_status(fd, SHM_MSG_CREATE, req.seq, 0, NULL);
+    for (int i = 0; i < 6000; i++) {
+        struct shm_request info = {.type = SHM_MSG_INFO, .seq = next_seq++};
+        CHECK(send_request(fd, &info) == 0, "send INFO %d", i);
+    }
+    static const uint8_t bad_length[4] = {0xff, 0xff, 0xff, 0xff};
+    CHECK(send_all(fd, bad_length, sizeof bad_length) == 0, "send the bad frame length");
+    info_now(&now);
+    CHECK(now.unsealed_objects == before.unsealed_objects + 1, "the unsealed object exists");
+
+    CASE("the daemon lets the connection go within its drain deadline, freeing what it held");
+    double deadline = now_s() + slack(15);
+    do {
+        usleep(20000);
+        info_now(&now);
+    } while ((now.clients != before.clients || now.unsealed_objects != before.unsealed_objects) &&
+             now_s() < deadline);
+    CHECK(now.clients == before.clients, "daemon still counts %llu clients, expected %llu",
+          (unsigned long long)now.clients, (unsigned long long)before.clients);
+    CHECK(now.unsealed_objects == before.unsealed_objects, "unsealed objects %llu, expected %llu",
+          (unsigned long long)now.unsealed_objects,
+          (unsigned long long)before.unsealed_objects);
+    close(fd);
+    raw_untrack(fd);
+}
 
 static void test_stalled_partial_frames(void **state)
 {
@@ -2353,6 +2396,8 @@ int main(void)
         cmocka_unit_test_teardown(test_get_timeouts, after_case),
         cmocka_unit_test_teardown(test_stalled_partial_frames, after_case),
         cmocka_unit_test_teardown(test_flood_without_reading, after_case),
+        cmocka_unit_test_teardown(test_draining_connection_closes_when_peer_never_reads,
+                                  after_case),
         cmocka_unit_test_teardown(test_flood_while_waiting, after_case),
         cmocka_unit_test_teardown(test_many_idle_connections, after_case),
         cmocka_unit_test_teardown(test_abrupt_closes, after_case),
