@@ -142,19 +142,40 @@ static void on_fork_parent(void)
     pthread_mutex_unlock(&all_handles_lock);
 }
 
-/* Runs in the child only, while it is still single-threaded, so every handle can be reset here
- * without its lock: the lock itself may have been held by a parent thread that does not exist in
- * the child, and the pin table and output buffer may have been caught mid-update. Those two are
- * abandoned rather than freed (a few bytes per handle per fork), since their state is unknown. */
+/* Runs in the child only, while it is still single-threaded, so every handle is reset here. The
+ * parent's pins are the parent's to release: the child forgets them. If the handle's lock was
+ * held at the fork, some parent thread (which does not exist in the child) was in the middle of
+ * a call, and the pin table and output buffer may be half-updated: those are abandoned, not
+ * freed. Taking every handle's lock in a prepare handler instead would make fork() wait for any
+ * get blocked in SHMSTORE_WAIT_FOREVER. */
+/* Where a fork child keeps what it abandons, so it stays reachable (and leak checkers stay
+ * quiet about a deliberate choice). Never freed; beyond its size, blocks are simply lost. */
+static void *volatile fork_graveyard[48];   /* volatile: written, never read, must stay */
+static size_t fork_graveyard_used;
+
+static void abandon(void *block)
+{
+    if (block && fork_graveyard_used < sizeof fork_graveyard / sizeof fork_graveyard[0])
+        fork_graveyard[fork_graveyard_used++] = block;
+}
+
 static void on_fork_child(void)
 {
     for (shmstore_client *c = all_handles; c; c = c->next_handle) {
+        if (pthread_mutex_trylock(&c->lock) == 0) {
+            id_map_clear(&c->pins);
+            shm_buf_free(&c->out);
+        } else {
+            abandon(c->pins.keys);
+            abandon(c->pins.values);
+            abandon(c->out.data);
+        }
         pthread_mutex_init(&c->lock, NULL);
         if (c->fd >= 0)
             close(c->fd);
         c->fd = -1;
         c->in_start = c->in_end = 0;
-        c->pins = (id_map)ID_MAP_INIT;   /* the parent's pins are the parent's to release */
+        c->pins = (id_map)ID_MAP_INIT;
         c->out = (struct shm_buf){0};
     }
     pthread_mutex_unlock(&all_handles_lock);
