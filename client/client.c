@@ -606,6 +606,7 @@ static int create_locked(shmstore_client *c, const char *name, size_t name_len, 
         return rc;
     *data_out = c->arena.rw + rep.u.create.data_offset;
     *id_out = rep.u.create.id;
+    prefault_for_write(&c->arena, *data_out, size);   /* the caller is about to fill it */
     return 0;
 }
 
@@ -669,7 +670,6 @@ int shmstore_put(shmstore_client *c, const char *name, const void *data, size_t 
     rc = create_locked(c, name, name_len, size, meta, meta_size, flags, &dest, &id);
     if (rc)
         return end(c, rc);
-    prefault_for_write(&c->arena, dest, size);
     memcpy(dest, data, size);
     rc = by_id_locked(c, SHM_MSG_SEAL, id);
     if (rc && rc != SHMSTORE_ECONN) {
