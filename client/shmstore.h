@@ -152,13 +152,16 @@ SHMSTORE_API int shmstore_abort(shmstore_client *c, uint64_t id);
  * timeout_ms: 0 fails at once with SHMSTORE_ENOTFOUND when there is no such object; a positive
  * value waits up to that many milliseconds for the name to be sealed, then fails with
  * SHMSTORE_ETIMEDOUT; SHMSTORE_WAIT_FOREVER waits without limit.
- * Every successful get is balanced by one shmstore_release.
+ * Every successful get is balanced by one shmstore_release. A get that waits occupies its handle:
+ * other threads' calls on the same handle wait behind it, so give each waiting thread its own
+ * handle.
  * Errors: SHMSTORE_EINVAL, SHMSTORE_ENOTFOUND, SHMSTORE_ETIMEDOUT, SHMSTORE_ECONN. */
 SHMSTORE_API int shmstore_get(shmstore_client *c, const char *name, int timeout_ms,
                               shmstore_object *out);
 
 /* Unpin an object got through this handle and clear *obj. Needs no round trip.
- * Errors: SHMSTORE_EINVAL (NULL), SHMSTORE_ESTATE (not pinned by this handle). */
+ * Errors: SHMSTORE_EINVAL (NULL), SHMSTORE_ESTATE (not pinned by this handle — including an
+ * object got before the connection was lost: the daemon dropped that pin with the connection). */
 SHMSTORE_API int shmstore_release(shmstore_client *c, shmstore_object *obj);
 
 /* Unbind name at once (a new object may take it); the memory is reclaimed when the last pin is
