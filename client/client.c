@@ -38,6 +38,7 @@
 
 #include "idmap.h"
 #include "proto.h"
+#include "ring.h"
 #include "sockpath.h"
 
 #define INPUT_CAP (SHM_FRAME_HEADER + SHM_FRAME_MAX)
@@ -60,6 +61,7 @@ struct shmstore_client {
     char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     int fd;                     /* -1 when disconnected */
     int arena_fd;
+    struct shm_release_ring *ring;  /* this connection's release ring, or NULL */
     struct arena_map arena;
     uint64_t client_id;
     uint32_t seq;
@@ -174,6 +176,9 @@ static void on_fork_child(void)
         if (c->fd >= 0)
             close(c->fd);
         c->fd = -1;
+        if (c->ring)   /* the parent's ring: a child's release there would drop the parent's pin */
+            munmap(c->ring, SHM_RING_BYTES);
+        c->ring = NULL;
         c->in_start = c->in_end = 0;
         c->pins = (id_map)ID_MAP_INIT;
         c->out = (struct shm_buf){0};
@@ -211,11 +216,20 @@ static void handle_list_remove(shmstore_client *c)
 
 /* ---- socket I/O ---------------------------------------------------------------------------- */
 
+/* The ring belongs to one connection: once that is gone, nothing reads it. */
+static void unmap_ring(shmstore_client *c)
+{
+    if (c->ring)
+        munmap(c->ring, SHM_RING_BYTES);
+    c->ring = NULL;
+}
+
 static void drop_connection(shmstore_client *c)
 {
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
+    unmap_ring(c);
     c->in_start = c->in_end = 0;
     /* The daemon drops every pin of a closed connection; forget ours to match. */
     id_map_clear(&c->pins);
@@ -246,9 +260,11 @@ static int send_all(shmstore_client *c, const uint8_t *data, size_t len)
     return 0;
 }
 
-/* Read more bytes into the input buffer. The first read of a connection may carry the arena fd
- * (SCM_RIGHTS); it is stored in *fd_out when fd_out is given, and any other fd is closed. */
-static int fill_input(shmstore_client *c, int *fd_out)
+/* Read more bytes into the input buffer. The handshake's reply carries descriptors
+ * (SCM_RIGHTS): when fds_out is given they fill its HELLO_FDS slots still at -1, in order; any
+ * other descriptor is closed. */
+#define HELLO_FDS 2   /* the arena, then the release ring */
+static int fill_input(shmstore_client *c, int *fds_out)
 {
     if (c->in_start > 0 && c->in_start == c->in_end)
         c->in_start = c->in_end = 0;
@@ -277,9 +293,14 @@ static int fill_input(shmstore_client *c, int *fd_out)
         for (size_t i = 0; i < nfds; i++) {
             int fd;
             memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof fd);
-            if (fd_out && *fd_out < 0)
-                *fd_out = fd;
-            else
+            int kept = 0;
+            for (size_t slot = 0; fds_out && slot < HELLO_FDS && !kept; slot++) {
+                if (fds_out[slot] < 0) {
+                    fds_out[slot] = fd;
+                    kept = 1;
+                }
+            }
+            if (!kept)
                 close(fd);
         }
     }
@@ -289,7 +310,7 @@ static int fill_input(shmstore_client *c, int *fd_out)
 
 /* Send req and wait for its reply (decoded into *rep, pointing into the input buffer, valid
  * until the next call). A reply with a nonzero status becomes the handle's error. */
-static int call(shmstore_client *c, struct shm_request *req, struct shm_reply *rep, int *fd_out)
+static int call(shmstore_client *c, struct shm_request *req, struct shm_reply *rep, int *fds_out)
 {
     req->seq = ++c->seq;
     shm_buf_reset(&c->out);
@@ -309,7 +330,7 @@ static int call(shmstore_client *c, struct shm_request *req, struct shm_reply *r
             if (avail >= SHM_FRAME_HEADER + body_len)
                 break;
         }
-        rc = fill_input(c, fd_out);
+        rc = fill_input(c, fds_out);
         if (rc)
             return rc;
     }
@@ -377,12 +398,20 @@ static int open_connection(shmstore_client *c)
     req.u.hello.version = SHM_PROTO_VERSION;
     req.u.hello.pid = (uint32_t)getpid();
     struct shm_reply rep;
-    int arena_fd = -1;
-    int rc = call(c, &req, &rep, &arena_fd);
+    int fds[HELLO_FDS] = {-1, -1};
+    int rc = call(c, &req, &rep, fds);
+    int arena_fd = fds[0], ring_fd = fds[1];
     if (rc == 0 && arena_fd < 0)
         rc = set_error(c, SHMSTORE_EPROTO, "the daemon's handshake carried no arena fd");
     if (rc == 0)
         rc = map_arena(c, arena_fd, rep.u.hello.arena_size);
+    if (rc == 0 && ring_fd >= 0) {
+        /* Without a ring (mapping failed), releases simply travel as RELEASE frames. */
+        void *ring = mmap(NULL, SHM_RING_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, ring_fd, 0);
+        c->ring = ring == MAP_FAILED ? NULL : ring;
+    }
+    if (ring_fd >= 0)
+        close(ring_fd);
     if (rc) {
         if (arena_fd >= 0)
             close(arena_fd);
@@ -692,9 +721,12 @@ static int pin_count_add(shmstore_client *c, uint64_t id, intptr_t delta)
     return 0;
 }
 
-/* RELEASE has no reply: one send and done. If the daemon is gone, so is the pin. */
+/* RELEASE has no reply: into the ring without a system call, or, when the ring is full or
+ * absent, one send and done. If the daemon is gone, so is the pin. */
 static void send_release(shmstore_client *c, uint64_t id)
 {
+    if (c->ring && shm_ring_push(c->ring, id) == 0)
+        return;
     struct shm_request req = {.type = SHM_MSG_RELEASE, .seq = ++c->seq};
     req.u.by_id.id = id;
     shm_buf_reset(&c->out);

@@ -26,6 +26,7 @@
 #include <event2/event.h>
 
 #include "handlers.h"
+#include "releasering.h"
 #include "log.h"
 #include "shmstore.h"
 
@@ -95,6 +96,7 @@ static void conn_free(struct conn *c)
     uint64_t pins = c->client.pin_count, unsealed = c->client.unsealed_count;
     uint64_t unsealed_bytes = c->client.unsealed_bytes;
     store_client_drop(s->store, &c->client);
+    release_ring_destroy(c->ring);
     if (pins || unsealed)
         log_info("client %llu (pid %d) gone: dropped %llu pins, freed %llu unsealed objects "
                  "(%llu bytes)",
@@ -149,6 +151,12 @@ void conn_set_state(struct conn *c, enum conn_state state)
     }
 }
 
+void conn_drain_releases(struct conn *c)
+{
+    if (c->ring)
+        release_ring_drain(c->ring, c->server->store, &c->client);
+}
+
 void conn_kick(struct conn *c)
 {
     event_add(c->write_event, NULL);
@@ -190,7 +198,8 @@ void conn_send_error(struct conn *c, uint32_t type, uint32_t seq, int code, cons
     queue_frame(c, shm_encode_error(type, seq, code, &c->server->scratch, "%s", detail));
 }
 
-int conn_send_reply_with_fd(struct conn *c, const struct shm_reply *rep, int fd)
+int conn_send_reply_with_fds(struct conn *c, const struct shm_reply *rep, const int *fds,
+                             size_t nfds)
 {
     /* Error replies to requests sent before HELLO may still be queued; the fd must ride on the
      * HELLO reply's own first byte, so they go first. A few hundred bytes on a fresh socket
@@ -204,17 +213,19 @@ int conn_send_reply_with_fd(struct conn *c, const struct shm_reply *rep, int fd)
         return -1;
     union {
         struct cmsghdr align;
-        char bytes[CMSG_SPACE(sizeof(int))];
+        char bytes[CMSG_SPACE(sizeof(int) * 4)];
     } control;
+    if (nfds > 4)
+        return -1;
     memset(&control, 0, sizeof control);
     struct iovec iov = {buf->data, buf->len};
     struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.bytes,
-                         .msg_controllen = sizeof control.bytes};
+                         .msg_controllen = CMSG_SPACE(sizeof(int) * nfds)};
     struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
     cmsg->cmsg_level = SOL_SOCKET;
     cmsg->cmsg_type = SCM_RIGHTS;
-    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cmsg), &fd, sizeof fd);
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+    memcpy(CMSG_DATA(cmsg), fds, sizeof(int) * nfds);
     ssize_t sent;
     do
         sent = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -294,6 +305,7 @@ static void process_input(struct conn *c)
         } else if (c->state == CONN_HANDSHAKE && req.type != SHM_MSG_HELLO) {
             protocol_violation(c, req.type, req.seq, "the first request must be HELLO");
         } else {
+            conn_drain_releases(c);   /* the client's own releases come before its request */
             handlers_dispatch(c, &req);
         }
         /* The request pointed into the frame, so the frame goes only now. */

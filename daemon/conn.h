@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "proto.h"
+#include "ring.h"
 #include "server.h"
 #include "store.h"
 
@@ -39,6 +40,7 @@ struct conn {
     struct event *frame_timer;   /* deadline: HELLO, a started frame, or the final flush */
     struct evbuffer *in, *out;
     struct store_client client;  /* pins and unsealed objects */
+    struct shm_release_ring *ring;   /* releases queued by the client, from HELLO on */
     /* a waiting get */
     struct store_waiter waiter;
     struct event *wait_timer;
@@ -54,8 +56,11 @@ void conn_set_state(struct conn *c, enum conn_state state);
 void conn_send_reply(struct conn *c, const struct shm_reply *rep);
 void conn_send_error(struct conn *c, uint32_t type, uint32_t seq, int code, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
-/* Send the HELLO reply with the arena fd attached (SCM_RIGHTS). 0, or -1 when it cannot. */
-int conn_send_reply_with_fd(struct conn *c, const struct shm_reply *rep, int fd);
+/* Send the HELLO reply with descriptors attached (SCM_RIGHTS). 0, or -1 when it cannot. */
+int conn_send_reply_with_fds(struct conn *c, const struct shm_reply *rep, const int *fds,
+                             size_t nfds);
+/* Apply the releases the client queued in its ring. */
+void conn_drain_releases(struct conn *c);
 /* Ask the loop to flush output and resume reading input soon (safe from any callback). */
 void conn_kick(struct conn *c);
 

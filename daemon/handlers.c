@@ -9,14 +9,17 @@
 #define _GNU_SOURCE
 #include "handlers.h"
 
+#include <errno.h>
 #include <fnmatch.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
 #include "log.h"
+#include "releasering.h"
 #include "shmstore.h"
 
 typedef void (*handler_fn)(struct conn *c, const struct shm_request *req);
@@ -42,6 +45,8 @@ static void reply_empty(struct conn *c, const struct shm_request *req)
 
 static void reply_object(struct conn *c, uint32_t type, uint32_t seq, const struct object *obj)
 {
+    if (type == SHM_MSG_GET)
+        server_watch_releases(c->server);   /* a pin now exists that a ring may give back */
     struct shm_reply rep = {.type = type, .seq = seq};
     object_to_wire(obj, &rep.u.object);
     conn_send_reply(c, &rep);
@@ -91,7 +96,17 @@ static void handle_hello(struct conn *c, const struct shm_request *req)
     rep.u.hello.client_id = c->client.id;
     rep.u.hello.server_version.ptr = (const uint8_t *)SHMSTORE_VERSION_STRING;
     rep.u.hello.server_version.len = (uint32_t)strlen(SHMSTORE_VERSION_STRING);
-    if (conn_send_reply_with_fd(c, &rep, s->arena.fd) != 0) {
+    int ring_fd = -1;
+    if (release_ring_create(&c->ring, &ring_fd) != 0) {
+        conn_send_error(c, req->type, req->seq, SHMSTORE_ENOMEM,
+                        "daemon cannot make a release ring: %s", strerror(errno));
+        conn_set_state(c, CONN_DRAINING);
+        return;
+    }
+    const int fds[2] = {s->arena.fd, ring_fd};
+    int sent = conn_send_reply_with_fds(c, &rep, fds, 2);
+    close(ring_fd);   /* the client has its own copy now; the daemon keeps the mapping */
+    if (sent != 0) {
         conn_set_state(c, CONN_DRAINING);
         return;
     }

@@ -151,6 +151,30 @@ static void on_accept(evutil_socket_t listen_fd, short what, void *arg)
     }
 }
 
+/* A client's releases sit in its ring until its next request; for a client that goes quiet,
+ * this timer applies them within SERVER_RELEASE_POLL_MS, so other processes see pins drop and
+ * deleted objects' memory come back. It runs only while some pin exists. */
+static void on_release_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct server *s = arg;
+    for (struct conn *c = s->conns; c; c = c->next)
+        conn_drain_releases(c);
+    struct store_stats st;
+    store_get_stats(s->store, &st);
+    if (st.pins > 0)
+        server_watch_releases(s);
+}
+
+void server_watch_releases(struct server *s)
+{
+    if (!evtimer_pending(s->release_timer, NULL)) {
+        struct timeval tv = {0, SERVER_RELEASE_POLL_MS * 1000};
+        evtimer_add(s->release_timer, &tv);
+    }
+}
+
 static void on_signal(evutil_socket_t signo, short what, void *arg)
 {
     (void)what;
@@ -191,10 +215,12 @@ int server_start(struct server *s, const struct options *opts, char *why, size_t
         goto fail;
     s->accept_event = event_new(s->base, s->listen_fd, EV_READ | EV_PERSIST, on_accept, s);
     s->accept_resume = evtimer_new(s->base, on_accept_resume, s);
+    s->release_timer = evtimer_new(s->base, on_release_timer, s);
     static const int signals[] = {SIGTERM, SIGINT};
     for (size_t i = 0; i < 2; i++)
         s->signal_events[i] = evsignal_new(s->base, signals[i], on_signal, s);
-    if (!s->accept_event || !s->accept_resume || event_add(s->accept_event, NULL) != 0 ||
+    if (!s->accept_event || !s->accept_resume || !s->release_timer ||
+        event_add(s->accept_event, NULL) != 0 ||
         !s->signal_events[0] || !s->signal_events[1] ||
         event_add(s->signal_events[0], NULL) || event_add(s->signal_events[1], NULL)) {
         snprintf(why, whylen, "cannot set up the event loop");
@@ -240,6 +266,8 @@ void server_stop(struct server *s)
         event_free(s->accept_event);
     if (s->accept_resume)
         event_free(s->accept_resume);
+    if (s->release_timer)
+        event_free(s->release_timer);
     for (size_t i = 0; i < 2; i++)
         if (s->signal_events[i])
             event_free(s->signal_events[i]);

@@ -27,6 +27,7 @@ struct server {
     struct event *accept_event;
     struct event *accept_resume;    /* re-enables accept after running out of fds */
     struct event *signal_events[2];
+    struct event *release_timer;    /* drains release rings while pins exist */
     struct conn *conns;             /* every open connection */
     uint64_t clients;
     uint64_t requests;
@@ -37,6 +38,9 @@ struct server {
 /* Bind the socket (refusing one that a live daemon serves, replacing a stale one), set up the
  * loop and signals. 0, or -1 with why. */
 int server_start(struct server *s, const struct options *opts, char *why, size_t whylen);
+/* Pins exist: make sure release rings are drained every SERVER_RELEASE_POLL_MS until none do. */
+#define SERVER_RELEASE_POLL_MS 20
+void server_watch_releases(struct server *s);
 /* Run until SIGTERM/SIGINT. */
 void server_run(struct server *s);
 /* Close every connection, remove the socket file, free everything. */

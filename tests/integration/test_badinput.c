@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -43,6 +44,7 @@
 
 #include "harness.h"
 #include "proto.h"
+#include "ring.h"
 #include "shmstore.h"
 #include "testutil.h"
 
@@ -142,7 +144,12 @@ static void raw_untrack(int fd)
         }
 }
 
-/* recvmsg that closes any descriptor that arrives (the HELLO reply carries the arena's). */
+/* Set to keep the release ring's descriptor (the second of the HELLO reply) in kept_ring_fd. */
+static int keep_ring_fd;
+static int kept_ring_fd = -1;
+
+/* recvmsg that closes any descriptor that arrives (the HELLO reply carries the arena's and the
+ * release ring's), except the ring's when keep_ring_fd is set. */
 static ssize_t recv_closing_fds(int fd, void *buf, size_t len, int *nfds)
 {
     union {
@@ -162,7 +169,10 @@ static ssize_t recv_closing_fds(int fd, void *buf, size_t len, int *nfds)
         for (size_t i = 0; i < count; i++) {
             int received;
             memcpy(&received, CMSG_DATA(c) + i * sizeof(int), sizeof received);
-            close(received);
+            if (keep_ring_fd && count == 2 && i == 1 && kept_ring_fd < 0)
+                kept_ring_fd = received;
+            else
+                close(received);
         }
         if (nfds)
             *nfds += (int)count;
@@ -367,7 +377,8 @@ static void raw_hello(int fd)
     CHECK(send_request(fd, &req) == 0, "sending HELLO failed");
     struct shm_reply rep;
     expect_status(fd, SHM_MSG_HELLO, req.seq, 0, &rep);
-    CHECK(reply_fds == 1, "HELLO reply carried %d descriptors, expected 1", reply_fds);
+    CHECK(reply_fds == 2, "HELLO reply carried %d descriptors, expected 2 (arena, ring)",
+          reply_fds);
     CHECK(rep.u.hello.version == SHM_PROTO_VERSION, "HELLO reply version %u", rep.u.hello.version);
 }
 
@@ -424,7 +435,7 @@ static int send_and_expect(int fd, const uint8_t *body, size_t len, int hello_do
         return 0;
     }
     expect_status(fd, SHM_MSG_HELLO, req.seq, 0, NULL);
-    CHECK(reply_fds == 1, "HELLO reply carried %d descriptors", reply_fds);
+    CHECK(reply_fds == 2, "HELLO reply carried %d descriptors, not 2", reply_fds);
     expect_alive(fd, 1);
     return 1;
 }
@@ -1558,7 +1569,7 @@ static void test_unknown_then_hello_pipelined(void **state)
     send_ok(fd, frame, n);
     expect_status(fd, 200, 1, SHMSTORE_EPROTO, NULL);
     expect_status(fd, SHM_MSG_HELLO, 2, 0, NULL);
-    CHECK(reply_fds == 1, "HELLO reply carried %d descriptors", reply_fds);
+    CHECK(reply_fds == 2, "HELLO reply carried %d descriptors, not 2", reply_fds);
     expect_alive(fd, 1);
     raw_close(fd);
 }
@@ -1876,6 +1887,49 @@ static void test_get_timeouts(void **state)
     req.u.get.timeout_ms = INT64_MAX;
     CHECK(send_request(fd, &req) == 0, "send");
     wait_waiters(1);
+    raw_close(fd);
+}
+
+/* ---- Cases: the release ring ------------------------------------------------------------- */
+
+/* The release ring is shared memory the client writes freely: garbage ids, ids of pins other
+ * clients hold, and a head far ahead of (or behind) the tail must release nothing but this
+ * client's own pins. */
+static void test_hostile_release_ring(void **state)
+{
+    (void)state;
+    CASE("a ring of foreign and random ids with a runaway head");
+    keep_ring_fd = 1;
+    int fd = raw_connect(1);
+    keep_ring_fd = 0;
+    CHECK(kept_ring_fd >= 0, "the HELLO reply's ring descriptor was not kept");
+    struct shm_release_ring *ring =
+        mmap(NULL, SHM_RING_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, kept_ring_fd, 0);
+    close(kept_ring_fd);
+    kept_ring_fd = -1;
+    CHECK(ring != MAP_FAILED, "mmap of the ring: %s", strerror(errno));
+    for (uint32_t i = 0; i < SHM_RING_SLOTS; i++)
+        ring->ids[i] = i % 2 ? bystander_obj.id : rng_next();
+    atomic_store(&ring->head, 0x7fffffffu);
+    expect_alive(fd, 1);   /* the daemon drains the ring before serving the PING */
+
+    CASE("a head behind the tail");
+    atomic_store(&ring->head, atomic_load(&ring->tail) - 5);
+    expect_alive(fd, 1);
+
+    CASE("the ring's own pins are released through it");
+    struct shm_request get = {.type = SHM_MSG_GET, .seq = next_seq++};
+    get.u.get.name = bytes_of(refs[BYSTANDER_REF].name);
+    CHECK(send_request(fd, &get) == 0, "send GET");
+    struct shm_reply rep;
+    expect_status(fd, SHM_MSG_GET, get.seq, 0, &rep);
+    uint64_t pins_with_ours = pins_of(checker, refs[BYSTANDER_REF].name);
+    atomic_store(&ring->tail, atomic_load(&ring->head));   /* a sane ring again */
+    CHECK(shm_ring_push(ring, rep.u.object.id) == 0, "push");
+    expect_alive(fd, 1);
+    CHECK(pins_of(checker, refs[BYSTANDER_REF].name) == pins_with_ours - 1,
+          "the ring did not release this client's own pin");
+    munmap(ring, SHM_RING_BYTES);
     raw_close(fd);
 }
 
@@ -2391,6 +2445,7 @@ int main(void)
         cmocka_unit_test_teardown(test_handshake, after_case),
         cmocka_unit_test_teardown(test_unknown_then_hello_pipelined, after_case),
         cmocka_unit_test_teardown(test_foreign_ids, after_case),
+        cmocka_unit_test_teardown(test_hostile_release_ring, after_case),
         cmocka_unit_test_teardown(test_create_sizes, after_case),
         cmocka_unit_test_teardown(test_list_edges, after_case),
         cmocka_unit_test_teardown(test_get_timeouts, after_case),
