@@ -159,7 +159,10 @@ SHMSTORE_API int shmstore_abort(shmstore_client *c, uint64_t id);
 SHMSTORE_API int shmstore_get(shmstore_client *c, const char *name, int timeout_ms,
                               shmstore_object *out);
 
-/* Unpin an object got through this handle and clear *obj. Needs no round trip.
+/* Unpin an object got through this handle and clear *obj. Needs no round trip, and usually no
+ * system call: the release is queued in shared memory, applied by the daemon before this
+ * handle's next request and, if the handle goes quiet, within about 20 ms (so another process's
+ * stat may show the pin for that long).
  * Errors: SHMSTORE_EINVAL (NULL), SHMSTORE_ESTATE (not pinned by this handle — including an
  * object got before the connection was lost: the daemon dropped that pin with the connection). */
 SHMSTORE_API int shmstore_release(shmstore_client *c, shmstore_object *obj);
