@@ -14,7 +14,7 @@ set -eu
 
 cd "$(dirname "$0")"
 
-PACKAGES="gcc libc6-dev binutils meson ninja-build pkg-config libevent-dev libmsgpack-dev libcmocka-dev valgrind"
+PACKAGES="gcc libc6-dev binutils meson ninja-build pkg-config libevent-dev libmsgpack-dev libcmocka-dev valgrind systemd"
 
 say() { printf '==> %s\n' "$*"; }
 

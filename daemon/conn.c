@@ -93,6 +93,7 @@ static void conn_free(struct conn *c)
 {
     struct server *s = c->server;
     handlers_conn_closing(c);
+    conn_drain_releases(c);   /* releases it made before closing are not pins it dropped */
     uint64_t pins = c->client.pin_count, unsealed = c->client.unsealed_count;
     uint64_t unsealed_bytes = c->client.unsealed_bytes;
     store_client_drop(s->store, &c->client);

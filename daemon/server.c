@@ -30,6 +30,7 @@
 #include "conn.h"
 #include "humansize.h"
 #include "log.h"
+#include "notify.h"
 #include "shmstore.h"
 
 static int socket_is_live(const char *path)
@@ -42,6 +43,40 @@ static int socket_is_live(const char *path)
     int live = connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0;
     close(fd);
     return live;
+}
+
+/* systemd socket activation: a listening AF_UNIX stream socket handed over as fd 3, with
+ * LISTEN_PID naming this process. Returns the fd, -1 when there is none, -2 (with why) when
+ * what was handed over is not usable. */
+static int inherited_listener(char *why, size_t whylen)
+{
+    const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+    if (!pid || !fds || strtol(pid, NULL, 10) != (long)getpid())
+        return -1;
+    long count = strtol(fds, NULL, 10);
+    unsetenv("LISTEN_PID");
+    unsetenv("LISTEN_FDS");
+    unsetenv("LISTEN_FDNAMES");
+    if (count < 1)
+        return -1;
+    const int fd = 3;   /* SD_LISTEN_FDS_START */
+    int type = 0, listening = 0;
+    socklen_t len = sizeof type;
+    struct sockaddr_un addr;
+    socklen_t addr_len = sizeof addr;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM ||
+        (len = sizeof listening, getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len)) != 0 ||
+        !listening || getsockname(fd, (struct sockaddr *)&addr, &addr_len) != 0 ||
+        addr.sun_family != AF_UNIX) {
+        snprintf(why, whylen, "the socket passed by systemd (LISTEN_FDS) is not a listening "
+                              "Unix stream socket");
+        return -2;
+    }
+    if (count > 1)
+        log_warn("systemd passed %ld sockets; serving the first only", count);
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+    return fd;
 }
 
 static int bind_socket(struct server *s, const char *path, char *why, size_t whylen)
@@ -175,6 +210,28 @@ void server_watch_releases(struct server *s)
     }
 }
 
+/* READY=1 (when first given) and a STATUS= line for systemctl status. */
+static void send_status(struct server *s, const char *prefix)
+{
+    struct store_stats st;
+    store_get_stats(s->store, &st);
+    char used[32], cap[32], message[256];
+    snprintf(message, sizeof message,
+             "%sSTATUS=%llu objects, %s of %s used, %llu clients\nMAINPID=%d", prefix,
+             (unsigned long long)st.objects, human_size(st.used_bytes, used, sizeof used),
+             human_size(st.capacity_bytes, cap, sizeof cap), (unsigned long long)s->clients,
+             (int)getpid());
+    if (notify_send(message) != 0)
+        log_debug("cannot notify systemd: %s", strerror(errno));
+}
+
+static void on_status_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    send_status(arg, "");
+}
+
 static void on_signal(evutil_socket_t signo, short what, void *arg)
 {
     (void)what;
@@ -211,7 +268,13 @@ int server_start(struct server *s, const struct options *opts, char *why, size_t
         snprintf(why, whylen, "out of memory");
         goto fail;
     }
-    if (bind_socket(s, opts->socket_path, why, whylen) != 0)
+    s->listen_fd = inherited_listener(why, whylen);
+    if (s->listen_fd == -2) {
+        s->listen_fd = -1;
+        goto fail;
+    }
+    s->socket_activated = s->listen_fd >= 0;
+    if (!s->socket_activated && bind_socket(s, opts->socket_path, why, whylen) != 0)
         goto fail;
     s->accept_event = event_new(s->base, s->listen_fd, EV_READ | EV_PERSIST, on_accept, s);
     s->accept_resume = evtimer_new(s->base, on_accept_resume, s);
@@ -232,8 +295,16 @@ int server_start(struct server *s, const struct options *opts, char *why, size_t
     signal(SIGHUP, SIG_IGN);
     char cap[32];
     log_info("shmstored %s serving %s: arena %s%s, protocol %u", SHMSTORE_VERSION_STRING,
-             opts->socket_path, human_size(s->arena.size, cap, sizeof cap),
+             s->socket_activated ? "the socket passed by systemd" : opts->socket_path,
+             human_size(s->arena.size, cap, sizeof cap),
              opts->reserve ? " reserved" : " (not reserved)", SHM_PROTO_VERSION);
+    if (getenv("NOTIFY_SOCKET")) {
+        s->status_timer = event_new(s->base, -1, EV_PERSIST, on_status_timer, s);
+        struct timeval every = {SERVER_STATUS_INTERVAL_S, 0};
+        if (s->status_timer)
+            evtimer_add(s->status_timer, &every);
+        send_status(s, "READY=1\n");
+    }
     return 0;
 fail:
     server_stop(s);
@@ -247,11 +318,14 @@ void server_run(struct server *s)
 
 void server_stop(struct server *s)
 {
+    if (s->base)
+        notify_send("STOPPING=1\nSTATUS=shutting down");
     while (s->conns)
         conn_set_state(s->conns, CONN_CLOSED);
     if (s->listen_fd >= 0) {
         close(s->listen_fd);
-        unlink(s->opts->socket_path);
+        if (!s->socket_activated)   /* systemd's socket is systemd's to remove */
+            unlink(s->opts->socket_path);
         s->listen_fd = -1;
     }
     if (s->lock_fd >= 0) {
@@ -268,6 +342,8 @@ void server_stop(struct server *s)
         event_free(s->accept_resume);
     if (s->release_timer)
         event_free(s->release_timer);
+    if (s->status_timer)
+        event_free(s->status_timer);
     for (size_t i = 0; i < 2; i++)
         if (s->signal_events[i])
             event_free(s->signal_events[i]);

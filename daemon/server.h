@@ -28,6 +28,8 @@ struct server {
     struct event *accept_resume;    /* re-enables accept after running out of fds */
     struct event *signal_events[2];
     struct event *release_timer;    /* drains release rings while pins exist */
+    struct event *status_timer;     /* STATUS= to systemd, only under $NOTIFY_SOCKET */
+    int socket_activated;           /* listen_fd came from systemd (LISTEN_FDS) */
     struct conn *conns;             /* every open connection */
     uint64_t clients;
     uint64_t requests;
@@ -40,6 +42,7 @@ struct server {
 int server_start(struct server *s, const struct options *opts, char *why, size_t whylen);
 /* Pins exist: make sure release rings are drained every SERVER_RELEASE_POLL_MS until none do. */
 #define SERVER_RELEASE_POLL_MS 20
+#define SERVER_STATUS_INTERVAL_S 10
 void server_watch_releases(struct server *s);
 /* Run until SIGTERM/SIGINT. */
 void server_run(struct server *s);
