@@ -895,6 +895,9 @@ int shmstore_info(shmstore_client *c, shmstore_store_info *out)
     out->waiters = i->waiters;
     out->uptime_s = i->uptime_s;
     out->requests = i->requests;
+    for (size_t code = 0; code < sizeof out->errors / sizeof out->errors[0] &&
+                          code < SHM_ERROR_SLOTS; code++)
+        out->errors[code] = i->errors[code];
     size_t n = i->version.len < sizeof out->version - 1 ? i->version.len : sizeof out->version - 1;
     memcpy(out->version, i->version.ptr, n);
     return end(c, 0);

@@ -104,6 +104,8 @@ typedef struct shmstore_store_info {
     uint64_t waiters;            /* gets waiting for a name */
     uint64_t uptime_s;
     uint64_t requests;           /* requests served since start */
+    uint64_t errors[16];         /* error replies sent since start, indexed by -code:
+                                    errors[-SHMSTORE_ENOTFOUND] counts not-found answers */
     char version[32];            /* the daemon's version */
 } shmstore_store_info;
 

@@ -37,7 +37,8 @@ static const char usage_text[] =
     "  rm NAME...                           delete objects\n"
     "  ls [PATTERN] [--json]                list objects whose names match a glob\n"
     "  stat NAME [--json]                   describe one object\n"
-    "  info [--json]                        describe the store\n"
+    "  info [--json | --prometheus]         describe the store (--prometheus: metrics in the\n"
+    "                                       Prometheus text format)\n"
     "\n"
     "Options:\n"
     "  -s, --socket SOCKET   the daemon's socket (default: $SHMSTORE_SOCKET, else the\n"
@@ -464,11 +465,122 @@ static int cmd_stat(int argc, char **argv)
     return status;
 }
 
+/* Every figure of `info`, once: its JSON key (also the Prometheus name after "shmstore_"), value,
+ * whether it is a size (for the human table), its Prometheus type and help. */
+struct info_row {
+    const char *key;
+    uint64_t value;
+    int is_size;
+    const char *type;
+    const char *help;
+};
+
+static size_t info_rows(const shmstore_store_info *in, struct info_row *rows)
+{
+    const struct info_row all[] = {
+        {"capacity_bytes", in->capacity_bytes, 1, "gauge", "Size of the arena."},
+        {"used_bytes", in->used_bytes, 1, "gauge", "Bytes allocated to objects, sealed or not."},
+        {"free_bytes", in->free_bytes, 1, "gauge", "Bytes not allocated."},
+        {"largest_free_bytes", in->largest_free_bytes, 1, "gauge",
+         "Largest single object that fits now."},
+        {"objects", in->objects, 0, "gauge", "Sealed objects bound to a name."},
+        {"unsealed_objects", in->unsealed_objects, 0, "gauge", "Objects created, not yet sealed."},
+        {"unsealed_bytes", in->unsealed_bytes, 1, "gauge", "Bytes of unsealed objects."},
+        {"deleted_pinned", in->deleted_pinned, 0, "gauge",
+         "Deleted objects still pinned by a reader."},
+        {"pins", in->pins, 0, "gauge", "Pins held by all clients."},
+        {"clients", in->clients, 0, "gauge", "Connected clients."},
+        {"waiters", in->waiters, 0, "gauge", "Gets waiting for a name."},
+        {"uptime_s", in->uptime_s, 0, "gauge", "Seconds since the daemon started."},
+        {"requests", in->requests, 0, "counter", "Requests served since start."},
+    };
+    memcpy(rows, all, sizeof all);
+    return sizeof all / sizeof all[0];
+}
+
+#define INFO_ROWS_MAX 16
+
+static void print_prometheus(const shmstore_store_info *in, const struct info_row *rows,
+                             size_t nrows)
+{
+    for (size_t i = 0; i < nrows; i++) {
+        /* Prometheus counters end in _total. */
+        const char *suffix = strcmp(rows[i].type, "counter") == 0 ? "_total" : "";
+        printf("# HELP shmstore_%s%s %s\n# TYPE shmstore_%s%s %s\nshmstore_%s%s %llu\n",
+               rows[i].key, suffix, rows[i].help, rows[i].key, suffix, rows[i].type, rows[i].key,
+               suffix, (unsigned long long)rows[i].value);
+    }
+    printf("# HELP shmstore_errors_total Error replies sent since start, by code.\n"
+           "# TYPE shmstore_errors_total counter\n");
+#define PROMETHEUS_ERROR_(name, value, text)                                                      \
+    printf("shmstore_errors_total{code=\"%s\"} %llu\n", #name,                                    \
+           (unsigned long long)in->errors[-(value)]);
+    SHMSTORE_ERRNO_MAP(PROMETHEUS_ERROR_)
+#undef PROMETHEUS_ERROR_
+    printf("# HELP shmstore_info The daemon's version.\n# TYPE shmstore_info gauge\n"
+           "shmstore_info{version=\"%s\"} 1\n", in->version);
+}
+
+static void print_info_json(const shmstore_store_info *in, const struct info_row *rows,
+                            size_t nrows)
+{
+    printf("{\"version\":");
+    json_string(in->version);
+    for (size_t i = 0; i < nrows; i++)
+        printf(",\"%s\":%llu", rows[i].key, (unsigned long long)rows[i].value);
+    printf(",\"errors\":{");
+    const char *sep = "";
+#define JSON_ERROR_(name, value, text)                                                            \
+    printf("%s\"%s\":%llu", sep, #name, (unsigned long long)in->errors[-(value)]);                \
+    sep = ",";
+    SHMSTORE_ERRNO_MAP(JSON_ERROR_)
+#undef JSON_ERROR_
+    printf("}}\n");
+}
+
+static void print_info_table(const shmstore_store_info *in, const struct info_row *rows,
+                             size_t nrows)
+{
+    printf("%-20s %s\n", "version", in->version);
+    for (size_t i = 0; i < nrows; i++) {
+        char human[32];
+        if (rows[i].is_size)
+            printf("%-20s %s (%llu)\n", rows[i].key,
+                   human_size(rows[i].value, human, sizeof human),
+                   (unsigned long long)rows[i].value);
+        else
+            printf("%-20s %llu\n", rows[i].key, (unsigned long long)rows[i].value);
+    }
+    printf("%-20s", "errors");
+    int any = 0;
+#define TABLE_ERROR_(name, value, text)                                                           \
+    if (in->errors[-(value)]) {                                                                   \
+        printf(" %s=%llu", #name, (unsigned long long)in->errors[-(value)]);                      \
+        any = 1;                                                                                  \
+    }
+    SHMSTORE_ERRNO_MAP(TABLE_ERROR_)
+#undef TABLE_ERROR_
+    printf("%s\n", any ? "" : " none");
+}
+
 static int cmd_info(int argc, char **argv)
 {
-    int json;
-    if (parse_json_flag(argc, argv, &json) != 0 || argc - optind != 0)
-        return usage_error("usage: storectl info [--json]");
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"prometheus", no_argument, NULL, 'p'},
+        {NULL, 0, NULL, 0},
+    };
+    int json = 0, prometheus = 0, opt;
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (opt == 'j')
+            json = 1;
+        else if (opt == 'p')
+            prometheus = 1;
+        else
+            return usage_error("usage: storectl info [--json | --prometheus]");
+    }
+    if (argc - optind != 0 || (json && prometheus))
+        return usage_error("usage: storectl info [--json | --prometheus]");
     shmstore_client *c;
     int status = connect_or_report(&c);
     if (status)
@@ -480,37 +592,14 @@ static int cmd_info(int argc, char **argv)
         shmstore_close(c);
         return status;
     }
-    const struct {
-        const char *key;
-        uint64_t value;
-        int is_size;
-    } rows[] = {
-        {"capacity_bytes", in.capacity_bytes, 1},   {"used_bytes", in.used_bytes, 1},
-        {"free_bytes", in.free_bytes, 1},           {"largest_free_bytes", in.largest_free_bytes, 1},
-        {"objects", in.objects, 0},                 {"unsealed_objects", in.unsealed_objects, 0},
-        {"unsealed_bytes", in.unsealed_bytes, 1},   {"deleted_pinned", in.deleted_pinned, 0},
-        {"pins", in.pins, 0},                       {"clients", in.clients, 0},
-        {"waiters", in.waiters, 0},                 {"uptime_s", in.uptime_s, 0},
-        {"requests", in.requests, 0},
-    };
-    size_t nrows = sizeof rows / sizeof rows[0];
-    if (json) {
-        printf("{\"version\":");
-        json_string(in.version);
-        for (size_t i = 0; i < nrows; i++)
-            printf(",\"%s\":%llu", rows[i].key, (unsigned long long)rows[i].value);
-        printf("}\n");
-    } else {
-        printf("%-20s %s\n", "version", in.version);
-        for (size_t i = 0; i < nrows; i++) {
-            char human[32];
-            if (rows[i].is_size)
-                printf("%-20s %s (%llu)\n", rows[i].key, human_size(rows[i].value, human, sizeof human),
-                       (unsigned long long)rows[i].value);
-            else
-                printf("%-20s %llu\n", rows[i].key, (unsigned long long)rows[i].value);
-        }
-    }
+    struct info_row rows[INFO_ROWS_MAX];
+    size_t nrows = info_rows(&in, rows);
+    if (prometheus)
+        print_prometheus(&in, rows, nrows);
+    else if (json)
+        print_info_json(&in, rows, nrows);
+    else
+        print_info_table(&in, rows, nrows);
     shmstore_close(c);
     return EXIT_OK;
 }

@@ -191,6 +191,8 @@ void conn_send_error(struct conn *c, uint32_t type, uint32_t seq, int code, cons
     va_end(ap);
     log_debug("client %llu: %s failed: %s", (unsigned long long)c->client.id, shm_msg_name(type),
               detail);
+    if (code < 0 && -code < (int)SHM_ERROR_SLOTS)
+        c->server->errors[-code]++;
     /* RELEASE has no reply, not even an error; a broken one is answered as "type 0", which the
      * client reads as a protocol error before the connection closes. */
     if (type == SHM_MSG_RELEASE)

@@ -362,6 +362,7 @@ static void handle_info(struct conn *c, const struct shm_request *req)
     info->waiters = st.waiters;
     info->uptime_s = (uint64_t)(now.tv_sec - s->started.tv_sec);
     info->requests = s->requests;
+    memcpy(info->errors, s->errors, sizeof info->errors);
     info->version.ptr = (const uint8_t *)SHMSTORE_VERSION_STRING;
     info->version.len = (uint32_t)strlen(SHMSTORE_VERSION_STRING);
     conn_send_reply(c, &rep);

@@ -33,6 +33,7 @@ struct server {
     struct conn *conns;             /* every open connection */
     uint64_t clients;
     uint64_t requests;
+    uint64_t errors[SHM_ERROR_SLOTS];   /* error replies sent, by -code */
     struct timespec started;        /* CLOCK_MONOTONIC */
     struct shm_buf scratch;         /* encoder output, reused for every reply */
 };

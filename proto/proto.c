@@ -137,7 +137,13 @@ static const struct info_key info_keys[] = {
     INFO_U64(unsealed_bytes), INFO_U64(deleted_pinned), INFO_U64(pins), INFO_U64(clients),
     INFO_U64(waiters), INFO_U64(uptime_s), INFO_U64(requests),
     { "version", F_STR(offsetof(struct shm_info, version), ANY_LEN) },
+#define INFO_ERRORS(name, value, text)                                                            \
+    { "errors_" #name,                                                                            \
+      F_U64(offsetof(struct shm_info, errors) + sizeof(uint64_t) * (size_t)-(value)) },
+    SHMSTORE_ERRNO_MAP(INFO_ERRORS)
+#undef INFO_ERRORS
 };
+_Static_assert(-SHMSTORE_ERRNO_END_ <= (int)SHM_ERROR_SLOTS, "room for every error code");
 #define INFO_KEYS (sizeof info_keys / sizeof info_keys[0])
 
 static const struct msg_spec *known_spec(uint32_t type)

@@ -33,6 +33,7 @@
 #define SHM_LIST_PAGE_MAX   128u               /* entries in one LIST reply */
 #define SHM_PATTERN_MAX     1024u              /* bytes of a LIST glob pattern */
 #define SHM_TIMEOUT_FOREVER (-1)               /* GET timeout_ms: wait without limit */
+#define SHM_ERROR_SLOTS     16u                /* > -SHMSTORE_ERRNO_END_ */
 
 enum shm_msg_type {
     SHM_MSG_HELLO = 1, /* req: version, pid, flags          rep: version, arena_size, client_id, server_version
@@ -90,6 +91,7 @@ struct shm_info {
     uint64_t waiters;            /* GETs waiting for a name */
     uint64_t uptime_s;
     uint64_t requests;
+    uint64_t errors[SHM_ERROR_SLOTS];   /* error replies sent, indexed by -code; keys "errors_EINVAL", ... */
     struct shm_bytes version;
 };
 

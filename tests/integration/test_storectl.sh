@@ -779,6 +779,36 @@ if [ -w /dev/full ]; then
     done
 fi
 
+# ---- info --prometheus and error counters ---------------------------------------------------
+
+sc info --json
+notfound_before=$(sed -n 's/.*"ENOTFOUND":\([0-9]*\).*/\1/p' "$T/out")
+sc get prometheus/never
+sc info --json
+notfound_after=$(sed -n 's/.*"ENOTFOUND":\([0-9]*\).*/\1/p' "$T/out")
+if [ -n "$notfound_before" ] && [ "$notfound_after" = $((notfound_before + 1)) ]; then
+    ok "info counts error replies by code (ENOTFOUND $notfound_before -> $notfound_after)"
+else
+    not_ok "info counts error replies by code" "before '$notfound_before' after '$notfound_after'"
+fi
+sc info --prometheus
+expect_rc "info --prometheus exits 0" 0
+bad=$(grep -v -E '^(# (HELP|TYPE) shmstore_[a-z_]+ .+|shmstore_[a-z_]+(\{[a-z]+="[^"]*"\})? [0-9]+)$' "$T/out" | head -n 3)
+if [ -z "$bad" ]; then ok "every --prometheus line is HELP, TYPE or a shmstore_ sample"; else not_ok "every --prometheus line is HELP, TYPE or a shmstore_ sample" "$bad"; fi
+for metric in shmstore_capacity_bytes shmstore_used_bytes shmstore_free_bytes shmstore_objects \
+              shmstore_unsealed_objects shmstore_unsealed_bytes shmstore_pins shmstore_clients \
+              shmstore_uptime_s shmstore_requests_total shmstore_errors_total shmstore_info; do
+    if grep -q "^# TYPE $metric " "$T/out" && grep -q "^$metric[{ ]" "$T/out"; then
+        ok "--prometheus has $metric with its TYPE"
+    else
+        not_ok "--prometheus has $metric with its TYPE"
+    fi
+done
+grep -q "^shmstore_errors_total{code=\"ENOTFOUND\"} $notfound_after\$" "$T/out"
+check "--prometheus reports errors by code" test $? = 0
+sc info --json --prometheus
+expect_rc "info --json --prometheus together is a usage error" 2
+
 # ---- the store is left clean ----------------------------------------------------------------
 
 "$STORECTL" -s "$SOCK" ls --json >"$T/all.json" 2>/dev/null

@@ -227,7 +227,9 @@ static void sample_replies(struct shm_reply rep[N_SAMPLE_REPLIES])
     rep[9].u.list.done = 1;
     rep[10] = (struct shm_reply){ .type = SHM_MSG_INFO, .seq = 11 };
     rep[10].u.info = (struct shm_info){ 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, UINT64_MAX,
-                                        bytes_of("0.1.0") };
+                                        .version = bytes_of("0.1.0") };
+    for (int code = 1; code < -SHMSTORE_ERRNO_END_; code++)   /* every error counter travels */
+        rep[10].u.info.errors[code] = 1000u + (uint64_t)code;
     rep[11] = (struct shm_reply){ .type = SHM_MSG_PING, .seq = 12 };
     rep[12] = (struct shm_reply){ .type = SHM_MSG_PUT, .seq = 13, .status = SHMSTORE_ENOSPC };
     rep[12].u.error = bytes_of("asked 1 GiB, 12 MiB free");
@@ -254,6 +256,8 @@ static void assert_infos_equal(const struct shm_info *a, const struct shm_info *
     SAME(objects); SAME(unsealed_objects); SAME(unsealed_bytes); SAME(deleted_pinned);
     SAME(pins); SAME(clients); SAME(waiters); SAME(uptime_s); SAME(requests);
 #undef SAME
+    for (size_t code = 0; code < SHM_ERROR_SLOTS; code++)
+        assert_true(a->errors[code] == b->errors[code]);
     assert_bytes_equal(a->version, b->version);
 }
 
