@@ -14,7 +14,7 @@ set -eu
 
 cd "$(dirname "$0")"
 
-PACKAGES="gcc libc6-dev binutils meson ninja-build pkg-config libevent-dev libmsgpack-dev libcmocka-dev valgrind systemd"
+PACKAGES="gcc libc6-dev binutils meson ninja-build pkg-config libevent-dev libmsgpack-dev libcmocka-dev valgrind systemd groff-base"
 
 say() { printf '==> %s\n' "$*"; }
 

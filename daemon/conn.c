@@ -51,13 +51,17 @@ struct conn *conn_new(struct server *s, int fd)
     c->server = s;
     c->fd = fd;
     c->state = CONN_HANDSHAKE;
-    c->pid = -1;
-    struct ucred cred;
-    socklen_t len = sizeof cred;
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
-        c->pid = cred.pid;
-        c->uid = cred.uid;
-        c->gid = cred.gid;
+    struct peer peer;
+    if (access_read_peer(fd, &peer) == 0) {
+        c->pid = peer.pid;
+        c->uid = peer.uid;
+        c->gid = peer.gid;
+        c->access = access_decide(s->opts, &peer);
+    } else {
+        c->pid = -1;
+        c->uid = (uid_t)-1;
+        c->gid = (gid_t)-1;
+        c->access = options_has_access_lists(s->opts) ? ACCESS_REFUSED : ACCESS_FULL;
     }
     c->in = evbuffer_new();
     c->out = evbuffer_new();
@@ -84,8 +88,8 @@ struct conn *conn_new(struct server *s, int fd)
         s->conns->prev = c;
     s->conns = c;
     s->clients++;
-    log_info("client %llu connected (pid %d, uid %u)", (unsigned long long)c->client.id,
-             (int)c->pid, (unsigned)c->uid);
+    log_info("client %llu connected (pid %d, uid %u, gid %u, %s)", (unsigned long long)c->client.id,
+             (int)c->pid, (unsigned)c->uid, (unsigned)c->gid, access_level_name(c->access));
     return c;
 }
 

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "access.h"
 #include "proto.h"
 #include "ring.h"
 #include "server.h"
@@ -36,6 +37,7 @@ struct conn {
     pid_t pid;                   /* peer credentials at connect */
     uid_t uid;
     gid_t gid;
+    enum access_level access;    /* decided at connect from the peer and the access lists */
     struct event *read_event, *write_event;
     struct event *frame_timer;   /* deadline: HELLO, a started frame, or the final flush */
     struct evbuffer *in, *out;

@@ -18,6 +18,7 @@
 
 #include <event2/event.h>
 
+#include "humansize.h"
 #include "log.h"
 #include "releasering.h"
 #include "shmstore.h"
@@ -90,6 +91,24 @@ static void handle_hello(struct conn *c, const struct shm_request *req)
         conn_set_state(c, CONN_DRAINING);
         return;
     }
+    if (c->access == ACCESS_REFUSED) {
+        log_warn("refused client %llu (pid %d, uid %u, gid %u): not in the access lists",
+                 (unsigned long long)c->client.id, (int)c->pid, (unsigned)c->uid,
+                 (unsigned)c->gid);
+        conn_send_error(c, req->type, req->seq, SHMSTORE_EPERM,
+                        "permission denied: uid %u is not allowed", (unsigned)c->uid);
+        conn_set_state(c, CONN_DRAINING);
+        return;
+    }
+    if (s->clients > s->opts->max_clients) {
+        log_warn("refused client %llu (pid %d, uid %u): max_clients (%u) reached",
+                 (unsigned long long)c->client.id, (int)c->pid, (unsigned)c->uid,
+                 s->opts->max_clients);
+        conn_send_error(c, req->type, req->seq, SHMSTORE_ECONN,
+                        "too many clients: the daemon's max_clients is %u", s->opts->max_clients);
+        conn_set_state(c, CONN_DRAINING);
+        return;
+    }
     struct shm_reply rep = {.type = req->type, .seq = req->seq};
     rep.u.hello.version = SHM_PROTO_VERSION;
     rep.u.hello.arena_size = s->arena.size;
@@ -103,7 +122,9 @@ static void handle_hello(struct conn *c, const struct shm_request *req)
         conn_set_state(c, CONN_DRAINING);
         return;
     }
-    const int fds[2] = {s->arena.fd, ring_fd};
+    /* A read-only client gets an O_RDONLY fd: the kernel itself refuses it a writable mapping. */
+    const int arena_fd = c->access == ACCESS_FULL ? s->arena.fd : s->arena.readonly_fd;
+    const int fds[2] = {arena_fd, ring_fd};
     int sent = conn_send_reply_with_fds(c, &rep, fds, 2);
     close(ring_fd);   /* the client has its own copy now; the daemon keeps the mapping */
     if (sent != 0) {
@@ -132,9 +153,25 @@ static void handle_put(struct conn *c, const struct shm_request *req)
     conn_send_reply(c, &rep);
 }
 
+/* The per-client cap on bytes in unsealed objects; 0 when within it (or there is none). */
+static int unsealed_limit_ok(struct conn *c, const struct shm_request *req, uint64_t size)
+{
+    uint64_t limit = c->server->opts->max_unsealed_bytes_per_client;
+    if (!limit || (size <= limit && c->client.unsealed_bytes <= limit - size))
+        return 1;
+    char asked[32], held[32], max[32];
+    conn_send_error(c, req->type, req->seq, SHMSTORE_ENOSPC,
+                    "limit reached: asked %s with %s already unsealed by this client; "
+                    "max_unsealed_bytes_per_client is %s",
+                    human_size(size, asked, sizeof asked),
+                    human_size(c->client.unsealed_bytes, held, sizeof held),
+                    human_size(limit, max, sizeof max));
+    return 0;
+}
+
 static void handle_create(struct conn *c, const struct shm_request *req)
 {
-    if (!name_ok(c, req, req->u.create.name))
+    if (!name_ok(c, req, req->u.create.name) || !unsealed_limit_ok(c, req, req->u.create.size))
         return;
     struct store_detail d;
     struct object *obj;
@@ -240,6 +277,13 @@ static void handle_get(struct conn *c, const struct shm_request *req)
 {
     if (!name_ok(c, req, req->u.get.name))
         return;
+    if (c->client.pin_count >= c->server->opts->max_pins_per_client) {
+        conn_send_error(c, req->type, req->seq, SHMSTORE_EPERM,
+                        "limit reached: this client holds %llu pins and max_pins_per_client is "
+                        "%llu; release some first", (unsigned long long)c->client.pin_count,
+                        (unsigned long long)c->server->opts->max_pins_per_client);
+        return;
+    }
     if (req->u.get.timeout_ms < SHM_TIMEOUT_FOREVER) {
         conn_send_error(c, req->type, req->seq, SHMSTORE_EINVAL,
                         "timeout_ms %lld is invalid: use -1 (forever), 0 or a positive value",
@@ -368,18 +412,28 @@ static void handle_info(struct conn *c, const struct shm_request *req)
     conn_send_reply(c, &rep);
 }
 
-static const handler_fn handlers[SHM_MSG_TYPE_END] = {
-    [SHM_MSG_HELLO] = handle_hello,     [SHM_MSG_PUT] = handle_put,
-    [SHM_MSG_CREATE] = handle_create,   [SHM_MSG_SEAL] = handle_seal,
-    [SHM_MSG_ABORT] = handle_abort,     [SHM_MSG_GET] = handle_get,
-    [SHM_MSG_RELEASE] = handle_release, [SHM_MSG_DELETE] = handle_delete,
-    [SHM_MSG_STAT] = handle_stat,       [SHM_MSG_LIST] = handle_list,
-    [SHM_MSG_INFO] = handle_info,       [SHM_MSG_PING] = reply_empty,
+static const struct handler {
+    handler_fn fn;
+    int writes;   /* changes the store: refused to read-only clients */
+} handlers[SHM_MSG_TYPE_END] = {
+    [SHM_MSG_HELLO] = {handle_hello, 0},     [SHM_MSG_PUT] = {handle_put, 1},
+    [SHM_MSG_CREATE] = {handle_create, 1},   [SHM_MSG_SEAL] = {handle_seal, 1},
+    [SHM_MSG_ABORT] = {handle_abort, 1},     [SHM_MSG_GET] = {handle_get, 0},
+    [SHM_MSG_RELEASE] = {handle_release, 0}, [SHM_MSG_DELETE] = {handle_delete, 1},
+    [SHM_MSG_STAT] = {handle_stat, 0},       [SHM_MSG_LIST] = {handle_list, 0},
+    [SHM_MSG_INFO] = {handle_info, 0},       [SHM_MSG_PING] = {reply_empty, 0},
 };
 
 void handlers_dispatch(struct conn *c, const struct shm_request *req)
 {
+    const struct handler *h = &handlers[req->type];
     log_debug("client %llu: %s seq %u", (unsigned long long)c->client.id, shm_msg_name(req->type),
               req->seq);
-    handlers[req->type](c, req);
+    if (h->writes && c->access != ACCESS_FULL) {
+        conn_send_error(c, req->type, req->seq, SHMSTORE_EPERM,
+                        "permission denied: uid %u is a read-only client and cannot %s",
+                        (unsigned)c->uid, shm_msg_name(req->type));
+        return;
+    }
+    h->fn(c, req);
 }

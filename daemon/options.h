@@ -1,10 +1,12 @@
 /*
  * options.h — shmstored's settings: defaults, then the config file, then the command line
- * (DESIGN.md §6). The command line wins over the file.
+ * (DESIGN.md §6). The command line wins over the file. SIGHUP re-reads both and applies the
+ * reloadable settings (log level, access lists, limits).
  */
 #ifndef SHMSTORE_OPTIONS_H
 #define SHMSTORE_OPTIONS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "log.h"
@@ -12,19 +14,53 @@
 #define OPTIONS_DEFAULT_MEMORY (1ull << 30)
 #define OPTIONS_MAX_MEMORY (1ull << 50)   /* far beyond any machine; keeps size arithmetic safe */
 #define OPTIONS_DEFAULT_CONFIG "/etc/shmstore/shmstored.conf"
+#define OPTIONS_IDS_MAX 64
+
+/* Users or groups, resolved to numeric ids when the configuration is read. */
+struct id_list {
+    uint32_t ids[OPTIONS_IDS_MAX];
+    unsigned count;
+};
 
 struct options {
+    /* fixed for the daemon's life */
     char socket_path[108];
     uint64_t memory;
     int reserve;
+    unsigned socket_mode;            /* permission bits of the socket file, default 0660 */
+    long socket_group;               /* group of the socket file, -1 to leave it */
+    /* reloadable with SIGHUP */
     enum log_level log_level;
+    struct id_list allow_users, allow_groups;        /* read-write clients */
+    struct id_list readonly_users, readonly_groups;  /* read-only clients */
+    uint32_t max_clients;
+    uint64_t max_pins_per_client;
+    uint64_t max_unsealed_bytes_per_client;          /* 0: only the store's size limits it */
+    /* where they came from */
     char config_path[4096];
+    int argc;
+    char **argv;
 };
 
 enum options_result { OPTIONS_RUN, OPTIONS_EXIT_OK, OPTIONS_EXIT_USAGE };
 
 /* Fill *o from argv (and the config file it names, or the default one if it exists). Prints
- * help, version or the error itself. */
+ * help, version or the error itself. argv must outlive *o (reload reads it again). */
 enum options_result options_parse(struct options *o, int argc, char **argv);
+
+/* Read the configuration again, as at start, into *fresh. 0, or -1 with what is wrong in why
+ * ("FILE:LINE: key: problem"). */
+int options_reload(const struct options *current, struct options *fresh, char *why,
+                   size_t whylen);
+
+/* Copy the reloadable settings of *fresh into *current, logging each change, and warn about
+ * changes of settings that need a restart. */
+void options_apply_reload(struct options *current, const struct options *fresh);
+
+/* Whether any access list is set (then only listed users and groups may connect). */
+int options_has_access_lists(const struct options *o);
+
+/* "1000, 1001" into buf, for logs. */
+const char *options_format_ids(const struct id_list *l, char *buf, size_t len);
 
 #endif

@@ -142,6 +142,12 @@ static int bind_socket(struct server *s, const char *path, char *why, size_t why
         snprintf(why, whylen, "cannot bind %s: %s", path, strerror(errno));
         goto fail;
     }
+    if (chmod(path, (mode_t)s->opts->socket_mode) != 0 ||
+        (s->opts->socket_group >= 0 && chown(path, (uid_t)-1, (gid_t)s->opts->socket_group) != 0)) {
+        snprintf(why, whylen, "cannot set the mode or group of %s: %s", path, strerror(errno));
+        unlink(path);
+        goto fail;
+    }
     if (listen(s->listen_fd, SOMAXCONN) != 0) {
         snprintf(why, whylen, "cannot listen on %s: %s", path, strerror(errno));
         unlink(path);
@@ -232,6 +238,25 @@ static void on_status_timer(evutil_socket_t fd, short what, void *arg)
     send_status(arg, "");
 }
 
+/* SIGHUP: read the configuration again and apply what can change while clients stay. A bad
+ * file changes nothing. Connections keep the access level they were given when they came. */
+static void on_reload(evutil_socket_t signo, short what, void *arg)
+{
+    (void)signo;
+    (void)what;
+    struct server *s = arg;
+    struct options fresh;
+    char why[4200];
+    log_info("SIGHUP: reloading the configuration%s%s", s->opts->config_path[0] ? " from " : "",
+             s->opts->config_path);
+    if (options_reload(s->opts, &fresh, why, sizeof why) != 0) {
+        log_error("reload failed: %s; keeping the current configuration", why);
+        return;
+    }
+    options_apply_reload(s->opts, &fresh);
+    log_set_level(s->opts->log_level);
+}
+
 static void on_signal(evutil_socket_t signo, short what, void *arg)
 {
     (void)what;
@@ -250,7 +275,7 @@ static void raise_fd_limit(void)
     }
 }
 
-int server_start(struct server *s, const struct options *opts, char *why, size_t whylen)
+int server_start(struct server *s, struct options *opts, char *why, size_t whylen)
 {
     memset(s, 0, sizeof *s);
     s->opts = opts;
@@ -279,20 +304,18 @@ int server_start(struct server *s, const struct options *opts, char *why, size_t
     s->accept_event = event_new(s->base, s->listen_fd, EV_READ | EV_PERSIST, on_accept, s);
     s->accept_resume = evtimer_new(s->base, on_accept_resume, s);
     s->release_timer = evtimer_new(s->base, on_release_timer, s);
-    static const int signals[] = {SIGTERM, SIGINT};
-    for (size_t i = 0; i < 2; i++)
-        s->signal_events[i] = evsignal_new(s->base, signals[i], on_signal, s);
-    if (!s->accept_event || !s->accept_resume || !s->release_timer ||
-        event_add(s->accept_event, NULL) != 0 ||
-        !s->signal_events[0] || !s->signal_events[1] ||
-        event_add(s->signal_events[0], NULL) || event_add(s->signal_events[1], NULL)) {
+    s->signal_events[0] = evsignal_new(s->base, SIGTERM, on_signal, s);
+    s->signal_events[1] = evsignal_new(s->base, SIGINT, on_signal, s);
+    s->signal_events[2] = evsignal_new(s->base, SIGHUP, on_reload, s);
+    int ok = s->accept_event && s->accept_resume && s->release_timer &&
+             event_add(s->accept_event, NULL) == 0;
+    for (size_t i = 0; i < 3; i++)
+        ok = ok && s->signal_events[i] && event_add(s->signal_events[i], NULL) == 0;
+    if (!ok) {
         snprintf(why, whylen, "cannot set up the event loop");
         unlink(opts->socket_path);
         goto fail;
     }
-    /* SIGHUP will reload the configuration (a later issue); until then it is ignored rather
-     * than fatal. */
-    signal(SIGHUP, SIG_IGN);
     char cap[32];
     log_info("shmstored %s serving %s: arena %s%s, protocol %u", SHMSTORE_VERSION_STRING,
              s->socket_activated ? "the socket passed by systemd" : opts->socket_path,
@@ -344,7 +367,7 @@ void server_stop(struct server *s)
         event_free(s->release_timer);
     if (s->status_timer)
         event_free(s->status_timer);
-    for (size_t i = 0; i < 2; i++)
+    for (size_t i = 0; i < 3; i++)
         if (s->signal_events[i])
             event_free(s->signal_events[i]);
     if (s->base)

@@ -19,14 +19,14 @@ struct conn;
 
 struct server {
     struct event_base *base;
-    const struct options *opts;
+    struct options *opts;           /* reloadable parts change on SIGHUP */
     struct arena arena;
     store_t *store;
     int listen_fd;
     int lock_fd;                    /* flock'd SOCKET.lock: one daemon per socket */
     struct event *accept_event;
     struct event *accept_resume;    /* re-enables accept after running out of fds */
-    struct event *signal_events[2];
+    struct event *signal_events[3];   /* SIGTERM, SIGINT, SIGHUP */
     struct event *release_timer;    /* drains release rings while pins exist */
     struct event *status_timer;     /* STATUS= to systemd, only under $NOTIFY_SOCKET */
     int socket_activated;           /* listen_fd came from systemd (LISTEN_FDS) */
@@ -40,7 +40,7 @@ struct server {
 
 /* Bind the socket (refusing one that a live daemon serves, replacing a stale one), set up the
  * loop and signals. 0, or -1 with why. */
-int server_start(struct server *s, const struct options *opts, char *why, size_t whylen);
+int server_start(struct server *s, struct options *opts, char *why, size_t whylen);
 /* Pins exist: make sure release rings are drained every SERVER_RELEASE_POLL_MS until none do. */
 #define SERVER_RELEASE_POLL_MS 20
 #define SERVER_STATUS_INTERVAL_S 10

@@ -187,11 +187,11 @@ if [ -r "$DAEMON_PAGE" ]; then
         not_ok "shmstored --help succeeds" "$(cat "$T/err")"
     fi
 
-    # The config keys, from the parser itself: `strcmp(key, "memory") == 0` in apply_setting().
-    keys=$(sed -n 's/.*strcmp(key, *"\([A-Za-z0-9_]*\)").*/\1/p' "$OPTIONS_C" 2>/dev/null)
+    # The config keys, from the parser's own table: rows like `{"memory", parse_memory},`.
+    keys=$(sed -n 's/^ *{"\([a-z_]*\)", *parse_[a-z_]*},.*/\1/p' "$OPTIONS_C" 2>/dev/null)
     if [ -z "$keys" ]; then
         not_ok "config keys found in daemon/options.c" \
-            "no 'strcmp(key, \"...\")' in $OPTIONS_C; update this test to the parser's new form"
+            "no '{\"key\", parse_...}' rows in $OPTIONS_C; update this test to the parser's form"
     fi
     for key in $keys; do
         if grep -Eq "^$key = " "$T/daemon-config.txt"; then
