@@ -103,12 +103,14 @@ static void conn_free(struct conn *c)
     store_client_drop(s->store, &c->client);
     release_ring_destroy(c->ring);
     if (pins || unsealed)
-        log_info("client %llu (pid %d) gone: dropped %llu pins, freed %llu unsealed objects "
-                 "(%llu bytes)",
-                 (unsigned long long)c->client.id, (int)c->pid, (unsigned long long)pins,
-                 (unsigned long long)unsealed, (unsigned long long)unsealed_bytes);
+        log_info("client %llu (pid %d, uid %u) gone: dropped %llu pins, freed %llu unsealed "
+                 "objects (%llu bytes)",
+                 (unsigned long long)c->client.id, (int)c->pid, (unsigned)c->uid,
+                 (unsigned long long)pins, (unsigned long long)unsealed,
+                 (unsigned long long)unsealed_bytes);
     else
-        log_info("client %llu (pid %d) disconnected", (unsigned long long)c->client.id, (int)c->pid);
+        log_info("client %llu (pid %d, uid %u) disconnected", (unsigned long long)c->client.id,
+                 (int)c->pid, (unsigned)c->uid);
     event_free(c->read_event);
     event_free(c->write_event);
     event_free(c->frame_timer);

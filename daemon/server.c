@@ -144,7 +144,8 @@ static int bind_socket(struct server *s, const char *path, char *why, size_t why
     }
     if (chmod(path, (mode_t)s->opts->socket_mode) != 0 ||
         (s->opts->socket_group >= 0 && chown(path, (uid_t)-1, (gid_t)s->opts->socket_group) != 0)) {
-        snprintf(why, whylen, "cannot set the mode or group of %s: %s", path, strerror(errno));
+        snprintf(why, whylen, "cannot set the mode or group of %s: %s", addr.sun_path,
+                 strerror(errno));
         unlink(path);
         goto fail;
     }
