@@ -25,8 +25,9 @@ socket_unit=$(find "$root" -name shmstored.socket | head -n 1)
 [ -n "$service" ] && [ -n "$socket_unit" ]
 check $? "shmstored.service and shmstored.socket are installed"
 
-# verify needs systemd's own targets inside the root it checks.
-mkdir -p "$root/usr/lib/systemd/system"
+# verify needs systemd's own targets, and the commands the units run, inside the root it checks.
+mkdir -p "$root/usr/lib/systemd/system" "$root/bin"
+for k in /bin/kill /usr/bin/kill; do [ -x "$k" ] && cp "$k" "$root/bin/kill" && break; done
 cp -a /usr/lib/systemd/system/*.target /usr/lib/systemd/system/*.slice "$root/usr/lib/systemd/system/" 2>/dev/null
 systemd-analyze verify --man=no --root="$root" "${service#"$root"}" "${socket_unit#"$root"}" >"$dir/verify.log" 2>&1
 rc=$?
@@ -36,6 +37,8 @@ check $? "systemd-analyze verify accepts both units without a word$( [ -s "$dir/
 exec_path=$(sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' "$service")
 [ -x "$root$exec_path" ]
 check $? "ExecStart names the installed shmstored ($exec_path)"
+grep -qx 'ExecReload=/bin/kill -HUP $MAINPID' "$service"
+check $? "systemctl reload sends SIGHUP"
 for line in Type=notify User=shmstore Group=shmstore RuntimeDirectory=shmstore Restart=on-failure \
             NoNewPrivileges=yes ProtectSystem=strict ProtectHome=yes PrivateTmp=yes PrivateDevices=yes \
             RestrictAddressFamilies=AF_UNIX MemoryDenyWriteExecute=yes LimitNOFILE=65536; do
