@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "humansize.h"
@@ -132,6 +133,13 @@ int arena_create(struct arena *a, uint64_t size, int reserve, char *why, size_t 
                      human_size(size, human, sizeof human), strerror(err));
             goto fail;
         }
+    }
+    /* A memfd is created with mode 0777, and reopening /proc/PID/fd/N checks that mode, not
+     * the descriptor's: a read-only client could reopen its O_RDONLY descriptor read-write.
+     * 0600 leaves that to the daemon's own user, which is a full client anyway. */
+    if (fchmod(a->fd, 0600) != 0) {
+        snprintf(why, whylen, "cannot restrict the arena's mode: %s", strerror(errno));
+        goto fail;
     }
     if (fcntl(a->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
         snprintf(why, whylen, "cannot seal the arena: %s", strerror(errno));

@@ -4,11 +4,14 @@
  *   data=<first bytes> write=<fault|changed> mprotect=<ok|EACCES|...> put=<SHMSTORE_...>
  * write: a forked child writes through the pointer from shmstore_get; "fault" when it dies of
  * SIGSEGV/SIGBUS. mprotect: asks for a writable view of that page, which the kernel refuses
- * (EACCES) when the arena fd was opened read-only.
+ * (EACCES) when the arena fd was opened read-only. reopen: tries to reopen the arena fd
+ * read-write through /proc/self/fd (refused when the memfd's mode admits only the daemon).
  * With "pins N": gets NAME N times without releasing and prints the first failure's detail.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -19,6 +22,37 @@
 #include <unistd.h>
 
 #include "shmstore.h"
+
+/* Try to reopen this process's arena descriptor read-write through /proc/self/fd: the way a
+ * read-only client could try to win back what its O_RDONLY descriptor denies it. */
+static const char *reopen_arena(void)
+{
+    DIR *dir = opendir("/proc/self/fd");
+    if (!dir)
+        return "no-proc";
+    const char *result = "no-arena-fd";
+    struct dirent *e;
+    while ((e = readdir(dir))) {
+        char link[300], target[256];
+        snprintf(link, sizeof link, "/proc/self/fd/%s", e->d_name);
+        ssize_t n = readlink(link, target, sizeof target - 1);
+        if (n <= 0)
+            continue;
+        target[n] = '\0';
+        if (!strstr(target, "shmstore-arena"))
+            continue;
+        int fd = open(link, O_RDWR);
+        if (fd >= 0) {
+            close(fd);
+            result = "ok";
+        } else {
+            result = strerrorname_np(errno);
+        }
+        break;
+    }
+    closedir(dir);
+    return result;
+}
 
 int main(int argc, char **argv)
 {
@@ -61,9 +95,10 @@ int main(int argc, char **argv)
     void *page = (void *)((uintptr_t)obj.data & ~(uintptr_t)4095);
     const char *mprotect_result =
         mprotect(page, 4096, PROT_READ | PROT_WRITE) == 0 ? "ok" : strerrorname_np(errno);
-    printf("data=%.*s write=%s mprotect=%s put=%s\n", (int)(obj.size < 8 ? obj.size : 8),
-           (const char *)obj.data, faulted ? "fault" : "changed", mprotect_result,
-           shmstore_errname(shmstore_put(c, "probe/new", "x", 1, NULL, 0, 0)));
+    printf("data=%.*s write=%s mprotect=%s put=%s reopen=%s\n",
+           (int)(obj.size < 8 ? obj.size : 8), (const char *)obj.data,
+           faulted ? "fault" : "changed", mprotect_result,
+           shmstore_errname(shmstore_put(c, "probe/new", "x", 1, NULL, 0, 0)), reopen_arena());
     shmstore_release(c, &obj);
     shmstore_close(c);
     return 0;

@@ -68,6 +68,10 @@ case "$out" in *"mprotect=EACCES"*) r=0 ;; *) r=1 ;; esac
 check $r "the kernel refuses a read-only client a writable view of the arena (O_RDONLY fd)"
 case "$out" in *"put=SHMSTORE_EPERM"*) r=0 ;; *) r=1 ;; esac
 check $r "a read-only client's put through the library gives SHMSTORE_EPERM"
+# Regression (readonly_fd_reopened_readwrite): a memfd is created 0777, and reopening
+# /proc/self/fd/N checks the inode's mode, so a read-only client could get a writable fd.
+case "$out" in *"reopen=EACCES"*) r=0 ;; *) r=1 ;; esac
+check $r "a read-only client cannot reopen its arena descriptor read-write"
 [ "$("$STORECTL" -s "$sock" get shared)" = "shared bytes" ]; check $? "the object is unchanged"
 out=$(as_user 4101 "$dir/bin/access_probe" "$sock" shared)
 case "$out" in *"mprotect=ok"*"put=SHMSTORE_OK"*) r=0 ;; *) r=1 ;; esac
