@@ -114,6 +114,7 @@ typedef struct shmstore_store_info {
  * else $XDG_RUNTIME_DIR/shmstore.sock, or /tmp/shmstore-UID.sock without XDG_RUNTIME_DIR.
  * On success *out is a new handle, to be freed with shmstore_close.
  * Errors: SHMSTORE_EINVAL (out is NULL, path too long), SHMSTORE_ECONN (no daemon there),
+ * SHMSTORE_EPERM (the daemon's access lists refuse this user, or its max_clients is reached),
  * SHMSTORE_EPROTO (the daemon speaks another protocol version), SHMSTORE_ENOMEM.
  * On failure *out is set to NULL; the detail of a failed connect is available from
  * shmstore_errmsg(NULL) in the calling thread. */
@@ -127,7 +128,8 @@ SHMSTORE_API void shmstore_close(shmstore_client *c);
  * Small payloads travel inside the request (one round trip); large ones are created in place
  * and copied by this process. flags: 0 or SHMSTORE_REPLACE.
  * Errors: SHMSTORE_EINVAL (bad name, meta too large, NULL data with size > 0), SHMSTORE_EEXIST,
- * SHMSTORE_ENOSPC, SHMSTORE_EPERM, SHMSTORE_ECONN. */
+ * SHMSTORE_ENOSPC (store full, or the daemon's max_unsealed_bytes_per_client), SHMSTORE_EPERM
+ * (a read-only client), SHMSTORE_ECONN. */
 SHMSTORE_API int shmstore_put(shmstore_client *c, const char *name, const void *data, size_t size,
                               const void *meta, size_t meta_size, unsigned flags);
 
@@ -157,7 +159,8 @@ SHMSTORE_API int shmstore_abort(shmstore_client *c, uint64_t id);
  * Every successful get is balanced by one shmstore_release. A get that waits occupies its handle:
  * other threads' calls on the same handle wait behind it, so give each waiting thread its own
  * handle.
- * Errors: SHMSTORE_EINVAL, SHMSTORE_ENOTFOUND, SHMSTORE_ETIMEDOUT, SHMSTORE_ECONN. */
+ * Errors: SHMSTORE_EINVAL, SHMSTORE_ENOTFOUND, SHMSTORE_ETIMEDOUT, SHMSTORE_EPERM (the handle
+ * holds the daemon's max_pins_per_client pins already), SHMSTORE_ECONN. */
 SHMSTORE_API int shmstore_get(shmstore_client *c, const char *name, int timeout_ms,
                               shmstore_object *out);
 

@@ -4,11 +4,14 @@
  * The primary gid and the supplementary groups both count for group lists. SO_PEERGROUPS
  * (Linux 4.13) gives the supplementary groups the peer had when it connected; on an older
  * kernel only the primary group is known, which can refuse a user whose access comes from a
- * supplementary group, never admit one who has none.
+ * supplementary group, never admit one who has none. A failed allocation for a long group list
+ * likewise only leaves groups out.
  */
 #define _GNU_SOURCE
 #include "access.h"
 
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -24,12 +27,30 @@ int access_read_peer(int fd, struct peer *p)
     p->pid = cred.pid;
     p->uid = cred.uid;
     p->gid = cred.gid;
+    p->groups = p->inline_groups;
 #ifdef SO_PEERGROUPS
-    len = sizeof p->groups;
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, p->groups, &len) == 0)
+    len = sizeof p->inline_groups;
+    int rc = getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, p->inline_groups, &len);
+    if (rc != 0 && errno == ERANGE && len > 0) {
+        /* Directory-service users often have more groups than fit: the kernel said how many. */
+        p->allocated = malloc(len);
+        if (p->allocated) {
+            p->groups = p->allocated;
+            rc = getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, p->allocated, &len);
+        }
+    }
+    if (rc == 0)
         p->ngroups = len / sizeof(gid_t);
 #endif
     return 0;
+}
+
+void access_peer_release(struct peer *p)
+{
+    free(p->allocated);
+    p->allocated = NULL;
+    p->groups = p->inline_groups;
+    p->ngroups = 0;
 }
 
 static int listed(const struct id_list *l, uint32_t id)

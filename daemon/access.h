@@ -16,12 +16,16 @@ struct peer {
     pid_t pid;
     uid_t uid;
     gid_t gid;
-    gid_t groups[64];   /* supplementary groups, as far as the kernel tells them */
+    const gid_t *groups;      /* supplementary groups, as the kernel tells them */
     size_t ngroups;
+    gid_t inline_groups[64];  /* where they usually fit */
+    gid_t *allocated;         /* where they go when there are more */
 };
 
-/* Fill *p from a connected Unix socket. 0, or -1 when the kernel gives no credentials. */
+/* Fill *p from a connected Unix socket. 0, or -1 when the kernel gives no credentials.
+ * Release it with access_peer_release. */
 int access_read_peer(int fd, struct peer *p);
+void access_peer_release(struct peer *p);
 
 /* No access list: everyone who can open the socket is a full client (the socket's mode and
  * group are the gate). With lists: listed users and groups are full or read-only clients, root

@@ -57,6 +57,7 @@ struct conn *conn_new(struct server *s, int fd)
         c->uid = peer.uid;
         c->gid = peer.gid;
         c->access = access_decide(s->opts, &peer);
+        access_peer_release(&peer);
     } else {
         c->pid = -1;
         c->uid = (uid_t)-1;
@@ -124,6 +125,8 @@ static void conn_free(struct conn *c)
     if (c->next)
         c->next->prev = c->prev;
     s->clients--;
+    if (c->served)
+        s->served_clients--;
     free(c);
 }
 

@@ -100,11 +100,13 @@ static void handle_hello(struct conn *c, const struct shm_request *req)
         conn_set_state(c, CONN_DRAINING);
         return;
     }
-    if (s->clients > s->opts->max_clients) {
+    /* Only clients past HELLO count, so connections that never say HELLO (or are refused) cannot
+     * lock others out; root and the daemon's own user can always get in to look. */
+    if (s->served_clients >= s->opts->max_clients && c->uid != 0 && c->uid != geteuid()) {
         log_warn("refused client %llu (pid %d, uid %u): max_clients (%u) reached",
                  (unsigned long long)c->client.id, (int)c->pid, (unsigned)c->uid,
                  s->opts->max_clients);
-        conn_send_error(c, req->type, req->seq, SHMSTORE_ECONN,
+        conn_send_error(c, req->type, req->seq, SHMSTORE_EPERM,
                         "too many clients: the daemon's max_clients is %u", s->opts->max_clients);
         conn_set_state(c, CONN_DRAINING);
         return;
@@ -131,6 +133,8 @@ static void handle_hello(struct conn *c, const struct shm_request *req)
         conn_set_state(c, CONN_DRAINING);
         return;
     }
+    c->served = 1;
+    s->served_clients++;
     conn_set_state(c, CONN_READY);
 }
 
@@ -153,25 +157,27 @@ static void handle_put(struct conn *c, const struct shm_request *req)
     conn_send_reply(c, &rep);
 }
 
-/* The per-client cap on bytes in unsealed objects; 0 when within it (or there is none). */
+/* The per-connection cap on bytes (payload and metadata) in unsealed objects; 1 when `size`
+ * more fits, else an error reply and 0. */
 static int unsealed_limit_ok(struct conn *c, const struct shm_request *req, uint64_t size)
 {
     uint64_t limit = c->server->opts->max_unsealed_bytes_per_client;
-    if (!limit || (size <= limit && c->client.unsealed_bytes <= limit - size))
+    if (!limit || (size <= limit && c->client.unsealed_charge <= limit - size))
         return 1;
     char asked[32], held[32], max[32];
     conn_send_error(c, req->type, req->seq, SHMSTORE_ENOSPC,
                     "limit reached: asked %s with %s already unsealed by this client; "
                     "max_unsealed_bytes_per_client is %s",
                     human_size(size, asked, sizeof asked),
-                    human_size(c->client.unsealed_bytes, held, sizeof held),
+                    human_size(c->client.unsealed_charge, held, sizeof held),
                     human_size(limit, max, sizeof max));
     return 0;
 }
 
 static void handle_create(struct conn *c, const struct shm_request *req)
 {
-    if (!name_ok(c, req, req->u.create.name) || !unsealed_limit_ok(c, req, req->u.create.size))
+    if (!name_ok(c, req, req->u.create.name) ||
+        !unsealed_limit_ok(c, req, req->u.create.size + req->u.create.meta.len))
         return;
     struct store_detail d;
     struct object *obj;

@@ -396,6 +396,12 @@ enum options_result options_parse(struct options *o, int argc, char **argv)
 int options_reload(const struct options *current, struct options *fresh, char *why,
                    size_t whylen)
 {
+    /* Without the file the daemon started with, every setting would fall back to its default,
+     * and empty access lists admit everyone: a vanished file is an error, not a reset. */
+    if (current->config_path[0] && access(current->config_path, R_OK) != 0) {
+        snprintf(why, whylen, "%s: %s", current->config_path, strerror(errno));
+        return -1;
+    }
     return parse_all(fresh, current->argc, current->argv, 1, why, whylen) == OPTIONS_RUN ? 0 : -1;
 }
 

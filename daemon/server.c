@@ -314,7 +314,8 @@ int server_start(struct server *s, struct options *opts, char *why, size_t whyle
         ok = ok && s->signal_events[i] && event_add(s->signal_events[i], NULL) == 0;
     if (!ok) {
         snprintf(why, whylen, "cannot set up the event loop");
-        unlink(opts->socket_path);
+        if (!s->socket_activated)
+            unlink(opts->socket_path);
         goto fail;
     }
     char cap[32];

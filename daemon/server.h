@@ -31,7 +31,8 @@ struct server {
     struct event *status_timer;     /* STATUS= to systemd, only under $NOTIFY_SOCKET */
     int socket_activated;           /* listen_fd came from systemd (LISTEN_FDS) */
     struct conn *conns;             /* every open connection */
-    uint64_t clients;
+    uint64_t clients;               /* open connections */
+    uint64_t served_clients;        /* connections past HELLO: what max_clients limits */
     uint64_t requests;
     uint64_t errors[SHM_ERROR_SLOTS];   /* error replies sent, by -code */
     struct timespec started;        /* CLOCK_MONOTONIC */

@@ -171,6 +171,7 @@ static void owner_link(struct store_client *cl, struct object *obj)
     cl->unsealed = obj;
     cl->unsealed_count++;
     cl->unsealed_bytes += obj->size;
+    cl->unsealed_charge += obj->size + obj->meta_size;
 }
 
 static void owner_unlink(struct object *obj)
@@ -184,6 +185,7 @@ static void owner_unlink(struct object *obj)
         obj->owner_next->owner_prev = obj->owner_prev;
     cl->unsealed_count--;
     cl->unsealed_bytes -= obj->size;
+    cl->unsealed_charge -= obj->size + obj->meta_size;
     obj->owner = NULL;
     obj->owner_prev = obj->owner_next = NULL;
 }

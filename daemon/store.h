@@ -47,6 +47,7 @@ struct store_client {
     id_map pins;                  /* object id -> struct pin */
     struct object *unsealed;      /* list of this client's unsealed objects */
     uint64_t unsealed_count, unsealed_bytes, pin_count;
+    uint64_t unsealed_charge;     /* payload + metadata of its unsealed objects (for limits) */
 };
 
 /* A get waiting for a name. The caller embeds it, fills client and wake, and keeps it alive until

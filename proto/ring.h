@@ -15,8 +15,9 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#define SHM_RING_BYTES 4096u
-#define SHM_RING_SLOTS 496u   /* (4096 - 128) / 8 */
+#define SHM_RING_BYTES 4096u   /* the page both sides map */
+#define SHM_RING_SLOTS 256u    /* a power of two, so slot = counter % SLOTS stays right when the
+                                  32-bit counters wrap */
 
 struct shm_release_ring {
     _Atomic uint32_t head;      /* client: ids written so far (wrapping) */
@@ -26,7 +27,8 @@ struct shm_release_ring {
     uint64_t ids[SHM_RING_SLOTS];
 };
 
-_Static_assert(sizeof(struct shm_release_ring) == SHM_RING_BYTES, "one page");
+_Static_assert(sizeof(struct shm_release_ring) <= SHM_RING_BYTES, "fits the page");
+_Static_assert((SHM_RING_SLOTS & (SHM_RING_SLOTS - 1)) == 0, "a power of two");
 
 /* Client side: queue one release. 0, or -1 when the ring is full (send a RELEASE frame). */
 static inline int shm_ring_push(struct shm_release_ring *r, uint64_t id)

@@ -72,11 +72,10 @@ static void test_groups_primary_and_supplementary(void **state)
     struct peer p = peer_of(stranger(4200), 501);
     assert_int_equal(access_decide(&o, &p), ACCESS_FULL);
     p = peer_of(stranger(4200), 4999);
-    p.groups[0] = 7;
-    p.groups[1] = 600;
+    const gid_t groups[] = {7, 600, 500};
+    p.groups = groups;
     p.ngroups = 2;
     assert_int_equal(access_decide(&o, &p), ACCESS_READONLY);
-    p.groups[2] = 500;
     p.ngroups = 3;
     assert_int_equal(access_decide(&o, &p), ACCESS_FULL);
     p.ngroups = 1;   /* only group 7 */
