@@ -1,0 +1,670 @@
+/*
+ * _shmstore.c — shmstore._shmstore, the CPython extension under the Python binding.
+ *
+ * A thin, faithful wrapper of libshmstore (client/shmstore.h); the value encoding (numpy,
+ * pickle) lives in shmstore/__init__.py. Three types:
+ *   Client       one shmstore_client handle.
+ *   Pin          the buffer exporter behind every memoryview that get() returns: it owns one
+ *                pinned shmstore_object and a strong reference to its Client, and releases the
+ *                pin exactly once, in its dealloc — i.e. when the last memoryview or numpy array
+ *                over it is garbage-collected.
+ *   Reservation  the exporter behind create()'s writable memoryview; keeps the handle (and so
+ *                the writable mapping) alive while the memoryview lives.
+ * Lifetime rule: pointers from the C library die with shmstore_close(), so Client.close() only
+ * marks the client closed (new calls fail with ConnectionLost) and the C handle is closed when
+ * the last Pin/Reservation is gone and no call is in flight. Every call that can block (all of
+ * them talk to the daemon) runs with the GIL released; the library serializes calls per handle.
+ * Fork: the library reconnects in a child by itself; a Pin inherited by a child must never
+ * release the parent's pin, so each Pin records getpid() and only its creator process releases.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "shmstore.h"
+
+PyMODINIT_FUNC PyInit__shmstore(void);
+
+/* ---- exceptions ----------------------------------------------------------------------------- */
+
+static PyObject *Error, *NotFound, *Exists, *StoreFull, *Timeout, *PermissionDenied,
+    *ConnectionLost;
+
+static PyObject *exception_for(int code)
+{
+    switch (code) {
+    case SHMSTORE_ENOTFOUND: return NotFound;
+    case SHMSTORE_EEXIST: return Exists;
+    case SHMSTORE_ENOSPC: return StoreFull;
+    case SHMSTORE_ETIMEDOUT: return Timeout;
+    case SHMSTORE_EPERM: return PermissionDenied;
+    case SHMSTORE_ECONN: return ConnectionLost;
+    default: return Error;
+    }
+}
+
+/* Raise the exception of a SHMSTORE_E* code with the library's detail as message, and attach
+ * `code` and `errname` so callers can tell e.g. EINVAL from ESTATE without parsing text.
+ * `detail` must be read right after the failing call (it is valid until the handle's next call).
+ * Always returns NULL. */
+static PyObject *raise_code(int code, const char *detail)
+{
+    PyObject *type = exception_for(code);
+    const char *msg = (detail && detail[0]) ? detail : shmstore_strerror(code);
+    PyObject *exc = PyObject_CallFunction(type, "s", msg);
+    if (!exc)
+        return NULL;
+    PyObject *pycode = PyLong_FromLong(code);
+    PyObject *pyname = PyUnicode_FromString(shmstore_errname(code));
+    if (!pycode || !pyname || PyObject_SetAttrString(exc, "code", pycode) < 0 ||
+        PyObject_SetAttrString(exc, "errname", pyname) < 0) {
+        Py_XDECREF(pycode);
+        Py_XDECREF(pyname);
+        Py_DECREF(exc);
+        return NULL;
+    }
+    Py_DECREF(pycode);
+    Py_DECREF(pyname);
+    PyErr_SetObject(type, exc);
+    Py_DECREF(exc);
+    return NULL;
+}
+
+/* ---- Client ----------------------------------------------------------------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    shmstore_client *c; /* NULL once really closed */
+    Py_ssize_t holds;   /* live Pins and Reservations: pointers into this handle's mappings */
+    Py_ssize_t busy;    /* calls running with the GIL released */
+    int closed;         /* close() was called: refuse new calls */
+} ClientObject;
+
+static PyTypeObject ClientType, PinType, ReservationType;
+
+/* Close the C handle once nothing can still use it. Called with the GIL held, whenever closed,
+ * holds or busy may have changed. */
+static void client_maybe_free(ClientObject *self)
+{
+    if (self->closed && self->c && self->holds == 0 && self->busy == 0) {
+        shmstore_client *c = self->c;
+        self->c = NULL;
+        Py_BEGIN_ALLOW_THREADS
+        shmstore_close(c);
+        Py_END_ALLOW_THREADS
+    }
+}
+
+/* Start a call: refuse a closed client, and keep the handle alive while the GIL is released. */
+static int client_enter(ClientObject *self)
+{
+    if (self->closed || !self->c) {
+        PyErr_SetString(ConnectionLost, "client is closed");
+        return -1;
+    }
+    self->busy++;
+    return 0;
+}
+
+/* End a call; if it failed, raise its error (the detail is read before anything else can use
+ * the handle — other threads' calls only start once we hold the GIL, and we still do).
+ * Returns 0 on success, -1 with an exception set. */
+static int client_leave(ClientObject *self, int rc)
+{
+    if (rc != 0)
+        raise_code(rc, shmstore_errmsg(self->c));
+    self->busy--;
+    client_maybe_free(self);
+    return rc ? -1 : 0;
+}
+
+static PyObject *Client_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"socket", NULL};
+    const char *path = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|z:Client", kwlist, &path))
+        return NULL;
+    shmstore_client *c = NULL;
+    int rc;
+    char detail[512];
+    Py_BEGIN_ALLOW_THREADS
+    rc = shmstore_connect(path, &c);
+    /* The connect detail is thread-local, so read it in this thread before reacquiring. */
+    if (rc)
+        snprintf(detail, sizeof detail, "%s", shmstore_errmsg(NULL));
+    Py_END_ALLOW_THREADS
+    if (rc)
+        return raise_code(rc, detail);
+    ClientObject *self = (ClientObject *)type->tp_alloc(type, 0);
+    if (!self) {
+        shmstore_close(c);
+        return NULL;
+    }
+    self->c = c;
+    return (PyObject *)self;
+}
+
+static void Client_dealloc(ClientObject *self)
+{
+    /* Pins and Reservations hold strong references, so none is left here. */
+    if (self->c)
+        shmstore_close(self->c);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *Client_close(ClientObject *self, PyObject *Py_UNUSED(ignored))
+{
+    self->closed = 1;
+    client_maybe_free(self);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Client_get_closed(ClientObject *self, void *Py_UNUSED(closure))
+{
+    return PyBool_FromLong(self->closed);
+}
+
+static PyObject *Client_put(ClientObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"name", "buffer", "meta", "replace", NULL};
+    const char *name;
+    Py_buffer data = {0}, meta = {0};
+    int replace = 0;
+    /* y* insists on a C-contiguous buffer and holds it (so e.g. a bytearray cannot be resized
+     * under us while the GIL is released). */
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "sy*|y*p:put", kwlist, &name, &data, &meta,
+                                     &replace))
+        return NULL;
+    PyObject *result = NULL;
+    if (client_enter(self) == 0) {
+        int rc;
+        Py_BEGIN_ALLOW_THREADS
+        rc = shmstore_put(self->c, name, data.buf, (size_t)data.len, meta.buf, (size_t)meta.len,
+                          replace ? SHMSTORE_REPLACE : 0u);
+        Py_END_ALLOW_THREADS
+        if (client_leave(self, rc) == 0)
+            result = Py_NewRef(Py_None);
+    }
+    PyBuffer_Release(&data);
+    if (meta.obj)
+        PyBuffer_Release(&meta);
+    return result;
+}
+
+/* ---- Pin: exporter of a pinned, read-only object ---------------------------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    ClientObject *client; /* strong */
+    shmstore_object obj;
+    pid_t pid; /* the process that holds the pin */
+} PinObject;
+
+static char empty_payload; /* a valid address for zero-byte objects */
+
+static int Pin_getbuffer(PinObject *self, Py_buffer *view, int flags)
+{
+    void *buf = self->obj.data ? (void *)self->obj.data : &empty_payload;
+    /* readonly=1: FillInfo refuses PyBUF_WRITABLE requests with BufferError, and numpy marks
+     * arrays over it read-only. */
+    return PyBuffer_FillInfo(view, (PyObject *)self, buf, (Py_ssize_t)self->obj.size, 1, flags);
+}
+
+static PyBufferProcs Pin_as_buffer = {.bf_getbuffer = (getbufferproc)Pin_getbuffer};
+
+static void Pin_dealloc(PinObject *self)
+{
+    ClientObject *client = self->client;
+    if (client->c && self->pid == getpid()) {
+        /* Release takes the handle's lock, which a waiting get in another thread may hold for
+         * long: never wait for it while holding the GIL. Errors (ESTATE after a lost
+         * connection: the daemon dropped the pin already) leave nothing to undo. */
+        shmstore_client *c = client->c;
+        Py_BEGIN_ALLOW_THREADS
+        shmstore_release(c, &self->obj);
+        Py_END_ALLOW_THREADS
+    }
+    client->holds--;
+    client_maybe_free(client);
+    Py_DECREF(client);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *Pin_get_id(PinObject *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromUnsignedLongLong(self->obj.id);
+}
+
+static PyGetSetDef Pin_getset[] = {
+    {"id", (getter)Pin_get_id, NULL, "id of the pinned object", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject PinType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "shmstore._shmstore.Pin",
+    .tp_basicsize = sizeof(PinObject),
+    .tp_dealloc = (destructor)Pin_dealloc,
+    .tp_as_buffer = &Pin_as_buffer,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "One pinned object of the store; the pin is released when this is collected.",
+    .tp_getset = Pin_getset,
+};
+
+/* _get(name, timeout_ms) -> (memoryview, meta: bytes, id) */
+static PyObject *Client_get(ClientObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"name", "timeout_ms", NULL};
+    const char *name;
+    int timeout_ms = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "s|i:_get", kwlist, &name, &timeout_ms))
+        return NULL;
+    if (timeout_ms < 0 && timeout_ms != SHMSTORE_WAIT_FOREVER) {
+        PyErr_SetString(PyExc_ValueError, "timeout_ms must be >= 0 or -1 (wait forever)");
+        return NULL;
+    }
+    /* Allocate the Pin first: once the object is pinned, nothing may fail before the Pin owns
+     * it, or the pin would leak. */
+    PinObject *pin = PyObject_New(PinObject, &PinType);
+    if (!pin)
+        return NULL;
+    pin->client = NULL;
+    if (client_enter(self) < 0) {
+        PyObject_Free(pin);
+        return NULL;
+    }
+    shmstore_object obj = {0};
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = shmstore_get(self->c, name, timeout_ms, &obj);
+    Py_END_ALLOW_THREADS
+    if (rc) {
+        client_leave(self, rc);
+        PyObject_Free(pin);
+        return NULL;
+    }
+    /* From here on the Pin owns the pin; its dealloc releases it on every path below. */
+    pin->client = (ClientObject *)Py_NewRef(self);
+    pin->obj = obj;
+    pin->pid = getpid();
+    self->holds++;
+    client_leave(self, 0);
+
+    PyObject *view = PyMemoryView_FromObject((PyObject *)pin);
+    Py_DECREF(pin); /* the memoryview holds it now, or it is released at once on failure */
+    if (!view)
+        return NULL;
+    PyObject *meta = PyBytes_FromStringAndSize(obj.meta, (Py_ssize_t)obj.meta_size);
+    if (!meta) {
+        Py_DECREF(view);
+        return NULL;
+    }
+    return Py_BuildValue("(NNK)", view, meta, (unsigned long long)obj.id);
+}
+
+/* ---- Reservation: exporter of an unsealed object being filled --------------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    ClientObject *client; /* strong */
+    void *data;
+    Py_ssize_t size;
+    unsigned long long id;
+} ReservationObject;
+
+static int Reservation_getbuffer(ReservationObject *self, Py_buffer *view, int flags)
+{
+    void *buf = self->data ? self->data : &empty_payload;
+    return PyBuffer_FillInfo(view, (PyObject *)self, buf, self->size, 0, flags);
+}
+
+static PyBufferProcs Reservation_as_buffer = {
+    .bf_getbuffer = (getbufferproc)Reservation_getbuffer};
+
+static void Reservation_dealloc(ReservationObject *self)
+{
+    ClientObject *client = self->client;
+    client->holds--;
+    client_maybe_free(client);
+    Py_DECREF(client);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyTypeObject ReservationType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "shmstore._shmstore.Reservation",
+    .tp_basicsize = sizeof(ReservationObject),
+    .tp_dealloc = (destructor)Reservation_dealloc,
+    .tp_as_buffer = &Reservation_as_buffer,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Writable memory of an unsealed object (valid until its seal or abort).",
+};
+
+/* create(name, nbytes, meta=b"", replace=False) -> (writable memoryview, id) */
+static PyObject *Client_create(ClientObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"name", "nbytes", "meta", "replace", NULL};
+    const char *name;
+    Py_ssize_t nbytes;
+    Py_buffer meta = {0};
+    int replace = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "sn|y*p:create", kwlist, &name, &nbytes, &meta,
+                                     &replace))
+        return NULL;
+    PyObject *result = NULL;
+    ReservationObject *res = NULL;
+    if (nbytes < 0) {
+        PyErr_SetString(PyExc_ValueError, "nbytes must be >= 0");
+        goto out;
+    }
+    res = PyObject_New(ReservationObject, &ReservationType);
+    if (!res)
+        goto out;
+    res->client = NULL;
+    if (client_enter(self) < 0)
+        goto out;
+    void *data = NULL;
+    uint64_t id = 0;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = shmstore_create(self->c, name, (size_t)nbytes, meta.buf, (size_t)meta.len,
+                         replace ? SHMSTORE_REPLACE : 0u, &data, &id);
+    Py_END_ALLOW_THREADS
+    if (client_leave(self, rc) < 0)
+        goto out;
+    res->client = (ClientObject *)Py_NewRef(self);
+    res->data = data;
+    res->size = nbytes;
+    res->id = (unsigned long long)id;
+    self->holds++;
+    PyObject *view = PyMemoryView_FromObject((PyObject *)res);
+    if (!view) {
+        /* Nobody can fill it: free the name at once rather than at close. */
+        Py_BEGIN_ALLOW_THREADS
+        shmstore_abort(self->c, id);
+        Py_END_ALLOW_THREADS
+        goto out;
+    }
+    result = Py_BuildValue("(NK)", view, (unsigned long long)id);
+out:
+    if (res && !res->client)
+        PyObject_Free(res); /* never initialized: its dealloc must not run */
+    else
+        Py_XDECREF(res);
+    if (meta.obj)
+        PyBuffer_Release(&meta);
+    return result;
+}
+
+/* Calls of the shape f(handle, uint64 id): seal and abort. */
+static PyObject *call_with_id(ClientObject *self, PyObject *arg,
+                              int (*fn)(shmstore_client *, uint64_t))
+{
+    unsigned long long id = PyLong_AsUnsignedLongLong(arg);
+    if (id == (unsigned long long)-1 && PyErr_Occurred())
+        return NULL;
+    if (client_enter(self) < 0)
+        return NULL;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = fn(self->c, (uint64_t)id);
+    Py_END_ALLOW_THREADS
+    if (client_leave(self, rc) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Client_seal(ClientObject *self, PyObject *arg)
+{
+    return call_with_id(self, arg, shmstore_seal);
+}
+
+static PyObject *Client_abort(ClientObject *self, PyObject *arg)
+{
+    return call_with_id(self, arg, shmstore_abort);
+}
+
+static PyObject *Client_delete(ClientObject *self, PyObject *args)
+{
+    const char *name;
+    if (!PyArg_ParseTuple(args, "s:delete", &name))
+        return NULL;
+    if (client_enter(self) < 0)
+        return NULL;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = shmstore_delete(self->c, name);
+    Py_END_ALLOW_THREADS
+    if (client_leave(self, rc) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *stat_to_dict(const shmstore_object_stat *st)
+{
+    return Py_BuildValue("{s:s,s:K,s:K,s:K,s:K,s:L}", "name", st->name, "id",
+                         (unsigned long long)st->id, "size", (unsigned long long)st->size,
+                         "meta_size", (unsigned long long)st->meta_size, "pins",
+                         (unsigned long long)st->pins, "created_ns", (long long)st->created_ns);
+}
+
+static PyObject *Client_stat(ClientObject *self, PyObject *args)
+{
+    const char *name;
+    if (!PyArg_ParseTuple(args, "s:stat", &name))
+        return NULL;
+    if (client_enter(self) < 0)
+        return NULL;
+    shmstore_object_stat st;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = shmstore_stat(self->c, name, &st);
+    Py_END_ALLOW_THREADS
+    if (client_leave(self, rc) < 0)
+        return NULL;
+    return stat_to_dict(&st);
+}
+
+/* list() collects entries in C (the callback runs without the GIL) and converts afterwards. */
+struct stat_vec {
+    shmstore_object_stat *v;
+    size_t n, cap;
+    int oom;
+};
+
+static int collect_stat(const shmstore_object_stat *entry, void *arg)
+{
+    struct stat_vec *sv = arg;
+    if (sv->n == sv->cap) {
+        size_t cap = sv->cap ? sv->cap * 2 : 64;
+        shmstore_object_stat *v = realloc(sv->v, cap * sizeof *v);
+        if (!v) {
+            sv->oom = 1;
+            return SHMSTORE_ENOMEM;
+        }
+        sv->v = v;
+        sv->cap = cap;
+    }
+    sv->v[sv->n++] = *entry;
+    return 0;
+}
+
+static PyObject *Client_list(ClientObject *self, PyObject *args)
+{
+    const char *pattern = NULL;
+    if (!PyArg_ParseTuple(args, "|z:list", &pattern))
+        return NULL;
+    if (client_enter(self) < 0)
+        return NULL;
+    struct stat_vec sv = {0};
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = shmstore_list(self->c, pattern, collect_stat, &sv);
+    Py_END_ALLOW_THREADS
+    if (sv.oom) {
+        /* our callback stopped the list */
+        self->busy--;
+        client_maybe_free(self);
+        free(sv.v);
+        return PyErr_NoMemory();
+    }
+    if (client_leave(self, rc) < 0) {
+        free(sv.v);
+        return NULL;
+    }
+    PyObject *list = PyList_New((Py_ssize_t)sv.n);
+    for (size_t i = 0; list && i < sv.n; i++) {
+        PyObject *d = stat_to_dict(&sv.v[i]);
+        if (!d)
+            Py_CLEAR(list);
+        else
+            PyList_SET_ITEM(list, (Py_ssize_t)i, d);
+    }
+    free(sv.v);
+    return list;
+}
+
+static PyObject *Client_info(ClientObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (client_enter(self) < 0)
+        return NULL;
+    shmstore_store_info in;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = shmstore_info(self->c, &in);
+    Py_END_ALLOW_THREADS
+    if (client_leave(self, rc) < 0)
+        return NULL;
+    /* errors: {"SHMSTORE_ENOTFOUND": count, ...}, only the codes the library knows. */
+    PyObject *errors = PyDict_New();
+    if (!errors)
+        return NULL;
+    for (int i = 1; i < (int)(sizeof in.errors / sizeof in.errors[0]) && -i > SHMSTORE_ERRNO_END_;
+         i++) {
+        PyObject *n = PyLong_FromUnsignedLongLong(in.errors[i]);
+        if (!n || PyDict_SetItemString(errors, shmstore_errname(-i), n) < 0) {
+            Py_XDECREF(n);
+            Py_DECREF(errors);
+            return NULL;
+        }
+        Py_DECREF(n);
+    }
+    in.version[sizeof in.version - 1] = '\0';
+#define U(field) #field, (unsigned long long)in.field
+    return Py_BuildValue("{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:N,s:s}",
+                         U(capacity_bytes), U(used_bytes), U(free_bytes), U(largest_free_bytes),
+                         U(objects), U(unsealed_objects), U(unsealed_bytes), U(deleted_pinned),
+                         U(pins), U(clients), U(waiters), U(uptime_s), U(requests), "errors",
+                         errors, "version", in.version);
+#undef U
+}
+
+static PyObject *Client_ping(ClientObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (client_enter(self) < 0)
+        return NULL;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = shmstore_ping(self->c);
+    Py_END_ALLOW_THREADS
+    if (client_leave(self, rc) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+/* The double cast silences -Wcast-function-type for METH_KEYWORDS functions. */
+#define KW(fn) (PyCFunction)(void (*)(void))(fn)
+
+static PyMethodDef Client_methods[] = {
+    {"put", KW(Client_put), METH_VARARGS | METH_KEYWORDS,
+     "put(name, buffer, meta=b'', replace=False): store a copy of a C-contiguous buffer."},
+    {"_get", KW(Client_get), METH_VARARGS | METH_KEYWORDS,
+     "_get(name, timeout_ms=0) -> (read-only memoryview, meta bytes, id). timeout_ms -1 waits "
+     "forever. The pin is released when the memoryview (and all views of it) are collected."},
+    {"create", KW(Client_create), METH_VARARGS | METH_KEYWORDS,
+     "create(name, nbytes, meta=b'', replace=False) -> (writable memoryview, id); then seal(id) "
+     "or abort(id). Do not write through the memoryview after either."},
+    {"seal", (PyCFunction)Client_seal, METH_O, "seal(id): make a created object visible."},
+    {"abort", (PyCFunction)Client_abort, METH_O, "abort(id): free a created, unsealed object."},
+    {"delete", (PyCFunction)Client_delete, METH_VARARGS, "delete(name): unbind a name."},
+    {"stat", (PyCFunction)Client_stat, METH_VARARGS, "stat(name) -> dict, without pinning."},
+    {"list", (PyCFunction)Client_list, METH_VARARGS,
+     "list(pattern=None) -> list of stat dicts of names matching the glob pattern."},
+    {"info", (PyCFunction)Client_info, METH_NOARGS, "info() -> dict of store-wide figures."},
+    {"ping", (PyCFunction)Client_ping, METH_NOARGS, "ping(): one round trip to the daemon."},
+    {"close", (PyCFunction)Client_close, METH_NOARGS,
+     "close(): refuse further calls; the connection closes once no got or created buffer is "
+     "alive."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Client_getset[] = {
+    {"closed", (getter)Client_get_closed, NULL, "True after close()", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject ClientType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "shmstore._shmstore.Client",
+    .tp_basicsize = sizeof(ClientObject),
+    .tp_dealloc = (destructor)Client_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Client(socket=None): one connection to shmstored (None: the default socket).",
+    .tp_methods = Client_methods,
+    .tp_getset = Client_getset,
+    .tp_new = Client_new,
+};
+
+/* ---- module ----------------------------------------------------------------------------------- */
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "shmstore._shmstore",
+    .m_doc = "Low-level binding of libshmstore; use the shmstore package instead.",
+    .m_size = -1,
+};
+
+static int add_exception(PyObject *m, PyObject **slot, const char *name, PyObject *base,
+                         const char *doc)
+{
+    char qualname[64];
+    snprintf(qualname, sizeof qualname, "shmstore.%s", name);
+    *slot = PyErr_NewExceptionWithDoc(qualname, doc, base, NULL);
+    if (!*slot)
+        return -1;
+    return PyModule_AddObjectRef(m, name, *slot);
+}
+
+PyMODINIT_FUNC PyInit__shmstore(void)
+{
+    if (PyType_Ready(&ClientType) < 0 || PyType_Ready(&PinType) < 0 ||
+        PyType_Ready(&ReservationType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&module_def);
+    if (!m)
+        return NULL;
+    if (PyModule_AddObjectRef(m, "Client", (PyObject *)&ClientType) < 0 ||
+        PyModule_AddObjectRef(m, "Pin", (PyObject *)&PinType) < 0 ||
+        PyModule_AddObjectRef(m, "Reservation", (PyObject *)&ReservationType) < 0 ||
+        add_exception(m, &Error, "Error", NULL, "Base of every shmstore error.") < 0 ||
+        add_exception(m, &NotFound, "NotFound", Error, "No object of that name or id.") < 0 ||
+        add_exception(m, &Exists, "Exists", Error, "The name is already taken.") < 0 ||
+        add_exception(m, &StoreFull, "StoreFull", Error, "The store has no room.") < 0 ||
+        add_exception(m, &Timeout, "Timeout", Error, "A waiting get timed out.") < 0 ||
+        add_exception(m, &PermissionDenied, "PermissionDenied", Error, "Not allowed.") < 0 ||
+        add_exception(m, &ConnectionLost, "ConnectionLost", Error,
+                      "Cannot reach the daemon, the connection was lost, or the client is "
+                      "closed.") < 0 ||
+        PyModule_AddIntConstant(m, "WAIT_FOREVER", SHMSTORE_WAIT_FOREVER) < 0 ||
+        PyModule_AddIntConstant(m, "NAME_MAX", SHMSTORE_NAME_MAX) < 0 ||
+        PyModule_AddIntConstant(m, "META_MAX", SHMSTORE_META_MAX) < 0 ||
+        PyModule_AddStringConstant(m, "library_version", shmstore_version()) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
