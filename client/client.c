@@ -26,6 +26,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "idmap.h"
@@ -62,6 +64,7 @@ struct shmstore_client {
     int fd;                     /* -1 when disconnected */
     int arena_fd;
     struct shm_release_ring *ring;  /* this connection's release ring, or NULL */
+    int64_t spin_budget_ns;         /* see reply_spin_budget_ns */
     struct arena_map arena;
     uint64_t client_id;
     uint32_t seq;
@@ -264,7 +267,26 @@ static int send_all(shmstore_client *c, const uint8_t *data, size_t len)
  * (SCM_RIGHTS): when fds_out is given they fill its HELLO_FDS slots still at -1, in order; any
  * other descriptor is closed. */
 #define HELLO_FDS 2   /* the arena, then the release ring */
-static int fill_input(shmstore_client *c, int *fds_out)
+static int64_t monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* How long a call polls for its reply before it sleeps in recv. A reply that arrives while the
+ * caller sleeps must first wake its core, which on these machines costs about as much as the
+ * daemon's whole answer; polling briefly skips that. Only with a spare core (on one core the
+ * daemon needs the CPU the poll would take), and $SHMSTORE_SPIN_US=0 turns it off. */
+static int64_t reply_spin_budget_ns(void)
+{
+    const char *env = getenv("SHMSTORE_SPIN_US");
+    if (env && *env)
+        return (int64_t)strtol(env, NULL, 10) * 1000;
+    return sysconf(_SC_NPROCESSORS_ONLN) > 1 ? 50000 : 0;
+}
+
+static int fill_input(shmstore_client *c, int *fds_out, int may_spin)
 {
     if (c->in_start > 0 && c->in_start == c->in_end)
         c->in_start = c->in_end = 0;
@@ -280,10 +302,24 @@ static int fill_input(shmstore_client *c, int *fds_out)
     struct iovec iov = {c->in + c->in_end, INPUT_CAP - c->in_end};
     struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.bytes,
                          .msg_controllen = sizeof control.bytes};
+    /* Poll without sleeping until spin_until, then block. */
+    int64_t spin_until = may_spin && c->spin_budget_ns > 0 ? monotonic_ns() + c->spin_budget_ns : 0;
     ssize_t n;
-    do
-        n = recvmsg(c->fd, &msg, MSG_CMSG_CLOEXEC);
-    while (n < 0 && errno == EINTR);
+    for (;;) {
+        n = recvmsg(c->fd, &msg, MSG_CMSG_CLOEXEC | (spin_until ? MSG_DONTWAIT : 0));
+        if (n >= 0 || errno == EINTR) {
+            if (n >= 0)
+                break;
+            continue;
+        }
+        if ((errno == EAGAIN || errno == EWOULDBLOCK) && spin_until) {
+            if (monotonic_ns() >= spin_until)
+                spin_until = 0;
+            sched_yield();   /* a daemon on this same core gets to answer */
+            continue;
+        }
+        break;
+    }
     if (n <= 0)
         return lost(c, "waiting for a reply", n < 0 ? errno : 0);
     for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
@@ -312,6 +348,8 @@ static int fill_input(shmstore_client *c, int *fds_out)
  * until the next call). A reply with a nonzero status becomes the handle's error. */
 static int call(shmstore_client *c, struct shm_request *req, struct shm_reply *rep, int *fds_out)
 {
+    /* A get that may wait for a producer would only burn its poll. */
+    int may_spin = !(req->type == SHM_MSG_GET && req->u.get.timeout_ms != 0);
     req->seq = ++c->seq;
     shm_buf_reset(&c->out);
     if (shm_encode_request(req, &c->out) != 0)
@@ -330,7 +368,7 @@ static int call(shmstore_client *c, struct shm_request *req, struct shm_reply *r
             if (avail >= SHM_FRAME_HEADER + body_len)
                 break;
         }
-        rc = fill_input(c, fds_out);
+        rc = fill_input(c, fds_out, may_spin);
         if (rc)
             return rc;
     }
@@ -443,6 +481,7 @@ int shmstore_connect(const char *socket_path, shmstore_client **out)
     }
     c->fd = c->arena_fd = -1;
     c->pins = (id_map)ID_MAP_INIT;
+    c->spin_budget_ns = reply_spin_budget_ns();
     pthread_mutex_init(&c->lock, NULL);
     int rc = 0;
     if (socket_path) {
