@@ -130,15 +130,45 @@ static void json_string(const char *s)
     putchar('"');
 }
 
-static void json_object_stat(const shmstore_object_stat *st)
+/* meta: the metadata as text when it is text (see meta_text), else NULL: then no "meta" key. */
+static void json_object_stat(const shmstore_object_stat *st, const char *meta)
 {
     char created[64];
     format_time(st->created_ns, created, sizeof created);
     printf("{\"name\":");
     json_string(st->name);
-    printf(",\"id\":%llu,\"size\":%llu,\"meta_size\":%llu,\"pins\":%llu,\"created\":\"%s\"}",
+    printf(",\"id\":%llu,\"size\":%llu,\"meta_size\":%llu,\"pins\":%llu,\"created\":\"%s\"",
            (unsigned long long)st->id, (unsigned long long)st->size,
            (unsigned long long)st->meta_size, (unsigned long long)st->pins, created);
+    if (meta) {
+        printf(",\"meta\":");
+        json_string(meta);
+    }
+    putchar('}');
+}
+
+/* The object's metadata as a NUL-terminated string when it is text (no NUL or control bytes
+ * but newline and tab), as the Python binding's "SHMPY1" header and most users' dtype/shape
+ * notes are; NULL for binary metadata, none, or an object gone meanwhile. Reading it takes a
+ * brief pin. The caller frees the result. */
+static char *meta_text(shmstore_client *c, const shmstore_object_stat *st)
+{
+    if (st->meta_size == 0)
+        return NULL;
+    shmstore_object obj;
+    if (shmstore_get(c, st->name, 0, &obj) != 0)
+        return NULL;
+    char *text = NULL;
+    const unsigned char *m = obj.meta;
+    int printable = obj.id == st->id;
+    for (size_t i = 0; printable && i < obj.meta_size; i++)
+        printable = m[i] >= 0x20 ? m[i] != 0x7f : (m[i] == '\n' || m[i] == '\t');
+    if (printable && (text = malloc(obj.meta_size + 1))) {
+        memcpy(text, obj.meta, obj.meta_size);
+        text[obj.meta_size] = '\0';
+    }
+    shmstore_release(c, &obj);
+    return text;
 }
 
 /* ---- commands ------------------------------------------------------------------------------ */
@@ -399,7 +429,7 @@ static int print_ls_entry(const shmstore_object_stat *st, void *arg)
         if (ls->count)
             putchar(',');
         putchar('\n');
-        json_object_stat(st);
+        json_object_stat(st, NULL);
     } else {
         char size[32], meta[32], created[64];
         if (ls->count == 0)
@@ -447,20 +477,26 @@ static int cmd_stat(int argc, char **argv)
         return status;
     shmstore_object_stat st;
     int rc = shmstore_stat(c, name, &st);
+    char *meta = rc == 0 ? meta_text(c, &st) : NULL;
     if (rc) {
         status = report(c, name, rc);
     } else if (json) {
-        json_object_stat(&st);
+        json_object_stat(&st, meta);
         putchar('\n');
     } else {
-        char size[32], meta[32], created[64];
+        char size[32], meta_size[32], created[64];
         format_time(st.created_ns, created, sizeof created);
         printf("name:      %s\nid:        %llu\nsize:      %s (%llu bytes)\n"
                "meta_size: %s (%llu bytes)\npins:      %llu\ncreated:   %s\n",
                st.name, (unsigned long long)st.id, human_size(st.size, size, sizeof size),
-               (unsigned long long)st.size, human_size(st.meta_size, meta, sizeof meta),
+               (unsigned long long)st.size, human_size(st.meta_size, meta_size, sizeof meta_size),
                (unsigned long long)st.meta_size, (unsigned long long)st.pins, created);
+        if (meta)
+            printf("meta:      %s\n", meta);
+        else if (st.meta_size)
+            printf("meta:      (binary)\n");
     }
+    free(meta);
     shmstore_close(c);
     return status;
 }

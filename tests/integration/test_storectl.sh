@@ -779,6 +779,17 @@ if [ -w /dev/full ]; then
     done
 fi
 
+# ---- stat shows text metadata -----------------------------------------------------------------
+
+echo payload | "$STORECTL" -s "$SOCK" put meta/text --meta 'dtype=<f8 shape=3,4' >/dev/null 2>&1
+sc stat meta/text
+if grep -qx 'meta:      dtype=<f8 shape=3,4' "$T/out"; then ok "stat prints text metadata"; else not_ok "stat prints text metadata" "$(diag)"; fi
+sc stat meta/text --json
+if json_valid "$T/out" && grep -q '"meta":"dtype=<f8 shape=3,4"' "$T/out"; then ok "stat --json has the metadata under \"meta\""; else not_ok "stat --json has the metadata under \"meta\"" "$(diag)"; fi
+sc stat meta/text
+if grep -q '^pins: *0$' "$T/out"; then ok "reading the metadata leaves no pin behind"; else not_ok "reading the metadata leaves no pin behind" "$(diag)"; fi
+"$STORECTL" -s "$SOCK" rm meta/text >/dev/null 2>&1
+
 # ---- info --prometheus and error counters ---------------------------------------------------
 
 sc info --json
