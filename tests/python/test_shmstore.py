@@ -10,8 +10,10 @@ import gc
 import multiprocessing
 import os
 import pickle
+import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
@@ -370,9 +372,70 @@ class TestErrors(Base):
         with self.assertRaises(ValueError):
             self.c._c.create(self.n("x"), -1)
 
-    @unittest.skip("needs a daemon with access lists and a second user")
+    @unittest.skipUnless(os.geteuid() == 0 and shutil.which("setpriv"),
+                         "needs root and setpriv to run a client as another user")
     def test_permission_denied(self):
-        pass
+        """A read-only user's put and a refused user's connect raise PermissionDenied."""
+        with tempfile.TemporaryDirectory(prefix="shmstore-py-perm-") as tmp:
+            os.chmod(tmp, 0o755)
+            # Other users must be able to load the package and library wherever the build is.
+            pkg = os.path.join(tmp, "pkg")
+            shutil.copytree(os.path.dirname(shmstore.__file__), os.path.join(pkg, "shmstore"))
+            lib = os.path.join(tmp, "lib")
+            os.mkdir(lib)
+            with open("/proc/self/maps") as maps:
+                loaded = {line.split()[-1] for line in maps if "libshmstore.so" in line}
+            for path in loaded:   # the mapped file, under its soname as the loader asks
+                shutil.copy(path, os.path.join(lib, "libshmstore.so.0"))
+            for root, dirs, files in os.walk(tmp):
+                for entry in dirs + files:
+                    os.chmod(os.path.join(root, entry), 0o755)
+            sock = os.path.join(tmp, "s.sock")
+            conf = os.path.join(tmp, "shmstored.conf")
+            with open(conf, "w") as f:
+                f.write("socket_mode = 0666\nreadonly_users = 4102\n")
+            daemon = subprocess.Popen([os.environ["SHMSTORED"], "-c", conf, "-s", sock, "-m", "16M",
+                                       "--log-level", "warn"])
+            try:
+                deadline = time.monotonic() + 10
+                while True:
+                    try:
+                        root_client = shmstore.connect(sock)
+                        break
+                    except shmstore.ConnectionLost:
+                        self.assertLess(time.monotonic(), deadline, "daemon did not start")
+                        time.sleep(0.02)
+                root_client.put("shared", b"for everyone")
+                probe = ("import shmstore, sys\n"
+                         "try:\n"
+                         "    c = shmstore.connect(sys.argv[1])\n"
+                         "    print('got', bytes(c.get('shared')))\n"
+                         "    c.put('mine', b'x')\n"
+                         "    print('put worked')\n"
+                         "except shmstore.PermissionDenied as e:\n"
+                         "    print('PermissionDenied:', e)\n")
+                env = dict(os.environ, PYTHONPATH=pkg, LD_LIBRARY_PATH=lib)
+
+                def run_as(uid):
+                    done = subprocess.run(
+                        ["setpriv", "--reuid=%d" % uid, "--regid=%d" % uid, "--clear-groups",
+                         sys.executable, "-c", probe, sock],
+                        env=env, capture_output=True, text=True, timeout=60)
+                    return done.stdout + done.stderr
+
+                out = run_as(4102)
+                self.assertIn("got b'for everyone'", out)
+                self.assertIn("PermissionDenied:", out)
+                self.assertIn("read-only", out)
+                self.assertNotIn("put worked", out)
+                out = run_as(4103)
+                self.assertIn("PermissionDenied:", out)
+                self.assertIn("uid 4103 is not allowed", out)
+                self.assertNotIn("mine", [e["name"] for e in root_client.list()])
+                root_client.close()
+            finally:
+                daemon.send_signal(signal.SIGTERM)
+                self.assertEqual(daemon.wait(timeout=10), 0)
 
 
 class TestMultiprocessing(Base):
