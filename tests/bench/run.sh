@@ -28,42 +28,11 @@ for f in "$shmstored" "$storectl" "$bench"; do
     [ -x "$f" ] || { echo "run.sh: $f is missing" >&2; exit 1; }
 done
 
-sock=${TMPDIR:-/tmp}/shmstore-bench-$$.sock
-log=${TMPDIR:-/tmp}/shmstore-bench-$$.log
-daemon_pid=
-
-cleanup() {
-    if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
-        kill -TERM "$daemon_pid" 2>/dev/null || true
-        wait "$daemon_pid" 2>/dev/null || true
-    fi
-    rm -f "$log"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-taskset -c "$daemon_cpu" "$shmstored" -s "$sock" -m 2G --log-level warn 2>"$log" &
-daemon_pid=$!
-
-tries=0
-until "$storectl" -s "$sock" ping >/dev/null 2>&1; do
-    tries=$((tries + 1))
-    if ! kill -0 "$daemon_pid" 2>/dev/null || [ $tries -gt 300 ]; then
-        echo "run.sh: shmstored did not start:" >&2
-        cat "$log" >&2
-        exit 1
-    fi
-    sleep 0.05
-done
+me=run.sh
+. "$root/tests/bench/daemon.sh"
+start_daemon 2G taskset -c "$daemon_cpu"
 
 status=0
 "$bench" --socket "$sock" --daemon-pid "$daemon_pid" --daemon-cpu "$daemon_cpu" "$@" || status=$?
 
-kill -TERM "$daemon_pid"
-if ! wait "$daemon_pid"; then
-    echo "run.sh: shmstored did not stop cleanly:" >&2
-    cat "$log" >&2
-    [ $status -ne 0 ] || status=1
-fi
-daemon_pid=
-exit $status
+stop_daemon "$status"

@@ -11,40 +11,25 @@ result line, and then that the store holds no objects and no pins: the example c
 """
 
 import os
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
 import shmstore
+from daemon_fixture import Daemon
 
 EXAMPLES = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                          "..", "..", "python", "examples"))
 SOCK = None
 DAEMON = None
-TMPDIR = None
 OLD_SOCKET_ENV = None
 
 
 def setUpModule():
-    global SOCK, DAEMON, TMPDIR, OLD_SOCKET_ENV
-    daemon = os.environ.get("SHMSTORED")
-    if not daemon:
-        raise unittest.SkipTest("SHMSTORED is not set")
-    TMPDIR = tempfile.TemporaryDirectory(prefix="shmstore-examples-")
-    SOCK = os.path.join(TMPDIR.name, "s.sock")
-    DAEMON = subprocess.Popen([daemon, "-s", SOCK, "-m", "512M", "--log-level", "warn"])
-    deadline = time.monotonic() + 10
-    while True:  # ready when the socket accepts connections
-        try:
-            shmstore.connect(SOCK).close()
-            break
-        except shmstore.ConnectionLost:
-            if DAEMON.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("shmstored did not start")
-            time.sleep(0.02)
+    global SOCK, DAEMON, OLD_SOCKET_ENV
+    DAEMON = Daemon("512M", prefix="shmstore-examples-")
+    SOCK = DAEMON.socket
     OLD_SOCKET_ENV = os.environ.get("SHMSTORE_SOCKET")
     os.environ["SHMSTORE_SOCKET"] = SOCK  # inherited by the example subprocesses
 
@@ -56,9 +41,7 @@ def tearDownModule():
         os.environ.pop("SHMSTORE_SOCKET", None)
     else:
         os.environ["SHMSTORE_SOCKET"] = OLD_SOCKET_ENV
-    DAEMON.send_signal(signal.SIGTERM)
-    rc = DAEMON.wait(timeout=10)
-    TMPDIR.cleanup()
+    rc = DAEMON.stop()
     assert rc == 0, "shmstored exited with %r" % rc
 
 

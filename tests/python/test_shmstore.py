@@ -22,38 +22,23 @@ import zlib
 import numpy as np
 
 import shmstore
+from daemon_fixture import Daemon
 
 SOCK = None
 DAEMON = None
-TMPDIR = None
 
 
 def setUpModule():
-    global SOCK, DAEMON, TMPDIR
-    daemon = os.environ.get("SHMSTORED")
-    if not daemon:
-        raise unittest.SkipTest("SHMSTORED is not set")
-    TMPDIR = tempfile.TemporaryDirectory(prefix="shmstore-py-")
-    SOCK = os.path.join(TMPDIR.name, "s.sock")
-    DAEMON = subprocess.Popen([daemon, "-s", SOCK, "-m", "256M", "--log-level", "warn"])
-    deadline = time.monotonic() + 10
-    while True:  # ready when the socket accepts connections
-        try:
-            shmstore.connect(SOCK).close()
-            break
-        except shmstore.ConnectionLost:
-            if DAEMON.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("shmstored did not start")
-            time.sleep(0.02)
+    global SOCK, DAEMON
+    DAEMON = Daemon("256M")
+    SOCK = DAEMON.socket
 
 
 def tearDownModule():
     if DAEMON is None:
         return
     gc.collect()
-    DAEMON.send_signal(signal.SIGTERM)
-    rc = DAEMON.wait(timeout=10)
-    TMPDIR.cleanup()
+    rc = DAEMON.stop()
     assert rc == 0, "shmstored exited with %r" % rc
 
 
@@ -358,7 +343,7 @@ class TestErrors(Base):
 
     def test_connection_lost(self):
         with self.assertRaises(shmstore.ConnectionLost):
-            shmstore.connect(os.path.join(TMPDIR.name, "nobody.sock"))
+            shmstore.connect(os.path.join(DAEMON.tmpdir.name, "nobody.sock"))
 
     def test_bad_arguments(self):
         with self.assertRaises(ValueError):
