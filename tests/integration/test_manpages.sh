@@ -42,24 +42,7 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/manpages-test.XXXXXX") || { echo "Bail out! mktem
 trap 'rm -rf "$T"' EXIT
 trap 'exit 1' HUP INT TERM
 
-n=0
-passed=0
-failed=0
-
-ok() {
-    n=$((n + 1)); passed=$((passed + 1))
-    printf 'ok %s - %s\n' "$n" "$1"
-}
-
-# not_ok DESCRIPTION [DIAGNOSTIC LINE]...
-not_ok() {
-    n=$((n + 1)); failed=$((failed + 1))
-    printf 'not ok %s - %s\n' "$n" "$1"
-    shift
-    for line in "$@"; do
-        printf '%s\n' "$line" | sed 's/^/#   /'
-    done
-}
+. "$(dirname "$0")/tap.sh"
 
 # ---- rendering --------------------------------------------------------------------------------
 

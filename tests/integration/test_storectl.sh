@@ -23,24 +23,7 @@ BOGUS=$T/no-such-daemon.sock
 DPID=
 BGPIDS=
 
-n=0
-passed=0
-failed=0
-
-ok() {
-    n=$((n + 1)); passed=$((passed + 1))
-    printf 'ok %s - %s\n' "$n" "$1"
-}
-
-# not_ok DESCRIPTION [DIAGNOSTIC LINE]...
-not_ok() {
-    n=$((n + 1)); failed=$((failed + 1))
-    printf 'not ok %s - %s\n' "$n" "$1"
-    shift
-    for line in "$@"; do
-        printf '%s\n' "$line" | sed 's/^/#   /'
-    done
-}
+. "$(dirname "$0")/tap.sh"
 
 # check DESCRIPTION COMMAND...: ok when COMMAND succeeds.
 check() {
