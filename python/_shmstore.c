@@ -1,7 +1,7 @@
 /*
  * _shmstore.c — shmstore._shmstore, the CPython extension under the Python binding.
  *
- * A thin, faithful wrapper of libshmstore (client/shmstore.h); the value encoding (numpy,
+ * A thin, faithful wrapper of libshmstore (include/shmstore.h); the value encoding (numpy,
  * pickle) lives in shmstore/__init__.py. Three types:
  *   Client       one shmstore_client handle.
  *   Pin          the buffer exporter behind every memoryview that get() returns: it owns one

@@ -7,7 +7,7 @@
 # Neither installed: prints "skipped" and exits 77 (meson's code for a skipped test). On Debian
 # they come from the packages man-db and groff-base.
 # Keeping up: every option in `shmstored --help` is in shmstored.8's OPTIONS; every key the
-# config parser (daemon/options.c) accepts has an entry in its CONFIGURATION FILE section; every
+# config parser (daemon/core/options.c) accepts has an entry in its CONFIGURATION FILE section; every
 # command line in `storectl --help` appears, exactly as written there, in storectl.1's SYNOPSIS
 # and COMMANDS; every option in storectl's help is in its page; and each page's .TH line carries
 # the binaries' version. The checks read the page source with font escapes stripped and \- read
@@ -24,7 +24,7 @@ set -u
 
 DAEMON_PAGE=$SOURCE_ROOT/deploy/shmstored.8
 CLIENT_PAGE=$SOURCE_ROOT/client/storectl.1
-OPTIONS_C=$SOURCE_ROOT/daemon/options.c
+OPTIONS_C=$SOURCE_ROOT/daemon/core/options.c
 
 have_man=no
 have_groff=no
@@ -173,7 +173,7 @@ if [ -r "$DAEMON_PAGE" ]; then
     # The config keys, from the parser's own table: rows like `{"memory", parse_memory},`.
     keys=$(sed -n 's/^ *{"\([a-z_]*\)", *parse_[a-z_]*},.*/\1/p' "$OPTIONS_C" 2>/dev/null)
     if [ -z "$keys" ]; then
-        not_ok "config keys found in daemon/options.c" \
+        not_ok "config keys found in daemon/core/options.c" \
             "no '{\"key\", parse_...}' rows in $OPTIONS_C; update this test to the parser's form"
     fi
     for key in $keys; do
@@ -181,7 +181,7 @@ if [ -r "$DAEMON_PAGE" ]; then
             ok "shmstored.8 CONFIGURATION FILE documents key $key"
         else
             not_ok "shmstored.8 CONFIGURATION FILE documents key $key" \
-                "daemon/options.c accepts '$key'; no '.TP' entry '$key = ...' in the page"
+                "daemon/core/options.c accepts '$key'; no '.TP' entry '$key = ...' in the page"
         fi
     done
 fi

@@ -1,5 +1,5 @@
 /*
- * test_access.c — the access decision of daemon/access.c: no lists means everyone is a full
+ * test_access.c — the access decision of daemon/core/access.c: no lists means everyone is a full
  * client; with lists, users and groups (primary or supplementary) are full, read-only or
  * refused; root and the daemon's own user are always full; a user in both lists is full.
  */

@@ -1,5 +1,5 @@
 /*
- * test_alloc.c — unit tests for the arena allocator (daemon/alloc.c).
+ * test_alloc.c — unit tests for the arena allocator (daemon/core/alloc.c).
  *
  * Besides the fixed cases (alignment, accounting, coalescing, a full arena, odd sizes and
  * capacities), a long churn run drives random takes and gives at ~90% fill with a fixed-seed

@@ -1,5 +1,5 @@
 /*
- * test_store.c — unit tests for the object store (daemon/store.{h,c}): objects, names, pins,
+ * test_store.c — unit tests for the object store (daemon/core/store.{h,c}): objects, names, pins,
  * waiters and their lifecycle, with no sockets in the way.
  *
  * Each test gets a fresh store over a 16 MiB private "arena" buffer and three store clients;

@@ -25,6 +25,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "shmstore_version.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -35,7 +37,6 @@ extern "C" {
 #define SHMSTORE_API
 #endif
 
-#define SHMSTORE_VERSION_STRING "0.1.0"
 
 /* Error table: name, value, message. One list generates the enum, shmstore_strerror() and
  * shmstore_errname(), so they cannot drift apart. */
