@@ -1,10 +1,16 @@
 /*
  * server.c — the listening socket and the daemon's lifetime.
  *
- * Start: arena first (so a machine without the memory fails before anyone can connect), then
- * the socket. A socket file that accepts a connection belongs to a live daemon and stops the
- * start; one that refuses is a dead daemon's leftover and is replaced. The daemon is ready the
- * moment listen() returns, which is what clients and tests wait for.
+ * Start, in three steps: server_init makes the arena (first, so a machine without the memory
+ * fails before anyone can connect), the store and the loop; server_catch_signals hooks SIGTERM,
+ * SIGINT and SIGHUP into the loop; server_listen binds the socket. Signals come before the
+ * socket because the daemon is ready the moment listen() returns, which is what clients, tests
+ * and service managers wait for: a stop sent at that moment must find the handler in place, not
+ * the default action that kills the daemon and leaves its socket file behind. Until the loop
+ * runs, libevent holds such a signal and delivers it on the loop's first turn. In-process test
+ * harnesses use server_init alone and hand socketpairs to conn_new.
+ * A socket file that accepts a connection belongs to a live daemon and stops the start; one that
+ * refuses is a dead daemon's leftover and is replaced.
  * Stop: SIGTERM/SIGINT break the loop; every connection is closed (dropping pins and unsealed
  * objects as for any client), the socket file is removed and everything is freed, so valgrind
  * sees a clean exit.
@@ -276,7 +282,7 @@ static void raise_fd_limit(void)
     }
 }
 
-int server_start(struct server *s, struct options *opts, char *why, size_t whylen)
+int server_init(struct server *s, struct options *opts, char *why, size_t whylen)
 {
     memset(s, 0, sizeof *s);
     s->opts = opts;
@@ -284,6 +290,7 @@ int server_start(struct server *s, struct options *opts, char *why, size_t whyle
     s->arena.fd = s->arena.readonly_fd = -1;
     clock_gettime(CLOCK_MONOTONIC, &s->started);
     raise_fd_limit();
+    /* A client that vanishes mid-reply must cost a write error, not the daemon. */
     signal(SIGPIPE, SIG_IGN);
 
     if (arena_create(&s->arena, opts->memory, opts->reserve, why, whylen) != 0)
@@ -294,29 +301,47 @@ int server_start(struct server *s, struct options *opts, char *why, size_t whyle
         snprintf(why, whylen, "out of memory");
         goto fail;
     }
+    s->release_timer = evtimer_new(s->base, on_release_timer, s);
+    if (!s->release_timer) {
+        snprintf(why, whylen, "cannot set up the event loop");
+        goto fail;
+    }
+    return 0;
+fail:
+    server_stop(s);
+    return -1;
+}
+
+int server_catch_signals(struct server *s, char *why, size_t whylen)
+{
+    static const int signals[3] = {SIGTERM, SIGINT, SIGHUP};
+    for (size_t i = 0; i < 3; i++) {
+        s->signal_events[i] = evsignal_new(s->base, signals[i],
+                                           signals[i] == SIGHUP ? on_reload : on_signal, s);
+        if (!s->signal_events[i] || event_add(s->signal_events[i], NULL) != 0) {
+            snprintf(why, whylen, "cannot catch %s", strsignal(signals[i]));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int server_listen(struct server *s, char *why, size_t whylen)
+{
+    struct options *opts = s->opts;
     s->listen_fd = inherited_listener(why, whylen);
     if (s->listen_fd == -2) {
         s->listen_fd = -1;
-        goto fail;
+        return -1;
     }
     s->socket_activated = s->listen_fd >= 0;
     if (!s->socket_activated && bind_socket(s, opts->socket_path, why, whylen) != 0)
-        goto fail;
+        return -1;
     s->accept_event = event_new(s->base, s->listen_fd, EV_READ | EV_PERSIST, on_accept, s);
     s->accept_resume = evtimer_new(s->base, on_accept_resume, s);
-    s->release_timer = evtimer_new(s->base, on_release_timer, s);
-    s->signal_events[0] = evsignal_new(s->base, SIGTERM, on_signal, s);
-    s->signal_events[1] = evsignal_new(s->base, SIGINT, on_signal, s);
-    s->signal_events[2] = evsignal_new(s->base, SIGHUP, on_reload, s);
-    int ok = s->accept_event && s->accept_resume && s->release_timer &&
-             event_add(s->accept_event, NULL) == 0;
-    for (size_t i = 0; i < 3; i++)
-        ok = ok && s->signal_events[i] && event_add(s->signal_events[i], NULL) == 0;
-    if (!ok) {
+    if (!s->accept_event || !s->accept_resume || event_add(s->accept_event, NULL) != 0) {
         snprintf(why, whylen, "cannot set up the event loop");
-        if (!s->socket_activated)
-            unlink(opts->socket_path);
-        goto fail;
+        return -1;   /* server_stop closes and removes the socket */
     }
     char cap[32];
     log_info("shmstored %s serving %s: arena %s%s, protocol %u", SHMSTORE_VERSION_STRING,
@@ -331,9 +356,17 @@ int server_start(struct server *s, struct options *opts, char *why, size_t whyle
         send_status(s, "READY=1\n");
     }
     return 0;
-fail:
-    server_stop(s);
-    return -1;
+}
+
+int server_start(struct server *s, struct options *opts, char *why, size_t whylen)
+{
+    if (server_init(s, opts, why, whylen) != 0)
+        return -1;
+    if (server_catch_signals(s, why, whylen) != 0 || server_listen(s, why, whylen) != 0) {
+        server_stop(s);
+        return -1;
+    }
+    return 0;
 }
 
 void server_run(struct server *s)

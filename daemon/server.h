@@ -39,8 +39,17 @@ struct server {
     struct shm_buf scratch;         /* encoder output, reused for every reply */
 };
 
-/* Bind the socket (refusing one that a live daemon serves, replacing a stale one), set up the
- * loop and signals. 0, or -1 with why. */
+/* The arena, the store and the event loop: everything but signals and the socket. Enough for
+ * an in-process harness that hands its own sockets to conn_new. opts must outlive s. 0, or -1
+ * with why (s is then stopped). */
+int server_init(struct server *s, struct options *opts, char *why, size_t whylen);
+/* SIGTERM and SIGINT stop the loop, SIGHUP reloads the configuration. Call before
+ * server_listen, so a stop sent as soon as the socket accepts is handled. 0, or -1 with why. */
+int server_catch_signals(struct server *s, char *why, size_t whylen);
+/* Bind the socket (refusing one that a live daemon serves, replacing a stale one) or take the
+ * one systemd passed, and accept on it. The daemon is ready when this returns 0; -1 with why. */
+int server_listen(struct server *s, char *why, size_t whylen);
+/* server_init, server_catch_signals and server_listen; stops s when one fails. */
 int server_start(struct server *s, struct options *opts, char *why, size_t whylen);
 /* Pins exist: make sure release rings are drained every SERVER_RELEASE_POLL_MS until none do. */
 #define SERVER_RELEASE_POLL_MS 20

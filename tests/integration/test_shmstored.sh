@@ -1,7 +1,8 @@
 #!/bin/sh
 # test_shmstored.sh — shmstored's command line and lifetime (DESIGN.md §6): help and version,
 # bad options, a capacity the machine cannot give, refusing a live daemon's socket, replacing a
-# stale one, the config file (and its FILE:LINE errors), SIGTERM and SIGINT removing the socket.
+# stale one, the config file (and its FILE:LINE errors), SIGTERM and SIGINT removing the socket,
+# also when SIGTERM arrives the moment the socket appears.
 set -u
 dir=$(mktemp -d /tmp/shmstore-daemon-XXXXXX)
 pids=""
@@ -56,6 +57,28 @@ check $? "the first daemon still serves its objects"
 kill -TERM "$first"; wait "$first"; rc=$?
 [ $rc -eq 0 ] && [ ! -e "$dir/a.sock" ]
 check $? "SIGTERM: exit 0 and the socket file is removed"
+
+# Regression: the daemon bound its socket before it caught SIGTERM, so a stop sent the moment
+# the socket appeared killed it with the default action (status 143) and left the socket file.
+# Stop it at that moment, many times over.
+early_failures=""
+i=0
+while [ $i -lt "${SIGTERM_RACE_ROUNDS:-50}" ]; do
+    i=$((i + 1))
+    rm -f "$dir/e.sock"
+    "$SHMSTORED" -s "$dir/e.sock" -m 16M --no-reserve 2>"$dir/e.log" &
+    early=$!
+    spins=0
+    while [ ! -S "$dir/e.sock" ] && kill -0 "$early" 2>/dev/null && [ $spins -lt 200000 ]; do
+        spins=$((spins + 1))
+    done
+    kill -TERM "$early"; wait "$early"; rc=$?
+    if [ $rc -ne 0 ] || [ -e "$dir/e.sock" ]; then
+        early_failures="$early_failures round $i: exit $rc$([ -e "$dir/e.sock" ] && echo ", socket left");"
+    fi
+done
+[ -z "$early_failures" ]
+check $? "SIGTERM as soon as the socket appears: exit 0, socket removed (${SIGTERM_RACE_ROUNDS:-50} rounds)${early_failures:+:$early_failures}"
 
 # A stale socket (a daemon killed with SIGKILL leaves its socket file) is replaced.
 "$SHMSTORED" -s "$dir/b.sock" -m 16M 2>"$dir/b0.log" &
