@@ -18,7 +18,7 @@
 
 #include <event2/event.h>
 
-#include "humansize.h"
+#include "limits.h"
 #include "log.h"
 #include "releasering.h"
 #include "shmstore.h"
@@ -101,13 +101,13 @@ static void handle_hello(struct conn *c, const struct shm_request *req)
         return;
     }
     /* Only clients past HELLO count, so connections that never say HELLO (or are refused) cannot
-     * lock others out; root and the daemon's own user can always get in to look. */
-    if (s->served_clients >= s->opts->max_clients && c->uid != 0 && c->uid != geteuid()) {
+     * lock others out. */
+    struct store_detail d;
+    if (limits_check_client(s->opts, s->served_clients, c->uid, geteuid(), &d) != 0) {
         log_warn("refused client %llu (pid %d, uid %u): max_clients (%u) reached",
                  (unsigned long long)c->client.id, (int)c->pid, (unsigned)c->uid,
                  s->opts->max_clients);
-        conn_send_error(c, req->type, req->seq, SHMSTORE_EPERM,
-                        "too many clients: the daemon's max_clients is %u", s->opts->max_clients);
+        conn_send_error(c, req->type, req->seq, SHMSTORE_EPERM, "%s", d.text);
         conn_set_state(c, CONN_DRAINING);
         return;
     }
@@ -157,29 +157,27 @@ static void handle_put(struct conn *c, const struct shm_request *req)
     conn_send_reply(c, &rep);
 }
 
-/* The per-connection cap on bytes (payload and metadata) in unsealed objects; 1 when `size`
- * more fits, else an error reply and 0. */
-static int unsealed_limit_ok(struct conn *c, const struct shm_request *req, uint64_t size)
+/* Refuse with the limit's own words when `rc` (from a limits_check_*) says so; 1 to go on. */
+static int within_limit(struct conn *c, const struct shm_request *req, int rc,
+                        const struct store_detail *d)
 {
-    uint64_t limit = c->server->opts->max_unsealed_bytes_per_client;
-    if (!limit || (size <= limit && c->client.unsealed_charge <= limit - size))
+    if (rc == 0)
         return 1;
-    char asked[32], held[32], max[32];
-    conn_send_error(c, req->type, req->seq, SHMSTORE_ENOSPC,
-                    "limit reached: asked %s with %s already unsealed by this client; "
-                    "max_unsealed_bytes_per_client is %s",
-                    human_size(size, asked, sizeof asked),
-                    human_size(c->client.unsealed_charge, held, sizeof held),
-                    human_size(limit, max, sizeof max));
+    conn_send_error(c, req->type, req->seq, rc, "%s", d->text);
     return 0;
 }
 
 static void handle_create(struct conn *c, const struct shm_request *req)
 {
-    if (!name_ok(c, req, req->u.create.name) ||
-        !unsealed_limit_ok(c, req, req->u.create.size + req->u.create.meta.len))
-        return;
     struct store_detail d;
+    /* Saturating: a size near 2^64 must not wrap into something that fits the limit. */
+    const uint64_t meta_len = req->u.create.meta.len;
+    const uint64_t charge = req->u.create.size > UINT64_MAX - meta_len
+                                ? UINT64_MAX
+                                : req->u.create.size + meta_len;
+    if (!name_ok(c, req, req->u.create.name) ||
+        !within_limit(c, req, limits_check_unsealed(c->server->opts, &c->client, charge, &d), &d))
+        return;
     struct object *obj;
     int rc = store_create(c->server->store, &c->client, (const char *)req->u.create.name.ptr,
                           req->u.create.name.len, req->u.create.size, req->u.create.meta.ptr,
@@ -283,13 +281,9 @@ static void handle_get(struct conn *c, const struct shm_request *req)
 {
     if (!name_ok(c, req, req->u.get.name))
         return;
-    if (c->client.pin_count >= c->server->opts->max_pins_per_client) {
-        conn_send_error(c, req->type, req->seq, SHMSTORE_EPERM,
-                        "limit reached: this client holds %llu pins and max_pins_per_client is "
-                        "%llu; release some first", (unsigned long long)c->client.pin_count,
-                        (unsigned long long)c->server->opts->max_pins_per_client);
+    struct store_detail d;
+    if (!within_limit(c, req, limits_check_pin(c->server->opts, &c->client, &d), &d))
         return;
-    }
     if (req->u.get.timeout_ms < SHM_TIMEOUT_FOREVER) {
         conn_send_error(c, req->type, req->seq, SHMSTORE_EINVAL,
                         "timeout_ms %lld is invalid: use -1 (forever), 0 or a positive value",
@@ -298,7 +292,6 @@ static void handle_get(struct conn *c, const struct shm_request *req)
     }
     struct server *s = c->server;
     struct shm_bytes name = req->u.get.name;
-    struct store_detail d;
     struct object *obj;
     int rc = store_get(s->store, &c->client, (const char *)name.ptr, name.len, &obj, &d);
     if (rc == 0) {

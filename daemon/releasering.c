@@ -27,6 +27,7 @@ int release_ring_create(struct shm_release_ring **ring, int *fd)
     if (page == MAP_FAILED)
         goto fail;
     *ring = page;
+    (*ring)->layout = (struct shm_layout_header){SHM_RING_MAGIC, SHM_RING_LAYOUT_VERSION};
     *fd = memfd;
     return 0;
 fail:;

@@ -1,6 +1,7 @@
 /*
  * ring.h — the release ring: one page of shared memory per connection through which a client
- * releases pins without a system call (the first piece of DESIGN.md §7's per-client pin slots).
+ * releases pins without a system call (the first piece of the per-client pin slots that the
+ * shared-memory index will bring; docs/architecture.md, "Pins and the release ring").
  *
  * The daemon creates the page at HELLO and passes it with the arena fd. The client is the only
  * producer (it advances head), the daemon the only consumer (it advances tail). The daemon drains
@@ -15,11 +16,15 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "shmlayout.h"
+
 #define SHM_RING_BYTES 4096u   /* the page both sides map */
 #define SHM_RING_SLOTS 256u    /* a power of two, so slot = counter % SLOTS stays right when the
                                   32-bit counters wrap */
 
 struct shm_release_ring {
+    struct shm_layout_header layout;   /* SHM_RING_MAGIC, SHM_RING_LAYOUT_VERSION */
+    uint32_t pad_layout[14];
     _Atomic uint32_t head;      /* client: ids written so far (wrapping) */
     uint32_t pad_head[15];      /* head and tail on separate cache lines */
     _Atomic uint32_t tail;      /* daemon: ids consumed so far (wrapping) */
