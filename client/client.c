@@ -564,7 +564,9 @@ static int begin_call(shmstore_client *c, const void *required, const char *what
 
 /* ---- argument checks ----------------------------------------------------------------------- */
 
-static int check_name(shmstore_client *c, const char *name, size_t *len)
+/* The length of a valid name, or a negative SHMSTORE_E* code. Returned rather than stored
+ * through a pointer so that no caller holds a length that is unset on the failure path. */
+static ptrdiff_t checked_name_len(shmstore_client *c, const char *name)
 {
     if (!name)
         return set_error(c, SHMSTORE_EINVAL, "invalid name: NULL");
@@ -572,8 +574,7 @@ static int check_name(shmstore_client *c, const char *name, size_t *len)
     const char *why;
     if (shm_name_check((const uint8_t *)name, n, &why) != 0)
         return set_error(c, SHMSTORE_EINVAL, "invalid name: %s", why);
-    *len = n;
-    return 0;
+    return (ptrdiff_t)n;
 }
 
 static int check_meta(shmstore_client *c, const void *meta, size_t meta_size)
@@ -684,8 +685,10 @@ int shmstore_create(shmstore_client *c, const char *name, size_t size, const voi
     int rc = begin_call(c, data_out && id_out ? c : NULL, "data_out or id_out");
     if (rc)
         return rc;
-    size_t name_len;
-    if ((rc = check_name(c, name, &name_len)) || (rc = check_meta(c, meta, meta_size)))
+    ptrdiff_t name_len = checked_name_len(c, name);
+    if (name_len < 0)
+        return end(c, (int)name_len);
+    if ((rc = check_meta(c, meta, meta_size)))
         return end(c, rc);
     return end(c, create_locked(c, name, name_len, size, meta, meta_size, flags, data_out, id_out));
 }
@@ -716,8 +719,10 @@ int shmstore_put(shmstore_client *c, const char *name, const void *data, size_t 
     int rc = begin(c);
     if (rc)
         return rc;
-    size_t name_len;
-    if ((rc = check_name(c, name, &name_len)) || (rc = check_meta(c, meta, meta_size)))
+    ptrdiff_t name_len = checked_name_len(c, name);
+    if (name_len < 0)
+        return end(c, (int)name_len);
+    if ((rc = check_meta(c, meta, meta_size)))
         return end(c, rc);
     if (size && !data)
         return end(c, set_error(c, SHMSTORE_EINVAL, "data is NULL but size is %zu", size));
@@ -778,9 +783,9 @@ int shmstore_get(shmstore_client *c, const char *name, int timeout_ms, shmstore_
     int rc = begin_call(c, out, "out");
     if (rc)
         return rc;
-    size_t name_len;
-    if ((rc = check_name(c, name, &name_len)))
-        return end(c, rc);
+    ptrdiff_t name_len = checked_name_len(c, name);
+    if (name_len < 0)
+        return end(c, (int)name_len);
     if (timeout_ms < 0 && timeout_ms != SHMSTORE_WAIT_FOREVER)
         return end(c, set_error(c, SHMSTORE_EINVAL, "timeout_ms %d is negative", timeout_ms));
     struct shm_request req = {.type = SHM_MSG_GET};
@@ -826,10 +831,9 @@ int shmstore_release(shmstore_client *c, shmstore_object *obj)
 static int by_name_locked(shmstore_client *c, uint32_t type, const char *name,
                           struct shm_reply *rep)
 {
-    size_t name_len;
-    int rc = check_name(c, name, &name_len);
-    if (rc)
-        return rc;
+    ptrdiff_t name_len = checked_name_len(c, name);
+    if (name_len < 0)
+        return (int)name_len;
     struct shm_request req = {.type = type};
     req.u.by_name.name = bytes_of(name, name_len);
     return call(c, &req, rep, NULL);

@@ -420,7 +420,7 @@ static void wake_waiters(store_t *s, struct name_entry *e, struct object *obj)
 
 int store_seal(store_t *s, struct store_client *cl, uint64_t id, struct store_detail *d)
 {
-    struct object *obj;
+    struct object *obj = NULL;
     int rc = find_own_unsealed(s, cl, id, "seal", &obj, d);
     if (rc)
         return rc;
@@ -466,7 +466,7 @@ int store_put(store_t *s, struct store_client *cl, const char *name, size_t name
 
 int store_abort(store_t *s, struct store_client *cl, uint64_t id, struct store_detail *d)
 {
-    struct object *obj;
+    struct object *obj = NULL;
     int rc = find_own_unsealed(s, cl, id, "abort", &obj, d);
     if (rc)
         return rc;
