@@ -406,6 +406,17 @@ static int map_arena(shmstore_client *c, int fd, uint64_t size)
     if (ro == MAP_FAILED)
         return set_error(c, SHMSTORE_ENOMEM, "cannot map the arena (%llu bytes): %s",
                          (unsigned long long)size, strerror(errno));
+    /* Trust nothing in the arena before its header says it is one, in a layout this build reads. */
+    const struct shm_arena_header *header = ro;
+    if (shm_layout_check(&header->layout, SHM_ARENA_MAGIC, SHM_ARENA_LAYOUT_VERSION) != 0 ||
+        header->total_bytes != size || header->data_start != SHM_ARENA_DATA_START) {
+        uint32_t magic = header->layout.magic, version = header->layout.version;
+        munmap(ro, size);
+        return set_error(c, SHMSTORE_EPROTO,
+                         "the daemon's arena has magic 0x%08x layout version %u; this library "
+                         "reads magic 0x%08x version %u", magic, version, SHM_ARENA_MAGIC,
+                         SHM_ARENA_LAYOUT_VERSION);
+    }
     /* An older arena's mappings are left in place on purpose: see the top of this file. */
     c->arena.ro = ro;
     c->arena.rw = NULL;
@@ -447,6 +458,12 @@ static int open_connection(shmstore_client *c)
         /* Without a ring (mapping failed), releases simply travel as RELEASE frames. */
         void *ring = mmap(NULL, SHM_RING_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, ring_fd, 0);
         c->ring = ring == MAP_FAILED ? NULL : ring;
+        /* A ring in a layout this build does not know is left alone: releases travel as frames. */
+        if (c->ring &&
+            shm_layout_check(&c->ring->layout, SHM_RING_MAGIC, SHM_RING_LAYOUT_VERSION) != 0) {
+            munmap(c->ring, SHM_RING_BYTES);
+            c->ring = NULL;
+        }
     }
     if (ring_fd >= 0)
         close(ring_fd);

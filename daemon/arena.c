@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "humansize.h"
+#include "shmlayout.h"
 
 /* A number from a "Key:   123 kB" line of /proc/meminfo, in bytes; 0 when absent. */
 static uint64_t meminfo_bytes(const char *key)
@@ -103,14 +104,16 @@ static int check_memory_available(uint64_t size, char *why, size_t whylen)
     return -1;
 }
 
-int arena_create(struct arena *a, uint64_t size, int reserve, char *why, size_t whylen)
+int arena_create(struct arena *a, uint64_t data_bytes, int reserve, char *why, size_t whylen)
 {
     char human[32];
     long page = sysconf(_SC_PAGESIZE);
-    size = (size + (uint64_t)page - 1) & ~((uint64_t)page - 1);
+    data_bytes = (data_bytes + (uint64_t)page - 1) & ~((uint64_t)page - 1);
+    const uint64_t size = data_bytes + SHM_ARENA_DATA_START;
     a->fd = a->readonly_fd = -1;
-    a->base = NULL;
+    a->base = a->data = NULL;
     a->size = size;
+    a->data_bytes = data_bytes;
 
     if (reserve && check_memory_available(size, why, whylen) != 0)
         return -1;
@@ -158,6 +161,12 @@ int arena_create(struct arena *a, uint64_t size, int reserve, char *why, size_t 
         snprintf(why, whylen, "cannot map the arena: %s", strerror(errno));
         goto fail;
     }
+    struct shm_arena_header *header = (struct shm_arena_header *)a->base;
+    header->layout = (struct shm_layout_header){SHM_ARENA_MAGIC, SHM_ARENA_LAYOUT_VERSION};
+    header->total_bytes = size;
+    header->data_start = SHM_ARENA_DATA_START;
+    header->data_bytes = data_bytes;
+    a->data = a->base + SHM_ARENA_DATA_START;
     return 0;
 
 fail:
@@ -173,6 +182,6 @@ void arena_destroy(struct arena *a)
         close(a->fd);
     if (a->readonly_fd >= 0)
         close(a->readonly_fd);
-    a->base = NULL;
+    a->base = a->data = NULL;
     a->fd = a->readonly_fd = -1;
 }

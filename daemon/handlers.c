@@ -21,18 +21,26 @@
 #include "limits.h"
 #include "log.h"
 #include "releasering.h"
+#include "shmlayout.h"
 #include "shmstore.h"
 
 typedef void (*handler_fn)(struct conn *c, const struct shm_request *req);
+
+/* The store counts offsets from the start of the arena's data region; clients map the whole fd,
+ * header page included, so what crosses the wire is an offset into the fd. */
+static uint64_t wire_offset(uint64_t store_offset)
+{
+    return store_offset + SHM_ARENA_DATA_START;
+}
 
 static void object_to_wire(const struct object *obj, struct shm_object *out)
 {
     out->name.ptr = (const uint8_t *)obj->name;
     out->name.len = (uint32_t)obj->name_len;
     out->id = obj->id;
-    out->data_offset = obj->data_offset;
+    out->data_offset = wire_offset(obj->data_offset);
     out->size = obj->size;
-    out->meta_offset = obj->meta_offset;
+    out->meta_offset = wire_offset(obj->meta_offset);
     out->meta_size = obj->meta_size;
     out->pins = obj->pins;
     out->created_ns = obj->created_ns;
@@ -189,7 +197,7 @@ static void handle_create(struct conn *c, const struct shm_request *req)
     }
     struct shm_reply rep = {.type = req->type, .seq = req->seq};
     rep.u.create.id = obj->id;
-    rep.u.create.data_offset = obj->data_offset;
+    rep.u.create.data_offset = wire_offset(obj->data_offset);
     conn_send_reply(c, &rep);
 }
 

@@ -295,7 +295,7 @@ int server_init(struct server *s, struct options *opts, char *why, size_t whylen
 
     if (arena_create(&s->arena, opts->memory, opts->reserve, why, whylen) != 0)
         return -1;
-    s->store = store_new(s->arena.base, s->arena.size);
+    s->store = store_new(s->arena.data, s->arena.data_bytes);
     s->base = event_base_new();
     if (!s->store || !s->base) {
         snprintf(why, whylen, "out of memory");
@@ -346,7 +346,7 @@ int server_listen(struct server *s, char *why, size_t whylen)
     char cap[32];
     log_info("shmstored %s serving %s: arena %s%s, protocol %u", SHMSTORE_VERSION_STRING,
              s->socket_activated ? "the socket passed by systemd" : opts->socket_path,
-             human_size(s->arena.size, cap, sizeof cap),
+             human_size(s->arena.data_bytes, cap, sizeof cap),
              opts->reserve ? " reserved" : " (not reserved)", SHM_PROTO_VERSION);
     if (getenv("NOTIFY_SOCKET")) {
         s->status_timer = event_new(s->base, -1, EV_PERSIST, on_status_timer, s);
