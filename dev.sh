@@ -1,53 +1,105 @@
 #!/bin/sh
 # dev.sh — set up, build, run and test shmstore on a Debian machine.
 #
-#   ./dev.sh serve [SHMSTORED OPTIONS]   install what is missing, build, run shmstored in the
-#                                        foreground on the default socket
-#   ./dev.sh test                        install what is missing, build, run the whole suite:
-#                                        plain, then under valgrind, then with ASan + UBSan
-#   ./dev.sh bench [--quick]             build and run the benchmark (tests/bench)
-#   ./dev.sh build                       install what is missing and build
-#
-# Packages come from apt-get (through sudo when not root). Build trees: build/ (plain) and
-# build-asan/ (sanitizers); neither is ever committed.
+# Packages come from apt-get (through sudo when not root). Build trees, none ever committed:
+#   build/          GCC, debugoptimized: what `serve`, `check` and `bench` use
+#   build-release/  GCC, release (what a packager builds)
+#   build-clang/    clang, debugoptimized
+#   build-asan/     GCC with AddressSanitizer + UBSan
+#   build-fuzz/     clang with libFuzzer + ASan + UBSan (the fuzz targets)
+# `test` is what CI runs: every build with --werror, and the closing line "N passed, N failed".
 set -eu
 
 cd "$(dirname "$0")"
 
-PACKAGES="gcc libc6-dev binutils meson ninja-build pkg-config libevent-dev libmsgpack-dev libcmocka-dev valgrind systemd groff-base python3-dev python3-numpy"
+usage() {
+    cat <<'EOF'
+usage: ./dev.sh COMMAND [ARGS]
+
+  deps                  install what is missing (apt-get; sudo when not root), nothing else
+  serve [OPTIONS]       deps, build, run shmstored in the foreground on the default socket
+  build                 deps, then build build/
+  check                 deps, build, run the plain suite once (fast: no valgrind, no sanitizers)
+  test                  what CI runs: plain + valgrind, GCC release, clang, ASan+UBSan, fuzz smoke
+  bench [--quick]       build and run the benchmark (tests/bench)
+  help                  this text
+EOF
+}
+
+# One word per package; "a|b" takes whichever of the two the distribution has (msgpack-c's
+# package was renamed in Debian 13).
+PACKAGES="gcc libc6-dev binutils meson ninja-build pkg-config libevent-dev
+libmsgpack-dev|libmsgpack-c-dev libcmocka-dev valgrind systemd groff-base python3-dev
+python3-numpy clang libclang-rt-14-dev|libclang-rt-dev"
 
 say() { printf '==> %s\n' "$*"; }
 
+is_installed() {
+    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"
+}
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        echo "dev.sh: need root or sudo to run: $*" >&2
+        exit 1
+    fi
+}
+
 install_missing() {
     missing=""
-    for pkg in $PACKAGES; do
-        if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
-            missing="$missing $pkg"
+    updated=""
+    for want in $PACKAGES; do
+        found=""
+        for pkg in $(echo "$want" | tr '|' ' '); do
+            is_installed "$pkg" && found=$pkg && break
+        done
+        [ -n "$found" ] && continue
+        if [ -z "$updated" ]; then
+            say "updating the package lists"
+            as_root apt-get update -qq
+            updated=1
         fi
+        # The first alternative this distribution knows.
+        pick=""
+        for pkg in $(echo "$want" | tr '|' ' '); do
+            if apt-cache show "$pkg" >/dev/null 2>&1; then
+                pick=$pkg
+                break
+            fi
+        done
+        missing="$missing ${pick:-${want%%|*}}"
     done
     [ -z "$missing" ] && return 0
     say "installing:$missing"
-    if [ "$(id -u)" -eq 0 ]; then
-        as_root=""
-    elif command -v sudo >/dev/null 2>&1; then
-        as_root="sudo"
-    else
-        echo "dev.sh: need root or sudo to install:$missing" >&2
-        exit 1
-    fi
-    $as_root apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq --no-install-recommends $missing
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends $missing
 }
 
+# build DIR [-Dkey=value...]: configure (or reconfigure with the options), then build.
 build() {
     dir=$1
     shift
     if [ ! -f "$dir/build.ninja" ]; then
         say "configuring $dir"
         meson setup "$dir" "$@"
+    elif [ $# -gt 0 ]; then
+        meson configure "$dir" "$@" >/dev/null
     fi
     say "building $dir"
     ninja -C "$dir"
+}
+
+# A build that fails is a failed stage, not the end of the run: the other stages still report.
+build_stage() {
+    if ! build "$@"; then
+        say "BUILD FAILED: $1"
+        status=1
+        logs="$logs $1/meson-logs/build-failed"
+        return 1
+    fi
 }
 
 # meson's own summary goes to the screen; this adds one closing line over every run, in the
@@ -57,6 +109,7 @@ count_results() {
     failed=0
     skipped=0
     for log in "$@"; do
+        case $log in */build-failed) failed=$((failed + 1)); continue ;; esac
         [ -f "$log" ] || continue
         p=$(grep -c '"result": "OK"' "$log" || true)
         f=$(grep -c -E '"result": "(FAIL|TIMEOUT|ERROR|UNEXPECTEDPASS)"' "$log" || true)
@@ -68,60 +121,98 @@ count_results() {
     echo "$passed passed, $failed failed, $skipped skipped"
 }
 
-run_tests() {
+# suite NAME DIR [MESON TEST OPTIONS...]: one run of meson test, logged as DIR/meson-logs/
+# testlog-NAME.json (meson appends the setup's name, as in testlog-NAME-valgrind.json); a
+# failure is remembered in $status and the other runs go on.
+suite() {
+    name=$1
+    dir=$2
+    shift 2
+    say "test suite: $name"
+    rm -f "$dir/meson-logs/testlog-$name.json" "$dir/meson-logs/testlog-$name"-*.json
+    meson test -C "$dir" --print-errorlogs --num-processes 2 --logbase "testlog-$name" "$@" ||
+        status=1
+    for log in "$dir/meson-logs/testlog-$name.json" "$dir/meson-logs/testlog-$name"-*.json; do
+        [ -f "$log" ] && logs="$logs $log"
+    done
+    return 0
+}
+
+run_check() {
     status=0
+    logs=""
     build build
-    say "test suite (plain build)"
-    rm -f build/meson-logs/testlog-plain.json build-asan/meson-logs/testlog-asan.json
-    meson test -C build --print-errorlogs --num-processes 2 --logbase testlog-plain || status=1
+    suite plain build
+    count_results $logs
+    return $status
+}
 
-    say "test suite under valgrind (unit and integration tests; the daemon runs under valgrind too)"
-    # meson names this run's log after the setup: testlog-valgrind.json
-    rm -f build/meson-logs/testlog-valgrind.json
-    meson test -C build --setup valgrind --suite unit --suite integration --print-errorlogs \
-        --num-processes 2 --logbase testlog || status=1
+run_all_tests() {
+    status=0
+    logs=""
+    werror="-Dwerror=true"
+    # Read only by the sanitized builds' programs.
+    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+    export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 
-    build build-asan -Db_sanitize=address,undefined -Db_lundef=false
-    say "test suite with AddressSanitizer + UBSan"
-    # The Python binding is left out here: a sanitized extension cannot load into an
-    # interpreter that was not started with the sanitizer runtime.
-    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-        meson test -C build-asan --no-suite python --print-errorlogs --num-processes 2 \
-        --logbase testlog-asan || status=1
+    if build_stage build $werror; then
+        suite plain build
+        # The daemon each integration test starts runs under valgrind too.
+        suite valgrind build --setup valgrind --suite unit --suite integration
+    fi
+    build_stage build-release -Dbuildtype=release $werror && suite release build-release
+    export CC=clang
+    build_stage build-clang $werror && suite clang build-clang
+    # The Python binding is left out of the sanitized run: a sanitized extension cannot load
+    # into an interpreter that was not started with the sanitizer runtime.
+    unset CC
+    build_stage build-asan -Db_sanitize=address,undefined -Db_lundef=false $werror &&
+        suite asan build-asan --no-suite python
+    export CC=clang
+    build_stage build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
+        $werror && suite fuzz build-fuzz --suite fuzz
+    unset CC
 
-    count_results build/meson-logs/testlog-plain.json build/meson-logs/testlog-valgrind.json \
-        build-asan/meson-logs/testlog-asan.json
+    count_results $logs
+    [ "$status" -eq 0 ] || echo "dev.sh: some stage failed (see above)" >&2
     return $status
 }
 
 command=${1:-help}
 [ $# -gt 0 ] && shift
 case "$command" in
+deps)
+    install_missing
+    ;;
 serve)
     install_missing
     build build
     say "starting shmstored in the foreground (Ctrl-C stops it)"
     exec build/daemon/shmstored "$@"
     ;;
+build)
+    install_missing
+    build build
+    ;;
+check)
+    install_missing
+    run_check
+    ;;
 test)
     install_missing
-    run_tests
+    run_all_tests
     ;;
 bench)
     install_missing
     build build
     exec tests/bench/run.sh "$@"
     ;;
-build)
-    install_missing
-    build build
-    ;;
 help|-h|--help)
-    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+    usage
     ;;
 *)
-    echo "dev.sh: unknown command '$command' (try ./dev.sh help)" >&2
+    echo "dev.sh: unknown command '$command'" >&2
+    usage >&2
     exit 2
     ;;
 esac
