@@ -1,7 +1,8 @@
 /*
  * options.h — shmstored's settings: defaults, then the config file, then the command line
- * (DESIGN.md §6). The command line wins over the file. SIGHUP re-reads both and applies the
- * reloadable settings (log level, access lists, limits).
+ * (docs/architecture.md, "Configuration"). The command line wins over the file. SIGHUP re-reads
+ * both and applies the settings that config.c's table marks reloadable (log level, access lists,
+ * limits). Each field below is one row of that table.
  */
 #ifndef SHMSTORE_OPTIONS_H
 #define SHMSTORE_OPTIONS_H
@@ -11,7 +12,6 @@
 
 #include "log.h"
 
-#define OPTIONS_DEFAULT_MEMORY (1ull << 30)
 #define OPTIONS_MAX_MEMORY (1ull << 50)   /* far beyond any machine; keeps size arithmetic safe */
 #define OPTIONS_DEFAULT_CONFIG "/etc/shmstore/shmstored.conf"
 #define OPTIONS_IDS_MAX 64
@@ -53,8 +53,8 @@ enum options_result options_parse(struct options *o, int argc, char **argv);
 int options_reload(const struct options *current, struct options *fresh, char *why,
                    size_t whylen);
 
-/* Copy the reloadable settings of *fresh into *current, logging each change, and warn about
- * changes of settings that need a restart. */
+/* Copy the reloadable settings of *fresh into *current, logging each change as
+ * "reload: KEY OLD -> NEW", and warn about changes of settings that need a restart. */
 void options_apply_reload(struct options *current, const struct options *fresh);
 
 /* Whether any access list is set (then only listed users and groups may connect). */

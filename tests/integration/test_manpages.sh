@@ -6,8 +6,9 @@
 # `groff -man -ww -z` (every groff warning), whichever of them is installed; both when both are.
 # Neither installed: prints "skipped" and exits 77 (meson's code for a skipped test). On Debian
 # they come from the packages man-db and groff-base.
-# Keeping up: every option in `shmstored --help` is in shmstored.8's OPTIONS; every key the
-# config parser (daemon/core/options.c) accepts has an entry in its CONFIGURATION FILE section; every
+# Keeping up: every option in `shmstored --help` is in shmstored.8's OPTIONS; every key of the
+# settings table (daemon/core/config.c), as `shmstored --print-config` lists them, has an entry
+# in its CONFIGURATION FILE section and no entry there names a key the daemon does not know; every
 # command line in `storectl --help` appears, exactly as written there, in storectl.1's SYNOPSIS
 # and COMMANDS; every option in storectl's help is in its page; and each page's .TH line carries
 # the binaries' version. The checks read the page source with font escapes stripped and \- read
@@ -24,7 +25,6 @@ set -u
 
 DAEMON_PAGE=$SOURCE_ROOT/deploy/shmstored.8
 CLIENT_PAGE=$SOURCE_ROOT/client/storectl.1
-OPTIONS_C=$SOURCE_ROOT/daemon/core/options.c
 
 have_man=no
 have_groff=no
@@ -170,20 +170,35 @@ if [ -r "$DAEMON_PAGE" ]; then
         not_ok "shmstored --help succeeds" "$(cat "$T/err")"
     fi
 
-    # The config keys, from the parser's own table: rows like `{"memory", parse_memory},`.
-    keys=$(sed -n 's/^ *{"\([a-z_]*\)", *parse_[a-z_]*},.*/\1/p' "$OPTIONS_C" 2>/dev/null)
+    # The config keys, from the binary's own table: the "#key = default" lines of its example
+    # config, so the list cannot drift from what the daemon accepts.
+    keys=$("$SHMSTORED" --print-config 2>/dev/null | sed -n 's/^#\([a-z][a-z0-9_]*\) =.*/\1/p')
     if [ -z "$keys" ]; then
-        not_ok "config keys found in daemon/core/options.c" \
-            "no '{\"key\", parse_...}' rows in $OPTIONS_C; update this test to the parser's form"
+        not_ok "config keys listed by shmstored --print-config" \
+            "no '#key = default' lines in 'shmstored --print-config'"
     fi
     for key in $keys; do
         if grep -Eq "^$key = " "$T/daemon-config.txt"; then
             ok "shmstored.8 CONFIGURATION FILE documents key $key"
         else
             not_ok "shmstored.8 CONFIGURATION FILE documents key $key" \
-                "daemon/core/options.c accepts '$key'; no '.TP' entry '$key = ...' in the page"
+                "shmstored --print-config has '$key'; no '.TP' entry '$key = ...' in the page"
         fi
     done
+    # And the other way: an entry for a key that is gone (or misspelt) is a page out of date.
+    awk '/^\.T[PQ]/ { entry = 1; next }
+         entry && /^[a-z][a-z0-9_]* = / { sub(/ = .*/, ""); print }
+         { entry = 0 }' "$T/daemon-config.txt" | sort -u >"$T/page-keys.txt"
+    stale=
+    while read -r key; do
+        printf '%s\n' "$keys" | grep -qx "$key" || stale="$stale $key"
+    done <"$T/page-keys.txt"
+    if [ -n "$keys" ] && [ -z "$stale" ]; then
+        ok "shmstored.8 CONFIGURATION FILE names no unknown key"
+    elif [ -n "$keys" ]; then
+        not_ok "shmstored.8 CONFIGURATION FILE names no unknown key" \
+            "the page documents$stale; shmstored --print-config does not know it"
+    fi
 fi
 
 # ---- storectl.1 -------------------------------------------------------------------------------

@@ -1,0 +1,596 @@
+/*
+ * config.c — the table of shmstored's settings and everything that reads it alone: parsing a
+ * value into struct options, printing it back, the defaults, the config file and the example
+ * config that --print-config writes.
+ *
+ * A row names a key, its type and the place of its field (offsetof and sizeof), so one parser
+ * and one printer per type serve every key of that type; the default is text that goes through
+ * the same parser, so what the example config shows is what the daemon starts with. Values are
+ * parsed into a local first and stored only when valid, so a bad line never leaves half a value.
+ * The config file is `key = value` lines with `#` comments; an unknown key or a bad value stops
+ * with FILE:LINE, because a daemon that silently ignored a typo in its access lists would be
+ * worse than one that refuses to start. User and group names are resolved to ids here, once, so
+ * a connection's check is a comparison of numbers.
+ */
+#define _GNU_SOURCE
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "humansize.h"
+#include "log.h"
+
+#define FIELD(name) \
+    .offset = offsetof(struct options, name), .size = sizeof(((struct options *)0)->name)
+
+static const struct config_word log_levels[] = {
+    {"error", LOG_LEVEL_ERROR}, {"warn", LOG_LEVEL_WARN}, {"warning", LOG_LEVEL_WARN},
+    {"info", LOG_LEVEL_INFO},   {"debug", LOG_LEVEL_DEBUG}, {NULL, 0},
+};
+
+const struct config_row config_rows[] = {
+    {.key = "socket", .type = CONFIG_STRING, FIELD(socket_path), .default_text = "",
+     .short_flag = 's', .flag = "socket", .metavar = "PATH",
+     .help = "the Unix socket to listen on; empty: $SHMSTORE_SOCKET, else "
+             "/run/shmstore/shmstore.sock for root or when it exists, else "
+             "$XDG_RUNTIME_DIR/shmstore.sock or /tmp/shmstore-UID.sock",
+     .doc = "Ignored when systemd passes the socket (shmstored.socket)."},
+    {.key = "memory", .type = CONFIG_SIZE, FIELD(memory), .default_text = "1G",
+     .min = 1, .max = OPTIONS_MAX_MEMORY,
+     .short_flag = 'm', .flag = "memory", .metavar = "SIZE",
+     .help = "capacity of the arena, rounded up to whole pages"},
+    {.key = "reserve", .type = CONFIG_BOOL, FIELD(reserve), .default_text = "yes",
+     .flag = "reserve", .flag_off = "no-reserve",
+     .help = "reserve the arena's memory at start",
+     .help_off = "do not reserve the arena's memory at start",
+     .doc = "Then a machine without the memory fails at start rather than later with SIGBUS "
+            "in a client; with no, pages are allocated as they are first written."},
+    {.key = "log_level", .type = CONFIG_ENUM, FIELD(log_level), .default_text = "info",
+     .words = log_levels, .reloadable = 1,
+     .flag = "log-level", .metavar = "LEVEL",
+     .help = "how much to log"},
+    {.key = "socket_mode", .type = CONFIG_MODE, FIELD(socket_mode), .default_text = "0660",
+     .help = "permission bits of the socket file the daemon creates",
+     .doc = "With socket_group the first gate: only who can open the socket can connect. (With "
+            "shmstored.socket, systemd sets them instead.)"},
+    {.key = "socket_group", .type = CONFIG_GROUP, FIELD(socket_group), .default_text = "",
+     .help = "group of the socket file the daemon creates; empty: leave it as created"},
+    {.key = "allow_users", .type = CONFIG_USERS, FIELD(allow_users), .default_text = "",
+     .reloadable = 1, .reload_note = "(for new connections)",
+     .help = "users who connect as read-write clients",
+     .doc = "With no access list set, everyone who can open the socket is a read-write client. "
+            "With any set, only those listed connect (root and the daemon's own user always "
+            "may); others are refused with \"permission denied\", logged with uid and pid."},
+    {.key = "allow_groups", .type = CONFIG_GROUPS, FIELD(allow_groups), .default_text = "",
+     .reloadable = 1, .reload_note = "(for new connections)",
+     .help = "groups whose members (primary or supplementary) connect as read-write clients"},
+    {.key = "readonly_users", .type = CONFIG_USERS, FIELD(readonly_users), .default_text = "",
+     .reloadable = 1, .reload_note = "(for new connections)",
+     .help = "users who connect as read-only clients: get, stat and ls only",
+     .doc = "The arena is handed to them read-only, so the kernel refuses them writable "
+            "mappings."},
+    {.key = "readonly_groups", .type = CONFIG_GROUPS, FIELD(readonly_groups), .default_text = "",
+     .reloadable = 1, .reload_note = "(for new connections)",
+     .help = "groups whose members connect as read-only clients"},
+    {.key = "max_clients", .type = CONFIG_COUNT, FIELD(max_clients), .default_text = "4096",
+     .min = 1, .max = 1000000, .reloadable = 1,
+     .help = "connections served at once",
+     .doc = "One more is refused with an error naming the limit; root and the daemon's own "
+            "user are never turned away."},
+    {.key = "max_pins_per_client", .type = CONFIG_COUNT, FIELD(max_pins_per_client),
+     .default_text = "1048576", .min = 1, .max = UINT64_MAX, .reloadable = 1,
+     .help = "objects one connection may hold pinned at once",
+     .doc = "A get beyond it fails with an error naming the limit."},
+    {.key = "max_unsealed_bytes_per_client", .type = CONFIG_SIZE,
+     FIELD(max_unsealed_bytes_per_client), .default_text = "0", .min = 0,
+     .max = OPTIONS_MAX_MEMORY, .reloadable = 1,
+     .help = "bytes one connection may hold in objects it created and has not sealed yet; "
+             "0: no limit but the store's size"},
+};
+
+const size_t config_row_count = sizeof config_rows / sizeof config_rows[0];
+_Static_assert(sizeof config_rows / sizeof config_rows[0] <= CONFIG_ROWS_MAX,
+               "raise CONFIG_ROWS_MAX");
+
+const struct config_row *config_find(const char *key)
+{
+    for (size_t i = 0; i < config_row_count; i++)
+        if (strcmp(config_rows[i].key, key) == 0)
+            return &config_rows[i];
+    return NULL;
+}
+
+/* ---- the field behind a row ----------------------------------------------------------------- */
+
+static void *field_of(struct options *o, const struct config_row *row)
+{
+    return (char *)o + row->offset;
+}
+
+static const void *const_field_of(const struct options *o, const struct config_row *row)
+{
+    return (const char *)o + row->offset;
+}
+
+/* Unsigned and enum fields are 4 or 8 bytes wide; the row's size says which. */
+static uint64_t load_uint(const void *field, size_t size)
+{
+    if (size == sizeof(uint32_t)) {
+        uint32_t v;
+        memcpy(&v, field, sizeof v);
+        return v;
+    }
+    uint64_t v;
+    memcpy(&v, field, sizeof v);
+    return v;
+}
+
+static void store_uint(void *field, size_t size, uint64_t value)
+{
+    if (size == sizeof(uint32_t)) {
+        uint32_t v = (uint32_t)value;
+        memcpy(field, &v, sizeof v);
+    } else {
+        memcpy(field, &value, sizeof value);
+    }
+}
+
+/* ---- what a row accepts --------------------------------------------------------------------- */
+
+/* 1073741824 as "1G": the largest suffix that divides it exactly. */
+static const char *format_size(uint64_t bytes, char *buf, size_t len)
+{
+    static const char suffixes[] = "KMGT";
+    int unit = -1;
+    while (bytes && unit < 3 && bytes % 1024 == 0) {
+        bytes /= 1024;
+        unit++;
+    }
+    if (unit < 0)
+        snprintf(buf, len, "%llu", (unsigned long long)bytes);
+    else
+        snprintf(buf, len, "%llu%c", (unsigned long long)bytes, suffixes[unit]);
+    return buf;
+}
+
+/* "error, warn, info or debug": each value once, by its first word. */
+static const char *format_words(const struct config_word *words, char *buf, size_t len)
+{
+    size_t distinct = 0, used = 0;
+    for (size_t i = 0; words[i].word; i++)
+        if (i == 0 || words[i].value != words[i - 1].value)
+            distinct++;
+    buf[0] = '\0';
+    size_t shown = 0;
+    for (size_t i = 0; words[i].word && used < len; i++) {
+        if (i > 0 && words[i].value == words[i - 1].value)
+            continue;
+        shown++;
+        const char *sep = shown == 1 ? "" : shown == distinct ? " or " : ", ";
+        used += (size_t)snprintf(buf + used, len - used, "%s%s", sep, words[i].word);
+    }
+    return buf;
+}
+
+const char *config_describe(const struct config_row *row, char *buf, size_t len)
+{
+    char lo[32], hi[32];
+    switch (row->type) {
+    case CONFIG_STRING:
+        snprintf(buf, len, "text of at most %zu bytes", row->size - 1);
+        break;
+    case CONFIG_SIZE:
+        snprintf(buf, len, "a size from %s to %s: bytes, or a number with K, M, G or T (powers "
+                 "of 1024)", format_size(row->min, lo, sizeof lo),
+                 format_size(row->max, hi, sizeof hi));
+        break;
+    case CONFIG_BOOL:
+        snprintf(buf, len, "yes or no");
+        break;
+    case CONFIG_COUNT:
+        if (row->max == UINT64_MAX)
+            snprintf(buf, len, "a whole number of at least %llu", (unsigned long long)row->min);
+        else
+            snprintf(buf, len, "a whole number from %llu to %llu", (unsigned long long)row->min,
+                     (unsigned long long)row->max);
+        break;
+    case CONFIG_MODE:
+        snprintf(buf, len, "octal permission bits like 0660, at most 0777");
+        break;
+    case CONFIG_GROUP:
+        snprintf(buf, len, "a group name or number, or empty");
+        break;
+    case CONFIG_USERS:
+    case CONFIG_GROUPS:
+        snprintf(buf, len, "%s names or numbers, comma-separated, at most %d",
+                 row->type == CONFIG_USERS ? "user" : "group", OPTIONS_IDS_MAX);
+        break;
+    case CONFIG_ENUM:
+        format_words(row->words, buf, len);
+        break;
+    }
+    return buf;
+}
+
+/* ---- parsing ------------------------------------------------------------------------------- */
+
+static int parse_bool(const char *value, int *out)
+{
+    if (!strcasecmp(value, "yes") || !strcasecmp(value, "true") || !strcmp(value, "1"))
+        *out = 1;
+    else if (!strcasecmp(value, "no") || !strcasecmp(value, "false") || !strcmp(value, "0"))
+        *out = 0;
+    else
+        return -1;
+    return 0;
+}
+
+/* Digits only: strtoull alone would take "-1", " 7" and "0x10". */
+static int parse_number(const char *value, int base, uint64_t *out)
+{
+    if (!isdigit((unsigned char)*value))
+        return -1;
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(value, &end, base);
+    if (*end || errno)
+        return -1;
+    *out = n;
+    return 0;
+}
+
+static long user_id(const char *name)
+{
+    struct passwd *pw = getpwnam(name);
+    return pw ? (long)pw->pw_uid : -1;
+}
+
+static long group_id(const char *name)
+{
+    struct group *gr = getgrnam(name);
+    return gr ? (long)gr->gr_gid : -1;
+}
+
+/* A number, or a name looked up with lookup (which returns -1 when there is none). */
+static int parse_id(const char *text, long (*lookup)(const char *), uint32_t *out)
+{
+    uint64_t id;
+    if (parse_number(text, 10, &id) == 0 && id < UINT32_MAX) {
+        *out = (uint32_t)id;
+        return 0;
+    }
+    long found = lookup(text);
+    if (found < 0)
+        return -1;
+    *out = (uint32_t)found;
+    return 0;
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *end = s + strlen(s);
+    while (end > s && isspace((unsigned char)end[-1]))
+        *--end = '\0';
+    return s;
+}
+
+/* "alice, bob, 1005" into a list of ids. */
+static int parse_id_list(const char *value, long (*lookup)(const char *), const char *what,
+                         struct id_list *list, char *problem, size_t len)
+{
+    char copy[1024];
+    if (strlen(value) >= sizeof copy) {
+        snprintf(problem, len, "list longer than %zu bytes", sizeof copy - 1);
+        return -1;
+    }
+    snprintf(copy, sizeof copy, "%s", value);
+    memset(list, 0, sizeof *list);
+    char *save = NULL;
+    for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+        item = trim(item);
+        if (!*item)
+            continue;
+        if (list->count == OPTIONS_IDS_MAX) {
+            snprintf(problem, len, "more than %d entries", OPTIONS_IDS_MAX);
+            return -1;
+        }
+        if (parse_id(item, lookup, &list->ids[list->count]) != 0) {
+            snprintf(problem, len, "no such %s: %s", what, item);
+            return -1;
+        }
+        list->count++;
+    }
+    return 0;
+}
+
+/* -1 when value is none of the row's words. */
+static int parse_word(const struct config_word *words, const char *value, int *out)
+{
+    for (size_t i = 0; words[i].word; i++) {
+        if (strcasecmp(words[i].word, value) == 0) {
+            *out = words[i].value;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int config_set(struct options *o, const struct config_row *row, const char *value,
+               char *problem, size_t len)
+{
+    void *field = field_of(o, row);
+    uint64_t n;
+    int flag;
+    char what[256];
+    switch (row->type) {
+    case CONFIG_STRING:
+        if (strlen(value) >= row->size)
+            break;
+        memcpy(field, value, strlen(value) + 1);
+        return 0;
+    case CONFIG_SIZE:
+        if (human_size_parse(value, &n) != 0 || n < row->min || n > row->max)
+            break;
+        store_uint(field, row->size, n);
+        return 0;
+    case CONFIG_BOOL:
+        if (parse_bool(value, &flag) != 0)
+            break;
+        memcpy(field, &flag, sizeof flag);
+        return 0;
+    case CONFIG_COUNT:
+        if (parse_number(value, 10, &n) != 0 || n < row->min || n > row->max)
+            break;
+        store_uint(field, row->size, n);
+        return 0;
+    case CONFIG_MODE:
+        if (parse_number(value, 8, &n) != 0 || n > 0777)
+            break;
+        store_uint(field, row->size, n);
+        return 0;
+    case CONFIG_GROUP: {
+        long gid = -1;
+        if (*value) {
+            uint32_t id;
+            if (parse_id(value, group_id, &id) != 0) {
+                snprintf(problem, len, "no such group: %s", value);
+                return -1;
+            }
+            gid = (long)id;
+        }
+        memcpy(field, &gid, sizeof gid);
+        return 0;
+    }
+    case CONFIG_USERS:
+    case CONFIG_GROUPS: {
+        struct id_list list;
+        int users = row->type == CONFIG_USERS;
+        if (parse_id_list(value, users ? user_id : group_id, users ? "user" : "group", &list,
+                          problem, len) != 0)
+            return -1;
+        memcpy(field, &list, sizeof list);
+        return 0;
+    }
+    case CONFIG_ENUM:
+        if (parse_word(row->words, value, &flag) != 0)
+            break;
+        store_uint(field, row->size, (uint64_t)flag);
+        return 0;
+    }
+    snprintf(problem, len, "must be %s", config_describe(row, what, sizeof what));
+    return -1;
+}
+
+/* ---- printing ------------------------------------------------------------------------------- */
+
+const char *config_format(const struct options *o, const struct config_row *row, char *buf,
+                          size_t len)
+{
+    const void *field = const_field_of(o, row);
+    uint64_t n = 0;
+    if (row->type == CONFIG_SIZE || row->type == CONFIG_COUNT || row->type == CONFIG_MODE ||
+        row->type == CONFIG_ENUM)
+        n = load_uint(field, row->size);
+    buf[0] = '\0';
+    switch (row->type) {
+    case CONFIG_STRING:
+        snprintf(buf, len, "%.*s", (int)row->size, (const char *)field);
+        break;
+    case CONFIG_SIZE:
+        format_size(n, buf, len);
+        break;
+    case CONFIG_BOOL: {
+        int flag;
+        memcpy(&flag, field, sizeof flag);
+        snprintf(buf, len, "%s", flag ? "yes" : "no");
+        break;
+    }
+    case CONFIG_COUNT:
+        snprintf(buf, len, "%llu", (unsigned long long)n);
+        break;
+    case CONFIG_MODE:
+        snprintf(buf, len, "%04llo", (unsigned long long)n);
+        break;
+    case CONFIG_GROUP: {
+        long gid;
+        memcpy(&gid, field, sizeof gid);
+        if (gid >= 0)
+            snprintf(buf, len, "%ld", gid);
+        break;
+    }
+    case CONFIG_USERS:
+    case CONFIG_GROUPS: {
+        struct id_list list;
+        memcpy(&list, field, sizeof list);
+        if (list.count)
+            options_format_ids(&list, buf, len);
+        break;
+    }
+    case CONFIG_ENUM:
+        snprintf(buf, len, "%llu", (unsigned long long)n);
+        for (size_t i = 0; row->words[i].word; i++) {
+            if ((uint64_t)row->words[i].value == n) {
+                snprintf(buf, len, "%s", row->words[i].word);
+                break;
+            }
+        }
+        break;
+    }
+    return buf;
+}
+
+void config_set_defaults(struct options *o)
+{
+    memset(o, 0, sizeof *o);
+    for (size_t i = 0; i < config_row_count; i++) {
+        char problem[512];
+        /* A default the parser refuses is a bug in the table, which tests/unit/test_config.c
+         * catches; no user input can get here. */
+        if (config_set(o, &config_rows[i], config_rows[i].default_text, problem,
+                       sizeof problem) != 0) {
+            fprintf(stderr, "shmstored: default of %s: %s\n", config_rows[i].key, problem);
+            abort();
+        }
+    }
+}
+
+/* ---- the config file ------------------------------------------------------------------------ */
+
+int config_load_file(struct options *o, const char *path, char *why, size_t whylen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(why, whylen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    char line[4096];
+    unsigned lineno = 0;
+    int rc = 0;
+    while (rc == 0 && fgets(line, sizeof line, f)) {
+        lineno++;
+        char *hash = strchr(line, '#');
+        if (hash)
+            *hash = '\0';
+        char *text = trim(line);
+        if (!*text)
+            continue;
+        char *eq = strchr(text, '=');
+        if (!eq) {
+            snprintf(why, whylen, "%s:%u: expected key = value", path, lineno);
+            rc = -1;
+            break;
+        }
+        *eq = '\0';
+        char *key = trim(text), *value = trim(eq + 1);
+        const struct config_row *row = config_find(key);
+        char problem[1200];
+        if (!row) {
+            snprintf(problem, sizeof problem, "unknown key");
+            rc = -1;
+        } else {
+            rc = config_set(o, row, value, problem, sizeof problem);
+        }
+        if (rc != 0)
+            snprintf(why, whylen, "%s:%u: %s: %s", path, lineno, key, problem);
+    }
+    fclose(f);
+    return rc;
+}
+
+void config_print_wrapped(FILE *out, const char *first, const char *prefix, const char *text,
+                          size_t width)
+{
+    const char *lead = first;
+    size_t column = 0;
+    int open = 0;
+    for (const char *p = text; *p;) {
+        if (*p == ' ') {
+            p++;
+            continue;
+        }
+        size_t n = strcspn(p, " ");
+        if (open && column + 1 + n > width) {
+            fputc('\n', out);
+            open = 0;
+        }
+        if (open) {
+            fputc(' ', out);
+            column++;
+        } else {
+            fputs(lead, out);
+            column = strlen(lead);
+            lead = prefix;
+            open = 1;
+        }
+        fwrite(p, 1, n, out);
+        column += n;
+        p += n;
+    }
+    if (open)
+        fputc('\n', out);
+}
+
+static const char example_header[] =
+    "shmstored.conf — settings of shmstored, read from /etc/shmstore/shmstored.conf when it "
+    "exists (or the file named by -c). One `key = value` per line; `#` starts a comment. The "
+    "command line wins over this file. An unknown key or a bad value stops the start with "
+    "FILE:LINE and what is wrong. SIGHUP re-reads this file and applies the keys marked "
+    "reloadable without dropping clients; a file with an error is logged and changes nothing. "
+    "Every key is shown here with its default; remove the # to set one. This file is the output "
+    "of `shmstored --print-config`.";
+
+/* printf at the end of buf[*used..len), never past it. */
+__attribute__((format(printf, 4, 5)))
+static void append(char *buf, size_t len, size_t *used, const char *fmt, ...)
+{
+    if (*used >= len)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf + *used, len - *used, fmt, ap);
+    va_end(ap);
+    *used = n < 0 ? len : *used + (size_t)n;
+}
+
+/* The paragraph above a key in the example config. */
+static void print_row_doc(FILE *out, const struct config_row *row)
+{
+    char text[4096], values[256];
+    size_t used = 0;
+    append(text, sizeof text, &used, "%c%s.", toupper((unsigned char)row->help[0]), row->help + 1);
+    if (row->doc)
+        append(text, sizeof text, &used, " %s", row->doc);
+    append(text, sizeof text, &used, " Value: %s. %s", config_describe(row, values, sizeof values),
+           row->reloadable ? "Reloadable." : "Read at start only.");
+    if (row->flag) {
+        append(text, sizeof text, &used, " Command line: ");
+        if (row->short_flag)
+            append(text, sizeof text, &used, "-%c, ", row->short_flag);
+        append(text, sizeof text, &used, "--%s", row->flag);
+        if (row->flag_off)
+            append(text, sizeof text, &used, ", --%s", row->flag_off);
+        append(text, sizeof text, &used, ".");
+    }
+    config_print_wrapped(out, "# ", "# ", text, 96);
+}
+
+void config_print_example(FILE *out)
+{
+    config_print_wrapped(out, "# ", "# ", example_header, 96);
+    for (size_t i = 0; i < config_row_count; i++) {
+        const struct config_row *row = &config_rows[i];
+        fputc('\n', out);
+        print_row_doc(out, row);
+        fprintf(out, "#%s =%s%s\n", row->key, row->default_text[0] ? " " : "",
+                row->default_text);
+    }
+}
