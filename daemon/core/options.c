@@ -14,7 +14,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -44,15 +43,13 @@ static const struct {
 
 struct getopt_tables {
     struct option longs[2 * CONFIG_ROWS_MAX + FIXED_COUNT + 1];
-    char shorts[64];
+    char shorts[2 * (CONFIG_ROWS_MAX + FIXED_COUNT) + 1];   /* "s:m:c:h" */
 };
 
 static void add_short(struct getopt_tables *t, char flag, int takes_argument)
 {
     size_t used = strlen(t->shorts);
-    if (used + 3 < sizeof t->shorts)
-        snprintf(t->shorts + used, sizeof t->shorts - used, "%c%s", flag,
-                 takes_argument ? ":" : "");
+    snprintf(t->shorts + used, sizeof t->shorts - used, "%c%s", flag, takes_argument ? ":" : "");
 }
 
 static void build_getopt_tables(struct getopt_tables *t)
