@@ -18,7 +18,7 @@
 
 #include <event2/event.h>
 
-#include "limits.h"
+#include "client_limits.h"
 #include "log.h"
 #include "releasering.h"
 #include "shmlayout.h"

@@ -1,11 +1,11 @@
 /*
- * limits.h — the configured per-client limits, decided without any I/O: whether one more client,
- * one more pin or more unsealed bytes are allowed. Each check returns 0, or the error code to
+ * client_limits.h — the configured per-client limits, decided without any I/O: whether one
+ * more client, one more pin or more unsealed bytes are allowed. Each check returns 0, or the error code to
  * answer with and a detail naming the limit, so every refusal tells the user which setting to
  * raise. Handlers call these before asking the store; unit tests call them directly.
  */
-#ifndef SHMSTORE_LIMITS_H
-#define SHMSTORE_LIMITS_H
+#ifndef SHMSTORE_CLIENT_LIMITS_H
+#define SHMSTORE_CLIENT_LIMITS_H
 
 #include <stdint.h>
 #include <sys/types.h>

@@ -1,6 +1,6 @@
 /*
- * test_limits.c — the per-client limits of daemon/core/limits.c: each check lets everything
- * below its limit through, refuses at the limit with the code and a detail that names the
+ * test_client_limits.c — the per-client limits of daemon/core/client_limits.c: each check lets
+ * everything below its limit through, refuses at the limit with the code and a detail that names the
  * setting, treats 0 as "no limit" where the configuration says so, and never lets a huge
  * request wrap around into something that fits.
  */
@@ -12,7 +12,7 @@
 
 #include <string.h>
 
-#include "limits.h"
+#include "client_limits.h"
 #include "shmstore.h"
 
 static struct options limits_options(void)

@@ -1,10 +1,10 @@
 /*
- * limits.c — per-client limits of the configuration (max_clients, max_pins_per_client,
+ * client_limits.c — per-client limits of the configuration (max_clients, max_pins_per_client,
  * max_unsealed_bytes_per_client). They protect the daemon and the other clients from one client
  * that leaks pins or creates without sealing; the store itself only knows the arena's size.
  * The limits are read at every check, so a SIGHUP that changes them applies to the next request.
  */
-#include "limits.h"
+#include "client_limits.h"
 
 #include <stdio.h>
 
