@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 static enum log_level current_level = LOG_LEVEL_INFO;
@@ -27,21 +26,6 @@ static const struct {
 
 void log_set_level(enum log_level level) { current_level = level; }
 enum log_level log_get_level(void) { return current_level; }
-
-int log_level_parse(const char *text, enum log_level *out)
-{
-    for (size_t i = 0; i < sizeof level_info / sizeof level_info[0]; i++) {
-        if (strcasecmp(text, level_info[i].word) == 0) {
-            *out = (enum log_level)i;
-            return 0;
-        }
-    }
-    if (strcasecmp(text, "warning") == 0) {
-        *out = LOG_LEVEL_WARN;
-        return 0;
-    }
-    return -1;
-}
 
 void log_write(enum log_level level, const char *fmt, ...)
 {

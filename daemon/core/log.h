@@ -9,8 +9,6 @@ enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBU
 
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
-/* "error", "warn"/"warning", "info", "debug" -> 0 and *out; -1 for anything else. */
-int log_level_parse(const char *text, enum log_level *out);
 void log_write(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define log_error(...) log_write(LOG_LEVEL_ERROR, __VA_ARGS__)
