@@ -73,7 +73,6 @@ struct shmstore_client {
     uint8_t *in;                /* INPUT_CAP bytes */
     size_t in_start, in_end;
     struct shm_object *list_page;   /* SHM_LIST_PAGE_MAX, allocated on first list */
-    char errmsg[512];
 };
 
 /* ---- errors -------------------------------------------------------------------------------- */
@@ -99,11 +98,24 @@ const char *shmstore_errname(int code)
     }
 }
 
-static _Thread_local char connect_errmsg[512];
+/* The detail of the calling thread's last call, and the handle it was made on (NULL for
+ * connect). It belongs to the thread, not the handle: threads sharing a handle would otherwise
+ * clear or overwrite each other's detail between a failure and the errmsg call that reads it. */
+static _Thread_local struct {
+    const shmstore_client *handle;
+    char text[512];
+} last_error;
 
 const char *shmstore_errmsg(shmstore_client *c)
 {
-    return c ? c->errmsg : connect_errmsg;
+    return !c || c == last_error.handle ? last_error.text : "";
+}
+
+/* Every call that takes a handle starts here, so a detail never outlives the call after it. */
+static void clear_error(const shmstore_client *c)
+{
+    last_error.handle = c;
+    last_error.text[0] = '\0';
 }
 
 const char *shmstore_version(void)
@@ -118,7 +130,8 @@ static int set_error(shmstore_client *c, int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(c->errmsg, sizeof c->errmsg, fmt, ap);
+    last_error.handle = c;
+    vsnprintf(last_error.text, sizeof last_error.text, fmt, ap);
     va_end(ap);
     return code;
 }
@@ -482,10 +495,9 @@ static int open_connection(shmstore_client *c)
 
 int shmstore_connect(const char *socket_path, shmstore_client **out)
 {
-    if (!out) {
-        snprintf(connect_errmsg, sizeof connect_errmsg, "shmstore_connect: out is NULL");
-        return SHMSTORE_EINVAL;
-    }
+    clear_error(NULL);
+    if (!out)
+        return set_error(NULL, SHMSTORE_EINVAL, "shmstore_connect: out is NULL");
     *out = NULL;
     pthread_once(&atfork_once, register_atfork);
     shmstore_client *c = calloc(1, sizeof *c);
@@ -493,8 +505,7 @@ int shmstore_connect(const char *socket_path, shmstore_client **out)
         c->in = malloc(INPUT_CAP);
     if (!c || !c->in) {
         free(c);
-        snprintf(connect_errmsg, sizeof connect_errmsg, "out of memory");
-        return SHMSTORE_ENOMEM;
+        return set_error(NULL, SHMSTORE_ENOMEM, "out of memory");
     }
     c->fd = c->arena_fd = -1;
     c->pins = (id_map)ID_MAP_INIT;
@@ -515,9 +526,11 @@ int shmstore_connect(const char *socket_path, shmstore_client **out)
     if (rc == 0)
         rc = open_connection(c);
     if (rc) {
-        snprintf(connect_errmsg, sizeof connect_errmsg, "%s", c->errmsg);
+        char why[sizeof last_error.text];
+        memcpy(why, last_error.text, sizeof why);
         shmstore_close(c);
-        return rc;
+        /* The handle is gone: the detail is the failed connect's, shmstore_errmsg(NULL)'s. */
+        return set_error(NULL, rc, "%s", why);
     }
     *out = c;
     return 0;
@@ -525,6 +538,7 @@ int shmstore_connect(const char *socket_path, shmstore_client **out)
 
 void shmstore_close(shmstore_client *c)
 {
+    clear_error(c);
     if (!c)
         return;
     handle_list_remove(c);
@@ -549,10 +563,10 @@ void shmstore_close(shmstore_client *c)
  * lost connection, fd is -1 and a new connection is made). */
 static int begin(shmstore_client *c)
 {
+    clear_error(c);
     if (!c)
-        return SHMSTORE_EINVAL;
+        return set_error(NULL, SHMSTORE_EINVAL, "the handle is NULL");
     pthread_mutex_lock(&c->lock);
-    c->errmsg[0] = '\0';
     if (c->fd < 0) {
         int rc = open_connection(c);
         if (rc) {
@@ -633,9 +647,9 @@ static int ensure_writable(shmstore_client *c)
 }
 
 /* Fill the page tables of a range about to be written in one call instead of one fault per
- * page (DESIGN.md §2.2). Page tables stay filled for the life of the mapping, and walking them
- * again costs a third of the copy itself, so each 2 MiB chunk is populated once per mapping.
- * Kernels without MADV_POPULATE_WRITE just take the faults. */
+ * page (docs/architecture.md, "Processes and memory"). Page tables stay filled for the life of
+ * the mapping, and walking them again costs a third of the copy itself, so each 2 MiB chunk is
+ * populated once per mapping. Kernels without MADV_POPULATE_WRITE just take the faults. */
 static void prefault_for_write(struct arena_map *a, uint8_t *p, size_t size)
 {
 #ifdef MADV_POPULATE_WRITE
@@ -763,10 +777,10 @@ int shmstore_put(shmstore_client *c, const char *name, const void *data, size_t 
     memcpy(dest, data, size);
     rc = by_id_locked(c, SHM_MSG_SEAL, id);
     if (rc && rc != SHMSTORE_ECONN) {
-        char why[sizeof c->errmsg];
-        memcpy(why, c->errmsg, sizeof why);
+        char why[sizeof last_error.text];   /* the seal's detail, not the abort's */
+        memcpy(why, last_error.text, sizeof why);
         by_id_locked(c, SHM_MSG_ABORT, id);
-        memcpy(c->errmsg, why, sizeof why);
+        set_error(c, rc, "%s", why);
     }
     return end(c, rc);
 }
@@ -930,17 +944,15 @@ int shmstore_list(shmstore_client *c, const char *pattern, shmstore_list_fn fn, 
     }
 }
 
-int shmstore_info(shmstore_client *c, shmstore_store_info *out)
+/* The first shmstore_store_info ends with version. Fields are only ever appended, so this end
+ * never moves, and no program can have been built with a smaller struct. */
+#define STORE_INFO_V1_SIZE 264u
+_Static_assert(offsetof(shmstore_store_info, version) + sizeof ((shmstore_store_info *)0)->version
+                   == STORE_INFO_V1_SIZE,
+               "shmstore_store_info's first-version fields moved: append new fields instead");
+
+static void info_from_wire(const struct shm_info *i, shmstore_store_info *out)
 {
-    int rc = begin_call(c, out, "out");
-    if (rc)
-        return rc;
-    struct shm_request req = {.type = SHM_MSG_INFO};
-    struct shm_reply rep;
-    rc = call(c, &req, &rep, NULL);
-    if (rc)
-        return end(c, rc);
-    const struct shm_info *i = &rep.u.info;
     memset(out, 0, sizeof *out);
     out->capacity_bytes = i->capacity_bytes;
     out->used_bytes = i->used_bytes;
@@ -960,6 +972,30 @@ int shmstore_info(shmstore_client *c, shmstore_store_info *out)
         out->errors[code] = i->errors[code];
     size_t n = i->version.len < sizeof out->version - 1 ? i->version.len : sizeof out->version - 1;
     memcpy(out->version, i->version.ptr, n);
+}
+
+/* The caller's struct may be an older (shorter) or newer (longer) shmstore_store_info than this
+ * library's: the part both know is copied, the part only a newer caller knows reads as 0, and
+ * not a byte beyond out_size is written. */
+int shmstore_info_sized(shmstore_client *c, shmstore_store_info *out, size_t out_size)
+{
+    int rc = begin_call(c, out, "out");
+    if (rc)
+        return rc;
+    if (out_size < STORE_INFO_V1_SIZE)
+        return end(c, set_error(c, SHMSTORE_EINVAL,
+                                "out_size %zu is below the %u bytes of the first "
+                                "shmstore_store_info", out_size, STORE_INFO_V1_SIZE));
+    struct shm_request req = {.type = SHM_MSG_INFO};
+    struct shm_reply rep;
+    rc = call(c, &req, &rep, NULL);
+    if (rc)
+        return end(c, rc);
+    shmstore_store_info mine;
+    info_from_wire(&rep.u.info, &mine);
+    size_t known = out_size < sizeof mine ? out_size : sizeof mine;
+    memcpy(out, &mine, known);
+    memset((unsigned char *)out + known, 0, out_size - known);
     return end(c, 0);
 }
 

@@ -1,5 +1,5 @@
 /*
- * storectl — look at and manage a shmstore from the command line (DESIGN.md §5).
+ * storectl — look at and manage a shmstore from the command line (specified in storectl.1).
  *
  * Uses only the public API of libshmstore. Every command maps the library's error codes onto
  * one exit status: 0 success, 1 the store refused or the object does not exist, 2 usage error,

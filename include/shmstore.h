@@ -11,13 +11,37 @@
  *            child never speaks on the parent's connection, never releases the parent's pins,
  *            and does not keep the parent's connection open (the library closes the child's copy
  *            of every socket at fork, so the parent's close or death still frees its pins).
- * Errors.    Every int-returning call returns 0 on success or a negative SHMSTORE_E* code.
- *            shmstore_strerror() gives the code's static text; shmstore_errmsg() the detail of
- *            the handle's last failure (often the daemon's own words).
+ * Errors.    Every int-returning call returns 0 on success or a negative SHMSTORE_E* code;
+ *            besides those listed with each function, any call that talks to the daemon may
+ *            fail with SHMSTORE_ECONN (the next call reconnects) or SHMSTORE_EPROTO.
+ *            shmstore_strerror() gives the code's static text, shmstore_errname() its name.
+ * Error detail. A failed call also leaves a detail text (often the daemon's own words), read
+ *            with shmstore_errmsg(). The detail belongs to the calling thread, not to the handle,
+ *            so threads sharing a handle never see, clear or overwrite each other's details:
+ *            - every call that takes a handle (shmstore_close too), and shmstore_connect, first
+ *              clears the calling thread's detail and, if it fails, leaves its own;
+ *            - shmstore_errmsg(c) returns that detail if the thread's last such call was made
+ *              on c, and "" otherwise; shmstore_errmsg(NULL) returns it whatever the handle,
+ *              which is how a failed shmstore_connect (no handle) or a call given a NULL handle
+ *              is explained;
+ *            - shmstore_errmsg, shmstore_strerror, shmstore_errname, shmstore_version and
+ *              shmstore_default_socket leave it alone, so they can share one printf;
+ *            - the text is in the thread's own storage, valid until that thread's next call
+ *              that clears it, or until the thread exits.
  * Ownership. Pointers returned by shmstore_get() point into a read-only mapping and stay valid
  *            until the matching shmstore_release() or shmstore_close(), whichever comes first.
  *            Pointers returned by shmstore_create() are writable until the object is sealed or
  *            aborted. The library copies every name and metadata blob passed to it.
+ * Growing structs. shmstore_store_info gains fields over releases, and a program may run with a
+ *            library older or newer than the header it was compiled with. Fields are only ever
+ *            appended at its end: never reordered, resized or removed, and its arrays (errors[16],
+ *            version[32]) keep their lengths. shmstore_info() passes the program's
+ *            sizeof(shmstore_store_info) to shmstore_info_sized(), and the library writes
+ *            exactly that many bytes: a newer library fills only the fields an older program
+ *            knows, and an older library zero-fills the fields of a newer program it does not
+ *            know, so a figure the running library does not keep reads 0 (compare
+ *            shmstore_version() when 0 is a meaningful value). A size below the first version's
+ *            (264 bytes, through version) is SHMSTORE_EINVAL.
  */
 #ifndef SHMSTORE_H
 #define SHMSTORE_H
@@ -90,7 +114,8 @@ typedef struct shmstore_object_stat {
     int64_t created_ns;               /* seal time, nanoseconds since the Unix epoch */
 } shmstore_object_stat;
 
-/* What shmstore_info tells about the store. */
+/* What shmstore_info tells about the store. New fields go at the end only: see "Growing
+ * structs" at the top of this file. */
 typedef struct shmstore_store_info {
     uint64_t capacity_bytes;     /* size of the arena */
     uint64_t used_bytes;         /* bytes allocated to objects, sealed or not */
@@ -110,108 +135,216 @@ typedef struct shmstore_store_info {
     char version[32];            /* the daemon's version */
 } shmstore_store_info;
 
-/* Connect to the daemon at socket_path, or, when it is NULL, at the default socket:
- * $SHMSTORE_SOCKET if set; else /run/shmstore/shmstore.sock for root or when that socket exists;
- * else $XDG_RUNTIME_DIR/shmstore.sock, or /tmp/shmstore-UID.sock without XDG_RUNTIME_DIR.
- * On success *out is a new handle, to be freed with shmstore_close.
- * Errors: SHMSTORE_EINVAL (out is NULL, path too long), SHMSTORE_ECONN (no daemon there),
- * SHMSTORE_EPERM (the daemon's access lists refuse this user, or its max_clients is reached),
- * SHMSTORE_EPROTO (the daemon speaks another protocol version), SHMSTORE_ENOMEM.
- * On failure *out is set to NULL; the detail of a failed connect is available from
- * shmstore_errmsg(NULL) in the calling thread. */
+/** Connect to a daemon.
+ *
+ * @param[in] socket_path  the daemon's socket, or NULL for the default one:
+ *                         $SHMSTORE_SOCKET if set; else /run/shmstore/shmstore.sock for root or
+ *                         when that socket exists; else $XDG_RUNTIME_DIR/shmstore.sock, or
+ *                         /tmp/shmstore-UID.sock without XDG_RUNTIME_DIR. Copied.
+ * @param[out] out         receives the new handle, or NULL on failure.
+ * @return 0, or
+ *   - SHMSTORE_EINVAL  out is NULL, or the path is too long for a Unix socket;
+ *   - SHMSTORE_ECONN   no daemon answers at that path;
+ *   - SHMSTORE_EPERM   the daemon's access lists refuse this user, or its max_clients is reached;
+ *   - SHMSTORE_EPROTO  the daemon speaks another protocol or arena layout version;
+ *   - SHMSTORE_ENOMEM.
+ * The detail of a failure has no handle to belong to: read it with shmstore_errmsg(NULL).
+ * Ownership: the caller owns *out and frees it with shmstore_close(). */
 SHMSTORE_API int shmstore_connect(const char *socket_path, shmstore_client **out);
 
-/* Close the connection: the daemon drops the handle's pins and frees its unsealed objects.
- * Pointers from the handle's gets and creates become invalid. NULL is a no-op. */
+/** Close a handle.
+ *
+ * The daemon drops the handle's pins and frees its unsealed objects.
+ * @param[in] c  a handle from shmstore_connect(), or NULL (a no-op).
+ * Ownership: c, every pointer from its gets and creates, and its objects' shmstore_object
+ * records are invalid afterwards. No other thread may be using c. */
 SHMSTORE_API void shmstore_close(shmstore_client *c);
 
-/* Store a copy of data[0..size) with optional metadata under name and seal it, as one call.
- * Small payloads travel inside the request (one round trip); large ones are created in place
- * and copied by this process. flags: 0 or SHMSTORE_REPLACE.
- * Errors: SHMSTORE_EINVAL (bad name, meta too large, NULL data with size > 0), SHMSTORE_EEXIST,
- * SHMSTORE_ENOSPC (store full, or the daemon's max_unsealed_bytes_per_client), SHMSTORE_EPERM
- * (a read-only client), SHMSTORE_ECONN. */
+/** Store a copy of a payload under a name and seal it, as one call.
+ *
+ * Small payloads travel inside the request (one round trip); large ones are created in place and
+ * copied by this process.
+ * @param[in] c          the handle.
+ * @param[in] name       the object's name (see SHMSTORE_NAME_MAX). Copied.
+ * @param[in] data       size bytes of payload; may be NULL when size is 0. Copied.
+ * @param[in] size       payload bytes; 0 is allowed.
+ * @param[in] meta       meta_size bytes of metadata, or NULL when meta_size is 0. Copied.
+ * @param[in] meta_size  at most SHMSTORE_META_MAX.
+ * @param[in] flags      0, or SHMSTORE_REPLACE to rebind a name that is taken.
+ * @return 0, or
+ *   - SHMSTORE_EINVAL  NULL handle, bad name, meta too large, NULL data or meta with a size;
+ *   - SHMSTORE_EEXIST  the name is taken and flags lacks SHMSTORE_REPLACE;
+ *   - SHMSTORE_ENOSPC  store full, or the daemon's max_unsealed_bytes_per_client (the detail
+ *                      says how much was asked and how much is free);
+ *   - SHMSTORE_EPERM   the handle is a read-only client;
+ *   - SHMSTORE_ECONN, SHMSTORE_ENOMEM. */
 SHMSTORE_API int shmstore_put(shmstore_client *c, const char *name, const void *data, size_t size,
                               const void *meta, size_t meta_size, unsigned flags);
 
-/* Reserve size bytes under name, to be filled in place and then sealed (or aborted). The name is
- * taken from now on (unless flags has SHMSTORE_REPLACE, in which case it moves to the new object
- * only at seal). *data_out receives a writable pointer valid until seal or abort; *id_out the
- * object's id. The metadata is copied at once. Unsealed objects are freed if the handle is
- * closed or its process dies.
- * Errors: as shmstore_put. */
+/** Reserve an object to be filled in place, then sealed with shmstore_seal() or dropped with
+ * shmstore_abort().
+ *
+ * The name is taken from now on, unless flags has SHMSTORE_REPLACE: then it moves to the new
+ * object only at seal.
+ * @param[in] c, name, size, meta, meta_size, flags  as shmstore_put().
+ * @param[out] data_out  receives a writable pointer to the object's size bytes.
+ * @param[out] id_out    receives the object's id, for seal or abort.
+ * @return 0, or the errors of shmstore_put(); SHMSTORE_EINVAL also for NULL data_out or id_out.
+ * Ownership: *data_out is the caller's to write until the object is sealed or aborted, or c is
+ * closed; unsealed objects are freed when c is closed or its process dies. */
 SHMSTORE_API int shmstore_create(shmstore_client *c, const char *name, size_t size,
                                  const void *meta, size_t meta_size, unsigned flags,
                                  void **data_out, uint64_t *id_out);
 
-/* Make the object created as id visible and immutable, and bind its name to it.
- * Errors: SHMSTORE_ENOTFOUND (no such id), SHMSTORE_ESTATE (already sealed, or created by another
- * handle), SHMSTORE_EEXIST (a REPLACE create sealed the name first), SHMSTORE_ECONN. */
+/** Make an object created through this handle visible and immutable, and bind its name to it.
+ *
+ * @param[in] c   the handle that created the object.
+ * @param[in] id  the id from shmstore_create().
+ * @return 0, or
+ *   - SHMSTORE_ENOTFOUND  no object has that id;
+ *   - SHMSTORE_ESTATE     already sealed, or created by another handle;
+ *   - SHMSTORE_EEXIST     a SHMSTORE_REPLACE create sealed the name first;
+ *   - SHMSTORE_EINVAL     NULL handle; SHMSTORE_ECONN.
+ * Ownership: the pointer from shmstore_create() must not be written any more. */
 SHMSTORE_API int shmstore_seal(shmstore_client *c, uint64_t id);
 
-/* Free an unsealed object of this handle and free its name.
- * Errors: SHMSTORE_ENOTFOUND, SHMSTORE_ESTATE (sealed, or another handle's), SHMSTORE_ECONN. */
+/** Free an unsealed object created through this handle, and free its name.
+ *
+ * @param[in] c, id  as shmstore_seal().
+ * @return 0, or SHMSTORE_ENOTFOUND, SHMSTORE_ESTATE (sealed, or another handle's),
+ *         SHMSTORE_EINVAL (NULL handle), SHMSTORE_ECONN.
+ * Ownership: the pointer from shmstore_create() is invalid afterwards. */
 SHMSTORE_API int shmstore_abort(shmstore_client *c, uint64_t id);
 
-/* Pin the sealed object bound to name and fill *out with read-only pointers to it.
- * timeout_ms: 0 fails at once with SHMSTORE_ENOTFOUND when there is no such object; a positive
- * value waits up to that many milliseconds for the name to be sealed, then fails with
- * SHMSTORE_ETIMEDOUT; SHMSTORE_WAIT_FOREVER waits without limit.
- * Every successful get is balanced by one shmstore_release. A get that waits occupies its handle:
- * other threads' calls on the same handle wait behind it, so give each waiting thread its own
- * handle.
- * Errors: SHMSTORE_EINVAL, SHMSTORE_ENOTFOUND, SHMSTORE_ETIMEDOUT, SHMSTORE_EPERM (the handle
- * holds the daemon's max_pins_per_client pins already), SHMSTORE_ECONN. */
+/** Pin the sealed object bound to a name and give read-only pointers to it.
+ *
+ * A get that waits occupies its handle: other threads' calls on the same handle wait behind it,
+ * so give each waiting thread its own handle.
+ * @param[in] c           the handle.
+ * @param[in] name        the name to look up. Copied.
+ * @param[in] timeout_ms  0: fail at once when there is no such object; > 0: wait up to that many
+ *                        milliseconds for the name to be sealed; SHMSTORE_WAIT_FOREVER: no limit.
+ * @param[out] out        filled with the object's pointers, sizes and id.
+ * @return 0, or
+ *   - SHMSTORE_EINVAL     NULL handle or out, bad name, negative timeout_ms other than
+ *                         SHMSTORE_WAIT_FOREVER;
+ *   - SHMSTORE_ENOTFOUND  no object of that name, and timeout_ms is 0;
+ *   - SHMSTORE_ETIMEDOUT  none was sealed within timeout_ms;
+ *   - SHMSTORE_EPERM      the handle holds the daemon's max_pins_per_client pins already;
+ *   - SHMSTORE_ECONN, SHMSTORE_ENOMEM.
+ * Ownership: out->data and out->meta point into a read-only mapping and stay valid until the
+ * matching shmstore_release() or shmstore_close(c), whichever comes first. Every successful get
+ * is balanced by one shmstore_release(). */
 SHMSTORE_API int shmstore_get(shmstore_client *c, const char *name, int timeout_ms,
                               shmstore_object *out);
 
-/* Unpin an object got through this handle and clear *obj. Needs no round trip, and usually no
- * system call: the release is queued in shared memory, applied by the daemon before this
- * handle's next request and, if the handle goes quiet, within about 20 ms (so another process's
- * stat may show the pin for that long).
- * Errors: SHMSTORE_EINVAL (NULL), SHMSTORE_ESTATE (not pinned by this handle — including an
- * object got before the connection was lost: the daemon dropped that pin with the connection). */
+/** Unpin an object got through this handle, and clear *obj.
+ *
+ * Needs no round trip, and usually no system call: the release is queued in shared memory,
+ * applied by the daemon before this handle's next request and, if the handle goes quiet, within
+ * about 20 ms (so another process's stat may show the pin for that long).
+ * @param[in] c         the handle the object was got through.
+ * @param[in,out] obj   the record filled by shmstore_get(); zeroed on success.
+ * @return 0, or
+ *   - SHMSTORE_EINVAL  NULL handle or obj;
+ *   - SHMSTORE_ESTATE  not pinned by this handle, including an object got before the connection
+ *                      was lost (the daemon dropped that pin with the connection).
+ * Ownership: the pointers obj held are invalid afterwards. */
 SHMSTORE_API int shmstore_release(shmstore_client *c, shmstore_object *obj);
 
-/* Unbind name at once (a new object may take it); the memory is reclaimed when the last pin is
- * released. Errors: SHMSTORE_EINVAL, SHMSTORE_ENOTFOUND, SHMSTORE_EPERM, SHMSTORE_ECONN. */
+/** Unbind a name at once (a new object may take it); the memory is reclaimed when the last pin
+ * is released.
+ *
+ * @param[in] c     the handle.
+ * @param[in] name  the name. Copied.
+ * @return 0, or SHMSTORE_EINVAL (NULL handle, bad name), SHMSTORE_ENOTFOUND, SHMSTORE_EPERM
+ *         (a read-only client), SHMSTORE_ECONN. */
 SHMSTORE_API int shmstore_delete(shmstore_client *c, const char *name);
 
-/* Describe the sealed object bound to name, without pinning it.
- * Errors: SHMSTORE_EINVAL, SHMSTORE_ENOTFOUND, SHMSTORE_ECONN. */
+/** Describe the sealed object bound to a name, without pinning it.
+ *
+ * @param[in] c     the handle.
+ * @param[in] name  the name. Copied.
+ * @param[out] out  filled on success; untouched on failure.
+ * @return 0, or SHMSTORE_EINVAL (NULL handle or out, bad name), SHMSTORE_ENOTFOUND,
+ *         SHMSTORE_ECONN. */
 SHMSTORE_API int shmstore_stat(shmstore_client *c, const char *name, shmstore_object_stat *out);
 
-/* Called once per object by shmstore_list; return 0 to go on, anything else to stop (that value
- * is then returned by shmstore_list). The handle is busy while the list runs: fn must not call
- * shmstore functions on the same handle (it would deadlock); use a second handle, or collect the
- * names and act after the list returns. */
+/** Called once per object by shmstore_list().
+ *
+ * @param[in] entry  the object; valid only during the call, so copy what is kept.
+ * @param[in] arg    shmstore_list()'s arg.
+ * @return 0 to go on; anything else stops the list, and shmstore_list() returns that value.
+ * The handle is busy while the list runs: fn must not call shmstore functions on the same handle
+ * (it would deadlock); use a second handle, or collect the names and act after the list. */
 typedef int (*shmstore_list_fn)(const shmstore_object_stat *entry, void *arg);
 
-/* Call fn for every sealed object whose name matches the glob pattern (fnmatch(3) without
- * flags: '*' also matches '/'; NULL or "" matches everything), in byte order of names. The
- * daemon sends the list in pages, so a store of millions of objects streams in bounded memory.
- * Errors: SHMSTORE_EINVAL (pattern too long), SHMSTORE_ECONN, or fn's nonzero value. */
+/** Call fn for every sealed object whose name matches a glob pattern, in byte order of names.
+ *
+ * The daemon sends the list in pages, so a store of millions of objects streams in bounded
+ * memory; objects sealed or deleted while the list runs may or may not be seen.
+ * @param[in] c        the handle.
+ * @param[in] pattern  fnmatch(3) pattern without flags ('*' also matches '/'); NULL or "" matches
+ *                     everything.
+ * @param[in] fn       the callback.
+ * @param[in] arg      passed to fn untouched.
+ * @return 0 after the last object, fn's nonzero value if it stopped the list (the detail is then
+ *         ""), or SHMSTORE_EINVAL (NULL handle or fn, pattern too long), SHMSTORE_ECONN,
+ *         SHMSTORE_ENOMEM, SHMSTORE_EPROTO. */
 SHMSTORE_API int shmstore_list(shmstore_client *c, const char *pattern, shmstore_list_fn fn,
                                void *arg);
 
-/* Fill *out with store-wide figures. Errors: SHMSTORE_EINVAL, SHMSTORE_ECONN. */
-SHMSTORE_API int shmstore_info(shmstore_client *c, shmstore_store_info *out);
+/** Fill a shmstore_store_info of out_size bytes with store-wide figures.
+ *
+ * Call it through the shmstore_info() macro, which passes the size of the struct the program was
+ * compiled with; see "Growing structs" at the top of this file for what happens when that is
+ * older or newer than the library's.
+ * @param[in] c         the handle.
+ * @param[out] out      out_size bytes; on failure not a byte of them is written.
+ * @param[in] out_size  sizeof(shmstore_store_info) as the caller's header defines it.
+ * @return 0, or
+ *   - SHMSTORE_EINVAL  NULL handle or out, or out_size below the first version's 264 bytes;
+ *   - SHMSTORE_ECONN, SHMSTORE_EPROTO. */
+SHMSTORE_API int shmstore_info_sized(shmstore_client *c, shmstore_store_info *out,
+                                     size_t out_size);
+/** shmstore_info(shmstore_client *c, shmstore_store_info *out): shmstore_info_sized() with this
+ * header's sizeof(shmstore_store_info). */
+#define shmstore_info(c, out) shmstore_info_sized((c), (out), sizeof(shmstore_store_info))
 
-/* One round trip to the daemon. Errors: SHMSTORE_ECONN. */
+/** One round trip to the daemon.
+ *
+ * @param[in] c  the handle.
+ * @return 0, or SHMSTORE_EINVAL (NULL handle), SHMSTORE_ECONN. */
 SHMSTORE_API int shmstore_ping(shmstore_client *c);
 
-/* Static text for an error code ("store full"); "unknown error" for anything else. */
+/** The static text of an error code ("store full"); "success" for 0; "unknown error" for anything
+ * else. Never NULL; lives as long as the program. Leaves the error detail alone. */
 SHMSTORE_API const char *shmstore_strerror(int code);
-/* The code's name ("SHMSTORE_ENOSPC"); "SHMSTORE_UNKNOWN" for anything else. */
+
+/** The name of an error code ("SHMSTORE_ENOSPC"); "SHMSTORE_OK" for 0; "SHMSTORE_UNKNOWN" for
+ * anything else. Never NULL; lives as long as the program. Leaves the error detail alone. */
 SHMSTORE_API const char *shmstore_errname(int code);
-/* Detail of the handle's last failure ("store full: asked 300.0 MiB, 212.0 MiB free"), valid
- * until the handle's next call. With NULL: the detail of the calling thread's last failed
- * shmstore_connect. Never NULL; "" when there is nothing to tell. */
+
+/** The detail of the calling thread's last failure ("store full: asked 300.0 MiB, 212.0 MiB
+ * free"), under the rules of "Error detail" at the top of this file.
+ *
+ * @param[in] c  the handle the failed call was made on, or NULL for the thread's last call
+ *               whatever its handle (the only way to read a failed shmstore_connect's detail).
+ * @return never NULL; "" when the thread's last call succeeded, was made on another handle, or
+ *         failed with nothing to tell. Owned by the library, in the calling thread's storage:
+ *         valid until that thread's next call that clears the detail, or its exit. */
 SHMSTORE_API const char *shmstore_errmsg(shmstore_client *c);
-/* The library's version, SHMSTORE_VERSION_STRING. */
+
+/** The version of the library actually loaded, SHMSTORE_VERSION_STRING of the headers it was
+ * built with. Static; leaves the error detail alone. */
 SHMSTORE_API const char *shmstore_version(void);
-/* The socket path that shmstore_connect(NULL, ...) would use, written to buf (NUL-terminated).
- * Errors: SHMSTORE_EINVAL (buf too small). */
+
+/** The socket path that shmstore_connect(NULL, ...) would use.
+ *
+ * @param[out] buf     receives the path, NUL-terminated.
+ * @param[in] buflen   bytes available at buf.
+ * @return 0, or SHMSTORE_EINVAL (buf is NULL or too small; no detail is set, and the error
+ *         detail is left alone). */
 SHMSTORE_API int shmstore_default_socket(char *buf, size_t buflen);
 
 #ifdef __cplusplus

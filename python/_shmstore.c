@@ -110,9 +110,9 @@ static int client_enter(ClientObject *self)
     return 0;
 }
 
-/* End a call; if it failed, raise its error (the detail is read before anything else can use
- * the handle — other threads' calls only start once we hold the GIL, and we still do).
- * Returns 0 on success, -1 with an exception set. */
+/* End a call; if it failed, raise its error. The detail is this OS thread's own (shmstore.h,
+ * "Error detail"), so other Python threads' calls on the handle while the GIL was released
+ * cannot have changed it. Returns 0 on success, -1 with an exception set. */
 static int client_leave(ClientObject *self, int rc)
 {
     if (rc != 0)
@@ -133,7 +133,6 @@ static PyObject *Client_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     char detail[512];
     Py_BEGIN_ALLOW_THREADS
     rc = shmstore_connect(path, &c);
-    /* The connect detail is thread-local, so read it in this thread before reacquiring. */
     if (rc)
         snprintf(detail, sizeof detail, "%s", shmstore_errmsg(NULL));
     Py_END_ALLOW_THREADS

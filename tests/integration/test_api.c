@@ -1,6 +1,6 @@
 /*
- * test_api.c — every rule of DESIGN.md §3 (object lifecycle) and §4 (public C API), checked
- * through libshmstore against a real shmstored.
+ * test_api.c — every rule of the object lifecycle (docs/architecture.md) and of the public C API
+ * (include/shmstore.h), checked through libshmstore against a real shmstored.
  *
  * Each test gets a fresh 64 MiB daemon on a temporary socket and one connected handle; its
  * teardown stops the daemon and requires exit status 0, so a daemon crash, a valgrind error or a
@@ -831,7 +831,7 @@ static void test_enospc_too_big(void **state)
     assert_int_equal(after.objects, 0);
     assert_rc(put_pattern(C, "big", 10, 1, 0), 0);
 
-    /* The detail says how much is free (DESIGN.md §4, shmstore.h's errmsg example), also when
+    /* The detail says how much is free (shmstore.h's errmsg example), also when
      * the request is larger than the whole store. Checked last so the rest runs regardless. */
     assert_contains(msg, "free");
 }
@@ -883,7 +883,8 @@ static void test_fill_until_enospc(void **state)
 }
 
 /* A fragmented store: much is free, but no single range fits. The detail must still say how
- * much is free (DESIGN.md §4), not only the largest hole, or "store full" looks like a full store. */
+ * much is free (as SHMSTORE_ENOSPC promises), not only the largest hole, or "store full" looks
+ * like a full store. */
 static void test_enospc_fragmented_detail(void **state)
 {
     (void)state;
@@ -1647,7 +1648,7 @@ static void test_ids_not_reused_after_restart(void **state)
     assert_rc(shmstore_release(C, &fresh), 0);
 }
 
-/* Regression (replace_create_did_not_take_the_name): DESIGN.md §3 takes a name at create, with
+/* Regression (replace_create_did_not_take_the_name): a name is taken at create, with
  * or without REPLACE; a plain put while a REPLACE create was in progress used to succeed and
  * then be replaced silently at the seal. */
 static void test_replace_create_takes_the_name(void **state)
@@ -1726,6 +1727,262 @@ static void test_fork_child_threads_share_handle(void **state)
     assert_int_equal(pins_of(C, "shared"), 0);
 }
 
+/* ---- error detail per thread ------------------------------------------------------------- */
+
+/* The rules of "Error detail" in shmstore.h, in one thread. */
+static void test_errmsg_rules(void **state)
+{
+    (void)state;
+    shmstore_client *other = connect_or_fail(D.socket);
+    shmstore_object o;
+    assert_rc(shmstore_get(C, "er/missing", 0, &o), SHMSTORE_ENOTFOUND);
+    char detail[512];
+    snprintf(detail, sizeof detail, "%s", shmstore_errmsg(C));
+    assert_contains(detail, "er/missing");
+    /* The detail is the failed call's handle's, and errmsg(NULL) sees it whatever the handle. */
+    assert_string_equal(shmstore_errmsg(other), "");
+    assert_string_equal(shmstore_errmsg(NULL), detail);
+    /* The calls made to print a failure leave it alone. */
+    char path[256];
+    assert_non_null(shmstore_strerror(SHMSTORE_ENOTFOUND));
+    assert_non_null(shmstore_errname(SHMSTORE_ENOTFOUND));
+    assert_non_null(shmstore_version());
+    assert_rc(shmstore_default_socket(path, sizeof path), 0);
+    assert_string_equal(shmstore_errmsg(C), detail);
+
+    /* Any call of the thread clears it: a success on another handle ... */
+    assert_rc(shmstore_ping(other), 0);
+    assert_string_equal(shmstore_errmsg(C), "");
+    assert_string_equal(shmstore_errmsg(NULL), "");
+    /* ... and a success on the same one. */
+    assert_rc(shmstore_get(C, "er/missing", 0, &o), SHMSTORE_ENOTFOUND);
+    assert_rc(shmstore_ping(C), 0);
+    assert_string_equal(shmstore_errmsg(C), "");
+
+    /* A failure on the other handle is not C's. */
+    assert_rc(shmstore_delete(other, "er/missing"), SHMSTORE_ENOTFOUND);
+    assert_string_equal(shmstore_errmsg(C), "");
+    assert_contains(shmstore_errmsg(other), "er/missing");
+
+    /* A NULL handle is explained through errmsg(NULL). */
+    assert_rc(shmstore_ping(NULL), SHMSTORE_EINVAL);
+    assert_contains(shmstore_errmsg(NULL), "NULL");
+    assert_string_equal(shmstore_errmsg(C), "");
+
+    /* A failed connect has no handle: errmsg(NULL) only, and it replaces the thread's detail. */
+    assert_rc(shmstore_get(C, "er/missing", 0, &o), SHMSTORE_ENOTFOUND);
+    char nowhere[300];
+    snprintf(nowhere, sizeof nowhere, "%s/er-none.sock", D.dir);
+    shmstore_client *none;
+    assert_rc(shmstore_connect(nowhere, &none), SHMSTORE_ECONN);
+    assert_contains(shmstore_errmsg(NULL), nowhere);
+    assert_string_equal(shmstore_errmsg(C), "");
+    shmstore_close(other);
+}
+
+enum { ERRMSG_THREADS = 4 };
+
+struct errmsg_thread {
+    int k;                    /* which failure of own_failure() is this thread's */
+    uint64_t sealed_id;       /* for the ESTATE thread */
+    size_t rounds;
+    pthread_barrier_t *failed, *disturbed;
+    int want_rc;
+    char want[512];           /* the detail of this thread's failure, all alone */
+    int mismatches;
+    char what[1200];          /* the first mismatch */
+};
+
+/* Thread k's own failure, with a detail that no other thread's failure has. */
+static int own_failure(const struct errmsg_thread *t)
+{
+    shmstore_object o;
+    switch (t->k) {
+    case 0:
+        return shmstore_get(C, "t0-missing", 0, &o);                            /* ENOTFOUND */
+    case 1:
+        return shmstore_put(C, "t1-taken", "x", 1, NULL, 0, 0);                 /* EEXIST */
+    case 2:
+        return shmstore_delete(C, "t2-bad\n");                                  /* EINVAL */
+    default:
+        return shmstore_seal(C, t->sealed_id);                                  /* ESTATE */
+    }
+}
+
+static void errmsg_check(struct errmsg_thread *t, size_t round, const char *when, int rc,
+                         int want_rc, const char *got, const char *want)
+{
+    if (rc == want_rc && strcmp(got, want) == 0)
+        return;
+    if (t->mismatches++ == 0)
+        snprintf(t->what, sizeof t->what, "thread %d, round %zu, %s: %s, \"%s\", want %s, \"%s\"",
+                 t->k, round, when, shmstore_errname(rc), got, shmstore_errname(want_rc), want);
+}
+
+/* Each round, every thread makes successful calls and then fails its own way, and checks its
+ * detail at once while the others do the same on the handle. Then, deterministically, one
+ * thread (a different one each round) makes successful calls while the others hold their
+ * details, and those must still read back their own. */
+static void *errmsg_thread_main(void *p)
+{
+    struct errmsg_thread *t = p;
+    char own_name[32];
+    snprintf(own_name, sizeof own_name, "t%d-ok", t->k);
+    for (size_t round = 0; round < t->rounds; round++) {
+        int rc = shmstore_put(C, own_name, &round, sizeof round, NULL, 0, SHMSTORE_REPLACE);
+        if (rc == 0)
+            rc = shmstore_ping(C);
+        errmsg_check(t, round, "put and ping", rc, 0, shmstore_errmsg(C), "");
+        rc = own_failure(t);
+        errmsg_check(t, round, "right after", rc, t->want_rc, shmstore_errmsg(C), t->want);
+        errmsg_check(t, round, "errmsg(NULL)", rc, t->want_rc, shmstore_errmsg(NULL), t->want);
+
+        pthread_barrier_wait(t->failed);
+        int busy = (int)(round % ERRMSG_THREADS) == t->k;
+        if (busy) {
+            shmstore_object o;
+            int ok = shmstore_get(C, own_name, 0, &o);
+            ok = ok ? ok : shmstore_release(C, &o);
+            ok = ok ? ok : shmstore_ping(C);
+            errmsg_check(t, round, "busy thread's calls", ok, 0, shmstore_errmsg(C), "");
+        }
+        pthread_barrier_wait(t->disturbed);
+        if (!busy)
+            errmsg_check(t, round, "after another thread's calls", rc, t->want_rc,
+                         shmstore_errmsg(C), t->want);
+    }
+    return NULL;
+}
+
+/* Regression (errmsg_shared_by_threads): the detail was one buffer per handle, so a thread
+ * sharing a handle read another thread's detail, or "" after another thread's success. */
+static void test_errmsg_per_thread(void **state)
+{
+    (void)state;
+    void *w;
+    uint64_t sealed_id;
+    assert_rc(put_pattern(C, "t1-taken", 10, 1, 0), 0);
+    assert_rc(shmstore_create(C, "t3-sealed", 10, NULL, 0, 0, &w, &sealed_id), 0);
+    assert_rc(shmstore_seal(C, sealed_id), 0);
+
+    static const int codes[ERRMSG_THREADS] = {SHMSTORE_ENOTFOUND, SHMSTORE_EEXIST,
+                                              SHMSTORE_EINVAL, SHMSTORE_ESTATE};
+    struct errmsg_thread t[ERRMSG_THREADS];
+    pthread_barrier_t failed, disturbed;
+    assert_int_equal(pthread_barrier_init(&failed, NULL, ERRMSG_THREADS), 0);
+    assert_int_equal(pthread_barrier_init(&disturbed, NULL, ERRMSG_THREADS), 0);
+    for (int k = 0; k < ERRMSG_THREADS; k++) {
+        t[k] = (struct errmsg_thread){.k = k, .sealed_id = sealed_id,
+                                      .rounds = harness_scale(200, 20), .failed = &failed,
+                                      .disturbed = &disturbed, .want_rc = codes[k]};
+        /* What the failure says when nothing else runs: the detail each thread must get. */
+        assert_rc(own_failure(&t[k]), codes[k]);
+        snprintf(t[k].want, sizeof t[k].want, "%s", shmstore_errmsg(C));
+        assert_true(strlen(t[k].want) > 0);
+        for (int j = 0; j < k; j++)
+            assert_string_not_equal(t[j].want, t[k].want);
+    }
+    assert_contains(t[0].want, "t0-missing");
+    assert_contains(t[1].want, "t1-taken");
+
+    pthread_t tid[ERRMSG_THREADS];
+    for (int k = 0; k < ERRMSG_THREADS; k++)
+        assert_int_equal(pthread_create(&tid[k], NULL, errmsg_thread_main, &t[k]), 0);
+    int mismatches = 0;
+    for (int k = 0; k < ERRMSG_THREADS; k++) {
+        pthread_join(tid[k], NULL);
+        if (t[k].mismatches)
+            fprintf(stderr, "%d mismatches; first: %s\n", t[k].mismatches, t[k].what);
+        mismatches += t[k].mismatches;
+    }
+    pthread_barrier_destroy(&failed);
+    pthread_barrier_destroy(&disturbed);
+    assert_int_equal(mismatches, 0);
+}
+
+/* ---- shmstore_store_info across versions --------------------------------------------------- */
+
+/* The first shmstore_store_info, as programs built against shmstore 0.1 have it compiled in. If
+ * this fails, a field was inserted, moved or resized: new fields go at the end. */
+#define INFO_V1_SIZE 264
+_Static_assert(offsetof(shmstore_store_info, errors) == 13 * 8 &&
+                   offsetof(shmstore_store_info, version) == 29 * 8 &&
+                   offsetof(shmstore_store_info, version) + 32 == INFO_V1_SIZE &&
+                   sizeof(shmstore_store_info) >= INFO_V1_SIZE,
+               "shmstore_store_info's first-version layout changed");
+
+#define GUARD 0xa5
+enum { TAIL = 256 };
+
+/* A caller's buffer of any size, aligned as the struct, with room for guard bytes after it. */
+union info_buf {
+    shmstore_store_info info;
+    unsigned char bytes[sizeof(shmstore_store_info) + TAIL + 64];
+};
+
+static size_t first_unlike(const unsigned char *p, size_t from, size_t to, unsigned char want)
+{
+    for (size_t i = from; i < to; i++)
+        if (p[i] != want)
+            return i;
+    return to;
+}
+
+/* An older program's struct is a prefix of ours: it gets its fields, and not a byte more. */
+static void test_info_older_program(void **state)
+{
+    (void)state;
+    assert_rc(put_pattern(C, "old/x", 1000, 1, 0), 0);
+    union info_buf b;
+    memset(&b, GUARD, sizeof b);
+    assert_rc(shmstore_info_sized(C, &b.info, INFO_V1_SIZE), 0);
+    assert_int_equal(b.info.capacity_bytes, 64 * MiB);
+    assert_int_equal(b.info.objects, 1);
+    assert_int_equal(b.info.clients, 1);
+    assert_int_equal(b.info.errors[0], 0);
+    assert_string_equal(b.info.version, shmstore_version());
+    assert_int_equal(first_unlike(b.bytes, INFO_V1_SIZE, sizeof b.bytes, GUARD), sizeof b.bytes);
+}
+
+/* A newer program's struct is longer than ours: the fields we do not know come back as 0, and
+ * nothing past its size is written. */
+static void test_info_newer_program(void **state)
+{
+    (void)state;
+    const size_t newer = sizeof(shmstore_store_info) + TAIL;
+    union info_buf b;
+    memset(&b, GUARD, sizeof b);
+    assert_rc(shmstore_info_sized(C, &b.info, newer), 0);
+    assert_int_equal(b.info.capacity_bytes, 64 * MiB);
+    assert_string_equal(b.info.version, shmstore_version());
+    assert_int_equal(first_unlike(b.bytes, sizeof(shmstore_store_info), newer, 0), newer);
+    assert_int_equal(first_unlike(b.bytes, newer, sizeof b.bytes, GUARD), sizeof b.bytes);
+
+    /* The macro is this header's size, and fills exactly what the struct holds. */
+    shmstore_store_info i;
+    memset(&i, GUARD, sizeof i);
+    assert_rc(shmstore_info(C, &i), 0);
+    assert_int_equal(i.capacity_bytes, 64 * MiB);
+    assert_true(memchr(i.version, '\0', sizeof i.version) != NULL);
+}
+
+/* Smaller than the first version: no program has such a struct, so it is a bad argument, and
+ * nothing is written. */
+static void test_info_size_too_small(void **state)
+{
+    (void)state;
+    union info_buf b;
+    const size_t sizes[] = {0, 1, 8, INFO_V1_SIZE - 32, INFO_V1_SIZE - 1};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        memset(&b, GUARD, sizeof b);
+        assert_rc(shmstore_info_sized(C, &b.info, sizes[k]), SHMSTORE_EINVAL);
+        assert_contains(shmstore_errmsg(C), "out_size");
+        assert_int_equal(first_unlike(b.bytes, 0, sizeof b.bytes, GUARD), sizeof b.bytes);
+    }
+    assert_rc(shmstore_info_sized(C, NULL, sizeof(shmstore_store_info)), SHMSTORE_EINVAL);
+    assert_rc(shmstore_info_sized(NULL, &b.info, sizeof(shmstore_store_info)), SHMSTORE_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1765,6 +2022,11 @@ int main(void)
         T(test_ids_not_reused_after_restart),
         T(test_replace_create_takes_the_name),
         T(test_fork_child_threads_share_handle),
+        T(test_errmsg_rules),
+        T(test_errmsg_per_thread),
+        T(test_info_older_program),
+        T(test_info_newer_program),
+        T(test_info_size_too_small),
 #undef T
     };
     return cmocka_run_group_tests_name("integration.api", tests, NULL, NULL);
