@@ -46,6 +46,7 @@ struct store {
     uint64_t next_id;
     uint64_t next_client_id;
     uint64_t sealed_count, unsealed_count, unsealed_bytes, deleted_pinned, pins, waiters;
+    struct store_client *clients;   /* every client between init and drop, for store_check */
 };
 
 static int fail(struct store_detail *d, int code, const char *fmt, ...)
@@ -246,6 +247,10 @@ void store_client_init(store_t *s, struct store_client *cl)
     memset(cl, 0, sizeof *cl);
     cl->pins = (id_map)ID_MAP_INIT;
     cl->id = s->next_client_id++;
+    cl->next = s->clients;
+    if (s->clients)
+        s->clients->prev = cl;
+    s->clients = cl;
 }
 
 struct drop_ctx {
@@ -291,6 +296,16 @@ void store_client_drop(store_t *s, struct store_client *cl)
     while (cl->unsealed)
         unsealed_free(s, cl->unsealed);
     cl->pin_count = 0;
+    /* Dropping twice is harmless: the second time the client is no longer linked. */
+    if (cl->prev || s->clients == cl) {
+        if (cl->prev)
+            cl->prev->next = cl->next;
+        else
+            s->clients = cl->next;
+        if (cl->next)
+            cl->next->prev = cl->prev;
+        cl->prev = cl->next = NULL;
+    }
 }
 
 /* ---- lifecycle ----------------------------------------------------------------------------- */
@@ -590,4 +605,218 @@ void store_get_stats(const store_t *s, struct store_stats *out)
     out->deleted_pinned = s->deleted_pinned;
     out->pins = s->pins;
     out->waiters = s->waiters;
+}
+
+/* ---- consistency check --------------------------------------------------------------------- */
+
+struct check_ctx {
+    const store_t *s;
+    char *why;
+    size_t whylen;
+    int bad;
+    uint64_t blocks, block_bytes, object_pins, sealed, deleted, unsealed, unsealed_bytes;
+    uint64_t unsealed_replacing, client_pins;
+};
+
+static void check_fail(struct check_ctx *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Keep the first violation: later ones are usually its consequences. */
+static void check_fail(struct check_ctx *ctx, const char *fmt, ...)
+{
+    if (ctx->bad++)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ctx->why, ctx->whylen, fmt, ap);
+    va_end(ap);
+}
+
+static int check_client_known(const store_t *s, const struct store_client *cl)
+{
+    for (const struct store_client *c = s->clients; c; c = c->next)
+        if (c == cl)
+            return 1;
+    return 0;
+}
+
+static void check_object(uint64_t id, void *value, void *arg)
+{
+    struct check_ctx *ctx = arg;
+    const struct object *obj = value;
+    if (obj->id != id || !obj->block || !obj->name || strlen(obj->name) != obj->name_len) {
+        check_fail(ctx, "object %llu: record does not match its id, block or name",
+                   (unsigned long long)id);
+        return;
+    }
+    uint64_t bytes = obj->meta_size ? round_up64(obj->size) + obj->meta_size : obj->size;
+    if (alloc_block_offset(obj->block) != obj->data_offset || alloc_block_size(obj->block) < bytes)
+        check_fail(ctx, "object %llu (%s): %llu bytes at %llu do not fit its block",
+                   (unsigned long long)id, obj->name, (unsigned long long)bytes,
+                   (unsigned long long)obj->data_offset);
+    ctx->blocks++;
+    ctx->block_bytes += alloc_block_size(obj->block);
+    ctx->object_pins += obj->pins;
+    const struct name_entry *e = name_map_get(ctx->s->names, obj->name, obj->name_len);
+    switch (obj->state) {
+    case OBJECT_SEALED:
+        ctx->sealed++;
+        if (!e || e->sealed != obj || obj->owner)
+            check_fail(ctx, "sealed object %llu (%s) is not the one bound to its name",
+                       (unsigned long long)id, obj->name);
+        break;
+    case OBJECT_DELETED:
+        ctx->deleted++;
+        if (obj->pins == 0 || (e && e->sealed == obj) || obj->owner)
+            check_fail(ctx, "deleted object %llu (%s) is unpinned or still bound",
+                       (unsigned long long)id, obj->name);
+        break;
+    case OBJECT_UNSEALED:
+        ctx->unsealed++;
+        ctx->unsealed_bytes += obj->size;
+        ctx->unsealed_replacing += obj->replace;
+        if (obj->pins || !obj->owner || !check_client_known(ctx->s, obj->owner))
+            check_fail(ctx, "unsealed object %llu (%s) is pinned or has no live owner",
+                       (unsigned long long)id, obj->name);
+        else if (!e || (!obj->replace && e->reserved != obj))
+            check_fail(ctx, "unsealed object %llu (%s) does not hold its name",
+                       (unsigned long long)id, obj->name);
+        break;
+    default:
+        check_fail(ctx, "object %llu has state %d", (unsigned long long)id, (int)obj->state);
+    }
+}
+
+struct check_pins_ctx {
+    struct check_ctx *ctx;
+    uint64_t count;
+};
+
+static void check_pin(uint64_t id, void *value, void *arg)
+{
+    struct check_pins_ctx *pc = arg;
+    const struct pin *p = value;
+    if (p->count == 0 || id_map_get(&pc->ctx->s->objects, id) != p->obj ||
+        p->obj->pins < p->count || p->obj->state == OBJECT_UNSEALED)
+        check_fail(pc->ctx, "pin on %llu: no such pinnable object, or more pins than it has",
+                   (unsigned long long)id);
+    pc->count += p->count;
+}
+
+static void check_clients(struct check_ctx *ctx)
+{
+    uint64_t unsealed = 0;
+    for (const struct store_client *cl = ctx->s->clients; cl; cl = cl->next) {
+        struct check_pins_ctx pc = {ctx, 0};
+        id_map_foreach(&cl->pins, check_pin, &pc);
+        if (pc.count != cl->pin_count)
+            check_fail(ctx, "client %llu: pin_count %llu, its pins add up to %llu",
+                       (unsigned long long)cl->id, (unsigned long long)cl->pin_count,
+                       (unsigned long long)pc.count);
+        ctx->client_pins += cl->pin_count;
+        uint64_t count = 0, bytes = 0, charge = 0;
+        for (const struct object *obj = cl->unsealed; obj; obj = obj->owner_next) {
+            if (obj->owner != cl || obj->state != OBJECT_UNSEALED ||
+                id_map_get(&ctx->s->objects, obj->id) != obj) {
+                check_fail(ctx, "client %llu lists object %llu that is not its unsealed object",
+                           (unsigned long long)cl->id, (unsigned long long)obj->id);
+                return;   /* the list itself may be broken: do not walk on */
+            }
+            count++;
+            bytes += obj->size;
+            charge += obj->size + obj->meta_size;
+        }
+        if (count != cl->unsealed_count || bytes != cl->unsealed_bytes ||
+            charge != cl->unsealed_charge)
+            check_fail(ctx, "client %llu: unsealed count/bytes/charge %llu/%llu/%llu, its list "
+                       "adds up to %llu/%llu/%llu", (unsigned long long)cl->id,
+                       (unsigned long long)cl->unsealed_count,
+                       (unsigned long long)cl->unsealed_bytes,
+                       (unsigned long long)cl->unsealed_charge, (unsigned long long)count,
+                       (unsigned long long)bytes, (unsigned long long)charge);
+        unsealed += count;
+    }
+    if (unsealed != ctx->unsealed)
+        check_fail(ctx, "clients own %llu unsealed objects, the store has %llu",
+                   (unsigned long long)unsealed, (unsigned long long)ctx->unsealed);
+}
+
+static void check_names(struct check_ctx *ctx, uint64_t *bound, uint64_t *replacers,
+                        uint64_t *waiters)
+{
+    const char *key = NULL;
+    size_t key_len = 0;
+    void *value;
+    while ((key = name_map_next(ctx->s->names, key, key_len, &key_len, &value))) {
+        const struct name_entry *e = value;
+        if (e->name_len != key_len || memcmp(e->name, key, key_len) != 0)
+            check_fail(ctx, "entry %.*s is filed under another name", (int)key_len, key);
+        if (!e->sealed && !e->reserved && !e->replacers && !e->waiters_head)
+            check_fail(ctx, "entry %.*s is unused but kept", (int)key_len, key);
+        const struct object *objs[2] = {e->sealed, e->reserved};
+        for (int i = 0; i < 2; i++)
+            if (objs[i] && (objs[i]->name_len != key_len ||
+                            memcmp(objs[i]->name, key, key_len) != 0 ||
+                            objs[i]->state != (i == 0 ? OBJECT_SEALED : OBJECT_UNSEALED) ||
+                            id_map_get(&ctx->s->objects, objs[i]->id) != objs[i]))
+                check_fail(ctx, "name %.*s leads to object %llu of another name or state",
+                           (int)key_len, key, (unsigned long long)objs[i]->id);
+        *bound += e->sealed != NULL;
+        *replacers += e->replacers;
+        const struct store_waiter *prev = NULL;
+        for (const struct store_waiter *w = e->waiters_head; w; prev = w, w = w->next) {
+            if (w->entry != e || w->prev != prev) {
+                check_fail(ctx, "waiter list of %.*s is broken", (int)key_len, key);
+                break;
+            }
+            ++*waiters;
+        }
+        if (e->waiters_tail != prev)
+            check_fail(ctx, "waiter list of %.*s does not end at its tail", (int)key_len, key);
+    }
+}
+
+int store_check(const store_t *s, char *why, size_t whylen)
+{
+    struct check_ctx ctx = {.s = s, .why = why, .whylen = whylen};
+    const char *sub_why = NULL;
+    if (alloc_check(s->alloc, &sub_why) != 0) {
+        check_fail(&ctx, "allocator: %s", sub_why);
+        return -1;
+    }
+    if (name_map_check(s->names, &sub_why) != 0) {
+        check_fail(&ctx, "name map: %s", sub_why);
+        return -1;
+    }
+    id_map_foreach(&s->objects, check_object, &ctx);
+    check_clients(&ctx);
+    uint64_t bound = 0, replacers = 0, waiters = 0;
+    check_names(&ctx, &bound, &replacers, &waiters);
+
+    struct store_stats st;
+    store_get_stats(s, &st);
+    if (ctx.blocks != alloc_blocks(s->alloc) || ctx.block_bytes != st.used_bytes)
+        check_fail(&ctx, "allocator has %llu blocks, %llu bytes used; objects hold %llu, %llu",
+                   (unsigned long long)alloc_blocks(s->alloc), (unsigned long long)st.used_bytes,
+                   (unsigned long long)ctx.blocks, (unsigned long long)ctx.block_bytes);
+    if (st.pins != ctx.object_pins || st.pins != ctx.client_pins)
+        check_fail(&ctx, "pins: stats %llu, objects %llu, clients %llu",
+                   (unsigned long long)st.pins, (unsigned long long)ctx.object_pins,
+                   (unsigned long long)ctx.client_pins);
+    if (st.objects != ctx.sealed || bound != ctx.sealed)
+        check_fail(&ctx, "sealed objects: stats %llu, objects %llu, bound names %llu",
+                   (unsigned long long)st.objects, (unsigned long long)ctx.sealed,
+                   (unsigned long long)bound);
+    if (st.unsealed_objects != ctx.unsealed || st.unsealed_bytes != ctx.unsealed_bytes ||
+        replacers != ctx.unsealed_replacing)
+        check_fail(&ctx, "unsealed objects/bytes/replacing: stats %llu/%llu/%llu, objects "
+                   "%llu/%llu/%llu", (unsigned long long)st.unsealed_objects,
+                   (unsigned long long)st.unsealed_bytes, (unsigned long long)replacers,
+                   (unsigned long long)ctx.unsealed, (unsigned long long)ctx.unsealed_bytes,
+                   (unsigned long long)ctx.unsealed_replacing);
+    if (st.deleted_pinned != ctx.deleted || st.waiters != waiters)
+        check_fail(&ctx, "deleted-pinned/waiters: stats %llu/%llu, found %llu/%llu",
+                   (unsigned long long)st.deleted_pinned, (unsigned long long)st.waiters,
+                   (unsigned long long)ctx.deleted, (unsigned long long)waiters);
+    return ctx.bad ? -1 : 0;
 }

@@ -48,6 +48,7 @@ struct store_client {
     struct object *unsealed;      /* list of this client's unsealed objects */
     uint64_t unsealed_count, unsealed_bytes, pin_count;
     uint64_t unsealed_charge;     /* payload + metadata of its unsealed objects (for limits) */
+    struct store_client *prev, *next;   /* the store's clients, from init to drop */
 };
 
 /* A get waiting for a name. The caller embeds it, fills client and wake, and keeps it alive until
@@ -110,5 +111,12 @@ struct object *store_lookup(store_t *s, const char *name, size_t name_len);
 struct object *store_next_sealed(store_t *s, const char *after, size_t after_len,
                                  unsigned *budget, const char **resume_name, size_t *resume_len);
 void store_get_stats(const store_t *s, struct store_stats *out);
+
+/* Walk every structure and check that they agree: the allocator's used bytes are the blocks of
+ * the live objects, pins and unsealed objects add up over the clients, every name leads to a
+ * sealed object of that name, every unsealed object has an owner, and store_get_stats tells the
+ * truth. Allocates nothing, so it can run under injected allocation failures. 0 when sound,
+ * else -1 with the first violation in why. For tests and fuzzers. */
+int store_check(const store_t *s, char *why, size_t whylen);
 
 #endif
