@@ -1,0 +1,312 @@
+/*
+ * make_corpus.c — writes the fuzz targets' seed corpora (tests/fuzz/corpus/).
+ *
+ *   make_corpus PROTO_DIR DAEMON_DIR
+ *
+ * For fuzz_proto: the body of one well-formed request and reply of every type, encoded by the
+ * codec itself. For fuzz_daemon: short scripts in its record format (fuzz_daemon.h) that walk
+ * every request through its interesting paths — put and get, create with metadata and seal, a
+ * get that waits and is woken, one that times out, abort, a replace of a pinned object, a list
+ * with a pattern over pages, a client that leaves holding pins and unsealed objects — plus raw
+ * frames that break the protocol. The fuzzer starts deep instead of having to find HELLO first.
+ * Run it again after changing either format, and commit what it writes.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fuzz_daemon.h"
+#include "proto.h"
+
+static const char *dir;
+
+static void write_file(const char *name, const void *bytes, size_t len)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(bytes, 1, len, f) != len || fclose(f) != 0) {
+        perror(path);
+        exit(1);
+    }
+}
+
+/* ---- fuzz_proto: message bodies ------------------------------------------------------------ */
+
+static void body_file(const char *name, struct shm_buf *b)
+{
+    write_file(name, b->data + SHM_FRAME_HEADER, b->len - SHM_FRAME_HEADER);
+    shm_buf_reset(b);
+}
+
+#define BYTES(s) ((struct shm_bytes){(const uint8_t *)(s), (uint32_t)strlen(s)})
+
+static void proto_corpus(void)
+{
+    struct shm_buf b = {0};
+    struct shm_request req = {.seq = 7};
+    const char *names[] = {"", "hello", "put", "create", "seal", "abort", "get", "release",
+                           "delete", "stat", "list", "info", "ping"};
+    for (uint32_t type = SHM_MSG_HELLO; type < SHM_MSG_TYPE_END; type++) {
+        memset(&req.u, 0, sizeof req.u);
+        req.type = type;
+        switch (type) {
+        case SHM_MSG_HELLO: req.u.hello.version = SHM_PROTO_VERSION; req.u.hello.pid = 42; break;
+        case SHM_MSG_PUT:
+            req.u.put.name = BYTES("job7/input/x");
+            req.u.put.data = BYTES("payload");
+            req.u.put.meta = BYTES("dtype=f8");
+            req.u.put.flags = SHM_FLAG_REPLACE;
+            break;
+        case SHM_MSG_CREATE:
+            req.u.create.name = BYTES("big");
+            req.u.create.size = 1u << 20;
+            req.u.create.meta = BYTES("shape=(1024,128)");
+            break;
+        case SHM_MSG_GET: req.u.get.name = BYTES("x"); req.u.get.timeout_ms = 250; break;
+        case SHM_MSG_DELETE:
+        case SHM_MSG_STAT: req.u.by_name.name = BYTES("x"); break;
+        case SHM_MSG_LIST:
+            req.u.list.pattern = BYTES("job*");
+            req.u.list.cursor = BYTES("job3");
+            req.u.list.max = 2;
+            break;
+        case SHM_MSG_SEAL:
+        case SHM_MSG_ABORT:
+        case SHM_MSG_RELEASE: req.u.by_id.id = 1764633600000000ull; break;
+        default: break;
+        }
+        char name[64];
+        snprintf(name, sizeof name, "req-%s", names[type]);
+        if (shm_encode_request(&req, &b) == 0)
+            body_file(name, &b);
+    }
+
+    struct shm_object objs[3] = {
+        {BYTES("job1"), 11, 0, 100, 128, 8, 1, 1764633600000000000},
+        {BYTES("job2"), 12, 4096, 0, 4096, 0, 0, 1764633600000000001},
+        {BYTES("job3"), 13, 8192, 70000, 81920, 100, 3, 1764633600000000002},
+    };
+    struct shm_reply rep = {.seq = 7};
+    for (uint32_t type = SHM_MSG_HELLO; type < SHM_MSG_TYPE_END; type++) {
+        memset(&rep.u, 0, sizeof rep.u);
+        rep.type = type;
+        rep.status = 0;
+        switch (type) {
+        case SHM_MSG_HELLO:
+            rep.u.hello.version = SHM_PROTO_VERSION;
+            rep.u.hello.arena_size = 16u << 20;
+            rep.u.hello.client_id = 3;
+            rep.u.hello.server_version = BYTES("0.1.0");
+            break;
+        case SHM_MSG_PUT: rep.u.put.id = 11; break;
+        case SHM_MSG_CREATE: rep.u.create.id = 12; rep.u.create.data_offset = 4096; break;
+        case SHM_MSG_GET:
+        case SHM_MSG_STAT: rep.u.object = objs[0]; break;
+        case SHM_MSG_LIST:
+            rep.u.list.count = 3;
+            rep.u.list.entries = objs;
+            rep.u.list.next_cursor = BYTES("job3");
+            break;
+        case SHM_MSG_INFO:
+            rep.u.info.capacity_bytes = 16u << 20;
+            rep.u.info.used_bytes = 4096;
+            rep.u.info.objects = 3;
+            rep.u.info.errors[2] = 5;
+            rep.u.info.version = BYTES("0.1.0");
+            break;
+        default: break;
+        }
+        char name[64];
+        snprintf(name, sizeof name, "rep-%s", names[type]);
+        if (shm_encode_reply(&rep, &b) == 0)
+            body_file(name, &b);
+    }
+    shm_encode_error(SHM_MSG_GET, 9, -3, &b, "x: not found");
+    body_file("rep-error", &b);
+    shm_buf_free(&b);
+}
+
+/* ---- fuzz_daemon: scripts of records ------------------------------------------------------- */
+
+static uint8_t script[1 << 16];
+static size_t script_len;
+
+static void record(unsigned client, unsigned op, const uint8_t *payload, size_t len)
+{
+    script[script_len++] = (uint8_t)client;
+    script[script_len++] = (uint8_t)op;
+    script[script_len++] = (uint8_t)(len & 0xff);
+    script[script_len++] = (uint8_t)(len >> 8);
+    if (len)   /* payload is NULL then */
+        memcpy(script + script_len, payload, len);
+    script_len += len;
+}
+
+/* A compact request: type, seq, then the type's field bytes (fuzz_daemon.h). */
+#define REQ(client, ...)                                                                        \
+    do {                                                                                        \
+        const uint8_t p_[] = {__VA_ARGS__};                                                     \
+        record((client), FUZZ_REQUEST, p_, sizeof p_);                                          \
+    } while (0)
+#define CLOSE(client) record((client), FUZZ_CLOSE, NULL, 0)
+#define TIME() record(0, FUZZ_TIME, NULL, 0)
+
+/* Names in the compact form: n % 8 + 1 letters of "ab/c". */
+#define NAME_A 0, 0
+#define NAME_B 0, 1
+#define NAME_AB 1, 0, 1
+#define NAME_A_B 2, 0, 2, 1   /* "a/b" */
+/* id byte: the k-th id seen in a reply (in order, from 0) */
+#define SEEN(k) (k)
+
+static void script_file(const char *name)
+{
+    write_file(name, script, script_len);
+    script_len = 0;
+}
+
+/* Raw bytes of an encoded request, sent as they are. */
+static void raw_request(unsigned client, unsigned op, const struct shm_request *req)
+{
+    struct shm_buf b = {0};
+    if (shm_encode_request(req, &b) != 0)
+        exit(1);
+    record(client, FUZZ_RAW | op, b.data, b.len);
+    shm_buf_free(&b);
+}
+
+static void daemon_corpus(void)
+{
+    /* put, get, stat, list, info, ping, release, delete */
+    REQ(0, SHM_MSG_PUT, 1, NAME_A, 4, 1, 0);
+    REQ(0, SHM_MSG_GET, 2, NAME_A, 0);
+    REQ(0, SHM_MSG_STAT, 3, NAME_A);
+    REQ(0, SHM_MSG_LIST, 4, 0, 0, 10);
+    REQ(0, SHM_MSG_INFO, 5);
+    REQ(0, SHM_MSG_PING, 6);
+    REQ(0, SHM_MSG_RELEASE, 7, SEEN(0));
+    REQ(0, SHM_MSG_DELETE, 8, NAME_A);
+    REQ(0, SHM_MSG_INFO, 9);
+    script_file("put-get-release-delete");
+
+    /* create with metadata, seal, another client gets it */
+    REQ(0, SHM_MSG_CREATE, 1, NAME_B, 1, 2, 2, 0);
+    REQ(0, SHM_MSG_SEAL, 2, SEEN(0));
+    REQ(1, SHM_MSG_GET, 1, NAME_B, 0);
+    REQ(1, SHM_MSG_STAT, 2, NAME_B);
+    REQ(1, SHM_MSG_RELEASE, 3, SEEN(1));
+    REQ(0, SHM_MSG_DELETE, 3, NAME_B);
+    script_file("create-meta-seal-get");
+
+    /* a get that waits forever, woken by another client's seal */
+    REQ(1, SHM_MSG_GET, 1, NAME_A, 1);
+    REQ(0, SHM_MSG_CREATE, 1, NAME_A, 1, 1, 0, 0);
+    REQ(0, SHM_MSG_SEAL, 2, SEEN(0));
+    REQ(1, SHM_MSG_PING, 2);
+    REQ(1, SHM_MSG_RELEASE, 3, SEEN(1));
+    script_file("get-waits-woken-by-seal");
+
+    /* a get that times out, and one woken by a put */
+    REQ(1, SHM_MSG_GET, 1, NAME_AB, 2, 5);
+    TIME();
+    REQ(2, SHM_MSG_GET, 1, NAME_A, 2, 50);
+    REQ(0, SHM_MSG_PUT, 1, NAME_A, 1, 0, 0);
+    REQ(2, SHM_MSG_INFO, 2);
+    script_file("get-timeout-and-wake");
+
+    /* abort, and a client that leaves an unsealed object behind */
+    REQ(0, SHM_MSG_CREATE, 1, NAME_A, 2, 3, 0, 0);
+    REQ(0, SHM_MSG_ABORT, 2, SEEN(0));
+    REQ(0, SHM_MSG_CREATE, 3, NAME_A, 1, 4, 1, 0);
+    REQ(1, SHM_MSG_CREATE, 1, NAME_A, 1, 4, 1, 0);   /* EEXIST: reserved */
+    CLOSE(0);
+    REQ(1, SHM_MSG_CREATE, 2, NAME_A, 1, 4, 1, 0);
+    REQ(1, SHM_MSG_INFO, 3);
+    script_file("abort-and-leave-unsealed");
+
+    /* replace a pinned object, delete it, release the old pin */
+    REQ(0, SHM_MSG_PUT, 1, NAME_A, 2, 0, 0);
+    REQ(1, SHM_MSG_GET, 1, NAME_A, 0);
+    REQ(0, SHM_MSG_PUT, 2, NAME_A, 3, 0, SHM_FLAG_REPLACE);
+    REQ(0, SHM_MSG_CREATE, 3, NAME_A, 1, 1, 0, SHM_FLAG_REPLACE);
+    REQ(0, SHM_MSG_SEAL, 4, SEEN(3));
+    REQ(0, SHM_MSG_DELETE, 5, NAME_A);
+    REQ(1, SHM_MSG_INFO, 2);
+    REQ(1, SHM_MSG_RELEASE, 3, SEEN(1));
+    REQ(1, SHM_MSG_INFO, 4);
+    script_file("replace-pinned");
+
+    /* list with a pattern over pages */
+    REQ(0, SHM_MSG_PUT, 1, NAME_A, 0, 0, 0);
+    REQ(0, SHM_MSG_PUT, 2, NAME_B, 0, 0, 0);
+    REQ(0, SHM_MSG_PUT, 3, NAME_AB, 0, 0, 0);
+    REQ(0, SHM_MSG_PUT, 4, NAME_A_B, 0, 0, 0);
+    REQ(1, SHM_MSG_LIST, 1, 2, 0, 3, 0, 2);   /* "a*", first page of 2 */
+    REQ(1, SHM_MSG_LIST, 2, 2, 0, 3, 1, NAME_AB, 2);   /* on from "ab" */
+    REQ(1, SHM_MSG_LIST, 3, 0, 0, 0);         /* max 0 */
+    script_file("list-pattern-pages");
+
+    /* a client that goes away holding pins and an unsealed object */
+    REQ(0, SHM_MSG_PUT, 1, NAME_A, 1, 1, 0);
+    REQ(1, SHM_MSG_GET, 1, NAME_A, 0);
+    REQ(1, SHM_MSG_GET, 2, NAME_A, 0);
+    REQ(1, SHM_MSG_CREATE, 3, NAME_B, 2, 8, 1, 0);
+    REQ(0, SHM_MSG_DELETE, 2, NAME_A);
+    CLOSE(1);
+    REQ(0, SHM_MSG_INFO, 3);
+    script_file("leave-holding-pins");
+
+    /* big sizes: the store is full, the name is too long */
+    REQ(0, SHM_MSG_CREATE, 1, NAME_A, 3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0, 0);
+    REQ(0, SHM_MSG_CREATE, 2, NAME_A, 2, 0xff, 0, 0);
+    REQ(0, SHM_MSG_PUT, 3, 0xff, 0, 0, 0);
+    REQ(0, SHM_MSG_GET, 4, NAME_A, 3, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff);
+    script_file("limits");
+
+    /* the handshake by hand: HELLO in raw bytes, then a raw PUT and GET */
+    struct shm_request req = {.type = SHM_MSG_HELLO, .seq = 1};
+    req.u.hello.version = SHM_PROTO_VERSION;
+    raw_request(0, FUZZ_NO_HELLO, &req);
+    req = (struct shm_request){.type = SHM_MSG_PUT, .seq = 2};
+    req.u.put.name = BYTES("raw");
+    req.u.put.data = BYTES("bytes");
+    raw_request(0, 0, &req);
+    req = (struct shm_request){.type = SHM_MSG_GET, .seq = 3};
+    req.u.get.name = BYTES("raw");
+    raw_request(0, 0, &req);
+    req = (struct shm_request){.type = SHM_MSG_HELLO, .seq = 4};
+    req.u.hello.version = SHM_PROTO_VERSION;
+    raw_request(0, 0, &req);   /* HELLO twice */
+    script_file("raw-handshake");
+
+    /* protocol violations: no HELLO first, a bad frame length, garbage, a stalled frame */
+    req = (struct shm_request){.type = SHM_MSG_PING, .seq = 1};
+    raw_request(0, FUZZ_NO_HELLO, &req);
+    const uint8_t zero_length[] = {0, 0, 0, 0};
+    record(1, FUZZ_RAW, zero_length, sizeof zero_length);
+    const uint8_t garbage[] = {3, 0, 0, 0, 0xc1, 0xc1, 0xc1};
+    record(2, FUZZ_RAW, garbage, sizeof garbage);
+    const uint8_t unknown[] = {4, 0, 0, 0, 0x93, 0x63, 0x05, 0xc0};   /* [99, 5, nil] */
+    record(3, FUZZ_RAW, unknown, sizeof unknown);
+    const uint8_t half[] = {100, 0, 0, 0, 0x92};
+    record(3, FUZZ_RAW, half, sizeof half);
+    TIME();
+    record(0, FUZZ_RAW | FUZZ_NO_HELLO, half, sizeof half);
+    TIME();
+    script_file("protocol-violations");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3) {
+        fprintf(stderr, "usage: make_corpus PROTO_DIR DAEMON_DIR\n");
+        return 2;
+    }
+    dir = argv[1];
+    proto_corpus();
+    dir = argv[2];
+    daemon_corpus();
+    return 0;
+}
