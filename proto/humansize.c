@@ -1,7 +1,7 @@
 /*
  * humansize.c — human-readable sizes both ways. Binary units throughout (KiB = 1024 bytes),
- * because the store's capacities and page sizes are powers of two and DESIGN.md §6 fixes the
- * K/M/G suffixes as powers of 1024.
+ * because the store's capacities and page sizes are powers of two, and the K/M/G suffixes
+ * of every size the daemon and storectl accept are powers of 1024 too.
  */
 #include "humansize.h"
 

@@ -1,5 +1,6 @@
 /*
- * sockpath.h — where the daemon listens and clients connect when nobody says (DESIGN.md §6).
+ * sockpath.h — where the daemon listens and clients connect when nobody says
+ * (docs/architecture.md, "Configuration").
  * One function for both sides, so a daemon started by hand and a worker find each other.
  */
 #ifndef SHMSTORE_SOCKPATH_H

@@ -314,7 +314,7 @@ int store_create(store_t *s, struct store_client *cl, const char *name, size_t n
                  uint64_t size, const void *meta, size_t meta_size, unsigned replace,
                  struct object **out, struct store_detail *d)
 {
-    /* A create takes the name at once, with or without REPLACE (DESIGN.md §3): only another
+    /* A create takes the name at once, with or without REPLACE (docs/architecture.md, "Object lifecycle"): only another
      * REPLACE may then go ahead, and the last seal wins. */
     struct name_entry *e = entry_find(s, name, name_len);
     if (!replace && e && (e->sealed || e->reserved || e->replacers))

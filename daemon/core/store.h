@@ -5,7 +5,7 @@
  * the per-connection bookkeeping that makes crash cleanup proportional to what a client held:
  * its pins (an id map) and its unsealed objects (an intrusive list). Payload bytes live in the
  * arena at offsets given by the allocator; every other byte of state lives here, in private
- * memory (DESIGN.md §2.3).
+ * memory (docs/architecture.md, "Processes and memory").
  *
  * Object states: UNSEALED (owned by one client, writable by it) -> SEALED (immutable, bound to
  * its name) -> DELETED (unbound, kept while pinned) -> freed. A name entry holds the sealed

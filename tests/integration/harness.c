@@ -1,7 +1,8 @@
 /*
  * harness.c — a real daemon per test group (see harness.h).
  *
- * Readiness is what DESIGN.md §6 promises: the socket accepts connections. The harness polls
+ * Readiness is what the daemon promises (docs/architecture.md, "Access control and the
+ * service"): the socket accepts connections. The harness polls
  * connect() rather than sleeping a fixed time, with a generous limit because under valgrind the
  * daemon starts some hundred times slower.
  */

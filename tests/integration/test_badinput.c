@@ -1,6 +1,6 @@
 /*
- * test_badinput.c — hostile and broken clients against a real shmstored (DESIGN.md §2 rule 8:
- * bad input never hurts the store).
+ * test_badinput.c — hostile and broken clients against a real shmstored (docs/architecture.md,
+ * "Errors": bad input never hurts the store).
  *
  * One daemon serves the whole run. Setup stores reference objects of several sizes (some with
  * metadata) through libshmstore and keeps their bytes; a "bystander" client holds a pinned get
@@ -1450,7 +1450,7 @@ static void test_bad_names(void **state)
 }
 
 /* Names longer than SHM_NAME_MAX are invalid names like the others: EINVAL, and the connection
- * stays (DESIGN.md §2 rule 7, handlers.c's name_ok). */
+ * stays (docs/architecture.md, "Object lifecycle"; handlers.c's name_ok). */
 static void test_name_too_long(void **state)
 {
     (void)state;

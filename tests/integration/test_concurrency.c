@@ -312,7 +312,8 @@ static int verify(struct worker *w, unsigned name_idx, const shmstore_object *o,
         failure(w, "%s: name %u: NULL data for %zu bytes", when, name_idx, o->size);
         return -1;
     }
-    /* DESIGN.md §2.3: payloads are 64-byte aligned, large ones page-aligned. */
+    /* Payloads are 64-byte aligned, large ones page-aligned (docs/architecture.md, "Processes
+     * and memory"). */
     if ((uintptr_t)o->data % 64 != 0 || (o->size >= (1u << 20) && (uintptr_t)o->data % 4096))
         failure(w, "%s: name %u: payload of %zu bytes at %p is not aligned", when, name_idx,
                 o->size, o->data);
@@ -638,7 +639,8 @@ static void worker_finish(struct worker *w)
 }
 
 /* The abrupt end of a process that exits without releasing or closing anything: its pins and an
- * unsealed object are the daemon's to clean up when the connection drops (DESIGN.md §2.5). */
+ * unsealed object are the daemon's to clean up when the connection drops (docs/architecture.md,
+ * "When a client dies"). */
 static void worker_abandon(struct worker *w)
 {
     for (unsigned i = 0; i < w->nheld; i++) {

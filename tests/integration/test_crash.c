@@ -1,5 +1,6 @@
 /*
- * test_crash.c — what the daemon does when a client dies without a word (DESIGN.md §2.5).
+ * test_crash.c — what the daemon does when a client dies without a word (docs/architecture.md,
+ * "When a client dies").
  *
  * The issue: "A client killed with SIGKILL while it holds pins and an unsealed 100 MiB object:
  * the daemon frees the unsealed object and drops the pins at once, in time proportional to what

@@ -1,5 +1,5 @@
 #!/bin/sh
-# test_shmstored.sh — shmstored's command line and lifetime (DESIGN.md §6): help and version,
+# test_shmstored.sh — shmstored's command line and lifetime (shmstored(8)): help and version,
 # bad options, a capacity the machine cannot give, refusing a live daemon's socket, replacing a
 # stale one, the config file (and its FILE:LINE errors), SIGTERM and SIGINT removing the socket,
 # also when SIGTERM arrives the moment the socket appears.

@@ -1,5 +1,5 @@
 #!/bin/sh
-# test_storectl.sh — storectl end to end against a real shmstored (DESIGN.md §5).
+# test_storectl.sh — storectl end to end against a real shmstored (storectl(1)).
 #
 # Starts its own daemon on a socket in a private temporary directory (64 MiB arena), waits until
 # `storectl ping` answers, then drives every storectl command, flag, JSON key and exit status of
