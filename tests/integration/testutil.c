@@ -13,6 +13,7 @@
 
 #include "testutil.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -86,6 +87,17 @@ uint64_t mix64(uint64_t x)
     x = (x ^ (x >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
     x = (x ^ (x >> 27)) * UINT64_C(0x94d049bb133111eb);
     return x ^ (x >> 31);
+}
+
+uint64_t splitmix_next(uint64_t *state)
+{
+    *state += UINT64_C(0x9e3779b97f4a7c15);
+    return mix64(*state);
+}
+
+uint64_t splitmix_below(uint64_t *state, uint64_t n)
+{
+    return n ? splitmix_next(state) % n : 0;
 }
 
 /* ---- libshmstore calls that must succeed --------------------------------------------------- */
@@ -172,6 +184,71 @@ void assert_child_exited_ok(pid_t pid)
                 WEXITSTATUS(status), WIFSIGNALED(status) ? WTERMSIG(status) : 0);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* ---- another process, seen through /proc --------------------------------------------------- */
+
+long proc_status_kib(pid_t pid, const char *key)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    char line[256];
+    long value = -1;
+    size_t key_len = strlen(key);
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, key, key_len) == 0 && line[key_len] == ':') {
+            if (sscanf(line + key_len + 1, "%ld", &value) != 1)
+                value = -1;
+            break;
+        }
+    }
+    fclose(f);
+    return value;
+}
+
+int proc_fd_count(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+    DIR *dir = opendir(path);
+    if (!dir)
+        return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(dir));)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(dir);
+    return n;
+}
+
+int proc_maps_count(pid_t pid, const char *needle)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    char line[4096];
+    int n = 0;
+    while (fgets(line, sizeof line, f))
+        if (strstr(line, needle))
+            n++;
+    fclose(f);
+    return n;
+}
+
+void print_store_info(const char *what, const shmstore_store_info *i)
+{
+    fprintf(stderr,
+            "%s: used %llu, objects %llu, unsealed %llu (%llu bytes), deleted_pinned %llu, "
+            "pins %llu, clients %llu, waiters %llu\n",
+            what, (unsigned long long)i->used_bytes, (unsigned long long)i->objects,
+            (unsigned long long)i->unsealed_objects, (unsigned long long)i->unsealed_bytes,
+            (unsigned long long)i->deleted_pinned, (unsigned long long)i->pins,
+            (unsigned long long)i->clients, (unsigned long long)i->waiters);
 }
 
 /* ---- sockets and daemons ------------------------------------------------------------------- */

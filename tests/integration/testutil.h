@@ -1,7 +1,8 @@
 /*
  * testutil.h — helpers shared by the integration tests: clocks and time limits, polling for a
  * condition, deterministic byte patterns, libshmstore calls that must succeed, forked children
- * fit to run test code, and a plain AF_UNIX connect for tests that speak the protocol by hand.
+ * fit to run test code, a look at another process's memory and descriptors through /proc, and
+ * a plain AF_UNIX connect for tests that speak the protocol by hand.
  *
  * The helpers that check something do it with cmocka, so they belong to the test process only;
  * a forked child checks with CHILD_REQUIRE instead. Time limits for things that must merely
@@ -52,6 +53,9 @@ bool has_pattern(const void *p, size_t n, uint64_t seed);
 int put_pattern(shmstore_client *c, const char *name, size_t size, uint64_t seed, unsigned flags);
 /* The splitmix64 finaliser (after adding the golden-ratio increment). */
 uint64_t mix64(uint64_t x);
+/* A splitmix64 stream: the next number of *state, and one below n (0 when n is 0). */
+uint64_t splitmix_next(uint64_t *state);
+uint64_t splitmix_below(uint64_t *state, uint64_t n);
 
 /* ---- libshmstore calls that must succeed --------------------------------------------------- */
 
@@ -91,6 +95,17 @@ pid_t fork_child(void);
 int wait_child(pid_t pid, double secs);
 /* The child must exit with status 0 within slack(30) seconds. */
 void assert_child_exited_ok(pid_t pid);
+
+/* ---- another process, seen through /proc --------------------------------------------------- */
+
+/* A "Key:   N kB" field of /proc/PID/status (e.g. "RssAnon"), in KiB; -1 when absent. */
+long proc_status_kib(pid_t pid, const char *key);
+/* Number of file descriptors process pid has open; -1 when /proc does not tell. */
+int proc_fd_count(pid_t pid);
+/* Number of lines of /proc/PID/maps that contain needle; -1 when unreadable. */
+int proc_maps_count(pid_t pid, const char *needle);
+/* The store's counters on one line of stderr, after `what` (for failure reports). */
+void print_store_info(const char *what, const shmstore_store_info *i);
 
 /* ---- sockets and daemons ------------------------------------------------------------------- */
 
