@@ -350,9 +350,13 @@ int store_create(store_t *s, struct store_client *cl, const char *name, size_t n
         uint64_t free_bytes = alloc_free(s->alloc), largest_free = alloc_largest_free(s->alloc);
         free(obj);
         free(name_copy);
+        /* A free range that alloc_take would grant exists, so what failed was its own record:
+         * the daemon's heap, not the store, is out of room. */
+        if (largest_free >= total)
+            return fail(d, SHMSTORE_ENOMEM, "daemon out of memory");
         human_size(total, asked, sizeof asked);
         human_size(free_bytes, avail, sizeof avail);
-        if (largest_free >= total || largest_free == free_bytes)
+        if (largest_free == free_bytes)
             return fail(d, SHMSTORE_ENOSPC, "store full: asked %s, %s free", asked, avail);
         return fail(d, SHMSTORE_ENOSPC, "store full: asked %s, %s free (largest free block %s)",
                     asked, avail, human_size(largest_free, largest, sizeof largest));
