@@ -97,17 +97,6 @@ struct report {
 
 /* ---- deterministic content ----------------------------------------------------------------- */
 
-static uint64_t rng_next(uint64_t *state)
-{
-    *state += UINT64_C(0x9e3779b97f4a7c15);
-    return mix64(*state);
-}
-
-static uint64_t rng_below(uint64_t *state, uint64_t n)
-{
-    return n ? rng_next(state) % n : 0;
-}
-
 /* What a writer put into an object; recovered by a reader from the metadata alone. */
 struct desc {
     uint32_t name_idx;
@@ -190,30 +179,30 @@ static uint64_t checksum(const uint8_t *p, size_t n)
  * (64 KiB) and the maximum hit on purpose. */
 static uint64_t pick_size(uint64_t *rng)
 {
-    uint64_t r = rng_below(rng, 1000);
+    uint64_t r = splitmix_below(rng, 1000);
     if (r < 70)
         return 0;
     if (r < 420)
-        return 1 + rng_below(rng, 256);
+        return 1 + splitmix_below(rng, 256);
     if (r < 620)
-        return 257 + rng_below(rng, 16 * 1024);
+        return 257 + splitmix_below(rng, 16 * 1024);
     if (r < 720)
-        return 64 * 1024 - 64 + rng_below(rng, 129);
+        return 64 * 1024 - 64 + splitmix_below(rng, 129);
     if (r < 860)
-        return 16 * 1024 + rng_below(rng, 1024 * 1024);
+        return 16 * 1024 + splitmix_below(rng, 1024 * 1024);
     if (r < 970)
-        return (1u << 20) + rng_below(rng, MAX_OBJECT - (1u << 20));
-    return MAX_OBJECT - rng_below(rng, 2) * rng_below(rng, 4096);
+        return (1u << 20) + splitmix_below(rng, MAX_OBJECT - (1u << 20));
+    return MAX_OBJECT - splitmix_below(rng, 2) * splitmix_below(rng, 4096);
 }
 
 static uint32_t pick_pad(uint64_t *rng)
 {
-    uint64_t r = rng_below(rng, 100);
+    uint64_t r = splitmix_below(rng, 100);
     if (r < 70)
         return 0;
     if (r < 97)
-        return (uint32_t)rng_below(rng, 4096);
-    return (uint32_t)(SHMSTORE_META_MAX - sizeof(struct meta) - rng_below(rng, 2) * 8);
+        return (uint32_t)splitmix_below(rng, 4096);
+    return (uint32_t)(SHMSTORE_META_MAX - sizeof(struct meta) - splitmix_below(rng, 2) * 8);
 }
 
 /* ---- one worker (a process or a thread) ---------------------------------------------------- */
@@ -393,7 +382,7 @@ static void op_put(struct worker *w, unsigned name_idx, const char *name)
 {
     struct desc d;
     size_t meta_size = prepare(w, name_idx, &d);
-    unsigned flags = rng_below(&w->rng, 2) ? SHMSTORE_REPLACE : 0;
+    unsigned flags = splitmix_below(&w->rng, 2) ? SHMSTORE_REPLACE : 0;
     int rc = shmstore_put(w->c, name, w->scratch, d.size, w->meta_buf, meta_size, flags);
     if (rc == 0) {
         count(w, C_PUT_OK);
@@ -416,7 +405,7 @@ static void op_create(struct worker *w, unsigned name_idx, const char *name, int
 {
     struct desc d;
     size_t meta_size = prepare(w, name_idx, &d);
-    unsigned flags = rng_below(&w->rng, 2) ? SHMSTORE_REPLACE : 0;
+    unsigned flags = splitmix_below(&w->rng, 2) ? SHMSTORE_REPLACE : 0;
     void *dest = NULL;
     uint64_t id = 0;
     int rc = shmstore_create(w->c, name, d.size, w->meta_buf, meta_size, flags, &dest, &id);
@@ -527,9 +516,9 @@ static void op_get(struct worker *w, unsigned name_idx, const char *name, int ti
     if (timeout_ms > 0)
         count(w, C_GET_WAIT_OK);
     verify(w, name_idx, &o, "get");
-    if (rng_below(&w->rng, 3) == 0) {
+    if (splitmix_below(&w->rng, 3) == 0) {
         if (w->nheld == MAX_HELD)
-            release_held(w, (unsigned)rng_below(&w->rng, MAX_HELD));
+            release_held(w, (unsigned)splitmix_below(&w->rng, MAX_HELD));
         w->held[w->nheld++] = (struct held){o, name_idx};
         count(w, C_HELD);
         return;
@@ -606,10 +595,10 @@ static void worker_run(struct worker *w)
 {
     for (size_t n = 0; n < w->ops && w->rep.v[C_FAILURES] < 100; n++) {
         count(w, C_OPS);
-        unsigned name_idx = (unsigned)rng_below(&w->rng, NAMES);
+        unsigned name_idx = (unsigned)splitmix_below(&w->rng, NAMES);
         char name[32];
         name_of(name_idx, name, sizeof name);
-        uint64_t r = rng_below(&w->rng, 100);
+        uint64_t r = splitmix_below(&w->rng, 100);
         if (r < 18)
             op_put(w, name_idx, name);
         else if (r < 32)
@@ -619,13 +608,13 @@ static void worker_run(struct worker *w)
         else if (r < 60)
             op_get(w, name_idx, name, 0);
         else if (r < 67)
-            op_get(w, name_idx, name, 1 + (int)rng_below(&w->rng, 20));
+            op_get(w, name_idx, name, 1 + (int)splitmix_below(&w->rng, 20));
         else if (r < 72)
             op_double_get(w, name_idx, name);
         else if (r < 86)
             op_delete(w, name);
         else if (w->nheld > 0)
-            release_held(w, (unsigned)rng_below(&w->rng, w->nheld));
+            release_held(w, (unsigned)splitmix_below(&w->rng, w->nheld));
         else
             op_get(w, name_idx, name, 0);
     }

@@ -40,17 +40,6 @@ static shmstore_client *C; /* the surviving client that watches */
 
 /* ---- helpers ------------------------------------------------------------------------------- */
 
-static void print_info(const char *what, const shmstore_store_info *i)
-{
-    fprintf(stderr,
-            "%s: used %llu, objects %llu, unsealed %llu (%llu bytes), deleted_pinned %llu, "
-            "pins %llu, clients %llu, waiters %llu\n",
-            what, (unsigned long long)i->used_bytes, (unsigned long long)i->objects,
-            (unsigned long long)i->unsealed_objects, (unsigned long long)i->unsealed_bytes,
-            (unsigned long long)i->deleted_pinned, (unsigned long long)i->pins,
-            (unsigned long long)i->clients, (unsigned long long)i->waiters);
-}
-
 static void kill_child(pid_t pid)
 {
     assert_int_equal(kill(pid, SIGKILL), 0);
@@ -197,7 +186,7 @@ static void test_kill_holder_of_pins_and_unsealed(void **state)
     for (size_t i = 0; i < N_UNSEALED; i++)
         unsealed_bytes += unsealed_objs[i].size;
     shmstore_store_info held = info_of(C);
-    print_info("held", &held);
+    print_store_info("held", &held);
     assert_int_equal(held.unsealed_objects, base.unsealed_objects + N_UNSEALED);
     assert_int_equal(held.unsealed_bytes, base.unsealed_bytes + unsealed_bytes);
     assert_int_equal(held.pins, base.pins + N_GETS);
@@ -234,8 +223,8 @@ static void test_kill_holder_of_pins_and_unsealed(void **state)
                           slack(5));
     fprintf(stderr, "cleanup after SIGKILL seen in %.3f s\n", now_s() - t0);
     if (!clean) {
-        print_info("base", &base);
-        print_info("after", &after);
+        print_store_info("base", &base);
+        print_store_info("after", &after);
         fprintf(stderr, "used_bytes expected %llu\n", (unsigned long long)used_kept);
     }
     assert_true(clean);
@@ -334,8 +323,8 @@ static void test_kill_client_with_live_fork_child(void **state)
      * so that the store settles whatever the verdict. */
     close(hold[1]);
     if (!clean) {
-        print_info("base", &base);
-        print_info("5 s after the client was killed, its worker alive", &i);
+        print_store_info("base", &base);
+        print_store_info("5 s after the client was killed, its worker alive", &i);
     }
     assert_true(WAIT_FOR((i = info_of(C), i.pins == base.pins && i.unsealed_objects == 0 &&
                                               i.clients == base.clients),
@@ -429,14 +418,6 @@ static void test_kill_waiting_get(void **state)
 
 /* ---- killed at random moments in a busy loop ----------------------------------------------- */
 
-static uint64_t rng_next(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
-
 /* Everything a client does, in random order, for ever; says 'R' once it is well under way. */
 static void busy_child(int ready_fd, unsigned iter)
 {
@@ -454,14 +435,14 @@ static void busy_child(int ready_fd, unsigned iter)
         if (i == 30)
             CHILD_REQUIRE(write(ready_fd, "R", 1) == 1);
         char name[64];
-        snprintf(name, sizeof name, "loop/%u/%u", iter, (unsigned)(rng_next(&rng) % 40));
+        snprintf(name, sizeof name, "loop/%u/%u", iter, (unsigned)(splitmix_next(&rng) % 40));
         int rc = 0;
-        switch (rng_next(&rng) % 10) {
+        switch (splitmix_next(&rng) % 10) {
         case 0:
         case 1:
         case 2:
-            rc = shmstore_put(k, name, buf, sizes[rng_next(&rng) % 7], NULL, 0,
-                              rng_next(&rng) % 2 ? SHMSTORE_REPLACE : 0);
+            rc = shmstore_put(k, name, buf, sizes[splitmix_next(&rng) % 7], NULL, 0,
+                              splitmix_next(&rng) % 2 ? SHMSTORE_REPLACE : 0);
             break;
         case 3:
         case 9:
@@ -470,13 +451,13 @@ static void busy_child(int ready_fd, unsigned iter)
                 memmove(held, held + 1, sizeof held[0] * (MAX_HELD - 1));
                 nheld--;
             }
-            rc = shmstore_get(k, rng_next(&rng) % 4 ? name : "stable", 0, &held[nheld]);
+            rc = shmstore_get(k, splitmix_next(&rng) % 4 ? name : "stable", 0, &held[nheld]);
             if (rc == 0)
                 nheld++;
             break;
         case 4:
             if (nheld > 0) {
-                int j = (int)(rng_next(&rng) % (uint64_t)nheld);
+                int j = (int)(splitmix_next(&rng) % (uint64_t)nheld);
                 rc = shmstore_release(k, &held[j]);
                 held[j] = held[--nheld];
             }
@@ -484,12 +465,12 @@ static void busy_child(int ready_fd, unsigned iter)
         case 5: {
             void *w;
             uint64_t id;
-            size_t size = (size_t)(rng_next(&rng) % (8 * MiB)) + 1;
-            rc = shmstore_create(k, name, size, "m", 1, rng_next(&rng) % 2 ? SHMSTORE_REPLACE : 0,
+            size_t size = (size_t)(splitmix_next(&rng) % (8 * MiB)) + 1;
+            rc = shmstore_create(k, name, size, "m", 1, splitmix_next(&rng) % 2 ? SHMSTORE_REPLACE : 0,
                                  &w, &id);
             if (rc == 0) {
                 memset(w, (int)i, size < 256 * KiB ? size : 256 * KiB);
-                unsigned what = (unsigned)(rng_next(&rng) % 3);
+                unsigned what = (unsigned)(splitmix_next(&rng) % 3);
                 if (what == 2 && left_unsealed < MAX_LEFT_UNSEALED)
                     left_unsealed++; /* left unsealed until the end */
                 else if (what == 1)
@@ -564,7 +545,7 @@ static void test_kill_at_random_moments(void **state)
             fail_msg("busy child %u died before it was killed (status 0x%x)", iter, status);
         }
         /* A random moment, a few ms to some tens of ms into its work. */
-        useconds_t delay = (useconds_t)(rng_next(&rng) % (harness_under_valgrind() ? 300000 : 40000));
+        useconds_t delay = (useconds_t)(splitmix_next(&rng) % (harness_under_valgrind() ? 300000 : 40000));
         usleep(delay);
         shmstore_store_info before = info_of(C);
         if (before.pins > base.pins || before.unsealed_objects > 0 || before.waiters > 0)
@@ -582,8 +563,8 @@ static void test_kill_at_random_moments(void **state)
         if (took > max_cleanup)
             max_cleanup = took;
         if (!clean) {
-            print_info("base", &base);
-            print_info("after kill", &i);
+            print_store_info("base", &base);
+            print_store_info("after kill", &i);
         }
         assert_true(clean);
 
@@ -596,8 +577,8 @@ static void test_kill_at_random_moments(void **state)
         free(d.names);
         i = info_of(C);
         if (i.used_bytes != base.used_bytes || i.objects != base.objects) {
-            print_info("base", &base);
-            print_info("after deleting its objects", &i);
+            print_store_info("base", &base);
+            print_store_info("after deleting its objects", &i);
         }
         assert_int_equal(i.used_bytes, base.used_bytes);
         assert_int_equal(i.objects, base.objects);
