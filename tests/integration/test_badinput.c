@@ -27,7 +27,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -43,6 +42,7 @@
 #include <msgpack.h>
 
 #include "harness.h"
+#include "msgbody.h"
 #include "proto.h"
 #include "ring.h"
 #include "shmstore.h"
@@ -442,27 +442,6 @@ static int send_and_expect(int fd, const uint8_t *body, size_t len, int hello_do
 
 /* ---- msgpack bodies built by hand ---------------------------------------------------------- */
 
-struct body {
-    msgpack_sbuffer sb;
-    msgpack_packer pk;
-};
-
-static void body_init(struct body *b)
-{
-    msgpack_sbuffer_init(&b->sb);
-    msgpack_packer_init(&b->pk, &b->sb, msgpack_sbuffer_write);
-}
-
-static void body_raw(struct body *b, const void *bytes, size_t len)
-{
-    msgpack_sbuffer_write(&b->sb, bytes, len);
-}
-
-static void body_free(struct body *b)
-{
-    msgpack_sbuffer_destroy(&b->sb);
-}
-
 static const uint8_t *body_ptr(const struct body *b)
 {
     return (const uint8_t *)b->sb.data;
@@ -484,21 +463,6 @@ static struct shm_bytes bytes_of(const char *s)
 }
 
 /* ---- Store checks -------------------------------------------------------------------------- */
-
-static int daemon_fd_count(void)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/fd", (int)daemon_.pid);
-    DIR *dir = opendir(path);
-    if (!dir)
-        return -1;
-    int n = 0;
-    for (struct dirent *e; (e = readdir(dir));)
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(dir);
-    return n;
-}
 
 static void info_now(shmstore_store_info *info)
 {
@@ -596,7 +560,7 @@ static void check_store_with(uint64_t extra)
     SAME(used_bytes);
     SAME(free_bytes);
 #undef SAME
-    int fds = daemon_fd_count();
+    int fds = proc_fd_count(daemon_.pid);
     CHECK(fds == baseline_fds + (int)extra, "daemon has %d descriptors open, expected %d", fds,
           baseline_fds + (int)extra);
 }
@@ -673,7 +637,7 @@ static int setup(void **state)
                 (unsigned long long)baseline.clients);
         return -1;
     }
-    baseline_fds = daemon_fd_count();
+    baseline_fds = proc_fd_count(daemon_.pid);
     return 0;
 }
 

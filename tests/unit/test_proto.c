@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "msgbody.h"
 #include "proto.h"
 #include "shmstore.h"
 
@@ -32,28 +33,6 @@ static void assert_bytes_equal(struct shm_bytes a, struct shm_bytes b)
     assert_int_equal(a.len, b.len);
     if (a.len)
         assert_memory_equal(a.ptr, b.ptr, a.len);
-}
-
-/* A body built by hand. */
-struct body {
-    msgpack_sbuffer sb;
-    msgpack_packer pk;
-};
-
-static void body_init(struct body *b)
-{
-    msgpack_sbuffer_init(&b->sb);
-    msgpack_packer_init(&b->pk, &b->sb, msgpack_sbuffer_write);
-}
-
-static void body_raw(struct body *b, const void *bytes, size_t len)
-{
-    msgpack_sbuffer_write(&b->sb, bytes, len);
-}
-
-static void body_free(struct body *b)
-{
-    msgpack_sbuffer_destroy(&b->sb);
 }
 
 static int decode_request_body(const struct body *b, struct shm_request *req)
