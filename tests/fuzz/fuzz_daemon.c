@@ -3,8 +3,8 @@
  *
  * Each input builds a small daemon in a test tube (tests/support/inproc.h) with FUZZ_CLIENTS
  * client slots and plays the input's records against it (format in fuzz_daemon.h): raw bytes
- * through the real connection code, compact requests encoded by the codec, clients that go
- * away, time that passes. After every record the loop runs until quiet and the store's
+ * through the real connection code, compact requests encoded by the codec, releases written to
+ * the shared release ring (well-formed or not), clients that go away, time that passes. After every record the loop runs until quiet and the store's
  * invariants are checked (store_check); every reply must decode, and every object a reply
  * describes must lie inside the arena. Any violation aborts with its reason, which libFuzzer
  * reports as a crash. Teardown at the end of each input must leave nothing behind, which
@@ -16,6 +16,7 @@
  * connected), so inputs stay independent; a reset that finds anything left over is a crash of
  * the input that left it.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +171,25 @@ static void build_request(struct cursor *c, struct shm_request *req, uint8_t nam
     }
 }
 
+/* Release through the ring as the client library does, or scribble on its counters. */
+static void write_ring(struct shm_release_ring *ring, struct cursor *c)
+{
+    if (!ring)   /* no HELLO yet */
+        return;
+    if (next(c) % 2 == 0) {
+        while (c->n && shm_ring_push(ring, take_id(c)) == 0)
+            ;
+        return;
+    }
+    uint32_t head = 0, tail = 0;
+    for (int i = 0; i < 4; i++)
+        head |= (uint32_t)next(c) << (8 * i);
+    for (int i = 0; i < 4; i++)
+        tail |= (uint32_t)next(c) << (8 * i);
+    atomic_store(&ring->head, head);
+    atomic_store(&ring->tail, tail);
+}
+
 static void check_object(uint64_t arena, const struct shm_object *o)
 {
     if (o->data_offset > arena || o->size > arena - o->data_offset ||
@@ -191,7 +211,14 @@ static void take_replies(struct inproc *ip)
     for (unsigned i = 0; i < FUZZ_CLIENTS; i++) {
         int rc;
         while ((rc = inproc_reply(ip, i, &rep, entries)) == 1) {
-            if (trace)
+            if (trace && rep.status == 0 && rep.type == SHM_MSG_INFO)
+                fprintf(stderr, "client %u: INFO seq %u: %llu objects, %llu pins, %llu deleted "
+                        "but pinned, %llu bytes used\n", i, rep.seq,
+                        (unsigned long long)rep.u.info.objects,
+                        (unsigned long long)rep.u.info.pins,
+                        (unsigned long long)rep.u.info.deleted_pinned,
+                        (unsigned long long)rep.u.info.used_bytes);
+            else if (trace)
                 fprintf(stderr, "client %u: %s seq %u: %d %.*s\n", i, shm_msg_name(rep.type),
                         rep.seq, rep.status, rep.status ? (int)rep.u.error.len : 0,
                         rep.status ? (const char *)rep.u.error.ptr : "");
@@ -288,6 +315,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case FUZZ_TIME:
             if (inproc_expire_timers(ip) != 0)
                 die("the event loop never settles after the timers", NULL);
+            break;
+        case FUZZ_RING:
+            ensure_connected(ip, client, !(op & FUZZ_NO_HELLO));
+            write_ring(inproc_ring(ip, client), &payload);
+            break;
+        default:
             break;
         }
         settle(ip);

@@ -5,13 +5,17 @@
  * An input is a sequence of records: [client][op][length: 2 bytes, little-endian][payload].
  * The client byte picks one of FUZZ_CLIENTS simulated clients (modulo); a client that is not
  * connected is connected first, and says HELLO unless the op has FUZZ_NO_HELLO. The op's low
- * bits say what the record does:
+ * three bits say what the record does (values past FUZZ_RING do nothing):
  *
  *   FUZZ_RAW      payload: bytes written to the socket as they are (frames, halves, garbage)
  *   FUZZ_REQUEST  payload: a request described compactly (see below), encoded by the codec,
  *                 so the fuzzer reaches the store without having to learn msgpack first
  *   FUZZ_CLOSE    the client's process goes away (payload ignored)
  *   FUZZ_TIME     a long time passes: every pending daemon timer fires (payload ignored)
+ *   FUZZ_RING     payload: writes to the client's release ring, which the daemon drains at the
+ *                 client's next request, its release timer or its close. [mode] even: ids to
+ *                 push, one id byte each (as below); odd: raw head and tail counters (4 bytes
+ *                 each), as only a hostile client would write them
  *
  * A FUZZ_REQUEST payload is read a byte at a time, missing bytes read as 0:
  *   type, seq, then the fields of that type: a name is [n] then, for n < 0xC0, n % 8 + 1
@@ -28,9 +32,9 @@
 #define FUZZ_CLIENTS 4
 #define FUZZ_RECORD_HEADER 4
 
-enum fuzz_op { FUZZ_RAW, FUZZ_REQUEST, FUZZ_CLOSE, FUZZ_TIME };
-#define FUZZ_OP_MASK 3u
-#define FUZZ_NO_HELLO 4u
+enum fuzz_op { FUZZ_RAW, FUZZ_REQUEST, FUZZ_CLOSE, FUZZ_TIME, FUZZ_RING };
+#define FUZZ_OP_MASK 7u
+#define FUZZ_NO_HELLO 8u
 
 #define FUZZ_NAME_RAW 0xC0u     /* name byte at or above: raw bytes follow */
 #define FUZZ_ID_RAW 0xF0u       /* id byte at or above: 8 raw bytes follow */

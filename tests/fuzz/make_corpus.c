@@ -7,8 +7,8 @@
  * codec itself. For fuzz_daemon: short scripts in its record format (fuzz_daemon.h) that walk
  * every request through its interesting paths — put and get, create with metadata and seal, a
  * get that waits and is woken, one that times out, abort, a replace of a pinned object, a list
- * with a pattern over pages, a client that leaves holding pins and unsealed objects — plus raw
- * frames that break the protocol. The fuzzer starts deep instead of having to find HELLO first.
+ * with a pattern over pages, a client that leaves holding pins and unsealed objects, releases
+ * through the shared ring (and a ring scribbled on) — plus raw frames that break the protocol. The fuzzer starts deep instead of having to find HELLO first.
  * Run it again after changing either format, and commit what it writes.
  */
 #include <stdio.h>
@@ -264,6 +264,34 @@ static void daemon_corpus(void)
     REQ(0, SHM_MSG_PUT, 3, 0xff, 0, 0, 0);
     REQ(0, SHM_MSG_GET, 4, NAME_A, 3, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff);
     script_file("limits");
+
+    /* releases through the ring: drained at the next request, by the timer, at close */
+    REQ(0, SHM_MSG_PUT, 1, NAME_A, 1, 0, 0);
+    REQ(1, SHM_MSG_GET, 1, NAME_A, 0);
+    REQ(1, SHM_MSG_GET, 2, NAME_A, 0);
+    REQ(1, SHM_MSG_GET, 3, NAME_A, 0);
+    const uint8_t push_one[] = {0, SEEN(1)};
+    record(1, FUZZ_RING, push_one, sizeof push_one);
+    REQ(1, SHM_MSG_PING, 4);
+    record(1, FUZZ_RING, push_one, sizeof push_one);
+    TIME();
+    REQ(0, SHM_MSG_DELETE, 2, NAME_A);
+    record(1, FUZZ_RING, push_one, sizeof push_one);
+    CLOSE(1);
+    REQ(0, SHM_MSG_INFO, 3);
+    script_file("release-ring");
+
+    /* a hostile ring: counters far apart, then ids nobody holds */
+    REQ(0, SHM_MSG_PUT, 1, NAME_B, 1, 0, 0);
+    REQ(1, SHM_MSG_GET, 1, NAME_B, 0);
+    const uint8_t counters[] = {1, 0xff, 0xff, 0xff, 0x7f, 0x01, 0, 0, 0};
+    record(1, FUZZ_RING, counters, sizeof counters);
+    REQ(1, SHM_MSG_PING, 2);
+    const uint8_t strangers[] = {0, FUZZ_ID_RAW, 1, 2, 3, 4, 5, 6, 7, 8, SEEN(0), SEEN(0)};
+    record(1, FUZZ_RING, strangers, sizeof strangers);
+    TIME();
+    REQ(1, SHM_MSG_INFO, 3);
+    script_file("release-ring-hostile");
 
     /* the handshake by hand: HELLO in raw bytes, then a raw PUT and GET */
     struct shm_request req = {.type = SHM_MSG_HELLO, .seq = 1};

@@ -21,7 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -42,6 +42,7 @@ struct inproc_client {
     uint8_t *rx;
     size_t rx_len;      /* bytes held */
     size_t rx_checked;  /* bytes of whole replies already decoded once */
+    struct shm_release_ring *ring;   /* mapped from the HELLO reply, NULL before */
 };
 
 struct inproc {
@@ -162,6 +163,14 @@ void inproc_close(struct inproc *ip, unsigned i)
     if (cl->fd >= 0)
         close(cl->fd);
     cl->fd = -1;
+    if (cl->ring)
+        munmap(cl->ring, SHM_RING_BYTES);
+    cl->ring = NULL;
+}
+
+struct shm_release_ring *inproc_ring(struct inproc *ip, unsigned i)
+{
+    return ip->clients[i].ring;
 }
 
 int inproc_connect(struct inproc *ip, unsigned i)
@@ -215,8 +224,9 @@ static int drop_oldest(struct inproc_client *cl)
     return 1;
 }
 
-/* Read what the daemon sent to client i; any descriptors on it are closed at once. Returns the
- * bytes read; marks the client closed when the daemon has closed its end. */
+/* Read what the daemon sent to client i; any descriptors on it are closed at once, after the
+ * release ring (the second one of HELLO's pair) is mapped as the client library would. Returns
+ * the bytes read; marks the client closed when the daemon has closed its end. */
 static size_t read_client(struct inproc *ip, unsigned i)
 {
     struct inproc_client *cl = &ip->clients[i];
@@ -243,6 +253,11 @@ static size_t read_client(struct inproc *ip, unsigned i)
             for (size_t k = 0; k < count; k++) {
                 int fd;
                 memcpy(&fd, CMSG_DATA(c) + k * sizeof(int), sizeof fd);
+                if (k == 1 && !cl->ring) {
+                    void *page = mmap(NULL, SHM_RING_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED,
+                                      fd, 0);
+                    cl->ring = page == MAP_FAILED ? NULL : page;
+                }
                 close(fd);
             }
         }

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "proto.h"
+#include "ring.h"
 #include "server.h"
 
 #define INPROC_CLIENTS_MAX 8
@@ -39,6 +40,10 @@ void inproc_close(struct inproc *ip, unsigned i);
 /* Whether client i is connected: its end is open and the daemon has not closed the other. */
 int inproc_is_open(const struct inproc *ip, unsigned i);
 
+/* Client i's release ring, mapped writable as the client library maps it, or NULL before a
+ * HELLO reply. What is written there reaches the daemon at its next drain. */
+struct shm_release_ring *inproc_ring(struct inproc *ip, unsigned i);
+
 /* Write raw bytes to client i's end, running the loop whenever the socket is full. */
 void inproc_send(struct inproc *ip, unsigned i, const void *bytes, size_t len);
 /* Encode req and send it; -1 when it cannot be encoded. */
@@ -46,8 +51,8 @@ int inproc_send_request(struct inproc *ip, unsigned i, const struct shm_request 
 
 /* Run the loop without blocking until it is quiet: no event active, no input waiting on any
  * connection, no reply waiting to be read. Replies are read as they come (any fds that ride on
- * them are closed) and kept per client; when a client's buffer fills, its oldest replies are
- * dropped. 0, or -1 when the loop never settles. */
+ * them are closed, the release ring mapped first) and kept per client; when a client's buffer
+ * fills, its oldest replies are dropped. 0, or -1 when the loop never settles. */
 int inproc_run(struct inproc *ip);
 /* Let every pending timer of the daemon fire now, as if a long time had passed (GET timeouts,
  * HELLO and frame deadlines, release polling), then run until quiet. */
