@@ -1,8 +1,8 @@
 /*
  * fuzz_proto.c — libFuzzer target for the wire codec (proto/proto.c).
  *
- * The input is taken three ways: as a frame header (shm_frame_length), as a request body and as
- * a reply body (with room for a LIST page). Besides not crashing, a body that decodes must
+ * The input is taken four ways: as a frame header (shm_frame_length), as a name
+ * (shm_name_check), as a request body and as a reply body (with room for a LIST page). Besides not crashing, a body that decodes must
  * survive a round trip: encoded again and decoded again it gives the same values, so the
  * encoder and the decoder agree on every message the decoder accepts.
  */
@@ -125,6 +125,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         REQUIRE(body_len >= 1 && body_len <= SHM_FRAME_MAX);
     if (size > SHM_FRAME_MAX)   /* the daemon never decodes more than this */
         return 0;
+
+    /* A name the check lets through is safe to log and to use as a C string. */
+    const char *why = NULL;
+    if (shm_name_check(data, size, &why) == 0) {
+        REQUIRE(size >= 1 && size <= SHM_NAME_MAX);
+        for (size_t i = 0; i < size; i++)
+            REQUIRE(data[i] >= 0x20 && data[i] != 0x7f);
+    } else {
+        REQUIRE(why != NULL);
+    }
 
     struct shm_request req;
     int rc = shm_decode_request(data, size, &req);
