@@ -4,7 +4,8 @@
  * Each input builds a small daemon in a test tube (tests/support/inproc.h) with FUZZ_CLIENTS
  * client slots and plays the input's records against it (format in fuzz_daemon.h): raw bytes
  * through the real connection code, compact requests encoded by the codec, releases written to
- * the shared release ring (well-formed or not), clients that go away, time that passes. After every record the loop runs until quiet and the store's
+ * the shared release ring (well-formed or not), clients that stop reading their replies, clients
+ * that go away, time that passes. After every record the loop runs until quiet and the store's
  * invariants are checked (store_check); every reply must decode, and every object a reply
  * describes must lie inside the arena. Any violation aborts with its reason, which libFuzzer
  * reports as a crash. Teardown at the end of each input must leave nothing behind, which
@@ -258,15 +259,18 @@ static void settle(struct inproc *ip)
         die("store invariant broken", why);
 }
 
-static void ensure_connected(struct inproc *ip, unsigned client, int hello)
+/* Connect the record's client if it is not, then let it read its replies or not. */
+static void ensure_connected(struct inproc *ip, unsigned client, uint8_t op)
 {
-    if (inproc_is_open(ip, client))
-        return;
-    if (inproc_connect(ip, client) != 0)
-        die("cannot connect a client", NULL);
-    struct shm_reply rep;
-    if (hello && inproc_hello(ip, client, &rep) < 0)
-        die("the HELLO reply does not decode", NULL);
+    inproc_pause_reading(ip, client, 0);
+    if (!inproc_is_open(ip, client)) {
+        if (inproc_connect(ip, client) != 0)
+            die("cannot connect a client", NULL);
+        struct shm_reply rep;
+        if (!(op & FUZZ_NO_HELLO) && inproc_hello(ip, client, &rep) < 0)
+            die("the HELLO reply does not decode", NULL);
+    }
+    inproc_pause_reading(ip, client, (op & FUZZ_NO_READ) != 0);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -298,14 +302,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         in.n -= payload.n;
         switch (op & FUZZ_OP_MASK) {
         case FUZZ_RAW:
-            ensure_connected(ip, client, !(op & FUZZ_NO_HELLO));
+            ensure_connected(ip, client, op);
             inproc_send(ip, client, payload.p, payload.n);
             break;
         case FUZZ_REQUEST: {
             uint8_t names[2][320];
             struct shm_request req;
             build_request(&payload, &req, names);
-            ensure_connected(ip, client, !(op & FUZZ_NO_HELLO));
+            ensure_connected(ip, client, op);
             inproc_send_request(ip, client, &req);   /* unencodable (type 0): nothing sent */
             break;
         }
@@ -317,7 +321,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 die("the event loop never settles after the timers", NULL);
             break;
         case FUZZ_RING:
-            ensure_connected(ip, client, !(op & FUZZ_NO_HELLO));
+            ensure_connected(ip, client, op);
             write_ring(inproc_ring(ip, client), &payload);
             break;
         default:

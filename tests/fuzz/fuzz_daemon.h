@@ -4,8 +4,9 @@
  *
  * An input is a sequence of records: [client][op][length: 2 bytes, little-endian][payload].
  * The client byte picks one of FUZZ_CLIENTS simulated clients (modulo); a client that is not
- * connected is connected first, and says HELLO unless the op has FUZZ_NO_HELLO. The op's low
- * three bits say what the record does (values past FUZZ_RING do nothing):
+ * connected is connected first, and says HELLO unless the op has FUZZ_NO_HELLO; with
+ * FUZZ_NO_READ the client does not read its replies until a record of its own without it. The
+ * op's low three bits say what the record does (values past FUZZ_RING do nothing):
  *
  *   FUZZ_RAW      payload: bytes written to the socket as they are (frames, halves, garbage)
  *   FUZZ_REQUEST  payload: a request described compactly (see below), encoded by the codec,
@@ -35,6 +36,7 @@
 enum fuzz_op { FUZZ_RAW, FUZZ_REQUEST, FUZZ_CLOSE, FUZZ_TIME, FUZZ_RING };
 #define FUZZ_OP_MASK 7u
 #define FUZZ_NO_HELLO 8u
+#define FUZZ_NO_READ 16u
 
 #define FUZZ_NAME_RAW 0xC0u     /* name byte at or above: raw bytes follow */
 #define FUZZ_ID_RAW 0xF0u       /* id byte at or above: 8 raw bytes follow */

@@ -8,7 +8,8 @@
  * every request through its interesting paths — put and get, create with metadata and seal, a
  * get that waits and is woken, one that times out, abort, a replace of a pinned object, a list
  * with a pattern over pages, a client that leaves holding pins and unsealed objects, releases
- * through the shared ring (and a ring scribbled on) — plus raw frames that break the protocol. The fuzzer starts deep instead of having to find HELLO first.
+ * through the shared ring (and a ring scribbled on), a client that stops reading its replies —
+ * plus raw frames that break the protocol. The fuzzer starts deep instead of having to find HELLO first.
  * Run it again after changing either format, and commit what it writes.
  */
 #include <stdio.h>
@@ -292,6 +293,24 @@ static void daemon_corpus(void)
     TIME();
     REQ(1, SHM_MSG_INFO, 3);
     script_file("release-ring-hostile");
+
+    /* a client that stops reading its replies while it asks for many: the daemon's output
+     * backs up in the socket, then in the connection */
+    for (uint8_t i = 0; i < 8; i++) {
+        /* a three-letter name, 4080 bytes inline, 1020 bytes of metadata */
+        const uint8_t put[] = {SHM_MSG_PUT, i, 2, i % 4, i / 4, 0, 0xff, 0xff, 0};
+        record(0, FUZZ_REQUEST, put, sizeof put);
+    }
+    struct shm_request info = {.type = SHM_MSG_INFO};
+    struct shm_buf infos = {0};
+    while (infos.len < 1900 && shm_encode_request(&info, &infos) == 0)
+        ;
+    for (int i = 0; i < 4; i++)   /* more replies than a socket holds */
+        record(1, FUZZ_RAW | FUZZ_NO_READ, infos.data, infos.len);
+    REQ(0, SHM_MSG_LIST, 1, 0, 0, 0xff);
+    record(1, FUZZ_RAW, NULL, 0);   /* reads again */
+    shm_buf_free(&infos);
+    script_file("slow-reader");
 
     /* the handshake by hand: HELLO in raw bytes, then a raw PUT and GET */
     struct shm_request req = {.type = SHM_MSG_HELLO, .seq = 1};

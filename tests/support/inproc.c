@@ -36,6 +36,10 @@
 /* Loop turns without settling before inproc_run gives up: far more than any test needs, and
  * few enough that a livelock shows as a failure rather than a hang. */
 #define RUN_TURNS_MAX 100000
+/* Loop turns a send waits for the daemon to take more input. It stops reading a connection that
+ * is draining, and that one may wait for a client that does not read; the test's client then
+ * gives up on the rest of what it meant to send. */
+#define SEND_STALL_MAX 1000
 
 struct inproc_client {
     int fd;             /* our end, -1 when closed */
@@ -43,6 +47,7 @@ struct inproc_client {
     size_t rx_len;      /* bytes held */
     size_t rx_checked;  /* bytes of whole replies already decoded once */
     struct shm_release_ring *ring;   /* mapped from the HELLO reply, NULL before */
+    int paused;         /* does not read its replies (inproc_pause_reading) */
 };
 
 struct inproc {
@@ -116,6 +121,7 @@ int inproc_reset(struct inproc *ip, char *why, size_t whylen)
     for (unsigned i = 0; i < ip->nclients; i++) {
         inproc_close(ip, i);
         ip->clients[i].rx_len = ip->clients[i].rx_checked = 0;
+        ip->clients[i].paused = 0;
     }
     if (inproc_run(ip) != 0) {
         snprintf(why, whylen, "the loop does not settle");
@@ -276,8 +282,14 @@ static size_t read_clients(struct inproc *ip)
 {
     size_t total = 0;
     for (unsigned i = 0; i < ip->nclients; i++)
-        total += read_client(ip, i);
+        if (!ip->clients[i].paused)
+            total += read_client(ip, i);
     return total;
+}
+
+void inproc_pause_reading(struct inproc *ip, unsigned i, int paused)
+{
+    ip->clients[i].paused = paused;
 }
 
 /* Whether the loop would find work on c now. */
@@ -333,21 +345,19 @@ void inproc_send(struct inproc *ip, unsigned i, const void *bytes, size_t len)
 {
     const uint8_t *p = bytes;
     int stalled = 0;
-    while (len > 0 && ip->clients[i].fd >= 0 && stalled < RUN_TURNS_MAX) {
+    while (len > 0 && ip->clients[i].fd >= 0 && stalled < SEND_STALL_MAX) {
         ssize_t n = send(ip->clients[i].fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n > 0) {
             p += n;
             len -= (size_t)n;
             stalled = 0;
         } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-            /* The socket is full: let the daemon take some (a draining connection takes none
-             * and soon closes, which ends this loop). */
+            /* The socket is full: let the daemon take some. */
             event_base_loop(ip->server.base, EVLOOP_NONBLOCK);
             read_clients(ip);
             stalled++;
         } else {
-            return;   /* the daemon has closed this connection; the rest is lost, as for a
-                         real client */
+            return;   /* the daemon has closed this connection: the rest is lost */
         }
     }
 }

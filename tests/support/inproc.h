@@ -44,7 +44,12 @@ int inproc_is_open(const struct inproc *ip, unsigned i);
  * HELLO reply. What is written there reaches the daemon at its next drain. */
 struct shm_release_ring *inproc_ring(struct inproc *ip, unsigned i);
 
-/* Write raw bytes to client i's end, running the loop whenever the socket is full. */
+/* Client i stops (paused) or resumes reading its replies, like a client busy elsewhere: the
+ * daemon's output to it backs up in the socket and then in the connection. */
+void inproc_pause_reading(struct inproc *ip, unsigned i, int paused);
+
+/* Write raw bytes to client i's end, running the loop whenever the socket is full (giving up
+ * on the rest when the daemon stops taking it). */
 void inproc_send(struct inproc *ip, unsigned i, const void *bytes, size_t len);
 /* Encode req and send it; -1 when it cannot be encoded. */
 int inproc_send_request(struct inproc *ip, unsigned i, const struct shm_request *req);
