@@ -19,9 +19,9 @@ struct arena {
     uint64_t data_bytes;   /* the store's capacity */
 };
 
-/* Create an arena whose data region holds `size` bytes (rounded up to the page size). With reserve, every page is
- * allocated now, so that a machine without the memory fails here instead of with SIGBUS in a
- * client later. 0, or -1 with a message in why[0..whylen). */
+/* Create an arena whose data region holds `size` bytes (rounded up to the page size). With
+ * reserve, every page is allocated now, so that a machine without the memory fails here instead of
+ * with SIGBUS in a client later. 0, or -1 with a message in why[0..whylen). */
 int arena_create(struct arena *a, uint64_t size, int reserve, char *why, size_t whylen);
 void arena_destroy(struct arena *a);
 

@@ -111,11 +111,12 @@ static void handle_hello(struct conn *c, const struct shm_request *req)
     /* Only clients past HELLO count, so connections that never say HELLO (or are refused) cannot
      * lock others out. */
     struct store_detail d;
-    if (limits_check_client(s->opts, s->served_clients, c->uid, geteuid(), &d) != 0) {
+    int refused = limits_check_client(s->opts, s->served_clients, c->uid, geteuid(), &d);
+    if (refused) {
         log_warn("refused client %llu (pid %d, uid %u): max_clients (%u) reached",
                  (unsigned long long)c->client.id, (int)c->pid, (unsigned)c->uid,
                  s->opts->max_clients);
-        conn_send_error(c, req->type, req->seq, SHMSTORE_EPERM, "%s", d.text);
+        conn_send_error(c, req->type, req->seq, refused, "%s", d.text);
         conn_set_state(c, CONN_DRAINING);
         return;
     }

@@ -1,7 +1,8 @@
 /*
- * sockpath.c — the default socket rule (docs/architecture.md, "Configuration"). The system
- * socket wins for a non-root user only when it exists, so a user's hand-started daemon is found through XDG_RUNTIME_DIR
- * on a machine without the service, and the service's socket is found on one that has it.
+ * sockpath.c — the default socket rule (docs/architecture.md, "Configuration"). The system socket
+ * wins for a non-root user only when it exists, so a user's hand-started daemon is found through
+ * XDG_RUNTIME_DIR on a machine without the service, and the service's socket is found on one that
+ * has it.
  */
 #define _GNU_SOURCE
 #include "sockpath.h"

@@ -1,11 +1,12 @@
 /*
  * alloc.h — allocator of the arena's address space.
  *
- * Hands out non-overlapping byte ranges of [0, capacity) and takes them back. It never touches
- * the arena itself: all bookkeeping lives in the daemon's private heap, so no client can corrupt
- * it (docs/architecture.md, "Processes and memory"). Offsets are 64-byte aligned; blocks of ALLOC_PAGE_THRESHOLD bytes or more
- * are 4096-byte aligned. Take and give are O(1) (two-level segregated fit); neighbouring free
- * ranges coalesce at once, so after every block is given back a single free range remains.
+ * Hands out non-overlapping byte ranges of [0, capacity) and takes them back. It never touches the
+ * arena itself: all bookkeeping lives in the daemon's private heap, so no client can corrupt it
+ * (docs/architecture.md, "Processes and memory"). Offsets are 64-byte aligned; blocks of
+ * ALLOC_PAGE_THRESHOLD bytes or more are 4096-byte aligned. Take and give are O(1) (two-level
+ * segregated fit); neighbouring free ranges coalesce at once, so after every block is given back a
+ * single free range remains.
  */
 #ifndef SHMSTORE_ALLOC_H
 #define SHMSTORE_ALLOC_H

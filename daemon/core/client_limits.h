@@ -1,7 +1,7 @@
 /*
- * client_limits.h — the configured per-client limits, decided without any I/O: whether one
- * more client, one more pin or more unsealed bytes are allowed. Each check returns 0, or the error code to
- * answer with and a detail naming the limit, so every refusal tells the user which setting to
+ * client_limits.h — the configured per-client limits, decided without any I/O: whether one more
+ * client, one more pin or more unsealed bytes are allowed. Each check returns 0, or the error code
+ * to answer with and a detail naming the limit, so every refusal tells the user which setting to
  * raise. Handlers call these before asking the store; unit tests call them directly.
  */
 #ifndef SHMSTORE_CLIENT_LIMITS_H

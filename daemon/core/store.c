@@ -314,8 +314,8 @@ int store_create(store_t *s, struct store_client *cl, const char *name, size_t n
                  uint64_t size, const void *meta, size_t meta_size, unsigned replace,
                  struct object **out, struct store_detail *d)
 {
-    /* A create takes the name at once, with or without REPLACE (docs/architecture.md, "Object lifecycle"): only another
-     * REPLACE may then go ahead, and the last seal wins. */
+    /* A create takes the name at once, with or without REPLACE (docs/architecture.md, "Object
+     * lifecycle"): only another REPLACE may then go ahead, and the last seal wins. */
     struct name_entry *e = entry_find(s, name, name_len);
     if (!replace && e && (e->sealed || e->reserved || e->replacers))
         return fail(d, SHMSTORE_EEXIST, "%.*s: name already taken%s", (int)name_len, name,

@@ -1,10 +1,10 @@
 /*
  * fuzz_proto.c — libFuzzer target for the wire codec (proto/proto.c).
  *
- * The input is taken four ways: as a frame header (shm_frame_length), as a name
- * (shm_name_check), as a request body and as a reply body (with room for a LIST page). Besides not crashing, a body that decodes must
- * survive a round trip: encoded again and decoded again it gives the same values, so the
- * encoder and the decoder agree on every message the decoder accepts.
+ * The input is taken four ways: as a frame header (shm_frame_length), as a name (shm_name_check),
+ * as a request body and as a reply body (with room for a LIST page). Besides not crashing, a body
+ * that decodes must survive a round trip: encoded again and decoded again it gives the same
+ * values, so the encoder and the decoder agree on every message the decoder accepts.
  */
 #include <stdio.h>
 #include <stdlib.h>

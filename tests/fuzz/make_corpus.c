@@ -9,7 +9,8 @@
  * get that waits and is woken, one that times out, abort, a replace of a pinned object, a list
  * with a pattern over pages, a client that leaves holding pins and unsealed objects, releases
  * through the shared ring (and a ring scribbled on), a client that stops reading its replies —
- * plus raw frames that break the protocol. The fuzzer starts deep instead of having to find HELLO first.
+ * plus raw frames that break the protocol. The fuzzer starts deep instead of having to find HELLO
+ * first.
  * Run it again after changing either format, and commit what it writes.
  */
 #include <stdio.h>

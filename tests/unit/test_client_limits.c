@@ -1,7 +1,7 @@
 /*
  * test_client_limits.c — the per-client limits of daemon/core/client_limits.c: each check lets
- * everything below its limit through, refuses at the limit with the code and a detail that names the
- * setting, treats 0 as "no limit" where the configuration says so, and never lets a huge
+ * everything below its limit through, refuses at the limit with the code and a detail that names
+ * the setting, treats 0 as "no limit" where the configuration says so, and never lets a huge
  * request wrap around into something that fits.
  */
 #include <stdarg.h>

@@ -1,8 +1,8 @@
 /*
- * test_sockpath.c — the default socket rule (docs/architecture.md, "Configuration"), which
- * daemon and clients must agree on: $SHMSTORE_SOCKET first, then the system socket for root (or when it exists), then
- * $XDG_RUNTIME_DIR, then /tmp/shmstore-UID.sock; and a path that cannot fit a sockaddr_un is
- * refused rather than cut.
+ * test_sockpath.c — the default socket rule (docs/architecture.md, "Configuration"), which daemon
+ * and clients must agree on: $SHMSTORE_SOCKET first, then the system socket for root (or when it
+ * exists), then $XDG_RUNTIME_DIR, then /tmp/shmstore-UID.sock; and a path that cannot fit a
+ * sockaddr_un is refused rather than cut.
  */
 #include <stdarg.h>
 #include <stddef.h>

@@ -5,8 +5,8 @@
  * Each test gets a fresh store over a 16 MiB private "arena" buffer and three store clients;
  * the teardown drops the clients and frees the store, so ASan or valgrind see any record the
  * store forgets to free. The targeted tests pin down the rules of docs/architecture.md, "Object
- * lifecycle", one by one (name reservation, REPLACE, seal/abort ownership, pins, delete while pinned, client drop, waiters,
- * ENOSPC, sizes and alignment, the resumable name-ordered walk). The churn test drives the store
+ * lifecycle", one by one (name reservation, REPLACE, seal/abort ownership, pins, delete while
+ * pinned, client drop, waiters, ENOSPC, sizes and alignment, the resumable name-ordered walk). The churn test drives the store
  * with a deterministic random mix of every operation across three clients, keeps a shadow model
  * of what must exist, and compares the store's statistics, bindings and payload bytes with the
  * model after every step.
