@@ -877,6 +877,27 @@ int shmstore_delete(shmstore_client *c, const char *name)
     return rc ? rc : end(c, by_name_locked(c, SHM_MSG_DELETE, name, &rep));
 }
 
+int shmstore_delete_matching(shmstore_client *c, const char *pattern, uint64_t *deleted_out)
+{
+    int rc = begin(c);
+    if (rc)
+        return rc;
+    size_t pattern_len = pattern ? strlen(pattern) : 0;
+    if (pattern_len == 0)
+        return end(c, set_error(c, SHMSTORE_EINVAL, "the pattern is %s: give one, such as '*' "
+                                "to delete every object", pattern ? "empty" : "NULL"));
+    if (pattern_len > SHM_PATTERN_MAX)
+        return end(c, set_error(c, SHMSTORE_EINVAL, "pattern longer than %u bytes",
+                                SHM_PATTERN_MAX));
+    struct shm_request req = {.type = SHM_MSG_DELETE_MATCHING};
+    req.u.delete_matching.pattern = bytes_of(pattern, pattern_len);
+    struct shm_reply rep;
+    rc = call(c, &req, &rep, NULL);
+    if (rc == 0 && deleted_out)
+        *deleted_out = rep.u.delete_matching.deleted;
+    return end(c, rc);
+}
+
 static void stat_from_wire(const struct shm_object *o, shmstore_object_stat *out)
 {
     size_t n = o->name.len < SHMSTORE_NAME_MAX ? o->name.len : SHMSTORE_NAME_MAX;

@@ -35,6 +35,7 @@ static const char usage_text[] =
     "  get NAME [-o FILE] [--timeout MS]    write the payload to stdout or FILE; wait up to\n"
     "                                       MS milliseconds for it (-1: forever)\n"
     "  rm NAME...                           delete objects\n"
+    "  rm --pattern PATTERN                 delete every object whose name matches a glob\n"
     "  ls [PATTERN] [--json]                list objects whose names match a glob\n"
     "  stat NAME [--json]                   describe one object\n"
     "  info [--json | --prometheus]         describe the store (--prometheus: metrics in the\n"
@@ -381,15 +382,52 @@ static int cmd_get(int argc, char **argv)
     return status;
 }
 
-static int cmd_rm(int argc, char **argv)
+static int rm_by_pattern(const char *pattern)
 {
-    if (argc < 2)
-        return usage_error("usage: storectl rm NAME...");
     shmstore_client *c;
     int status = connect_or_report(&c);
     if (status)
         return status;
-    for (int i = 1; i < argc; i++) {
+    uint64_t deleted = 0;
+    int rc = shmstore_delete_matching(c, pattern, &deleted);
+    if (rc == 0)
+        printf("deleted %llu object%s\n", (unsigned long long)deleted, deleted == 1 ? "" : "s");
+    status = rc ? report(c, NULL, rc) : EXIT_OK;
+    shmstore_close(c);
+    return status;
+}
+
+static int cmd_rm(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"pattern", required_argument, NULL, 'p'},
+        {NULL, 0, NULL, 0},
+    };
+    static const char usage[] = "usage: storectl rm NAME... | storectl rm --pattern PATTERN";
+    const char *pattern = NULL;
+    int opt;
+    /* Options may come anywhere, so "rm NAME --pattern P" is caught as the mix it is; a name
+     * that starts with '-' goes after "--". */
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (opt != 'p')
+            return usage_error("%s", usage);
+        if (pattern)
+            return usage_error("rm: give --pattern once");
+        pattern = optarg;
+    }
+    if (pattern && argc - optind != 0)
+        return usage_error("rm: --pattern takes no NAME arguments; %s", usage);
+    if (pattern && !*pattern)
+        return usage_error("rm: --pattern needs a non-empty pattern ('*' deletes everything)");
+    if (pattern)
+        return rm_by_pattern(pattern);
+    if (argc - optind < 1)
+        return usage_error("%s", usage);
+    shmstore_client *c;
+    int status = connect_or_report(&c);
+    if (status)
+        return status;
+    for (int i = optind; i < argc; i++) {
         int rc = shmstore_delete(c, argv[i]);
         if (rc) {
             int s = report(c, argv[i], rc);

@@ -346,21 +346,31 @@ void handlers_conn_closing(struct conn *c)
     }
 }
 
-/* ---- LIST, INFO, PING ---------------------------------------------------------------------- */
+/* ---- LIST, DELETE_MATCHING, INFO, PING ------------------------------------------------------ */
 
 /* Name entries one LIST request may visit, matching or not, so that a pattern matching little
  * in a huge store still answers in bounded time and the client comes back for more. */
 #define LIST_VISIT_BUDGET 4096u
 
+/* The glob of a LIST or DELETE_MATCHING as a C string in buf (SHM_PATTERN_MAX + 1 bytes; the
+ * decoder bounds its length); 0 with an EINVAL reply sent when it cannot be one. */
+static int pattern_ok(struct conn *c, const struct shm_request *req, struct shm_bytes pattern,
+                      char *buf)
+{
+    memcpy(buf, pattern.ptr, pattern.len);
+    buf[pattern.len] = '\0';
+    if (memchr(buf, '\0', pattern.len)) {
+        conn_send_error(c, req->type, req->seq, SHMSTORE_EINVAL, "pattern contains a NUL byte");
+        return 0;
+    }
+    return 1;
+}
+
 static void handle_list(struct conn *c, const struct shm_request *req)
 {
     char pattern[SHM_PATTERN_MAX + 1];
-    memcpy(pattern, req->u.list.pattern.ptr, req->u.list.pattern.len);
-    pattern[req->u.list.pattern.len] = '\0';
-    if (memchr(pattern, '\0', req->u.list.pattern.len)) {
-        conn_send_error(c, req->type, req->seq, SHMSTORE_EINVAL, "pattern contains a NUL byte");
+    if (!pattern_ok(c, req, req->u.list.pattern, pattern))
         return;
-    }
     struct shm_object entries[SHM_LIST_PAGE_MAX];
     uint32_t count = 0;
     unsigned budget = LIST_VISIT_BUDGET;
@@ -389,6 +399,25 @@ static void handle_list(struct conn *c, const struct shm_request *req)
     rep.u.list.next_cursor.ptr = (const uint8_t *)(cursor ? cursor : "");
     rep.u.list.next_cursor.len = (uint32_t)(cursor ? cursor_len : 0);
     rep.u.list.done = done;
+    conn_send_reply(c, &rep);
+}
+
+/* One request however many names match, so a scope's cleanup is one round trip; an empty
+ * pattern is refused rather than read as "everything" the way `ls` reads it. */
+static void handle_delete_matching(struct conn *c, const struct shm_request *req)
+{
+    char pattern[SHM_PATTERN_MAX + 1];
+    if (!pattern_ok(c, req, req->u.delete_matching.pattern, pattern))
+        return;
+    if (pattern[0] == '\0') {
+        conn_send_error(c, req->type, req->seq, SHMSTORE_EINVAL,
+                        "empty pattern: give one, such as '*' to delete every object");
+        return;
+    }
+    struct shm_reply rep = {.type = req->type, .seq = req->seq};
+    rep.u.delete_matching.deleted = store_delete_matching(c->server->store, pattern);
+    log_debug("client %llu: deleted %llu objects matching '%s'", (unsigned long long)c->client.id,
+              (unsigned long long)rep.u.delete_matching.deleted, pattern);
     conn_send_reply(c, &rep);
 }
 
@@ -430,6 +459,7 @@ static const struct handler {
     [SHM_MSG_RELEASE] = {handle_release, 0}, [SHM_MSG_DELETE] = {handle_delete, 1},
     [SHM_MSG_STAT] = {handle_stat, 0},       [SHM_MSG_LIST] = {handle_list, 0},
     [SHM_MSG_INFO] = {handle_info, 0},       [SHM_MSG_PING] = {reply_empty, 0},
+    [SHM_MSG_DELETE_MATCHING] = {handle_delete_matching, 1},
 };
 
 void handlers_dispatch(struct conn *c, const struct shm_request *req)

@@ -261,6 +261,25 @@ SHMSTORE_API int shmstore_release(shmstore_client *c, shmstore_object *obj);
  *         (a read-only client), SHMSTORE_ECONN. */
 SHMSTORE_API int shmstore_delete(shmstore_client *c, const char *name);
 
+/** Unbind every sealed object whose name matches a glob pattern, in one request: a job's
+ * cleanup (every name under "job7/", say) without listing first.
+ *
+ * Each object goes as with shmstore_delete(): the name is free at once, and a reader that has
+ * the object pinned keeps reading it until its release. Unsealed objects (still being written)
+ * are left alone, whatever their names.
+ * @param[in] c            the handle.
+ * @param[in] pattern      fnmatch(3) pattern without flags, matched as shmstore_list() matches
+ *                         ('*' also matches '/'; "*" deletes every sealed object); at most 1024
+ *                         bytes. Copied.
+ * @param[out] deleted_out receives how many objects were deleted, 0 when none matched (not an
+ *                         error); may be NULL. Untouched on failure.
+ * @return 0, or
+ *   - SHMSTORE_EINVAL  NULL handle, NULL or empty pattern, pattern longer than 1024 bytes;
+ *   - SHMSTORE_EPERM   the handle is a read-only client;
+ *   - SHMSTORE_ECONN, SHMSTORE_EPROTO (also a daemon older than this call). */
+SHMSTORE_API int shmstore_delete_matching(shmstore_client *c, const char *pattern,
+                                          uint64_t *deleted_out);
+
 /** Describe the sealed object bound to a name, without pinning it.
  *
  * @param[in] c     the handle.

@@ -114,6 +114,11 @@ static const struct msg_spec msg_specs[SHM_MSG_TYPE_END] = {
     },
     [SHM_MSG_INFO] = { .name = "INFO", .reply = { F_OF(FIELD_INFO, REP(info)) } },
     [SHM_MSG_PING] = { .name = "PING" },
+    [SHM_MSG_DELETE_MATCHING] = {
+        .name = "DELETE_MATCHING",
+        .request = { F_STR(REQ(delete_matching.pattern), SHM_PATTERN_MAX) },
+        .reply = { F_U64(REP(delete_matching.deleted)) },
+    },
 };
 
 /* The only field of a reply whose status is not 0, whatever its type. */

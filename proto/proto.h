@@ -31,7 +31,7 @@
 #define SHM_META_MAX        (64u * 1024u)      /* bytes of an object's metadata */
 #define SHM_INLINE_MAX      (64u * 1024u)      /* largest payload a PUT carries in its frame */
 #define SHM_LIST_PAGE_MAX   128u               /* entries in one LIST reply */
-#define SHM_PATTERN_MAX     1024u              /* bytes of a LIST glob pattern */
+#define SHM_PATTERN_MAX     1024u              /* bytes of a LIST or DELETE_MATCHING glob */
 #define SHM_TIMEOUT_FOREVER (-1)               /* GET timeout_ms: wait without limit */
 #define SHM_ERROR_SLOTS     16u                /* > -SHMSTORE_ERRNO_END_ */
 
@@ -49,6 +49,7 @@ enum shm_msg_type {
     SHM_MSG_LIST,      /* req: pattern, cursor, max                rep: [object...], next_cursor, done */
     SHM_MSG_INFO,      /* req: (nothing)                           rep: info map (see shm_info) */
     SHM_MSG_PING,      /* req: (nothing)                           rep: (nothing) */
+    SHM_MSG_DELETE_MATCHING, /* req: pattern                       rep: deleted (count) */
     SHM_MSG_TYPE_END
 };
 
@@ -106,6 +107,7 @@ struct shm_request {
         struct { struct shm_bytes name; int64_t timeout_ms; } get;
         struct { struct shm_bytes name; } by_name;             /* DELETE, STAT */
         struct { struct shm_bytes pattern, cursor; uint32_t max; } list;
+        struct { struct shm_bytes pattern; } delete_matching;
     } u;
 };
 
@@ -124,6 +126,7 @@ struct shm_reply {
                                                                 SHM_LIST_PAGE_MAX */
                  struct shm_bytes next_cursor; int done; } list;
         struct shm_info info;
+        struct { uint64_t deleted; } delete_matching;
     } u;
 };
 

@@ -14,6 +14,7 @@
 #define _GNU_SOURCE
 #include "store.h"
 
+#include <fnmatch.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -565,16 +566,55 @@ int store_release(store_t *s, struct store_client *cl, uint64_t id, struct store
     return 0;
 }
 
+/* Unbind the entry's sealed object; the entry itself goes if nothing else holds it. */
+static void entry_unbind_sealed(store_t *s, struct name_entry *e)
+{
+    struct object *obj = e->sealed;
+    e->sealed = NULL;
+    entry_release_if_unused(s, e);
+    object_unbind(s, obj);
+}
+
 int store_delete(store_t *s, const char *name, size_t name_len, struct store_detail *d)
 {
     struct name_entry *e = entry_find(s, name, name_len);
     if (!e || !e->sealed)
         return fail(d, SHMSTORE_ENOTFOUND, "%.*s: not found", (int)name_len, name);
-    struct object *obj = e->sealed;
-    e->sealed = NULL;
-    entry_release_if_unused(s, e);
-    object_unbind(s, obj);
+    entry_unbind_sealed(s, e);
     return 0;
+}
+
+uint64_t store_delete_matching(store_t *s, const char *pattern)
+{
+    /* Every name the pattern matches starts with the bytes before its first special character
+     * ('*', '?', '[', and '\\' which escapes), and names sort bytewise, so those names form one
+     * run of the map that starts at that prefix: deleting job7's objects visits job7's names,
+     * not the whole store. */
+    const size_t prefix_len = strcspn(pattern, "*?[\\");
+    if (prefix_len > SHMSTORE_NAME_MAX)
+        return 0;   /* longer than any name */
+    /* The map's copy of a name dies with its entry, so the walk goes on from a copy of its own. */
+    char cursor[SHMSTORE_NAME_MAX + 1];
+    size_t cursor_len = prefix_len;
+    memcpy(cursor, pattern, prefix_len);
+    uint64_t deleted = 0;
+    /* name_map_next starts strictly after the cursor, so a name equal to the prefix is first. */
+    struct name_entry *e = prefix_len ? entry_find(s, cursor, cursor_len) : NULL;
+    const char *after = prefix_len ? cursor : NULL;
+    for (;;) {
+        if (e && e->sealed && fnmatch(pattern, e->name, 0) == 0) {
+            entry_unbind_sealed(s, e);
+            deleted++;
+        }
+        void *value;
+        const char *key = name_map_next(s->names, after, cursor_len, &cursor_len, &value);
+        if (!key || cursor_len < prefix_len || memcmp(key, pattern, prefix_len) != 0 ||
+            cursor_len > SHMSTORE_NAME_MAX)
+            return deleted;
+        memcpy(cursor, key, cursor_len);
+        after = cursor;
+        e = value;
+    }
 }
 
 struct object *store_next_sealed(store_t *s, const char *after, size_t after_len,

@@ -103,6 +103,11 @@ void store_wait_cancel(store_t *s, struct store_waiter *w);
 /* Unpin one pin of cl on id. SHMSTORE_ESTATE when cl holds no pin on it. */
 int store_release(store_t *s, struct store_client *cl, uint64_t id, struct store_detail *d);
 int store_delete(store_t *s, const char *name, size_t name_len, struct store_detail *d);
+/* Unbind every sealed object whose name matches the fnmatch(3) pattern (no flags, as `ls`
+ * matches), as store_delete does each: pinned ones live on until their last release. Unsealed
+ * objects and waiting gets are left alone. Cannot fail; returns how many were unbound. Costs
+ * O(log n) plus the names that share the pattern's literal prefix. */
+uint64_t store_delete_matching(store_t *s, const char *pattern);
 /* The sealed object bound to name, or NULL; not pinned. */
 struct object *store_lookup(store_t *s, const char *name, size_t name_len);
 /* The first sealed object whose name is > after (NULL: from the start), visiting at most

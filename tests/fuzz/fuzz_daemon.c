@@ -167,6 +167,9 @@ static void build_request(struct cursor *c, struct shm_request *req, uint8_t nam
             req->u.list.cursor = take_name(c, names[1]);
         req->u.list.max = next(c);
         break;
+    case SHM_MSG_DELETE_MATCHING:
+        req->u.delete_matching.pattern = take_pattern(c, names[0]);
+        break;
     default:   /* INFO, PING and type 0, which no daemon knows */
         break;
     }

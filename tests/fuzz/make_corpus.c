@@ -7,10 +7,10 @@
  * codec itself. For fuzz_daemon: short scripts in its record format (fuzz_daemon.h) that walk
  * every request through its interesting paths — put and get, create with metadata and seal, a
  * get that waits and is woken, one that times out, abort, a replace of a pinned object, a list
- * with a pattern over pages, a client that leaves holding pins and unsealed objects, releases
- * through the shared ring (and a ring scribbled on), a client that stops reading its replies —
- * plus raw frames that break the protocol. The fuzzer starts deep instead of having to find HELLO
- * first.
+ * with a pattern over pages, a delete by pattern, a client that leaves holding pins and
+ * unsealed objects, releases through the shared ring (and a ring scribbled on), a client that
+ * stops reading its replies — plus raw frames that break the protocol. The fuzzer starts deep
+ * instead of having to find HELLO first.
  * Run it again after changing either format, and commit what it writes.
  */
 #include <stdio.h>
@@ -49,7 +49,7 @@ static void proto_corpus(void)
     struct shm_buf b = {0};
     struct shm_request req = {.seq = 7};
     const char *names[] = {"", "hello", "put", "create", "seal", "abort", "get", "release",
-                           "delete", "stat", "list", "info", "ping"};
+                           "delete", "stat", "list", "info", "ping", "delete-matching"};
     for (uint32_t type = SHM_MSG_HELLO; type < SHM_MSG_TYPE_END; type++) {
         memset(&req.u, 0, sizeof req.u);
         req.type = type;
@@ -74,6 +74,7 @@ static void proto_corpus(void)
             req.u.list.cursor = BYTES("job3");
             req.u.list.max = 2;
             break;
+        case SHM_MSG_DELETE_MATCHING: req.u.delete_matching.pattern = BYTES("job7/*"); break;
         case SHM_MSG_SEAL:
         case SHM_MSG_ABORT:
         case SHM_MSG_RELEASE: req.u.by_id.id = 1764633600000000ull; break;
@@ -118,6 +119,7 @@ static void proto_corpus(void)
             rep.u.info.errors[2] = 5;
             rep.u.info.version = BYTES("0.1.0");
             break;
+        case SHM_MSG_DELETE_MATCHING: rep.u.delete_matching.deleted = 3; break;
         default: break;
         }
         char name[64];
@@ -249,6 +251,23 @@ static void daemon_corpus(void)
     REQ(1, SHM_MSG_LIST, 2, 2, 0, 3, 1, NAME_AB, 2);   /* on from "ab" */
     REQ(1, SHM_MSG_LIST, 3, 0, 0, 0);         /* max 0 */
     script_file("list-pattern-pages");
+
+    /* delete by pattern: a pinned match lives on until its release, an unsealed one with a
+     * matching name is left to seal; an empty pattern is refused */
+    REQ(0, SHM_MSG_PUT, 1, NAME_A, 0, 0, 0);
+    REQ(0, SHM_MSG_PUT, 2, NAME_AB, 0, 0, 0);
+    REQ(0, SHM_MSG_PUT, 3, NAME_A_B, 1, 0, 0);
+    REQ(0, SHM_MSG_PUT, 4, NAME_B, 0, 0, 0);
+    REQ(1, SHM_MSG_CREATE, 1, 2, 0, 2, 0, 1, 1, 0, 0);   /* "a/a", unsealed */
+    REQ(2, SHM_MSG_GET, 1, NAME_A_B, 0);
+    REQ(0, SHM_MSG_DELETE_MATCHING, 5, 2, 0, 3);        /* "a*" */
+    REQ(0, SHM_MSG_DELETE_MATCHING, 6, 0);              /* "" */
+    REQ(0, SHM_MSG_DELETE_MATCHING, 7, 1, 3);           /* "*" */
+    REQ(2, SHM_MSG_INFO, 2);
+    REQ(2, SHM_MSG_RELEASE, 3, SEEN(5));
+    REQ(1, SHM_MSG_SEAL, 2, SEEN(4));
+    REQ(0, SHM_MSG_INFO, 8);
+    script_file("delete-matching");
 
     /* a client that goes away holding pins and an unsealed object */
     REQ(0, SHM_MSG_PUT, 1, NAME_A, 1, 1, 0);

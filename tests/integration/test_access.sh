@@ -60,6 +60,9 @@ check $? "a read-only user's put is refused: $(cat "$dir/err")"
 ctl 4102 rm shared >/dev/null 2>"$dir/err"; rc=$?
 [ $rc -eq 1 ] && grep -q "permission denied" "$dir/err" && [ "$("$STORECTL" -s "$sock" get shared)" = "shared bytes" ]
 check $? "a read-only user's rm is refused and the object stays"
+ctl 4102 rm --pattern '*' >"$dir/out" 2>"$dir/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "permission denied" "$dir/err" && [ ! -s "$dir/out" ] && [ "$("$STORECTL" -s "$sock" get shared)" = "shared bytes" ]
+check $? "a read-only user's rm --pattern is refused (exit 1) and deletes nothing: $(cat "$dir/err")"
 out=$(as_user 4102 "$dir/bin/access_probe" "$sock" shared)
 echo "# read-only probe: $out"
 case "$out" in *"write=fault"*) r=0 ;; *) r=1 ;; esac

@@ -7,8 +7,8 @@
  * leak in the daemon fails the test that caused it. Covered: connecting (default socket,
  * explicit path, missing daemon), byte-exact put/get round trips across the inline limit,
  * metadata, alignment, read-only pointers, create/seal/abort and their error states, REPLACE,
- * release, delete while pinned and reclamation at the last release, get timeouts and waiting
- * gets, name validation, store-full errors, stat, list (glob, paging, early stop), info, ping,
+ * release, delete while pinned and reclamation at the last release, delete by pattern, get
+ * timeouts and waiting gets, name validation, store-full errors, stat, list (glob, paging, early stop), info, ping,
  * error names, a handle shared by threads, fork, close (also while a fork child that never uses
  * the library still lives), a daemon that goes away, and the protocol-version refusal at HELLO.
  * Work is scaled by SHMSTORE_TEST_SCALE (harness_scale); time bounds are generous and used only
@@ -1070,6 +1070,73 @@ static int cmp_bytes(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b); /* unsigned bytes */
 }
 
+/* Delete by pattern: one request unbinds the sealed objects whose names match as `ls` matches
+ * them; names that only look alike, objects still being written and a reader's pinned object
+ * are left alone, and nothing matching is a count of 0, not an error. */
+static void test_delete_matching(void **state)
+{
+    (void)state;
+    const char *names[] = {"job7/a", "job7/b/c", "job7", "job70/x", "job8/a", "other"};
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
+        assert_rc(put_pattern(C, names[k], 100 + k, k, 0), 0);
+    assert_rc(put_pattern(C, "job7/big", 2 * MiB, 42, 0), 0);
+    void *w;
+    uint64_t unsealed_id;
+    assert_rc(shmstore_create(C, "job7/unsealed", 10, NULL, 0, 0, &w, &unsealed_id), 0);
+    shmstore_client *reader = connect_or_fail(D.socket);
+    shmstore_object pinned;
+    assert_rc(shmstore_get(reader, "job7/big", 0, &pinned), 0);
+
+    uint64_t deleted = 99;
+    assert_rc(shmstore_delete_matching(C, "job7/*", &deleted), 0);
+    assert_int_equal(deleted, 3);   /* job7/a, job7/b/c, job7/big */
+    const char *left[] = {"job7", "job70/x", "job8/a", "other"};
+    assert_list_is(NULL, left, 4);
+    shmstore_store_info i = info_of(C);
+    assert_int_equal(i.objects, 4);
+    assert_int_equal(i.unsealed_objects, 1);
+    assert_int_equal(i.deleted_pinned, 1);
+    /* The reader's object is unbound but intact until it lets go. */
+    assert_rc(shmstore_stat(C, "job7/big", &(shmstore_object_stat){0}), SHMSTORE_ENOTFOUND);
+    assert_true(has_pattern(pinned.data, pinned.size, 42));
+    assert_rc(shmstore_release(reader, &pinned), 0);
+    assert_true(WAIT_FOR(info_of(C).deleted_pinned == 0, slack(5)));
+    /* The object being written was not touched: it seals under its name. */
+    memset(w, 'u', 10);
+    assert_rc(shmstore_seal(C, unsealed_id), 0);
+    assert_int_equal(stat_of(C, "job7/unsealed").size, 10);
+
+    /* Nothing matches: success with 0; deleted_out may be NULL. */
+    deleted = 99;
+    assert_rc(shmstore_delete_matching(C, "nothing*", &deleted), 0);
+    assert_int_equal(deleted, 0);
+    assert_rc(shmstore_delete_matching(C, "job8/?", NULL), 0);
+    assert_rc(shmstore_stat(C, "job8/a", &(shmstore_object_stat){0}), SHMSTORE_ENOTFOUND);
+
+    /* Bad arguments are refused before anything is deleted, and leave *deleted_out alone. */
+    deleted = 99;
+    assert_rc(shmstore_delete_matching(NULL, "*", &deleted), SHMSTORE_EINVAL);
+    assert_true(shmstore_errmsg(NULL)[0] != '\0');
+    assert_rc(shmstore_delete_matching(C, NULL, &deleted), SHMSTORE_EINVAL);
+    assert_rc(shmstore_delete_matching(C, "", &deleted), SHMSTORE_EINVAL);
+    assert_contains(shmstore_errmsg(C), "pattern");
+    char long_pattern[SHM_PATTERN_MAX + 2];
+    memset(long_pattern, '*', sizeof long_pattern - 1);
+    long_pattern[sizeof long_pattern - 1] = '\0';
+    assert_rc(shmstore_delete_matching(C, long_pattern, &deleted), SHMSTORE_EINVAL);
+    assert_int_equal(deleted, 99);
+    assert_int_equal(info_of(C).objects, 4);   /* job7, job7/unsealed, job70/x, other */
+
+    /* A pattern of the longest size is served; "*" takes everything sealed. */
+    long_pattern[SHM_PATTERN_MAX] = '\0';
+    assert_rc(shmstore_delete_matching(C, long_pattern, &deleted), 0);
+    assert_int_equal(deleted, 4);
+    assert_int_equal(info_of(C).objects, 0);
+    assert_rc(shmstore_delete_matching(C, "*", &deleted), 0);
+    assert_int_equal(deleted, 0);
+    shmstore_close(reader);
+}
+
 static void test_list_many(void **state)
 {
     (void)state;
@@ -1998,6 +2065,7 @@ int main(void)
         T(test_seal_abort_errors),
         T(test_release_errors),
         T(test_delete_while_pinned),
+        T(test_delete_matching),
         T(test_get_timeouts),
         T(test_waiting_get_rendezvous),
         T(test_bad_names),

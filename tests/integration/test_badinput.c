@@ -1037,6 +1037,7 @@ static const struct rspec {
     {SHM_MSG_LIST, 3, {K_STR, K_STR, K_LISTMAX}},
     {SHM_MSG_INFO, 0, {K_U32}},
     {SHM_MSG_PING, 0, {K_U32}},
+    {SHM_MSG_DELETE_MATCHING, 1, {K_STR}},
 };
 
 /* A harmless valid value for field idx of a request type. */
@@ -1438,7 +1439,8 @@ static void test_handshake(void **state)
     (void)state;
     /* Any known request before HELLO: EPROTO, closed, and never executed. */
     static const uint32_t before[] = {SHM_MSG_PING, SHM_MSG_INFO, SHM_MSG_STAT, SHM_MSG_DELETE,
-                                      SHM_MSG_PUT, SHM_MSG_GET, SHM_MSG_SEAL, SHM_MSG_LIST};
+                                      SHM_MSG_PUT, SHM_MSG_GET, SHM_MSG_SEAL, SHM_MSG_LIST,
+                                      SHM_MSG_DELETE_MATCHING};
     for (size_t i = 0; i < sizeof before / sizeof before[0]; i++) {
         CASE("%s before HELLO", shm_msg_name(before[i]));
         struct shm_request req = {.type = before[i], .seq = next_seq++};
@@ -1453,6 +1455,7 @@ static void test_handshake(void **state)
         case SHM_MSG_GET: req.u.get.name = bytes_of("ref/small"); break;
         case SHM_MSG_SEAL: req.u.by_id.id = refs[1].id; break;
         case SHM_MSG_LIST: req.u.list.max = 10; break;
+        case SHM_MSG_DELETE_MATCHING: req.u.delete_matching.pattern = bytes_of("*"); break;
         default: break;
         }
         int fd = raw_socket();
@@ -1800,6 +1803,72 @@ static void test_list_edges(void **state)
     pack_cstr(&b.pk, "");
     msgpack_pack_uint32(&b.pk, 0);
     check_malformed(&b, SHM_MSG_LIST, 1);
+    body_free(&b);
+}
+
+/* DELETE_MATCHING from a raw client: patterns that are not C strings or are empty are EINVAL
+ * and the connection stays; glob syntax errors and backtracking-hostile patterns answer with a
+ * count and never touch the reference objects (after_case checks them). */
+static void test_delete_matching_edges(void **state)
+{
+    (void)state;
+    int fd = raw_connect(1);
+    struct shm_reply rep;
+    char aname[SHM_NAME_MAX + 1];
+    memset(aname, 'a', SHM_NAME_MAX);
+    aname[SHM_NAME_MAX] = '\0';
+    CHECK(shmstore_put(checker, aname, "x", 1, NULL, 0, 0) == 0, "put");
+    CHECK(shmstore_put(checker, "badinput/dm/one", "x", 1, NULL, 0, 0) == 0, "put");
+    char hostile[SHM_PATTERN_MAX];
+    size_t p = 0;
+    while (p + 3 < SHM_PATTERN_MAX) {
+        hostile[p++] = '*';
+        hostile[p++] = 'a';
+    }
+    hostile[p++] = '*';
+    hostile[p++] = 'b';
+    struct {
+        const char *what;
+        const char *pattern;
+        size_t pattern_len;
+        int status;
+        uint64_t deleted;
+    } cases[] = {
+        {"pattern with NUL", "ref/\0*", 6, SHMSTORE_EINVAL, 0},
+        {"empty pattern", "", 0, SHMSTORE_EINVAL, 0},
+        {"unterminated bracket", "[", 1, 0, 0},
+        {"lone backslash", "\\", 1, 0, 0},
+        {"bad class", "[[:nosuchclass:]]", 17, 0, 0},
+        {"invalid UTF-8 pattern", "\xff\xfe*", 3, 0, 0},
+        {"pattern *a*a*a...*b against a 255-byte name of 'a's", hostile, p, 0, 0},
+        {"a pattern that matches one object", "badinput/dm/*", 13, 0, 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        CASE("DELETE_MATCHING: %s", cases[i].what);
+        struct shm_request req = {.type = SHM_MSG_DELETE_MATCHING, .seq = next_seq++};
+        req.u.delete_matching.pattern = (struct shm_bytes){(const uint8_t *)cases[i].pattern,
+                                                           (uint32_t)cases[i].pattern_len};
+        CHECK(send_request(fd, &req) == 0, "send");
+        expect_status(fd, SHM_MSG_DELETE_MATCHING, req.seq, cases[i].status, &rep);
+        if (cases[i].status == 0)
+            CHECK(rep.u.delete_matching.deleted == cases[i].deleted, "deleted %llu objects",
+                  (unsigned long long)rep.u.delete_matching.deleted);
+    }
+    CHECK(shmstore_delete(checker, aname) == 0, "the 255-byte name survived");
+    expect_alive(fd, 1);
+    raw_close(fd);
+
+    /* A pattern over the wire limit breaks the frame's contract: EPROTO and close. */
+    CASE("DELETE_MATCHING: pattern of %u bytes", SHM_PATTERN_MAX + 1);
+    struct body b;
+    body_init(&b);
+    char long_pattern[SHM_PATTERN_MAX + 1];
+    memset(long_pattern, '*', sizeof long_pattern);
+    msgpack_pack_array(&b.pk, 3);
+    msgpack_pack_uint32(&b.pk, SHM_MSG_DELETE_MATCHING);
+    msgpack_pack_uint32(&b.pk, next_seq++);
+    pack_str(&b.pk, long_pattern, sizeof long_pattern);
+    check_malformed(&b, SHM_MSG_DELETE_MATCHING, 1);
     body_free(&b);
 }
 
@@ -2341,6 +2410,7 @@ static void test_mutated_requests(void **state)
         case SHM_MSG_SEAL:
         case SHM_MSG_ABORT:
         case SHM_MSG_RELEASE: req.u.by_id.id = refs[1].id; break;
+        case SHM_MSG_DELETE_MATCHING: req.u.delete_matching.pattern = bytes_of("ref/*"); break;
         default: break;
         }
         assert_int_equal(shm_encode_request(&req, &bases[t]), 0);
@@ -2425,6 +2495,7 @@ int main(void)
         cmocka_unit_test_teardown(test_hostile_release_ring, after_case),
         cmocka_unit_test_teardown(test_create_sizes, after_case),
         cmocka_unit_test_teardown(test_list_edges, after_case),
+        cmocka_unit_test_teardown(test_delete_matching_edges, after_case),
         cmocka_unit_test_teardown(test_get_timeouts, after_case),
         cmocka_unit_test_teardown(test_stalled_partial_frames, after_case),
         cmocka_unit_test_teardown(test_flood_without_reading, after_case),

@@ -663,6 +663,54 @@ expect_refused "rm of an already removed name: exit 1, one line"
 sc put big "$T/small"
 expect_rc "a removed name can be put again without --replace" 0
 
+# ---- rm --pattern ---------------------------------------------------------------------------
+
+for obj in task7/a task7/b/c task7 task70/x task8/a; do
+    printf '%s' "$obj" | "$STORECTL" -s "$SOCK" put "$obj" >/dev/null 2>&1
+done
+printf 'pinned bytes' | "$STORECTL" -s "$SOCK" put task7/pinned >/dev/null 2>&1
+# A reader holding task7/pinned: get pins the object before it opens its output, and opening a
+# FIFO blocks until someone reads it, so the get holds its pin until we read.
+mkfifo "$T/fifo"
+"$STORECTL" -s "$SOCK" get task7/pinned -o "$T/fifo" 2>/dev/null &
+READER=$!
+BGPIDS="$BGPIDS $READER"
+i=0
+while [ "$("$STORECTL" -s "$SOCK" stat task7/pinned --json 2>/dev/null | json_get /dev/stdin pins)" != 1 ] && [ $i -lt 200 ]; do
+    sleep 0.05; i=$((i + 1))
+done
+sc rm --pattern 'task7/*'
+if [ "$rc" = 0 ] && [ "$(cat "$T/out")" = "deleted 3 objects" ] && [ ! -s "$T/err" ]; then ok "rm --pattern: deletes the matches and says how many"; else not_ok "rm --pattern: deletes the matches and says how many" "$(diag)"; fi
+"$STORECTL" -s "$SOCK" ls 'task*' >"$T/left" 2>/dev/null
+if [ "$(awk 'NR > 1 {print $1}' "$T/left" | tr '\n' ' ')" = "task7 task70/x task8/a " ]; then ok "rm --pattern: names that do not match stay"; else not_ok "rm --pattern: names that do not match stay" "ls: $(tr '\n' '|' <"$T/left")"; fi
+if [ "$(timeout 20 cat "$T/fifo")" = "pinned bytes" ]; then ok "rm --pattern: a reader keeps the object it had pinned"; else not_ok "rm --pattern: a reader keeps the object it had pinned"; fi
+wait "$READER"
+reader_rc=$?
+if [ "$reader_rc" = 0 ]; then ok "rm --pattern: the pinned reader's get exits 0"; else not_ok "rm --pattern: the pinned reader's get exits 0" "exit $reader_rc"; fi
+sc rm --pattern 'task7/*'
+if [ "$rc" = 0 ] && [ "$(cat "$T/out")" = "deleted 0 objects" ]; then ok "rm --pattern matching nothing: exit 0, deleted 0 objects"; else not_ok "rm --pattern matching nothing: exit 0, deleted 0 objects" "$(diag)"; fi
+sc rm --pattern=task8/a
+if [ "$rc" = 0 ] && [ "$(cat "$T/out")" = "deleted 1 object" ]; then ok "rm --pattern=P (attached), one match: 'deleted 1 object'"; else not_ok "rm --pattern=P (attached), one match" "$(diag)"; fi
+sc rm task7 --pattern 'task*'
+expect_usage "rm NAME --pattern P: usage error"
+sc rm --pattern 'task*' task7
+expect_usage "rm --pattern P NAME: usage error"
+sc rm --pattern ''
+expect_usage "rm --pattern '': usage error"
+sc rm --pattern a --pattern b
+expect_usage "rm --pattern twice: usage error"
+sc rm --pattern
+expect_usage "rm --pattern without its argument: usage error"
+sc stat task7
+expect_rc "usage errors deleted nothing" 0
+run "$STORECTL" -s "$BOGUS" rm --pattern 'task*'
+expect_unreachable "rm --pattern with no daemon: exit 3"
+printf 'dash' | "$STORECTL" -s "$SOCK" put -- -dash >/dev/null 2>&1
+sc rm -- -dash
+expect_rc "rm -- -NAME deletes a name that starts with '-'" 0
+sc rm --pattern 'task7*'
+if [ "$rc" = 0 ] && [ "$(cat "$T/out")" = "deleted 2 objects" ]; then ok "rm --pattern: a prefix pattern takes the prefix name itself"; else not_ok "rm --pattern: a prefix pattern takes the prefix name itself" "$(diag)"; fi
+
 # ---- socket selection -----------------------------------------------------------------------
 
 run env SHMSTORE_SOCKET="$BOGUS" "$STORECTL" -s "$SOCK" ping

@@ -131,6 +131,7 @@ static const struct step script[] = {
     {"PUT list/c", REQUEST, 0, SHM_MSG_PUT, "list/c", 3, NONE},
     {"LIST with a pattern, first page", REQUEST, 1, SHM_MSG_LIST, "list/*", .max = 2, NONE},
     {"LIST, next page", REQUEST, 1, SHM_MSG_LIST, "list/*", .cursor = "list/b", .max = 2, NONE},
+    {"DELETE_MATCHING", REQUEST, 0, SHM_MSG_DELETE_MATCHING, "list/[bc]", NONE},
     {"INFO", REQUEST, 0, SHM_MSG_INFO, NONE},
     {"PING", REQUEST, 0, SHM_MSG_PING, NONE},
     {"GET to pin", REQUEST, 1, SHM_MSG_GET, "small", NONE},
@@ -197,6 +198,7 @@ static void build(const struct run *r, unsigned k, struct shm_request *req)
                                                 s->cursor ? (uint32_t)strlen(s->cursor) : 0};
         req->u.list.max = s->max;
         break;
+    case SHM_MSG_DELETE_MATCHING: req->u.delete_matching.pattern = name; break;
     default: break;
     }
 }

@@ -84,7 +84,7 @@ static uint32_t prng(void)
 static const uint8_t sample_data[] = { 0, 1, 2, 3, 0xff, 0xfe };
 static const uint8_t sample_meta[] = "dtype=float32;shape=(3,4)";
 
-#define N_SAMPLE_REQUESTS 12
+#define N_SAMPLE_REQUESTS 13
 
 static void sample_requests(struct shm_request req[N_SAMPLE_REQUESTS])
 {
@@ -116,6 +116,8 @@ static void sample_requests(struct shm_request req[N_SAMPLE_REQUESTS])
     req[9].u.list.max = SHM_LIST_PAGE_MAX;
     req[10] = (struct shm_request){ .type = SHM_MSG_INFO, .seq = 11 };
     req[11] = (struct shm_request){ .type = SHM_MSG_PING, .seq = 0 };
+    req[12] = (struct shm_request){ .type = SHM_MSG_DELETE_MATCHING, .seq = 13 };
+    req[12].u.delete_matching.pattern = bytes_of("job7/[ab]*");
 }
 
 static void assert_requests_equal(const struct shm_request *a, const struct shm_request *b)
@@ -158,6 +160,9 @@ static void assert_requests_equal(const struct shm_request *a, const struct shm_
         assert_bytes_equal(a->u.list.cursor, b->u.list.cursor);
         assert_int_equal(a->u.list.max, b->u.list.max);
         break;
+    case SHM_MSG_DELETE_MATCHING:
+        assert_bytes_equal(a->u.delete_matching.pattern, b->u.delete_matching.pattern);
+        break;
     default:
         break;
     }
@@ -172,7 +177,7 @@ static struct shm_object sample_object(const char *name, uint64_t n)
 
 static struct shm_object sample_entries[3];
 
-#define N_SAMPLE_REPLIES 14
+#define N_SAMPLE_REPLIES 15
 
 /* OK replies of every type that has a reply, a LIST with several entries and one with none,
  * and error replies to a known and to an unknown type. */
@@ -210,10 +215,12 @@ static void sample_replies(struct shm_reply rep[N_SAMPLE_REPLIES])
     for (int code = 1; code < -SHMSTORE_ERRNO_END_; code++)   /* every error counter travels */
         rep[10].u.info.errors[code] = 1000u + (uint64_t)code;
     rep[11] = (struct shm_reply){ .type = SHM_MSG_PING, .seq = 12 };
-    rep[12] = (struct shm_reply){ .type = SHM_MSG_PUT, .seq = 13, .status = SHMSTORE_ENOSPC };
-    rep[12].u.error = bytes_of("asked 1 GiB, 12 MiB free");
-    rep[13] = (struct shm_reply){ .type = 77, .seq = 14, .status = SHMSTORE_EPROTO };
-    rep[13].u.error = bytes_of("unknown request type 77");
+    rep[12] = (struct shm_reply){ .type = SHM_MSG_DELETE_MATCHING, .seq = 13 };
+    rep[12].u.delete_matching.deleted = UINT64_MAX - 1;
+    rep[13] = (struct shm_reply){ .type = SHM_MSG_PUT, .seq = 14, .status = SHMSTORE_ENOSPC };
+    rep[13].u.error = bytes_of("asked 1 GiB, 12 MiB free");
+    rep[14] = (struct shm_reply){ .type = 77, .seq = 15, .status = SHMSTORE_EPROTO };
+    rep[14].u.error = bytes_of("unknown request type 77");
 }
 
 static void assert_objects_equal(const struct shm_object *a, const struct shm_object *b)
@@ -276,6 +283,9 @@ static void assert_replies_equal(const struct shm_reply *a, const struct shm_rep
         break;
     case SHM_MSG_INFO:
         assert_infos_equal(&a->u.info, &b->u.info);
+        break;
+    case SHM_MSG_DELETE_MATCHING:
+        assert_true(a->u.delete_matching.deleted == b->u.delete_matching.deleted);
         break;
     default:
         break;
@@ -1080,6 +1090,17 @@ static void test_oversize_fields(void **state)
     assert_int_equal(shm_encode_request(&list, &buf), 0);
     assert_int_equal(decode_framed_request(&buf, &back), SHM_DECODE_MALFORMED);
 
+    /* DELETE_MATCHING: the same pattern limit as LIST. */
+    struct shm_request dm = { .type = SHM_MSG_DELETE_MATCHING, .seq = 1 };
+    dm.u.delete_matching.pattern = (struct shm_bytes){ big, SHM_PATTERN_MAX };
+    shm_buf_reset(&buf);
+    assert_int_equal(shm_encode_request(&dm, &buf), 0);
+    assert_int_equal(decode_framed_request(&buf, &back), SHM_DECODE_OK);
+    dm.u.delete_matching.pattern.len++;
+    shm_buf_reset(&buf);
+    assert_int_equal(shm_encode_request(&dm, &buf), 0);
+    assert_int_equal(decode_framed_request(&buf, &back), SHM_DECODE_MALFORMED);
+
     /* An object's name in a reply */
     struct shm_reply stat = { .type = SHM_MSG_STAT, .seq = 1 }, rep;
     stat.u.object.name = (struct shm_bytes){ (const uint8_t *)name, SHM_NAME_MAX + 1 };
@@ -1295,7 +1316,8 @@ static void test_msg_name(void **state)
 {
     (void)state;
     const char *expected[] = { "UNKNOWN", "HELLO", "PUT", "CREATE", "SEAL", "ABORT", "GET",
-                               "RELEASE", "DELETE", "STAT", "LIST", "INFO", "PING" };
+                               "RELEASE", "DELETE", "STAT", "LIST", "INFO", "PING",
+                               "DELETE_MATCHING" };
     assert_int_equal(sizeof expected / sizeof expected[0], SHM_MSG_TYPE_END);
     for (uint32_t t = 0; t < SHM_MSG_TYPE_END; t++)
         assert_string_equal(shm_msg_name(t), expected[t]);

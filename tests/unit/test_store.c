@@ -6,7 +6,8 @@
  * the teardown drops the clients and frees the store, so ASan or valgrind see any record the
  * store forgets to free. The targeted tests pin down the rules of docs/architecture.md, "Object
  * lifecycle", one by one (name reservation, REPLACE, seal/abort ownership, pins, delete while
- * pinned, client drop, waiters, ENOSPC, sizes and alignment, the resumable name-ordered walk). The churn test drives the store
+ * pinned, client drop, waiters, ENOSPC, sizes and alignment, the resumable name-ordered walk,
+ * delete by pattern). The churn test drives the store
  * with a deterministic random mix of every operation across three clients, keeps a shadow model
  * of what must exist, and compares the store's statistics, bindings and payload bytes with the
  * model after every step.
@@ -17,6 +18,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <fnmatch.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1169,6 +1171,118 @@ static void test_next_sealed_order_and_resume(void **state)
     store_wait_cancel(f->s, &tw.w);
 }
 
+/* ---- delete by pattern --------------------------------------------------------------------- */
+
+static uint64_t delete_matching_s(struct fixture *f, const char *pattern)
+{
+    uint64_t n = store_delete_matching(f->s, pattern);
+    char why[256];
+    assert_int_equal(store_check(f->s, why, sizeof why), 0);
+    return n;
+}
+
+/* A job's objects go in one call; the names beside them (a longer prefix, another job, the
+ * prefix itself), objects still being written and gets still waiting are left alone, and a
+ * reader keeps the object it pinned. */
+static void test_delete_matching_leaves_non_matching_unsealed_and_pinned(void **state)
+{
+    struct fixture *f = *state;
+    struct object *a, *bc, *job7, *job70, *job8, *unsealed, *replacer, *g, *later;
+    assert_int_equal(put_s(f, 0, "job7/a", "A", NULL, 0, &a), 0);
+    assert_int_equal(put_s(f, 0, "job7/b/c", "pinned-bytes", NULL, 0, &bc), 0);
+    assert_int_equal(put_s(f, 0, "job7", "J", NULL, 0, &job7), 0);
+    assert_int_equal(put_s(f, 0, "job70/x", "X", NULL, 0, &job70), 0);
+    assert_int_equal(put_s(f, 0, "job8/a", "8", NULL, 0, &job8), 0);
+    assert_int_equal(create_s(f, 1, "job7/u", 4, NULL, 0, &unsealed), 0);
+    assert_int_equal(create_s(f, 1, "job7/a", 4, NULL, SHMSTORE_REPLACE, &replacer), 0);
+    struct test_waiter tw;
+    waiter_init(&tw, &f->cl[2]);
+    assert_int_equal(wait_s(f, "job7/w", &tw.w), 0);
+    assert_int_equal(get_s(f, 2, "job7/b/c", &g), 0);
+
+    assert_int_equal(delete_matching_s(f, "job7/*"), 2);
+    assert_null(lookup_s(f, "job7/a"));
+    assert_null(lookup_s(f, "job7/b/c"));
+    assert_ptr_equal(lookup_s(f, "job7"), job7);
+    assert_ptr_equal(lookup_s(f, "job70/x"), job70);
+    assert_ptr_equal(lookup_s(f, "job8/a"), job8);
+    struct store_stats st = stats(f->s);
+    assert_int_equal(st.objects, 3);
+    assert_int_equal(st.unsealed_objects, 2);
+    assert_int_equal(st.waiters, 1);
+    assert_int_equal(st.deleted_pinned, 1);
+    /* The pinned one is unbound but still readable until its release. */
+    assert_int_equal(bc->state, OBJECT_DELETED);
+    assert_memory_equal(f->arena + bc->data_offset, "pinned-bytes", 12);
+    assert_int_equal(release_s(f, 2, bc->id), 0);
+    assert_int_equal(stats(f->s).deleted_pinned, 0);
+    /* Nothing left to match: 0, not an error. */
+    assert_int_equal(delete_matching_s(f, "job7/*"), 0);
+
+    /* The unsealed objects were not touched: both seal, and the waiter is woken. */
+    assert_int_equal(seal_s(f, 1, unsealed->id), 0);
+    assert_int_equal(seal_s(f, 1, replacer->id), 0);
+    assert_ptr_equal(lookup_s(f, "job7/a"), replacer);
+    assert_int_equal(put_s(f, 0, "job7/w", "W", NULL, 0, &later), 0);
+    assert_int_equal(tw.woken, 1);
+    assert_int_equal(release_s(f, 2, later->id), 0);
+
+    /* A pattern without wildcards is one exact name; '\' escapes a wildcard. */
+    assert_int_equal(put_s(f, 0, "a*b", "1", NULL, 0, &g), 0);
+    assert_int_equal(put_s(f, 0, "aXb", "2", NULL, 0, &g), 0);
+    assert_int_equal(delete_matching_s(f, "job8/a"), 1);
+    assert_int_equal(delete_matching_s(f, "job8/a"), 0);
+    assert_int_equal(delete_matching_s(f, "a\\*b"), 1);
+    assert_null(lookup_s(f, "a*b"));
+    assert_ptr_equal(lookup_s(f, "aXb"), g);
+    /* A literal prefix longer than any name matches nothing. */
+    char longer[400];
+    memset(longer, 'j', sizeof longer - 2);
+    longer[sizeof longer - 2] = '*';
+    longer[sizeof longer - 1] = '\0';
+    assert_int_equal(delete_matching_s(f, longer), 0);
+    /* "job7*" takes the prefix name itself and the longer prefix; "*" takes the rest. */
+    assert_int_equal(delete_matching_s(f, "job7*"), 5);   /* job7, job7/a, job7/u, job7/w, job70/x */
+    assert_int_equal(delete_matching_s(f, "*"), 1);
+    assert_int_equal(stats(f->s).objects, 0);
+    assert_int_equal(stats(f->s).used_bytes, 0);
+}
+
+/* The walk starts at the pattern's literal prefix: it must find exactly what fnmatch over every
+ * name finds, for prefixes that are names themselves, names that sort just after the prefix
+ * ('/' < '0' < 'a'), brackets, '?' and escapes. */
+static void test_delete_matching_agrees_with_fnmatch(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const names[] = {
+        "a", "a/", "a/b", "a/b/c", "a0", "a/*", "a?", "ab", "abc", "b", "b/a", "ba", "[x]", "x",
+        "a.b", "\xc3\xa9t\xc3\xa9", "a\\b",
+    };
+    static const char *const patterns[] = {
+        "a", "a*", "a/*", "a/?", "a?", "a\\?", "a\\*", "a/\\*", "[ab]*", "*b*", "?", "a/b*",
+        "\\[x]", "[[]x]", "\xc3\xa9*", "a\\\\b", "a[!/]", "zzz*", "*",
+    };
+    const size_t nnames = sizeof names / sizeof names[0];
+    for (size_t p = 0; p < sizeof patterns / sizeof patterns[0]; p++) {
+        struct object *o;
+        uint64_t want = 0;
+        for (size_t i = 0; i < nnames; i++) {
+            assert_int_equal(put_s(f, 0, names[i], "v", NULL, SHMSTORE_REPLACE, &o), 0);
+            want += fnmatch(patterns[p], names[i], 0) == 0;
+        }
+        uint64_t got = delete_matching_s(f, patterns[p]);
+        if (got != want)
+            fail_msg("pattern '%s' deleted %llu objects, fnmatch matches %llu", patterns[p],
+                     (unsigned long long)got, (unsigned long long)want);
+        for (size_t i = 0; i < nnames; i++) {
+            int gone = lookup_s(f, names[i]) == NULL;
+            if (gone != (fnmatch(patterns[p], names[i], 0) == 0))
+                fail_msg("pattern '%s': name '%s' %s", patterns[p], names[i],
+                         gone ? "deleted but does not match" : "matches but was kept");
+        }
+    }
+}
+
 static void test_next_sealed_small_budget_full_walk(void **state)
 {
     struct fixture *f = *state;
@@ -1739,6 +1853,8 @@ int main(void)
         T(test_alignment),
         T(test_next_sealed_order_and_resume),
         T(test_next_sealed_small_budget_full_walk),
+        T(test_delete_matching_leaves_non_matching_unsealed_and_pinned),
+        T(test_delete_matching_agrees_with_fnmatch),
         T(test_churn_accounting),
         T(test_store_free_with_live_objects),
 #undef T
