@@ -19,6 +19,8 @@ usage: ./dev.sh COMMAND [ARGS]
   deps                  install what is missing (apt-get; sudo when not root), nothing else
   serve [OPTIONS]       deps, build, run shmstored in the foreground on the default socket
   build                 deps, then build build/
+  install               deps, build, meson install build/ (prefix /usr/local; sudo when not
+                        root), then ldconfig so programs find the new libshmstore.so
   check                 deps, build, run the plain suite once (fast: no valgrind, no sanitizers)
   test                  what CI runs: plain + valgrind, GCC release, clang, ASan+UBSan, fuzz smoke
   bench [--quick]       build and run the benchmark (tests/bench)
@@ -30,7 +32,8 @@ EOF
 # package was renamed in Debian 13).
 PACKAGES="gcc libc6-dev binutils meson ninja-build pkg-config libevent-dev
 libmsgpack-dev|libmsgpack-c-dev libcmocka-dev valgrind systemd groff-base python3-dev
-python3-numpy clang libclang-rt-14-dev|libclang-rt-dev"
+python3-numpy python3-mesonpy python3-venv python3-pip git clang
+libclang-rt-14-dev|libclang-rt-dev"
 
 say() { printf '==> %s\n' "$*"; }
 
@@ -78,13 +81,16 @@ install_missing() {
     DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends $missing
 }
 
+# Debian's python3, which has numpy: the first python3 on PATH may be another one.
+PYTHON=/usr/bin/python3
+
 # build DIR [-Dkey=value...]: configure (or reconfigure with the options), then build.
 build() {
     dir=$1
     shift
     if [ ! -f "$dir/build.ninja" ]; then
         say "configuring $dir"
-        meson setup "$dir" "$@"
+        meson setup "$dir" -Dpython=$PYTHON "$@"
     elif [ $# -gt 0 ]; then
         meson configure "$dir" "$@" >/dev/null
     fi
@@ -193,6 +199,15 @@ serve)
 build)
     install_missing
     build build
+    ;;
+install)
+    install_missing
+    build build
+    # Built above as the user; only the copy runs as root, so build/ keeps its owner.
+    say "installing build/"
+    as_root meson install -C build --no-rebuild
+    # A new library in /usr/local/lib is found only once the loader's cache knows it.
+    as_root ldconfig
     ;;
 check)
     install_missing
