@@ -11,7 +11,10 @@
  * harnesses use server_init alone and hand socketpairs to conn_new.
  * A socket file that accepts a connection belongs to a live daemon and stops the start; one that
  * refuses is a dead daemon's leftover and is replaced.
- * Stop: SIGTERM/SIGINT break the loop; every connection is closed (dropping pins and unsealed
+ * A parent that starts the daemon for itself (Python's shmstore.serve()) passes the read end of
+ * a pipe with --lifeline and keeps the write end: the kernel closes that end however the parent
+ * dies, even by SIGKILL, and the read end then sees end of file, so the daemon never outlives it.
+ * Stop: SIGTERM/SIGINT or the end of the lifeline break the loop; every connection is closed (dropping pins and unsealed
  * objects as for any client), the socket file is removed and everything is freed, so valgrind
  * sees a clean exit.
  */
@@ -272,6 +275,61 @@ static void on_signal(evutil_socket_t signo, short what, void *arg)
     event_base_loopbreak(s->base);
 }
 
+/* Reads per wake-up of the lifeline: a parent that writes to it without end must not keep the
+ * loop from its clients. */
+#define LIFELINE_READS_PER_WAKE 16
+
+static void on_lifeline(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    struct server *s = arg;
+    char ignored[512];
+    ssize_t n = 0;
+    for (int reads = 0; reads < LIFELINE_READS_PER_WAKE; reads++) {
+        n = read(fd, ignored, sizeof ignored);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+    }
+    if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)))
+        return;   /* still open */
+    if (n == 0)
+        log_info("lifeline closed: shutting down");
+    else
+        log_info("lifeline closed: shutting down (read: %s)", strerror(errno));
+    event_del(s->lifeline_event);
+    event_base_loopbreak(s->base);
+}
+
+int server_watch_lifeline(struct server *s, char *why, size_t whylen)
+{
+    const int fd = s->opts->lifeline_fd;
+    if (fd < 0)
+        return 0;
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0) {
+        snprintf(why, whylen, "--lifeline %d: descriptor %d is not open (%s); pass the read end "
+                 "of a pipe the starting process keeps open", fd, fd, strerror(errno));
+        return -1;
+    }
+    if ((flags & O_ACCMODE) == O_WRONLY) {
+        snprintf(why, whylen, "--lifeline %d: descriptor %d is open for writing only; pass the "
+                 "read end of the pipe", fd, fd);
+        return -1;
+    }
+    fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+    s->lifeline_event = event_new(s->base, fd, EV_READ | EV_PERSIST, on_lifeline, s);
+    if (!s->lifeline_event || event_add(s->lifeline_event, NULL) != 0) {
+        snprintf(why, whylen, "--lifeline %d: cannot watch descriptor %d (a pipe or socket is "
+                 "needed)", fd, fd);
+        return -1;
+    }
+    s->lifeline_fd = fd;
+    return 0;
+}
+
 /* Many clients each hold a socket: allow as many descriptors as the hard limit lets us. */
 static void raise_fd_limit(void)
 {
@@ -286,7 +344,7 @@ int server_init(struct server *s, struct options *opts, char *why, size_t whylen
 {
     memset(s, 0, sizeof *s);
     s->opts = opts;
-    s->listen_fd = s->lock_fd = -1;
+    s->listen_fd = s->lock_fd = s->lifeline_fd = -1;
     s->arena.fd = s->arena.readonly_fd = -1;
     clock_gettime(CLOCK_MONOTONIC, &s->started);
     raise_fd_limit();
@@ -362,7 +420,8 @@ int server_start(struct server *s, struct options *opts, char *why, size_t whyle
 {
     if (server_init(s, opts, why, whylen) != 0)
         return -1;
-    if (server_catch_signals(s, why, whylen) != 0 || server_listen(s, why, whylen) != 0) {
+    if (server_catch_signals(s, why, whylen) != 0 || server_watch_lifeline(s, why, whylen) != 0 ||
+        server_listen(s, why, whylen) != 0) {
         server_stop(s);
         return -1;
     }
@@ -402,6 +461,10 @@ void server_stop(struct server *s)
         event_free(s->release_timer);
     if (s->status_timer)
         event_free(s->status_timer);
+    if (s->lifeline_event)
+        event_free(s->lifeline_event);
+    if (s->lifeline_fd >= 0)
+        close(s->lifeline_fd);
     for (size_t i = 0; i < 3; i++)
         if (s->signal_events[i])
             event_free(s->signal_events[i]);
@@ -411,5 +474,5 @@ void server_stop(struct server *s)
     arena_destroy(&s->arena);
     shm_buf_free(&s->scratch);
     memset(s, 0, sizeof *s);
-    s->listen_fd = s->lock_fd = -1;
+    s->listen_fd = s->lock_fd = s->lifeline_fd = -1;
 }

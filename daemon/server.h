@@ -29,6 +29,8 @@ struct server {
     struct event *signal_events[3];   /* SIGTERM, SIGINT, SIGHUP */
     struct event *release_timer;    /* drains release rings while pins exist */
     struct event *status_timer;     /* STATUS= to systemd, only under $NOTIFY_SOCKET */
+    struct event *lifeline_event;   /* --lifeline: its end of file stops the daemon */
+    int lifeline_fd;                /* the descriptor watched, -1 when none */
     int socket_activated;           /* listen_fd came from systemd (LISTEN_FDS) */
     struct conn *conns;             /* every open connection */
     uint64_t clients;               /* open connections */
@@ -49,13 +51,17 @@ int server_catch_signals(struct server *s, char *why, size_t whylen);
 /* Bind the socket (refusing one that a live daemon serves, replacing a stale one) or take the
  * one systemd passed, and accept on it. The daemon is ready when this returns 0; -1 with why. */
 int server_listen(struct server *s, char *why, size_t whylen);
-/* server_init, server_catch_signals and server_listen; stops s when one fails. */
+/* Watch opts->lifeline_fd, when there is one: at its end of file, error or hangup the loop
+ * stops as on SIGTERM. 0, or -1 with why (the descriptor is not open, or not readable). */
+int server_watch_lifeline(struct server *s, char *why, size_t whylen);
+/* server_init, server_catch_signals, server_watch_lifeline and server_listen; stops s when one
+ * fails. */
 int server_start(struct server *s, struct options *opts, char *why, size_t whylen);
 /* Pins exist: make sure release rings are drained every SERVER_RELEASE_POLL_MS until none do. */
 #define SERVER_RELEASE_POLL_MS 20
 #define SERVER_STATUS_INTERVAL_S 10
 void server_watch_releases(struct server *s);
-/* Run until SIGTERM/SIGINT. */
+/* Run until SIGTERM/SIGINT or the end of the lifeline. */
 void server_run(struct server *s);
 /* Close every connection, remove the socket file, free everything. */
 void server_stop(struct server *s);

@@ -451,6 +451,7 @@ const char *config_format(const struct options *o, const struct config_row *row,
 void config_set_defaults(struct options *o)
 {
     memset(o, 0, sizeof *o);
+    o->lifeline_fd = -1;   /* not a setting: the command line alone gives one */
     for (size_t i = 0; i < config_row_count; i++) {
         char problem[512];
         /* A default the parser refuses is a bug in the table, which tests/unit/test_config.c

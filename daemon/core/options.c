@@ -13,6 +13,8 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -23,7 +25,7 @@
 #include "sockpath.h"
 
 /* getopt values of the table's flags: FLAG_BASE + 2 * row, + 1 for a bool's "off" flag. */
-enum { OPT_VERSION = 256, OPT_PRINT_CONFIG, FLAG_BASE = 1000 };
+enum { OPT_VERSION = 256, OPT_PRINT_CONFIG, OPT_LIFELINE, FLAG_BASE = 1000 };
 
 /* The options that are not settings, in --help order after the table's. */
 static const struct {
@@ -33,6 +35,11 @@ static const struct {
 } fixed_options[] = {
     {'c', "config", "FILE",
      "read settings from FILE (default " OPTIONS_DEFAULT_CONFIG " if it exists)", 'c'},
+    {0, "lifeline", "FD",
+     "run only as long as descriptor FD (the read end of a pipe whose write end the starting "
+     "process keeps) stays open: at its end of file, error or hangup, stop as on SIGTERM; bytes "
+     "read from it are ignored. Not a config file setting",
+     OPT_LIFELINE},
     {0, "print-config", NULL,
      "print an example config file, every key with its default and help, and exit",
      OPT_PRINT_CONFIG},
@@ -155,6 +162,18 @@ static void print_help(void)
 
 /* ---- parsing ------------------------------------------------------------------------------- */
 
+/* A descriptor number: digits only, within an int. 0, or -1 for anything else. */
+static int parse_fd_number(const char *text, int *fd)
+{
+    char *end;
+    errno = 0;
+    long value = strtol(text, &end, 10);
+    if (text[0] < '0' || text[0] > '9' || *end != '\0' || errno || value > INT_MAX)
+        return -1;
+    *fd = (int)value;
+    return 0;
+}
+
 /* Both passes over argv and the file between them. `quiet`: report problems only in why (for
  * a reload), not on stderr, and never act on --help, --version or --print-config. */
 static enum options_result parse_all(struct options *o, int argc, char **argv, int quiet,
@@ -172,11 +191,16 @@ static enum options_result parse_all(struct options *o, int argc, char **argv, i
     optind = 0;
     opterr = 0;
     while ((c = getopt_long(argc, argv, t.shorts, t.longs, NULL)) != -1) {
-        if (c == 'c')
+        if (c == 'c') {
             config = optarg;
-        else if (quiet)
+        } else if (c == OPT_LIFELINE) {
+            if (parse_fd_number(optarg, &o->lifeline_fd) != 0) {
+                snprintf(why, whylen, "--lifeline %s: not a file descriptor number", optarg);
+                return OPTIONS_EXIT_USAGE;
+            }
+        } else if (quiet) {
             continue;
-        else if (c == 'h') {
+        } else if (c == 'h') {
             print_help();
             return OPTIONS_EXIT_OK;
         } else if (c == OPT_VERSION) {

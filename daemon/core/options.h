@@ -29,6 +29,7 @@ struct options {
     int reserve;
     unsigned socket_mode;            /* permission bits of the socket file, default 0660 */
     long socket_group;               /* group of the socket file, -1 to leave it */
+    int lifeline_fd;                 /* --lifeline FD (command line only), -1 without */
     /* reloadable with SIGHUP */
     enum log_level log_level;
     struct id_list allow_users, allow_groups;        /* read-write clients */

@@ -8,9 +8,10 @@
  * explicit path, missing daemon), byte-exact put/get round trips across the inline limit,
  * metadata, alignment, read-only pointers, create/seal/abort and their error states, REPLACE,
  * release, delete while pinned and reclamation at the last release, delete by pattern, get
- * timeouts and waiting gets, name validation, store-full errors, stat, list (glob, paging, early stop), info, ping,
- * error names, a handle shared by threads, fork, close (also while a fork child that never uses
- * the library still lives), a daemon that goes away, and the protocol-version refusal at HELLO.
+ * timeouts and waiting gets, name validation, store-full errors, stat, list (glob, paging, early
+ * stop), info, ping, error names, a handle shared by threads, fork, close (also while a fork
+ * child that never uses the library still lives), a daemon that goes away, and the
+ * protocol-version refusal at HELLO.
  * Work is scaled by SHMSTORE_TEST_SCALE (harness_scale); time bounds are generous and used only
  * where the behaviour itself is about time.
  */
