@@ -9,11 +9,14 @@ shmstored and storectl in the environment's scripts directory and they run, and 
 started from there serves a put and get through the installed package and the installed
 storectl. The wheel must hold the extension, with libshmstore linked in (no DT_NEEDED on it),
 and both programs, and nothing for C developers or system services; its programs must run
-unpacked. Exits 77 (skip) when pip, venv or meson-python is missing. Removes all it made.
+unpacked. And `meson install` of this build (into a scratch DESTDIR) must put the package in a
+directory the interpreter searches. Exits 77 (skip) when pip, venv or meson-python is missing.
+Removes all it made.
 """
 
 import glob
 import importlib.util
+import json
 import os
 import shutil
 import signal
@@ -235,6 +238,34 @@ class PipInstall(unittest.TestCase):
         for program in PROGRAMS:
             result = run([os.path.join(self.user_base, "bin", program), "--version"], self.outside)
             self.assertEqual(result.returncode, 0, result.stderr)
+
+
+class MesonInstall(unittest.TestCase):
+    def test_package_lands_where_the_interpreter_imports_it(self):
+        build = os.environ.get("BUILD_ROOT")
+        if not build:
+            self.skipTest("BUILD_ROOT is not set (run through meson test)")
+        options = json.loads(subprocess.run(["meson", "introspect", "--buildoptions", build],
+                                            capture_output=True, text=True, check=True).stdout)
+        prefix = next(o["value"] for o in options if o["name"] == "prefix")
+        probe = ("import sys, os\n"
+                 "print('\\n'.join(os.path.normpath(p) for p in sys.path if p))")
+        searched = run([PYTHON, "-E", "-c", probe], "/").stdout.split()
+        if not any(p.startswith(prefix.rstrip("/") + "/") for p in searched):
+            self.skipTest(f"{PYTHON} has no site directory under the prefix {prefix}")
+        with tempfile.TemporaryDirectory(prefix="shmstore-meson-install-") as dest:
+            result = run(["meson", "install", "-C", build, "--destdir", dest, "--no-rebuild",
+                          "--quiet"], dest)
+            self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+            packages = glob.glob(os.path.join(dest, "**", "shmstore", "__init__.py"),
+                                 recursive=True)
+            self.assertEqual(len(packages), 1, packages)
+            package_dir = os.path.dirname(packages[0])
+            site = "/" + os.path.relpath(os.path.dirname(package_dir), dest)
+            self.assertIn(site, searched)
+            extension = glob.glob(os.path.join(package_dir, "_shmstore*.so"))
+            self.assertEqual(len(extension), 1)
+            self.assertNotIn("libshmstore", " ".join(needed_libraries(extension[0])))
 
 
 if __name__ == "__main__":
