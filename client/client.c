@@ -25,6 +25,8 @@
 #include "shmstore.h"
 
 #include <errno.h>
+#include <grp.h>
+#include <libgen.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -439,6 +441,57 @@ static int map_arena(shmstore_client *c, int fd, uint64_t size)
     return 0;
 }
 
+/* "mode 0660, group shmstore" of path into buf, and whether that group may write (connect);
+ * buf is "" when path cannot be looked at. */
+static int describe_access(const char *path, char *buf, size_t len, char *group, size_t group_len)
+{
+    struct stat st;
+    buf[0] = '\0';
+    if (stat(path, &st) != 0)
+        return 0;
+    struct group gr, *found = NULL;
+    char names[1024];
+    if (getgrgid_r(st.st_gid, &gr, names, sizeof names, &found) == 0 && found)
+        snprintf(group, group_len, "%s", found->gr_name);
+    else
+        snprintf(group, group_len, "%u", (unsigned)st.st_gid);
+    snprintf(buf, len, "mode %04o, group %s", (unsigned)(st.st_mode & 07777), group);
+    return (st.st_mode & S_IWGRP) != 0;
+}
+
+/* connect() failed with err: say what was tried and what to do about it. */
+static int connect_failed(shmstore_client *c, int err)
+{
+    const char *path = c->socket_path;
+    if (err == ENOENT || err == ECONNREFUSED)
+        return set_error(c, SHMSTORE_ECONN, "no shmstored is running at %s (connect: %s); start "
+                         "one with: shmstored -s %s", path, strerror(err), path);
+    if (err != EACCES && err != EPERM)
+        return set_error(c, SHMSTORE_ECONN, "cannot connect to shmstored at %s: %s", path,
+                         strerror(err));
+    /* Permission: the socket's own bits, or those of its directory when this user may not even
+     * look at the socket. */
+    char dir[sizeof c->socket_path], access_text[160], group[64], ask[128];
+    snprintf(dir, sizeof dir, "%s", path);
+    const char *what = "the socket";
+    int group_may = describe_access(path, access_text, sizeof access_text, group, sizeof group);
+    if (!access_text[0]) {
+        what = dirname(dir);
+        group_may = describe_access(what, access_text, sizeof access_text, group, sizeof group);
+    }
+    if (access_text[0] && group_may)
+        snprintf(ask, sizeof ask, "ask to be added to group %s", group);
+    else
+        snprintf(ask, sizeof ask, "ask the daemon's administrator for access");
+    char own[sizeof c->socket_path];
+    if (shm_user_socket_path(own, sizeof own) != 0)
+        snprintf(own, sizeof own, "PATH");
+    return set_error(c, SHMSTORE_EPERM, "permission denied connecting to shmstored at %s (%s: "
+                     "%s); %s, or run your own daemon: shmstored -s %s, and point clients at it "
+                     "with -s or $SHMSTORE_SOCKET", path, what,
+                     access_text[0] ? access_text : "cannot be looked at", ask, own);
+}
+
 static int open_connection(shmstore_client *c)
 {
     c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -450,9 +503,7 @@ static int open_connection(shmstore_client *c)
         int err = errno;
         close(c->fd);
         c->fd = -1;
-        return set_error(c, SHMSTORE_ECONN, "cannot connect to shmstored at %s: %s%s",
-                         c->socket_path, strerror(err),
-                         err == ENOENT || err == ECONNREFUSED ? " (is shmstored running?)" : "");
+        return connect_failed(c, err);
     }
     c->in_start = c->in_end = 0;
 

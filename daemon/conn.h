@@ -48,6 +48,7 @@ struct conn {
     struct store_waiter waiter;
     struct event *wait_timer;
     uint32_t wait_seq;
+    int64_t wait_timeout_ms;     /* what the waiting get asked for, for its timeout's detail */
     struct conn *prev, *next;
 };
 

@@ -280,9 +280,13 @@ static void on_wait_timeout(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct conn *c = arg;
-    store_wait_cancel(c->server->store, &c->waiter);
+    /* The reply is queued (and so the name copied) before the cancel may free the name. */
+    size_t name_len = 0;
+    const char *name = store_waiter_name(&c->waiter, &name_len);
     conn_send_error(c, SHM_MSG_GET, c->wait_seq, SHMSTORE_ETIMEDOUT,
-                    "no object was sealed under that name in time");
+                    "no object '%.*s' was sealed within %lld ms", (int)name_len, name ? name : "",
+                    (long long)c->wait_timeout_ms);
+    store_wait_cancel(c->server->store, &c->waiter);
     wait_finished(c);
 }
 
@@ -334,6 +338,7 @@ static void handle_get(struct conn *c, const struct shm_request *req)
         return;
     }
     c->wait_seq = req->seq;
+    c->wait_timeout_ms = timeout_ms;
     conn_set_state(c, CONN_WAITING);
 }
 

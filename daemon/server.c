@@ -41,6 +41,7 @@
 #include "log.h"
 #include "notify.h"
 #include "shmstore.h"
+#include "sockpath.h"
 
 static int socket_is_live(const char *path)
 {
@@ -88,8 +89,23 @@ static int inherited_listener(char *why, size_t whylen)
     return fd;
 }
 
+/* What to do when the socket's directory, lock or file is not this user's to make: almost always
+ * a user whose default is a system socket they may not use. "" for other errors. */
+static const char *permission_hint(int err, char *buf, size_t len)
+{
+    char own[sizeof ((struct sockaddr_un *)0)->sun_path];
+    if (err != EACCES && err != EPERM)
+        return "";
+    if (shm_user_socket_path(own, sizeof own) != 0)
+        snprintf(own, sizeof own, "PATH");
+    snprintf(buf, len, "; a non-root user runs their own daemon on a socket of theirs: "
+             "shmstored -s %s, or set $SHMSTORE_SOCKET", own);
+    return buf;
+}
+
 static int bind_socket(struct server *s, const char *path, char *why, size_t whylen)
 {
+    char hint[256];
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
     if (strlen(path) >= sizeof addr.sun_path) {
         snprintf(why, whylen, "%s: socket path too long", path);
@@ -104,8 +120,9 @@ static int bind_socket(struct server *s, const char *path, char *why, size_t why
     if (slash && slash != dir) {
         *slash = '\0';
         if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-            snprintf(why, whylen, "%s: cannot create the socket's directory: %s", dir,
-                     strerror(errno));
+            int err = errno;
+            snprintf(why, whylen, "%s: cannot create the socket's directory: %s%s", dir,
+                     strerror(err), permission_hint(err, hint, sizeof hint));
             return -1;
         }
     }
@@ -117,7 +134,9 @@ static int bind_socket(struct server *s, const char *path, char *why, size_t why
     snprintf(lock_path, sizeof lock_path, "%s.lock", path);
     s->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (s->lock_fd < 0) {
-        snprintf(why, whylen, "cannot open %s: %s", lock_path, strerror(errno));
+        int err = errno;
+        snprintf(why, whylen, "cannot open %s: %s%s", lock_path, strerror(err),
+                 permission_hint(err, hint, sizeof hint));
         return -1;
     }
     if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
@@ -148,7 +167,9 @@ static int bind_socket(struct server *s, const char *path, char *why, size_t why
         return -1;
     }
     if (bind(s->listen_fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
-        snprintf(why, whylen, "cannot bind %s: %s", path, strerror(errno));
+        int err = errno;
+        snprintf(why, whylen, "cannot bind %s: %s%s", path, strerror(err),
+                 permission_hint(err, hint, sizeof hint));
         goto fail;
     }
     if (chmod(path, (mode_t)s->opts->socket_mode) != 0 ||

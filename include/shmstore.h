@@ -138,14 +138,18 @@ typedef struct shmstore_store_info {
 /** Connect to a daemon.
  *
  * @param[in] socket_path  the daemon's socket, or NULL for the default one:
- *                         $SHMSTORE_SOCKET if set; else /run/shmstore/shmstore.sock for root or
- *                         when that socket exists; else $XDG_RUNTIME_DIR/shmstore.sock, or
+ *                         $SHMSTORE_SOCKET if set; else /run/shmstore/shmstore.sock for root, or
+ *                         when that socket exists and this user may connect to it (write
+ *                         permission); else $XDG_RUNTIME_DIR/shmstore.sock, or
  *                         /tmp/shmstore-UID.sock without XDG_RUNTIME_DIR. Copied.
  * @param[out] out         receives the new handle, or NULL on failure.
  * @return 0, or
  *   - SHMSTORE_EINVAL  out is NULL, or the path is too long for a Unix socket;
- *   - SHMSTORE_ECONN   no daemon answers at that path;
- *   - SHMSTORE_EPERM   the daemon's access lists refuse this user, or its max_clients is reached;
+ *   - SHMSTORE_ECONN   no daemon answers at that path (the detail names it and how to start
+ *                      one there);
+ *   - SHMSTORE_EPERM   the socket's permissions refuse this user (the detail names the socket's
+ *                      mode and group and the ways out), the daemon's access lists refuse this
+ *                      user, or its max_clients is reached;
  *   - SHMSTORE_EPROTO  the daemon speaks another protocol or arena layout version;
  *   - SHMSTORE_ENOMEM.
  * The detail of a failure has no handle to belong to: read it with shmstore_errmsg(NULL).
@@ -229,7 +233,8 @@ SHMSTORE_API int shmstore_abort(shmstore_client *c, uint64_t id);
  *   - SHMSTORE_EINVAL     NULL handle or out, bad name, negative timeout_ms other than
  *                         SHMSTORE_WAIT_FOREVER;
  *   - SHMSTORE_ENOTFOUND  no object of that name, and timeout_ms is 0;
- *   - SHMSTORE_ETIMEDOUT  none was sealed within timeout_ms;
+ *   - SHMSTORE_ETIMEDOUT  none was sealed within timeout_ms (the detail names the object and
+ *                         the wait);
  *   - SHMSTORE_EPERM      the handle holds the daemon's max_pins_per_client pins already;
  *   - SHMSTORE_ECONN, SHMSTORE_ENOMEM.
  * Ownership: out->data and out->meta point into a read-only mapping and stay valid until the
@@ -344,8 +349,9 @@ SHMSTORE_API const char *shmstore_strerror(int code);
  * anything else. Never NULL; lives as long as the program. Leaves the error detail alone. */
 SHMSTORE_API const char *shmstore_errname(int code);
 
-/** The detail of the calling thread's last failure ("store full: asked 300.0 MiB, 212.0 MiB
- * free"), under the rules of "Error detail" at the top of this file.
+/** The detail of the calling thread's last failure ("store full: asked 314572800 bytes
+ * (300.0 MiB), 222298112 bytes (212.0 MiB) free of ..."), under the rules of "Error detail" at
+ * the top of this file.
  *
  * @param[in] c  the handle the failed call was made on, or NULL for the thread's last call
  *               whatever its handle (the only way to read a failed shmstore_connect's detail).

@@ -18,13 +18,34 @@ char *human_size(uint64_t bytes, char *buf, size_t buflen)
         snprintf(buf, buflen, "%llu B", (unsigned long long)bytes);
         return buf;
     }
-    double value = (double)bytes / 1024.0;
+    /* Integer arithmetic, so the digits are cut exactly: the remainder is below 2^50, and 100
+     * times that still fits. */
+    unsigned shift = 10;
     size_t unit = 0;
-    while (value >= 1024.0 && unit + 1 < sizeof units / sizeof units[0]) {
-        value /= 1024.0;
+    while ((bytes >> shift) >= 1024 && unit + 1 < sizeof units / sizeof units[0]) {
+        shift += 10;
         unit++;
     }
-    snprintf(buf, buflen, value < 10.0 ? "%.2f %s" : "%.1f %s", value, units[unit]);
+    const unsigned long long whole = bytes >> shift;
+    const uint64_t rest = bytes & ((UINT64_C(1) << shift) - 1);
+    if (whole < 10)
+        snprintf(buf, buflen, "%llu.%02llu %s", whole, (unsigned long long)((rest * 100) >> shift),
+                 units[unit]);
+    else
+        snprintf(buf, buflen, "%llu.%llu %s", whole, (unsigned long long)((rest * 10) >> shift),
+                 units[unit]);
+    return buf;
+}
+
+char *human_size_exact(uint64_t bytes, char *buf, size_t buflen)
+{
+    if (bytes < 1024) {
+        snprintf(buf, buflen, "%llu bytes", (unsigned long long)bytes);
+        return buf;
+    }
+    char human[32];
+    snprintf(buf, buflen, "%llu bytes (%s)", (unsigned long long)bytes,
+             human_size(bytes, human, sizeof human));
     return buf;
 }
 

@@ -39,12 +39,13 @@ int limits_check_unsealed(const struct options *o, const struct store_client *cl
     const uint64_t limit = o->max_unsealed_bytes_per_client;
     if (!limit || (bytes <= limit && cl->unsealed_charge <= limit - bytes))
         return 0;
-    char asked[32], held[32], max[32];
+    char asked[HUMAN_SIZE_MAX], held[HUMAN_SIZE_MAX], max[HUMAN_SIZE_MAX];
     snprintf(d->text, sizeof d->text,
-             "limit reached: asked %s with %s already unsealed by this client; "
-             "max_unsealed_bytes_per_client is %s",
-             human_size(bytes, asked, sizeof asked),
-             human_size(cl->unsealed_charge, held, sizeof held),
-             human_size(limit, max, sizeof max));
+             "limit reached: asked %s with %s already unsealed by this client, and "
+             "max_unsealed_bytes_per_client is %s; seal or abort what this client is writing, "
+             "or raise max_unsealed_bytes_per_client in shmstored's config file",
+             human_size_exact(bytes, asked, sizeof asked),
+             human_size_exact(cl->unsealed_charge, held, sizeof held),
+             human_size_exact(limit, max, sizeof max));
     return SHMSTORE_ENOSPC;
 }

@@ -39,8 +39,8 @@ const struct config_row config_rows[] = {
     {.key = "socket", .type = CONFIG_STRING, FIELD(socket_path), .default_text = "",
      .short_flag = 's', .flag = "socket", .metavar = "PATH",
      .help = "the Unix socket to listen on; empty: $SHMSTORE_SOCKET, else "
-             "/run/shmstore/shmstore.sock for root or when it exists, else "
-             "$XDG_RUNTIME_DIR/shmstore.sock or /tmp/shmstore-UID.sock",
+             "/run/shmstore/shmstore.sock for root, or when it exists and this user may "
+             "connect to it, else $XDG_RUNTIME_DIR/shmstore.sock or /tmp/shmstore-UID.sock",
      .doc = "Ignored when systemd passes the socket (shmstored.socket)."},
     {.key = "memory", .type = CONFIG_SIZE, FIELD(memory), .default_text = "1G",
      .min = 1, .max = OPTIONS_MAX_MEMORY,

@@ -53,6 +53,9 @@ struct store {
 static int fail(struct store_detail *d, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* How a user gets a bigger store: said in every "store full", the one way out that always works. */
+#define GROW_HINT "start shmstored with a larger --memory (-m) or set memory in its config file"
+
 static int fail(struct store_detail *d, int code, const char *fmt, ...)
 {
     if (d) {
@@ -325,12 +328,14 @@ int store_create(store_t *s, struct store_client *cl, const char *name, size_t n
     uint64_t capacity = alloc_capacity(s->alloc);
     if (size > capacity || meta_size > capacity ||
         round_up64(size) + meta_size > capacity) {
-        char asked[32], avail[32], total[32];
-        return fail(d, SHMSTORE_ENOSPC, "store full: asked %s, %s free (the whole store is %s)",
-                    human_size(size > UINT64_MAX - meta_size ? UINT64_MAX : size + meta_size,
-                               asked, sizeof asked),
-                    human_size(alloc_free(s->alloc), avail, sizeof avail),
-                    human_size(capacity, total, sizeof total));
+        char asked[HUMAN_SIZE_MAX], avail[HUMAN_SIZE_MAX], whole[HUMAN_SIZE_MAX];
+        return fail(d, SHMSTORE_ENOSPC,
+                    "store full: asked %s, but the whole store is %s and %s of it is free; "
+                    GROW_HINT,
+                    human_size_exact(size > UINT64_MAX - meta_size ? UINT64_MAX : size + meta_size,
+                                     asked, sizeof asked),
+                    human_size_exact(capacity, whole, sizeof whole),
+                    human_size_exact(alloc_free(s->alloc), avail, sizeof avail));
     }
     uint64_t meta_at = round_up64(size);
     uint64_t total = meta_size ? meta_at + meta_size : size;
@@ -347,7 +352,7 @@ int store_create(store_t *s, struct store_client *cl, const char *name, size_t n
 
     obj->block = alloc_take(s->alloc, total);
     if (!obj->block) {
-        char asked[32], avail[32], largest[32];
+        char asked[HUMAN_SIZE_MAX], avail[HUMAN_SIZE_MAX], largest[HUMAN_SIZE_MAX];
         uint64_t free_bytes = alloc_free(s->alloc), largest_free = alloc_largest_free(s->alloc);
         free(obj);
         free(name_copy);
@@ -355,12 +360,15 @@ int store_create(store_t *s, struct store_client *cl, const char *name, size_t n
          * the daemon's heap, not the store, is out of room. */
         if (largest_free >= total)
             return fail(d, SHMSTORE_ENOMEM, "daemon out of memory");
-        human_size(total, asked, sizeof asked);
-        human_size(free_bytes, avail, sizeof avail);
+        human_size_exact(total, asked, sizeof asked);
+        human_size_exact(free_bytes, avail, sizeof avail);
         if (largest_free == free_bytes)
-            return fail(d, SHMSTORE_ENOSPC, "store full: asked %s, %s free", asked, avail);
-        return fail(d, SHMSTORE_ENOSPC, "store full: asked %s, %s free (largest free block %s)",
-                    asked, avail, human_size(largest_free, largest, sizeof largest));
+            return fail(d, SHMSTORE_ENOSPC, "store full: asked %s, %s free of %llu; delete "
+                        "objects, or " GROW_HINT, asked, avail, (unsigned long long)capacity);
+        return fail(d, SHMSTORE_ENOSPC, "store full: asked %s, %s free of %llu, but the largest "
+                    "free block is %s; delete objects, or " GROW_HINT, asked, avail,
+                    (unsigned long long)capacity,
+                    human_size_exact(largest_free, largest, sizeof largest));
     }
     obj->id = s->next_id;
     obj->name = name_copy;
@@ -548,6 +556,14 @@ void store_wait_cancel(store_t *s, struct store_waiter *w)
     w->entry = NULL;
     s->waiters--;
     entry_release_if_unused(s, e);
+}
+
+const char *store_waiter_name(const struct store_waiter *w, size_t *len)
+{
+    if (!w->entry)
+        return NULL;
+    *len = w->entry->name_len;
+    return w->entry->name;
 }
 
 int store_release(store_t *s, struct store_client *cl, uint64_t id, struct store_detail *d)

@@ -66,9 +66,10 @@ struct store_stats {
     uint64_t objects, unsealed_objects, unsealed_bytes, deleted_pinned, pins, waiters;
 };
 
-/* Error details are written here by failing calls: "store full: asked 300.0 MiB, 212.0 MiB free". */
+/* Error details are written here by failing calls: "store full: asked 314572800 bytes
+ * (300.0 MiB), 222298112 bytes (212.0 MiB) free of ...; start shmstored with a larger ...". */
 struct store_detail {
-    char text[256];
+    char text[512];
 };
 
 /* arena: the daemon's writable mapping of `capacity` bytes, used to copy inline puts and
@@ -100,6 +101,9 @@ int store_get(store_t *s, struct store_client *cl, const char *name, size_t name
 int store_wait(store_t *s, const char *name, size_t name_len, struct store_waiter *w,
                struct store_detail *d);
 void store_wait_cancel(store_t *s, struct store_waiter *w);
+/* The name w waits for, NUL-terminated, with its length in *len; NULL when w is not waiting. Valid
+ * until w is woken or cancelled. */
+const char *store_waiter_name(const struct store_waiter *w, size_t *len);
 /* Unpin one pin of cl on id. SHMSTORE_ESTATE when cl holds no pin on it. */
 int store_release(store_t *s, struct store_client *cl, uint64_t id, struct store_detail *d);
 int store_delete(store_t *s, const char *name, size_t name_len, struct store_detail *d);

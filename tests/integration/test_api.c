@@ -125,9 +125,12 @@ static void test_connect_missing_socket(void **state)
     assert_null(c);
     const char *msg = shmstore_errmsg(NULL);
     assert_non_null(msg);
-    /* Helpful: says where it looked and what is missing. */
+    /* Helpful: says where it looked, what is missing and how to start one there. */
     assert_contains(msg, path);
-    assert_contains(msg, "shmstored");
+    assert_contains(msg, "no shmstored is running at");
+    char start_hint[160];
+    snprintf(start_hint, sizeof start_hint, "shmstored -s %s", path);
+    assert_contains(msg, start_hint);
 
     /* Same through $SHMSTORE_SOCKET. */
     assert_int_equal(setenv("SHMSTORE_SOCKET", path, 1), 0);
@@ -612,6 +615,8 @@ static void test_get_timeouts(void **state)
         fprintf(stderr, "get with timeout 200 ms took %.3f s\n", elapsed);
     assert_true(elapsed >= 0.15);
     assert_true(elapsed <= slack(5));
+    /* Regression (timeout_names_nothing): the detail names the object and the wait. */
+    assert_string_equal(shmstore_errmsg(C), "no object 'tm/none' was sealed within 200 ms");
 
     assert_rc(shmstore_get(C, "tm/none", -5, &o), SHMSTORE_EINVAL);
     assert_rc(shmstore_get(C, "tm/none", 0, NULL), SHMSTORE_EINVAL);
@@ -915,9 +920,11 @@ static void test_enospc_fragmented_detail(void **state)
     fprintf(stderr, "ENOSPC detail when fragmented (free %llu, largest %llu): \"%s\"\n",
             (unsigned long long)i.free_bytes, (unsigned long long)i.largest_free_bytes, msg);
     assert_contains(msg, "store full");
-    char free_text[32];
-    human_size(i.free_bytes, free_text, sizeof free_text);
+    char free_text[HUMAN_SIZE_MAX];
+    human_size_exact(i.free_bytes, free_text, sizeof free_text);
     assert_contains(msg, free_text);
+    assert_contains(msg, "largest free block is");
+    assert_contains(msg, "--memory");
     /* What fits still fits. */
     assert_rc(put_pattern(C, "frag/small", 512 * KiB, 1, 0), 0);
 }

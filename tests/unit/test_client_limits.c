@@ -73,6 +73,11 @@ static void test_unsealed_bytes_count_what_is_held(void **state)
     cl.unsealed_charge = 600;
     assert_int_equal(limits_check_unsealed(&o, &cl, 400, &d), 0);
     assert_int_equal(limits_check_unsealed(&o, &cl, 401, &d), SHMSTORE_ENOSPC);
+    /* Exact bytes, and what to do about it (regression: free_shown_equal_to_asked). */
+    assert_string_equal(d.text, "limit reached: asked 401 bytes with 600 bytes already unsealed "
+                                "by this client, and max_unsealed_bytes_per_client is 1000 bytes; "
+                                "seal or abort what this client is writing, or raise "
+                                "max_unsealed_bytes_per_client in shmstored's config file");
 }
 
 /* Regression guard: charge + held must not wrap around 2^64 into something small. */

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include "humansize.h"
@@ -23,7 +24,49 @@ static void test_format(void **state)
     assert_string_equal(human_size(300ull << 20, buf, sizeof buf), "300.0 MiB");
     assert_string_equal(human_size(1ull << 30, buf, sizeof buf), "1.00 GiB");
     assert_string_equal(human_size(3ull << 40, buf, sizeof buf), "3.00 TiB");
-    assert_string_equal(human_size(UINT64_MAX, buf, sizeof buf), "16384.0 PiB");
+    assert_string_equal(human_size(UINT64_MAX, buf, sizeof buf), "16383.9 PiB");
+    assert_string_equal(human_size(1023 * 1024 + 1023, buf, sizeof buf), "1023.9 KiB");
+    assert_string_equal(human_size((10ull << 20) - 1, buf, sizeof buf), "9.99 MiB");
+}
+
+/* Regression (free_shown_equal_to_asked): 1073737728 free bytes were shown as "1024.0 MiB" next
+ * to an ask of "1.00 GiB", two figures that look equal. Figures are cut, never rounded up. */
+static void test_format_never_rounds_up(void **state)
+{
+    (void)state;
+    char buf[32];
+    assert_string_equal(human_size(1073737728, buf, sizeof buf), "1023.9 MiB");
+    assert_string_equal(human_size(1073676288, buf, sizeof buf), "1023.9 MiB");
+    assert_string_equal(human_size((1ull << 30) - 1, buf, sizeof buf), "1023.9 MiB");
+    assert_string_equal(human_size(2047, buf, sizeof buf), "1.99 KiB");
+    /* Every figure is at most the true size: scan the edges below each power of 1024. */
+    for (unsigned shift = 10; shift <= 60; shift += 10)
+        for (uint64_t below = 1; below < 4096; below *= 3) {
+            uint64_t bytes = (UINT64_C(1) << shift) - below;
+            char unit[8];
+            double shown;
+            human_size(bytes, buf, sizeof buf);
+            assert_int_equal(sscanf(buf, "%lf %7s", &shown, unit), 2);
+            double scale = strcmp(unit, "B") == 0 ? 1 : strcmp(unit, "KiB") == 0 ? 0x1p10
+                         : strcmp(unit, "MiB") == 0 ? 0x1p20 : strcmp(unit, "GiB") == 0 ? 0x1p30
+                         : strcmp(unit, "TiB") == 0 ? 0x1p40 : 0x1p50;
+            if (shown * scale > (double)bytes * (1 + 1e-12))
+                fail_msg("%llu bytes shown as %s", (unsigned long long)bytes, buf);
+        }
+}
+
+static void test_format_exact(void **state)
+{
+    (void)state;
+    char buf[HUMAN_SIZE_MAX];
+    assert_string_equal(human_size_exact(0, buf, sizeof buf), "0 bytes");
+    assert_string_equal(human_size_exact(1023, buf, sizeof buf), "1023 bytes");
+    assert_string_equal(human_size_exact(1073741824, buf, sizeof buf),
+                        "1073741824 bytes (1.00 GiB)");
+    assert_string_equal(human_size_exact(1073676288, buf, sizeof buf),
+                        "1073676288 bytes (1023.9 MiB)");
+    assert_string_equal(human_size_exact(UINT64_MAX, buf, sizeof buf),
+                        "18446744073709551615 bytes (16383.9 PiB)");
 }
 
 static void test_format_truncates_safely(void **state)
@@ -76,6 +119,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_format),
         cmocka_unit_test(test_format_truncates_safely),
+        cmocka_unit_test(test_format_never_rounds_up),
+        cmocka_unit_test(test_format_exact),
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_parse_refuses),
     };
