@@ -2,7 +2,8 @@
  * _shmstore.c — shmstore._shmstore, the CPython extension under the Python binding.
  *
  * A thin, faithful wrapper of libshmstore (include/shmstore.h); the value encoding (numpy,
- * pickle) lives in shmstore/__init__.py. Three types:
+ * pickle) lives in shmstore/_codec.py, and the exceptions, with the texts that say what to do,
+ * in shmstore/errors.py (every failure goes through its _from_code). Three types:
  *   Client       one shmstore_client handle.
  *   Pin          the buffer exporter behind every memoryview that get() returns: it owns one
  *                pinned shmstore_object and a strong reference to its Client, and releases the
@@ -16,6 +17,8 @@
  * them talk to the daemon) runs with the GIL released; the library serializes calls per handle.
  * Fork: the library reconnects in a child by itself; a Pin inherited by a child must never
  * release the parent's pin, so each Pin records getpid() and only its creator process releases.
+ * Signals: a waiting get wakes up every WAIT_SLICE_MS to run Python's signal handlers, so
+ * Ctrl-C interrupts it (see get_interruptibly).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -23,6 +26,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "shmstore.h"
@@ -31,48 +35,53 @@ PyMODINIT_FUNC PyInit__shmstore(void);
 
 /* ---- exceptions ----------------------------------------------------------------------------- */
 
-static PyObject *Error, *NotFound, *Exists, *StoreFull, *Timeout, *PermissionDenied,
-    *ConnectionLost;
+/* shmstore.errors._from_code, which turns a failed call into the exception to raise (the
+ * classes and their texts are Python, in shmstore/errors.py), and ConnectionLost, raised here
+ * for a closed client. Looked up once, when the module is imported. */
+static PyObject *error_factory, *ConnectionLost;
 
-static PyObject *exception_for(int code)
+/* What a call knows that makes its error say more: the name it was about, the wait it was
+ * given, the socket it tried. Zero-initialised fields are left out. */
+struct call_context {
+    const char *name;
+    int timeout_ms;
+    int has_timeout;
+    const char *socket;
+    int connecting;
+};
+
+/* "ENOSPC" for SHMSTORE_ENOSPC: the name storectl's JSON and the exceptions' errname use. */
+static const char *short_errname(int code)
 {
-    switch (code) {
-    case SHMSTORE_ENOTFOUND: return NotFound;
-    case SHMSTORE_EEXIST: return Exists;
-    case SHMSTORE_ENOSPC: return StoreFull;
-    case SHMSTORE_ETIMEDOUT: return Timeout;
-    case SHMSTORE_EPERM: return PermissionDenied;
-    case SHMSTORE_ECONN: return ConnectionLost;
-    default: return Error;
-    }
+    const char *name = shmstore_errname(code);
+    static const char prefix[] = "SHMSTORE_";
+    return strncmp(name, prefix, sizeof prefix - 1) == 0 ? name + sizeof prefix - 1 : name;
 }
 
-/* Raise the exception of a SHMSTORE_E* code with the library's detail as message, and attach
- * `code` and `errname` so callers can tell e.g. EINVAL from ESTATE without parsing text.
- * `detail` must be read right after the failing call (it is valid until the handle's next call).
- * Always returns NULL. */
-static PyObject *raise_code(int code, const char *detail)
+/* Raise the exception of a SHMSTORE_E* code. `detail` is the library's text for the failure
+ * and must be read right after the failing call. Always returns NULL. */
+static PyObject *raise_code_in(int code, const char *detail, const struct call_context *ctx)
 {
-    PyObject *type = exception_for(code);
-    const char *msg = (detail && detail[0]) ? detail : shmstore_strerror(code);
-    PyObject *exc = PyObject_CallFunction(type, "s", msg);
+    PyObject *timeout = ctx && ctx->has_timeout ? PyLong_FromLong(ctx->timeout_ms)
+                                                : Py_NewRef(Py_None);
+    if (!timeout)
+        return NULL;
+    PyObject *exc = PyObject_CallFunction(
+        error_factory, "isszOzi", code, short_errname(code), detail ? detail : "",
+        ctx ? ctx->name : NULL, timeout, ctx ? ctx->socket : NULL, ctx ? ctx->connecting : 0);
+    Py_DECREF(timeout);
     if (!exc)
         return NULL;
-    PyObject *pycode = PyLong_FromLong(code);
-    PyObject *pyname = PyUnicode_FromString(shmstore_errname(code));
-    if (!pycode || !pyname || PyObject_SetAttrString(exc, "code", pycode) < 0 ||
-        PyObject_SetAttrString(exc, "errname", pyname) < 0) {
-        Py_XDECREF(pycode);
-        Py_XDECREF(pyname);
-        Py_DECREF(exc);
-        return NULL;
-    }
-    Py_DECREF(pycode);
-    Py_DECREF(pyname);
-    PyErr_SetObject(type, exc);
+    PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
     Py_DECREF(exc);
     return NULL;
 }
+
+static PyObject *raise_code(int code, const char *detail)
+{
+    return raise_code_in(code, detail, NULL);
+}
+
 
 /* ---- Client ----------------------------------------------------------------------------------- */
 
@@ -113,13 +122,18 @@ static int client_enter(ClientObject *self)
 /* End a call; if it failed, raise its error. The detail is this OS thread's own (shmstore.h,
  * "Error detail"), so other Python threads' calls on the handle while the GIL was released
  * cannot have changed it. Returns 0 on success, -1 with an exception set. */
-static int client_leave(ClientObject *self, int rc)
+static int client_leave_in(ClientObject *self, int rc, const struct call_context *ctx)
 {
     if (rc != 0)
-        raise_code(rc, shmstore_errmsg(self->c));
+        raise_code_in(rc, shmstore_errmsg(self->c), ctx);
     self->busy--;
     client_maybe_free(self);
     return rc ? -1 : 0;
+}
+
+static int client_leave(ClientObject *self, int rc)
+{
+    return client_leave_in(self, rc, NULL);
 }
 
 static PyObject *Client_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
@@ -136,8 +150,14 @@ static PyObject *Client_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     if (rc)
         snprintf(detail, sizeof detail, "%s", shmstore_errmsg(NULL));
     Py_END_ALLOW_THREADS
-    if (rc)
-        return raise_code(rc, detail);
+    if (rc) {
+        /* Name the socket tried, so "no daemon" says where none was found. */
+        char default_path[256]; /* a Unix socket path is at most 108 bytes */
+        if (!path && shmstore_default_socket(default_path, sizeof default_path) == 0)
+            path = default_path;
+        struct call_context ctx = {.socket = path, .connecting = 1};
+        return raise_code_in(rc, detail, &ctx);
+    }
     ClientObject *self = (ClientObject *)type->tp_alloc(type, 0);
     if (!self) {
         shmstore_close(c);
@@ -254,6 +274,64 @@ static PyTypeObject PinType = {
     .tp_getset = Pin_getset,
 };
 
+/* A get that waits in the thread Python runs signal handlers in waits in slices of at most
+ * this long, and runs the handlers between slices: so Ctrl-C (KeyboardInterrupt), or any handler
+ * that raises, ends the wait within a slice and a round trip. Each slice is one daemon-side wait
+ * that expires by itself, so an interrupted get leaves no waiter behind and the connection stays
+ * in step. Other threads never run handlers and wait in one piece. */
+#define WAIT_SLICE_MS 50
+
+static int signal_handlers_run_here(void)
+{
+#if PY_VERSION_HEX < 0x030D0000
+    return _PyOS_IsMainThread();
+#else
+    return 1; /* no portable test left: slicing in every thread is merely a little wasteful */
+#endif
+}
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+#define GET_INTERRUPTED 1 /* not a library code: those are 0 or negative */
+
+/* shmstore_get with the wait cut into slices as above. Returns the library's code, or
+ * GET_INTERRUPTED when a
+ * signal handler raised (the exception is set) or the client was closed meanwhile (ConnectionLost
+ * is set). Called with the GIL held and self->busy counted; it drops the GIL while waiting. */
+static int get_interruptibly(ClientObject *self, const char *name, int timeout_ms,
+                             shmstore_object *obj)
+{
+    int slicing = timeout_ms != 0 && signal_handlers_run_here();
+    int64_t deadline = timeout_ms > 0 ? monotonic_ms() + timeout_ms : 0;
+    for (;;) {
+        int wait_ms = timeout_ms;
+        if (slicing) {
+            int64_t left = timeout_ms > 0 ? deadline - monotonic_ms() : WAIT_SLICE_MS;
+            /* At least 1 ms: 0 would mean "do not wait" */
+            wait_ms = left > WAIT_SLICE_MS ? WAIT_SLICE_MS : left < 1 ? 1 : (int)left;
+        }
+        int rc;
+        Py_BEGIN_ALLOW_THREADS
+        rc = shmstore_get(self->c, name, wait_ms, obj);
+        Py_END_ALLOW_THREADS
+        if (!slicing || rc != SHMSTORE_ETIMEDOUT)
+            return rc;
+        if (timeout_ms > 0 && monotonic_ms() >= deadline)
+            return rc;
+        if (PyErr_CheckSignals() < 0)
+            return GET_INTERRUPTED;
+        if (self->closed) {
+            PyErr_SetString(ConnectionLost, "client closed while get waited");
+            return GET_INTERRUPTED;
+        }
+    }
+}
+
 /* _get(name, timeout_ms) -> (memoryview, meta: bytes, id) */
 static PyObject *Client_get(ClientObject *self, PyObject *args, PyObject *kwds)
 {
@@ -277,12 +355,15 @@ static PyObject *Client_get(ClientObject *self, PyObject *args, PyObject *kwds)
         return NULL;
     }
     shmstore_object obj = {0};
-    int rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = shmstore_get(self->c, name, timeout_ms, &obj);
-    Py_END_ALLOW_THREADS
+    int rc = get_interruptibly(self, name, timeout_ms, &obj);
     if (rc) {
-        client_leave(self, rc);
+        if (rc == GET_INTERRUPTED) {
+            self->busy--; /* the exception is set already */
+            client_maybe_free(self);
+        } else {
+            struct call_context ctx = {.name = name, .timeout_ms = timeout_ms, .has_timeout = 1};
+            client_leave_in(self, rc, &ctx);
+        }
         PyObject_Free(pin);
         return NULL;
     }
@@ -438,9 +519,27 @@ static PyObject *Client_delete(ClientObject *self, PyObject *args)
     Py_BEGIN_ALLOW_THREADS
     rc = shmstore_delete(self->c, name);
     Py_END_ALLOW_THREADS
-    if (client_leave(self, rc) < 0)
+    struct call_context ctx = {.name = name};
+    if (client_leave_in(self, rc, &ctx) < 0)
         return NULL;
     Py_RETURN_NONE;
+}
+
+static PyObject *Client_delete_matching(ClientObject *self, PyObject *args)
+{
+    const char *pattern;
+    if (!PyArg_ParseTuple(args, "s:delete_matching", &pattern))
+        return NULL;
+    if (client_enter(self) < 0)
+        return NULL;
+    uint64_t deleted = 0;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = shmstore_delete_matching(self->c, pattern, &deleted);
+    Py_END_ALLOW_THREADS
+    if (client_leave(self, rc) < 0)
+        return NULL;
+    return PyLong_FromUnsignedLongLong((unsigned long long)deleted);
 }
 
 static PyObject *stat_to_dict(const shmstore_object_stat *st)
@@ -463,7 +562,8 @@ static PyObject *Client_stat(ClientObject *self, PyObject *args)
     Py_BEGIN_ALLOW_THREADS
     rc = shmstore_stat(self->c, name, &st);
     Py_END_ALLOW_THREADS
-    if (client_leave(self, rc) < 0)
+    struct call_context ctx = {.name = name};
+    if (client_leave_in(self, rc, &ctx) < 0)
         return NULL;
     return stat_to_dict(&st);
 }
@@ -538,14 +638,15 @@ static PyObject *Client_info(ClientObject *self, PyObject *Py_UNUSED(ignored))
     Py_END_ALLOW_THREADS
     if (client_leave(self, rc) < 0)
         return NULL;
-    /* errors: {"SHMSTORE_ENOTFOUND": count, ...}, only the codes the library knows. */
+    /* errors: {"ENOTFOUND": count, ...}, only the codes the library knows, named as
+     * `storectl info --json` names them. */
     PyObject *errors = PyDict_New();
     if (!errors)
         return NULL;
     for (int i = 1; i < (int)(sizeof in.errors / sizeof in.errors[0]) && -i > SHMSTORE_ERRNO_END_;
          i++) {
         PyObject *n = PyLong_FromUnsignedLongLong(in.errors[i]);
-        if (!n || PyDict_SetItemString(errors, shmstore_errname(-i), n) < 0) {
+        if (!n || PyDict_SetItemString(errors, short_errname(-i), n) < 0) {
             Py_XDECREF(n);
             Py_DECREF(errors);
             return NULL;
@@ -590,6 +691,8 @@ static PyMethodDef Client_methods[] = {
     {"seal", (PyCFunction)Client_seal, METH_O, "seal(id): make a created object visible."},
     {"abort", (PyCFunction)Client_abort, METH_O, "abort(id): free a created, unsealed object."},
     {"delete", (PyCFunction)Client_delete, METH_VARARGS, "delete(name): unbind a name."},
+    {"delete_matching", (PyCFunction)Client_delete_matching, METH_VARARGS,
+     "delete_matching(pattern) -> count: unbind every sealed object whose name matches."},
     {"stat", (PyCFunction)Client_stat, METH_VARARGS, "stat(name) -> dict, without pinning."},
     {"list", (PyCFunction)Client_list, METH_VARARGS,
      "list(pattern=None) -> list of stat dicts of names matching the glob pattern."},
@@ -620,28 +723,71 @@ static PyTypeObject ClientType = {
 
 /* ---- module ----------------------------------------------------------------------------------- */
 
+/* shmstore.errors is pure Python and imports nothing of this module, so importing it here while
+ * the package is still initialising is safe. */
+static int load_errors(void)
+{
+    PyObject *errors = PyImport_ImportModule("shmstore.errors");
+    if (!errors)
+        return -1;
+    error_factory = PyObject_GetAttrString(errors, "_from_code");
+    ConnectionLost = PyObject_GetAttrString(errors, "ConnectionLost");
+    Py_DECREF(errors);
+    return error_factory && ConnectionLost ? 0 : -1;
+}
+
+/* errnames: {code: "ENOTFOUND", ...}, every code of the library's error table. */
+static PyObject *errnames_dict(void)
+{
+    PyObject *d = PyDict_New();
+    for (int code = -1; d && code > SHMSTORE_ERRNO_END_; code--) {
+        PyObject *key = PyLong_FromLong(code);
+        PyObject *value = PyUnicode_FromString(short_errname(code));
+        if (!key || !value || PyDict_SetItem(d, key, value) < 0)
+            Py_CLEAR(d);
+        Py_XDECREF(key);
+        Py_XDECREF(value);
+    }
+    return d;
+}
+
+static PyObject *default_socket(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    char path[256];
+    if (shmstore_default_socket(path, sizeof path) != 0)
+        return raise_code(SHMSTORE_EINVAL, "the default socket path is too long");
+    return PyUnicode_DecodeFSDefault(path);
+}
+
+static PyMethodDef module_methods[] = {
+    {"default_socket", default_socket, METH_NOARGS,
+     "default_socket() -> the socket path connect() uses when given none."},
+    {NULL, NULL, 0, NULL},
+};
+
 static struct PyModuleDef module_def = {
     PyModuleDef_HEAD_INIT,
     .m_name = "shmstore._shmstore",
     .m_doc = "Low-level binding of libshmstore; use the shmstore package instead.",
     .m_size = -1,
+    .m_methods = module_methods,
 };
 
-static int add_exception(PyObject *m, PyObject **slot, const char *name, PyObject *base,
-                         const char *doc)
+/* PyModule_AddObjectRef for a new reference (or NULL with an exception set): the reference is
+ * gone afterwards, whatever happened. */
+static int add_owned(PyObject *m, const char *name, PyObject *value)
 {
-    char qualname[64];
-    snprintf(qualname, sizeof qualname, "shmstore.%s", name);
-    *slot = PyErr_NewExceptionWithDoc(qualname, doc, base, NULL);
-    if (!*slot)
+    if (!value)
         return -1;
-    return PyModule_AddObjectRef(m, name, *slot);
+    int rc = PyModule_AddObjectRef(m, name, value);
+    Py_DECREF(value);
+    return rc;
 }
 
 PyMODINIT_FUNC PyInit__shmstore(void)
 {
     if (PyType_Ready(&ClientType) < 0 || PyType_Ready(&PinType) < 0 ||
-        PyType_Ready(&ReservationType) < 0)
+        PyType_Ready(&ReservationType) < 0 || (!error_factory && load_errors() < 0))
         return NULL;
     PyObject *m = PyModule_Create(&module_def);
     if (!m)
@@ -649,15 +795,7 @@ PyMODINIT_FUNC PyInit__shmstore(void)
     if (PyModule_AddObjectRef(m, "Client", (PyObject *)&ClientType) < 0 ||
         PyModule_AddObjectRef(m, "Pin", (PyObject *)&PinType) < 0 ||
         PyModule_AddObjectRef(m, "Reservation", (PyObject *)&ReservationType) < 0 ||
-        add_exception(m, &Error, "Error", NULL, "Base of every shmstore error.") < 0 ||
-        add_exception(m, &NotFound, "NotFound", Error, "No object of that name or id.") < 0 ||
-        add_exception(m, &Exists, "Exists", Error, "The name is already taken.") < 0 ||
-        add_exception(m, &StoreFull, "StoreFull", Error, "The store has no room.") < 0 ||
-        add_exception(m, &Timeout, "Timeout", Error, "A waiting get timed out.") < 0 ||
-        add_exception(m, &PermissionDenied, "PermissionDenied", Error, "Not allowed.") < 0 ||
-        add_exception(m, &ConnectionLost, "ConnectionLost", Error,
-                      "Cannot reach the daemon, the connection was lost, or the client is "
-                      "closed.") < 0 ||
+        add_owned(m, "errnames", errnames_dict()) < 0 ||
         PyModule_AddIntConstant(m, "WAIT_FOREVER", SHMSTORE_WAIT_FOREVER) < 0 ||
         PyModule_AddIntConstant(m, "NAME_MAX", SHMSTORE_NAME_MAX) < 0 ||
         PyModule_AddIntConstant(m, "META_MAX", SHMSTORE_META_MAX) < 0 ||

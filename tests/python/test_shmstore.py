@@ -179,8 +179,8 @@ class TestBytesAndObjects(Base):
             got[0] = 1
 
     def test_nested_objects(self):
-        value = {"w": np.arange(100000, dtype=np.float32), "b": np.ones((3, 3)),
-                 "f": np.asfortranarray(np.arange(6).reshape(2, 3)),
+        value = {"w": np.arange(100000, dtype=np.float32), "b": np.ones((30, 30)),
+                 "f": np.asfortranarray(np.arange(600).reshape(20, 30)),
                  "meta": ["x", 1, None, (2.5,)], "raw": b"bytes"}
         got = self.roundtrip(value)
         self.assertEqual(set(got), set(value))
@@ -196,6 +196,61 @@ class TestBytesAndObjects(Base):
             self.assertIsInstance(root, memoryview)
             self.assertIsInstance(root.obj, shmstore._shmstore.Pin)
         self.assertTrue(got["f"].flags.f_contiguous)
+
+    def test_small_arrays_travel_in_band(self):
+        """Arrays under 1 KiB inside an object are copied with the pickle stream: equal
+        values, private (writable) memory, and no buffer table entry."""
+        small, large = np.arange(100, dtype=np.int16), np.arange(1000, dtype=np.int16)
+        got = self.roundtrip({"small": small, "large": large})
+        np.testing.assert_array_equal(got["small"], small)
+        np.testing.assert_array_equal(got["large"], large)
+        self.assertNotIsInstance(getattr(root_base(got["small"]), "obj", None),
+                                 shmstore._shmstore.Pin)
+        self.assertTrue(got["small"].flags.writeable)  # a private copy
+        self.assertIsInstance(root_base(got["large"]).obj, shmstore._shmstore.Pin)
+        _, meta, _ = self.c._c._get(self.n("v"), 0)
+        import json
+        info = json.loads(meta[len(shmstore.MAGIC):])
+        self.assertEqual(info["kind"], "pickle2")
+        self.assertEqual(info["table"][1], 1)  # only the large array is out-of-band
+
+    def test_100000_small_arrays(self):
+        """An object of 100,000 arrays (over the 64 KiB metadata limit as a table in the
+        metadata) round-trips; half are in-band, half out-of-band."""
+        arrays = [np.full(16 if i % 2 else 160, i, dtype=np.float64) for i in range(100000)]
+        t0 = time.perf_counter()
+        self.c.put(self.n("many"), arrays)
+        t1 = time.perf_counter()
+        got = self.c.get(self.n("many"))
+        t2 = time.perf_counter()
+        print("\n100,000 arrays (16 and 160 float64): put %.0f ms, get %.0f ms, payload %.1f MiB"
+              % ((t1 - t0) * 1e3, (t2 - t1) * 1e3, self.c.stat(self.n("many"))["size"] / 2**20),
+              file=sys.stderr)
+        self.assertEqual(len(got), len(arrays))
+        for i in (0, 1, 2, 77777, 99998, 99999):
+            np.testing.assert_array_equal(got[i], arrays[i])
+        self.assertTrue(all(a[0] == i for i, a in enumerate(got)))
+        self.assertLess(self.c.stat(self.n("many"))["meta_size"], 200)
+
+    def test_reads_version_1_pickles(self):
+        """Objects written by earlier versions, with the buffer table in the metadata."""
+        import json
+        arr = np.arange(300, dtype=np.float64)
+        buffers = []
+        stream = pickle.dumps({"a": arr, "n": 5}, protocol=5, buffer_callback=buffers.append)
+        self.assertEqual(len(buffers), 1)
+        raw = buffers[0].raw()
+        offset = (len(stream) + 63) // 64 * 64
+        payload = bytearray(offset + raw.nbytes)
+        payload[:len(stream)] = stream
+        payload[offset:] = raw
+        meta = shmstore.MAGIC + json.dumps({"kind": "pickle", "pickle": [0, len(stream)],
+                                            "buffers": [[offset, raw.nbytes]]}).encode()
+        self.c._c.put(self.n("v1"), payload, meta)
+        got = self.c.get(self.n("v1"))
+        self.assertEqual(got["n"], 5)
+        np.testing.assert_array_equal(got["a"], arr)
+        self.assertFalse(got["a"].flags.writeable)
 
     def test_plain_objects(self):
         for i, v in enumerate([None, 42, "text", [1, 2, {"a": (3,)}], {1, 2}]):
@@ -304,7 +359,7 @@ class TestLifecycle(Base):
         info = self.c.info()
         self.assertEqual(info["capacity_bytes"], 256 << 20)
         self.assertGreaterEqual(info["objects"], 3)
-        self.assertIn("SHMSTORE_ENOTFOUND", info["errors"])
+        self.assertIn("ENOTFOUND", info["errors"])
         self.assertIsInstance(info["version"], str)
 
 
@@ -313,7 +368,7 @@ class TestErrors(Base):
         with self.assertRaises(shmstore.NotFound) as cm:
             self.c.get(self.n("missing"))
         self.assertIsInstance(cm.exception, shmstore.Error)
-        self.assertEqual(cm.exception.errname, "SHMSTORE_ENOTFOUND")
+        self.assertEqual(cm.exception.errname, "ENOTFOUND")
         with self.assertRaises(shmstore.NotFound):
             self.c.delete(self.n("missing"))
         with self.assertRaises(shmstore.NotFound):

@@ -1,0 +1,325 @@
+"""Client and Namespace: the Python face of one connection to shmstored.
+
+Client wraps the extension's handle (shmstore._shmstore.Client) and adds the value encoding of
+_codec.py: put() chooses how a value is laid out, get() rebuilds it over the got payload, and
+create() hands out a writable buffer or array to fill in place. Namespace is a view of a client
+that prefixes every name with "PREFIX/", and can delete all of them when its block ends.
+"""
+
+import contextlib
+import math
+
+from . import _codec, _shmstore
+from .errors import Error, NotFound
+
+_GLOB_CHARS = frozenset("*?[")
+
+# A pickled value this small is assembled in memory and sent with one put (the library sends
+# small payloads inside the request); a bigger one is created in place and filled, sparing a
+# copy.
+_ASSEMBLE_MAX = 64 * 1024
+
+
+def is_pattern(name):
+    """True if name holds a glob metacharacter (`*`, `?`, `[`): a pattern, not a name."""
+    return not _GLOB_CHARS.isdisjoint(name)
+
+
+def escape_pattern(name):
+    """name with its glob metacharacters (`*`, `?`, `[` and the backslash) escaped by a
+    backslash, so that as a pattern (list, delete) it matches exactly the object called name:
+    `escape_pattern("runs/[2024]*") == r"runs/\\[2024]\\*"`."""
+    return "".join("\\" + ch if ch in _GLOB_CHARS or ch == "\\" else ch for ch in name)
+
+
+def _timeout_ms(timeout):
+    """Seconds (float, None = forever, 0 = do not wait) to the library's milliseconds."""
+    if timeout is None:
+        return _shmstore.WAIT_FOREVER
+    timeout = float(timeout)
+    if not timeout >= 0:  # also rejects NaN
+        raise ValueError("timeout must be >= 0 seconds or None, not %r" % timeout)
+    if timeout == 0:
+        return 0
+    # Round up, so a tiny positive timeout still waits rather than meaning "do not wait".
+    return min(max(1, math.ceil(timeout * 1000)), 2**31 - 1)
+
+
+def _try_release(view):
+    # A view with exports (e.g. a numpy array made over it) cannot be released; it then stays
+    # usable until collected, which is the caller's business.
+    try:
+        view.release()
+    except BufferError:
+        pass
+
+
+class Client:
+    """One connection to shmstored. Make one with connect() (or Store.connect() of a store
+    started by serve()); use it as a context manager, or call close().
+
+    A client may be shared by threads (calls take turns) and survives fork(): a child's first
+    call reconnects by itself. A got value stays valid after close()."""
+
+    def __init__(self, socket=None):
+        """Connect to the daemon at socket (None: $SHMSTORE_SOCKET or the default path).
+        Raises NotRunning when no daemon answers there, PermissionDenied when it refuses this
+        user."""
+        self._c = _shmstore.Client(socket)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        """Refuse further calls. Values already got stay valid (and pinned) until collected;
+        the connection closes when the last of them is."""
+        self._c.close()
+
+    @property
+    def closed(self):
+        """True after close()."""
+        return self._c.closed
+
+    # -- put --
+
+    def put(self, name, value, replace=False):
+        """Store value under name, as one immutable object.
+
+        value: a numpy array (stored raw, got back as a read-only array), a bytes-like object
+        (got back as a read-only memoryview), or any other picklable object (pickle protocol
+        5: numpy arrays of 1 KiB or more inside it are stored beside the pickle and got back
+        zero-copy). replace=True rebinds a taken name (readers of the old object keep it);
+        otherwise a taken name raises Exists. A full store raises StoreFull."""
+        if _codec.plain_array(value):
+            arr, order, flat = _codec.array_bytes(value)
+            self._c.put(name, flat, _codec.array_meta(arr.dtype, arr.shape, order), replace)
+        elif isinstance(value, (bytes, bytearray, memoryview)):
+            self._c.put(name, _codec.bytes_view(value), _codec.BYTES_META, replace)
+        else:
+            self._put_pickled(name, value, replace)
+
+    def _put_pickled(self, name, value, replace):
+        pickled = _codec.PickledValue(value)
+        try:
+            if pickled.nbytes <= _ASSEMBLE_MAX:
+                payload = bytearray(pickled.nbytes)
+                pickled.fill(memoryview(payload))
+                self._c.put(name, payload, pickled.meta, replace)
+            else:
+                with self._create_raw(name, pickled.nbytes, pickled.meta, replace) as out:
+                    pickled.fill(out)
+        finally:
+            pickled.release()
+
+    # -- get --
+
+    def get(self, name, timeout=0):
+        """The value bound to name, zero-copy and read-only (see put for what comes back).
+
+        timeout: seconds to wait for the name to appear: 0 does not wait (NotFound at once),
+        None waits without limit; on expiry Timeout. A wait ends at once with
+        KeyboardInterrupt on Ctrl-C (or with the exception of any signal handler that raises),
+        leaving the client usable. The value pins its object until it (and every view of it)
+        is garbage collected."""
+        view, meta, _ = self._c._get(name, _timeout_ms(timeout))
+        return _codec.decode(view, meta)
+
+    # -- create --
+
+    @contextlib.contextmanager
+    def _create_raw(self, name, nbytes, meta, replace):
+        view, oid = self._c.create(name, nbytes, meta, replace)
+        try:
+            yield view
+        except BaseException:
+            _try_release(view)
+            try:
+                self._c.abort(oid)
+            except Error:
+                pass  # e.g. connection lost: the daemon freed it already; keep the real error
+            raise
+        _try_release(view)
+        self._c.seal(oid)
+
+    @contextlib.contextmanager
+    def create(self, name, nbytes=None, *, shape=None, dtype=None, order="C", replace=False):
+        """Reserve an object to fill in place, as a context manager.
+
+        With nbytes it yields a writable memoryview of that many bytes (got back as a
+        memoryview); with shape and dtype a writable numpy array (got back as an array).
+        Sealed (made visible) when the block ends, aborted (name freed) if it raises. Do not
+        write through the buffer after the block.
+
+            with client.create("frame", shape=(480, 640), dtype="u1") as a:
+                camera.read_into(a)"""
+        if dtype is not None or shape is not None:
+            if _codec.np is None:
+                raise TypeError("shape and dtype need numpy")
+            if nbytes is not None:
+                raise TypeError("give either nbytes or shape and dtype, not both")
+            np = _codec.np
+            dt = np.dtype(dtype if dtype is not None else float)
+            if dt.hasobject or dt.fields is not None or dt.subdtype is not None:
+                raise TypeError("dtype %s cannot be stored raw" % dt)
+            if order not in ("C", "F"):
+                raise ValueError("order must be 'C' or 'F', not %r" % (order,))
+            shp = (shape,) if isinstance(shape, int) else tuple(shape or ())
+            nbytes = math.prod(shp) * dt.itemsize
+            with self._create_raw(name, nbytes, _codec.array_meta(dt, shp, order),
+                                  replace) as view:
+                yield np.frombuffer(view, dtype=dt).reshape(shp, order=order)
+            return
+        if nbytes is None:
+            raise TypeError("create() needs nbytes, or shape and dtype")
+        with self._create_raw(name, nbytes, _codec.BYTES_META, replace) as view:
+            yield view
+
+    # -- delete, look around --
+
+    def delete(self, name):
+        """Unbind name, or every name matching it if it is a pattern; returns how many objects
+        were deleted.
+
+        A name holding a glob metacharacter (`*`, `?`, `[`) is a pattern, matched as list()
+        matches: `delete("job7/*")` deletes everything under "job7/" in one request, and
+        returns 0 when nothing matches. A plain name that does not exist raises NotFound. To delete an object whose
+        name holds a metacharacter, escape it with a backslash (escape_pattern does). The
+        memory of an object is reclaimed when its last reader lets go."""
+        if is_pattern(name):
+            return self._c.delete_matching(name)
+        self._c.delete(name)
+        return 1
+
+    def stat(self, name):
+        """dict(name, id, size, meta_size, pins, created_ns) of the object, without pinning
+        it; NotFound if there is none."""
+        return self._c.stat(name)
+
+    def list(self, pattern=None):
+        """stat dicts of the objects whose names match the glob pattern (fnmatch: `*`, `?`,
+        `[...]`, where `*` also matches "/"; None: all), in name order."""
+        return self._c.list(pattern)
+
+    def info(self):
+        """dict of store-wide figures: capacity_bytes, used_bytes, free_bytes, objects, pins,
+        clients, waiters, ..., and errors, the error replies sent since the daemon started,
+        by name ("ENOTFOUND": 3, ...: the names `storectl info --json` uses)."""
+        return self._c.info()
+
+    def ping(self):
+        """One round trip to the daemon; raises ConnectionLost if it is gone."""
+        self._c.ping()
+
+    def __contains__(self, name):
+        """True if an object is bound to name now (a stat, without pinning)."""
+        try:
+            self._c.stat(name)
+        except NotFound:
+            return False
+        return True
+
+    def namespace(self, prefix, cleanup=False):
+        """A Namespace: a view of this client in which every name means "prefix/name".
+
+        With cleanup=True, use it as a context manager: when the block ends, even by an
+        exception, every object under "prefix/" is deleted.
+
+            with client.namespace("job7", cleanup=True) as ns:
+                ns.put("input", data)          # stored as "job7/input"
+                run(ns.get("input"))
+            # nothing of job7/ is left"""
+        return Namespace(self, prefix, cleanup)
+
+    def __repr__(self):
+        return "<shmstore.Client%s>" % (" closed" if self.closed else "")
+
+
+class Namespace:
+    """The objects of one client whose names start with "PREFIX/", addressed without the
+    prefix. Made by Client.namespace(). Names given to and returned by its methods are relative
+    to the prefix; patterns (list, delete) are too, and never reach outside it."""
+
+    def __init__(self, client, prefix, cleanup=False):
+        prefix = prefix.strip("/")
+        if not prefix:
+            raise ValueError("a namespace needs a non-empty prefix")
+        self.client = client
+        self.prefix = prefix
+        self.cleanup = cleanup
+        self._pattern_prefix = escape_pattern(prefix) + "/"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if not self.cleanup:
+            return
+        try:
+            self.clear()
+        except Error:
+            if exc is None:
+                raise
+            # The block's own exception says more than a failed cleanup after it.
+
+    def full_name(self, name):
+        """The full name of name in this namespace ("prefix/name")."""
+        return "%s/%s" % (self.prefix, name)
+
+    def put(self, name, value, replace=False):
+        """Client.put of prefix/name."""
+        self.client.put(self.full_name(name), value, replace)
+
+    def get(self, name, timeout=0):
+        """Client.get of prefix/name."""
+        return self.client.get(self.full_name(name), timeout)
+
+    def create(self, name, nbytes=None, *, shape=None, dtype=None, order="C", replace=False):
+        """Client.create of prefix/name."""
+        return self.client.create(self.full_name(name), nbytes, shape=shape, dtype=dtype,
+                                  order=order, replace=replace)
+
+    def delete(self, name):
+        """Client.delete of prefix/name; a pattern matches names under the prefix only."""
+        if is_pattern(name):
+            return self.client.delete(self._pattern_prefix + name)
+        return self.client.delete(self.full_name(name))
+
+    def clear(self):
+        """Delete every object under the prefix; returns how many."""
+        return self.client.delete(self._pattern_prefix + "*")
+
+    def _relative(self, entry):
+        entry = dict(entry)
+        entry["name"] = entry["name"][len(self.prefix) + 1:]
+        return entry
+
+    def stat(self, name):
+        """Client.stat of prefix/name, with the name relative to the prefix."""
+        return self._relative(self.client.stat(self.full_name(name)))
+
+    def list(self, pattern=None):
+        """Client.list of the objects under the prefix matching pattern (None: all), with names
+        relative to the prefix."""
+        return [self._relative(e)
+                for e in self.client.list(self._pattern_prefix + (pattern or "*"))]
+
+    def namespace(self, prefix, cleanup=False):
+        """A namespace nested in this one: "self.prefix/prefix"."""
+        return Namespace(self.client, self.full_name(prefix.strip("/")), cleanup)
+
+    def __contains__(self, name):
+        """True if an object is bound to prefix/name now."""
+        return self.full_name(name) in self.client
+
+    def __repr__(self):
+        return "<shmstore.Namespace %r%s>" % (self.prefix, " cleanup" if self.cleanup else "")
+
+
+def connect(socket=None):
+    """Connect to shmstored at socket (None: $SHMSTORE_SOCKET, which serve() sets while its
+    store runs, or the default path). Raises NotRunning, with the socket tried and how to start
+    a daemon, when none answers there."""
+    return Client(socket)
