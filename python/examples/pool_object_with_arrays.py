@@ -7,15 +7,20 @@ object around read-only arrays that point into the shared memory instead of copi
 
 Here a small multilayer perceptron with --layers weight matrices of --size x --size float32 is
 put once; Pool workers get it by name and run batches through it; the parent checks their
-predictions against its own copy of the model.
+predictions against its own copy of the model. (Arrays under 1 KiB inside an object, like the
+biases of a small model, travel inside the pickle and come back as private copies.)
 
-Run with shmstored running ($SHMSTORE_SOCKET or the default socket is used) and the
-package importable (from a build tree: PYTHONPATH=build/python):
+The example starts its own private store with shmstore.serve() (sized for the model), which
+the workers find by themselves, and stops it at the end; with --connect it uses the daemon
+already running instead ($SHMSTORE_SOCKET or the default socket), under a namespace of its own
+that it deletes when done. Run it with the package installed (pip install .) or importable
+(from a build tree: PYTHONPATH=build/python):
 
     python3 pool_object_with_arrays.py --size 4096 --layers 4 --workers 4
 """
 
 import argparse
+import contextlib
 import dataclasses
 import multiprocessing
 import os
@@ -51,6 +56,9 @@ class Model:
     def arrays(self):
         return self.weights + self.biases
 
+    def nbytes(self):
+        return sum(a.nbytes for a in self.arrays())
+
 
 def batch(i, width, rows=32):
     return np.random.default_rng(1000 + i).standard_normal((rows, width)).astype(np.float32)
@@ -61,13 +69,13 @@ store = None  # one connection per worker process, opened by init_worker
 
 def init_worker():
     global store
-    store = shmstore.connect()
+    store = shmstore.connect()  # finds the parent's store: serve() exported its socket
 
 
 def run_batch(task):
     name, i = task
     model = store.get(name)  # unpickled around arrays in the store, not copies of them
-    shared = all(not a.flags.writeable and not a.flags.owndata for a in model.arrays())
+    shared = all(not w.flags.writeable and not w.flags.owndata for w in model.weights)
     return i, model.predict(batch(i, model.labels["width"])), shared
 
 
@@ -77,28 +85,32 @@ def main():
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--batches", type=int, default=8)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--connect", action="store_true",
+                        help="use the running shmstored instead of starting a private one")
     args = parser.parse_args()
 
     model = Model.random(args.size, args.layers)
-    name = "examples/pool_object_with_arrays/%d/model" % os.getpid()
-    with shmstore.connect() as client:
+    # A private store with room for the model, or nothing to start with --connect.
+    private_store = (contextlib.nullcontext() if args.connect
+                     else shmstore.serve(memory=model.nbytes() + (16 << 20)))
+    with private_store, shmstore.connect() as client, \
+            client.namespace("examples/pool_object_with_arrays/%d" % os.getpid(),
+                             cleanup=True) as ns:
+        name = ns.full_name("model")  # the workers get it by its full name
         client.put(name, model)
-        try:
-            nbytes = client.stat(name)["size"]
-            ctx = multiprocessing.get_context("spawn")
-            with ctx.Pool(args.workers, initializer=init_worker) as pool:
-                results = pool.map(run_batch, [(name, i) for i in range(args.batches)])
-                pool.close()
-                pool.join()
-        finally:
-            client.delete(name)
+        nbytes = client.stat(name)["size"]
+        ctx = multiprocessing.get_context("spawn")
+        with ctx.Pool(args.workers, initializer=init_worker) as pool:
+            results = pool.map(run_batch, [(name, i) for i in range(args.batches)])
+            pool.close()
+            pool.join()
 
     match = all(np.allclose(out, model.predict(batch(i, args.size)), rtol=1e-4, atol=1e-4)
                 for i, out, _ in results)
     shared = all(s for _, _, s in results)
     ok = match and shared
     print("model of %d arrays (%.1f MiB) put once; %d batches by %d workers: "
-          "predictions %s, arrays zero-copy: %s %s"
+          "predictions %s, weights zero-copy: %s %s"
           % (len(model.arrays()), nbytes / 2**20, args.batches, args.workers,
              "match" if match else "DIFFER", "yes" if shared else "NO", "OK" if ok else "FAIL"))
     return 0 if ok else 1

@@ -1,10 +1,13 @@
-"""Runs the example programs in python/examples against a real shmstored.
+"""Runs the example programs in python/examples, each twice in a row in each of its two ways.
 
-setUpModule starts the daemon named by $SHMSTORED on a temporary socket with 512 MiB and sets
-$SHMSTORE_SOCKET, which the examples (shmstore.connect()) pick up; tearDownModule stops it with
-SIGTERM and checks it exits 0. Each test runs one example as a subprocess with a small --size
-(PYTHONPATH is passed through, so the built package must be on it), checks its exit status and
-result line, and then that the store holds no objects and no pins: the example cleaned up.
+By default an example starts its own store with shmstore.serve() (shmstored from $SHMSTORED,
+passed through); it runs with no $SHMSTORE_SOCKET, so its workers can only have found the store
+through serve(). With --connect it uses a running daemon: setUpModule starts the daemon named by
+$SHMSTORED on a temporary socket with 512 MiB and points $SHMSTORE_SOCKET at it; tearDownModule
+stops it with SIGTERM and checks it exits 0. Each run is a subprocess with a small --size
+(PYTHONPATH is passed through, so the built package must be on it); the test checks its exit
+status and result line, and after a --connect run that the store holds no objects and no pins:
+the example cleaned up, so a second run cannot meet the first one's names.
 
     SHMSTORED=$PWD/build/daemon/shmstored PYTHONPATH=$PWD/build/python \\
         python3 tests/python/test_examples.py -v
@@ -54,15 +57,19 @@ class TestExamples(unittest.TestCase):
         self.c.close()
 
     def run_example(self, script, *args, expect):
+        """Runs script twice with its own store and twice with --connect."""
         path = os.path.join(EXAMPLES, script)
-        env = dict(os.environ, SHMSTORE_SOCKET=SOCK)  # PYTHONPATH passes through
-        proc = subprocess.run([sys.executable, path, *args], env=env, capture_output=True,
-                              text=True, timeout=120)
-        msg = "stdout:\n%s\nstderr:\n%s" % (proc.stdout, proc.stderr)
-        self.assertEqual(proc.returncode, 0, msg)
-        self.assertRegex(proc.stdout, expect, msg)
-        self.assert_store_clean()
-        return proc.stdout
+        own_store = {k: v for k, v in os.environ.items() if k != "SHMSTORE_SOCKET"}
+        running = dict(os.environ, SHMSTORE_SOCKET=SOCK)  # PYTHONPATH passes through
+        for env, extra in ((own_store, ()), (own_store, ()), (running, ("--connect",)),
+                           (running, ("--connect",))):
+            with self.subTest(connect=bool(extra)):
+                proc = subprocess.run([sys.executable, path, *args, *extra], env=env,
+                                      capture_output=True, text=True, timeout=120)
+                msg = "stdout:\n%s\nstderr:\n%s" % (proc.stdout, proc.stderr)
+                self.assertEqual(proc.returncode, 0, msg)
+                self.assertRegex(proc.stdout, expect, msg)
+                self.assert_store_clean()
 
     def assert_store_clean(self):
         self.assertEqual(self.c.list(), [], "the example left objects behind")
@@ -85,7 +92,7 @@ class TestExamples(unittest.TestCase):
 
     def test_pool_object_with_arrays(self):
         self.run_example("pool_object_with_arrays.py", "--size", "64", "--workers", "2",
-                         expect=r"predictions match, arrays zero-copy: yes OK\n")
+                         expect=r"predictions match, weights zero-copy: yes OK\n")
 
     def test_pipeline_wait_by_name(self):
         self.run_example("pipeline_wait_by_name.py", "--size", "10000", "--jobs", "6",
