@@ -453,7 +453,9 @@ class TestErrors(Base):
                          "    c.put('mine', b'x')\n"
                          "    print('put worked')\n"
                          "except shmstore.PermissionDenied as e:\n"
-                         "    print('PermissionDenied:', e)\n")
+                         "    print('PermissionDenied:', e)\n"
+                         "    print('PermissionError:', isinstance(e, PermissionError),"
+                         " e.errname)\n")
                 env = dict(os.environ, PYTHONPATH=pkg, LD_LIBRARY_PATH=lib)
 
                 def run_as(uid):
@@ -468,10 +470,18 @@ class TestErrors(Base):
                 self.assertIn("PermissionDenied:", out)
                 self.assertIn("read-only", out)
                 self.assertNotIn("put worked", out)
+                self.assertIn("PermissionError: True EPERM", out)
                 out = run_as(4103)
                 self.assertIn("PermissionDenied:", out)
+                self.assertIn("PermissionError: True EPERM", out)
                 self.assertIn("uid 4103 is not allowed", out)
                 self.assertNotIn("mine", [e["name"] for e in root_client.list()])
+                # A socket this user may not open: PermissionDenied naming its mode and group.
+                os.chmod(sock, 0o600)
+                out = run_as(4102)
+                self.assertIn("PermissionDenied: permission denied connecting", out)
+                self.assertIn("mode 0600", out)
+                self.assertIn("PermissionError: True EPERM", out)
                 root_client.close()
             finally:
                 daemon.send_signal(signal.SIGTERM)
