@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,12 @@
 
 enum exit_status { EXIT_OK = 0, EXIT_REFUSED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };
 
+/* getopt values of the options that have no letter: above every char, so that option_error can
+ * tell a long option from an unknown letter by optopt alone. */
+enum long_only_option {
+    OPT_META = 256, OPT_REPLACE, OPT_TIMEOUT, OPT_PATTERN, OPT_JSON, OPT_PROMETHEUS, OPT_VERSION
+};
+
 static const char usage_text[] =
     "Usage: storectl [-s SOCKET] COMMAND [ARG]...\n"
     "Look at and manage a shmstore.\n"
@@ -32,8 +39,9 @@ static const char usage_text[] =
     "  ping                                 check that the daemon answers\n"
     "  put NAME [FILE|-] [--meta TEXT] [--replace]\n"
     "                                       store FILE (or stdin) under NAME\n"
-    "  get NAME [-o FILE] [--timeout MS]    write the payload to stdout or FILE; wait up to\n"
-    "                                       MS milliseconds for it (-1: forever)\n"
+    "  get NAME [-o FILE] [--timeout WAIT]  write the payload to stdout or FILE; wait up to\n"
+    "                                       WAIT for it: milliseconds, or 500ms, 30s, 5m, 1h\n"
+    "                                       (-1: forever)\n"
     "  rm NAME...                           delete objects\n"
     "  rm --pattern PATTERN                 delete every object whose name matches a glob\n"
     "  ls [PATTERN] [--json]                list objects whose names match a glob\n"
@@ -63,6 +71,30 @@ static int usage_error(const char *fmt, ...)
     fprintf(stderr, "\nTry 'storectl --help' for more information.\n");
     va_end(ap);
     return EXIT_USAGE;
+}
+
+/* getopt's complaint about argv, in storectl's words: opterr is 0, because getopt's own message
+ * starts with argv[0], which is the full path when storectl runs from a build tree or a script.
+ * `c` is what getopt returned: ':' for a missing argument (option strings start with ':'), '?'
+ * for an option it does not know. `command` is NULL for the options before the command. */
+static int option_error(const char *command, int c, char **argv)
+{
+    char option[64];
+    const char *token = argv[optind - 1];
+    /* A missing argument's option was the last word getopt took; so was a long option (optopt
+     * 0 when unknown, its value above every char when it got an argument it takes none of, or
+     * a letter's value as in --help=x). An unknown letter is named alone, as it may sit inside
+     * a bundle such as -xq that getopt has not stepped past. */
+    const int given_argument = c != ':' && optopt != 0 && strncmp(token, "--", 2) == 0 &&
+                               strchr(token, '=') != NULL;
+    if (c == ':' || optopt == 0 || optopt > UCHAR_MAX || given_argument)
+        snprintf(option, sizeof option, "%s", token);
+    else
+        snprintf(option, sizeof option, "-%c", optopt);
+    const char *what = c == ':' ? "missing argument of option"
+                       : given_argument ? "no argument allowed in option"
+                                        : "unknown option";
+    return usage_error("%s%s%s '%s'", command ? command : "", command ? ": " : "", what, option);
 }
 
 /* A name or message as it may safely go to a terminal: control bytes become \xNN, so a hostile
@@ -267,20 +299,20 @@ static int put_in_place(shmstore_client *c, const char *name, int fd, size_t siz
 static int cmd_put(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"meta", required_argument, NULL, 'M'},
-        {"replace", no_argument, NULL, 'r'},
+        {"meta", required_argument, NULL, OPT_META},
+        {"replace", no_argument, NULL, OPT_REPLACE},
         {NULL, 0, NULL, 0},
     };
     const char *meta = NULL;
     unsigned flags = 0;
     int opt;
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (opt == 'M')
+    while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        if (opt == OPT_META)
             meta = optarg;
-        else if (opt == 'r')
+        else if (opt == OPT_REPLACE)
             flags |= SHMSTORE_REPLACE;
         else
-            return usage_error("put: bad option");
+            return option_error("put", opt, argv);
     }
     if (argc - optind < 1 || argc - optind > 2)
         return usage_error("usage: storectl put NAME [FILE|-] [--meta TEXT] [--replace]");
@@ -332,31 +364,60 @@ static int write_all(int fd, const void *data, size_t size)
     return 0;
 }
 
+/* A --timeout: -1 (no limit), or a whole number of milliseconds, bare or with one of the units
+ * ms, s, m, h, of at most INT_MAX ms (about 24 days). 0, or -1 for anything else. */
+static int parse_timeout(const char *text, int *timeout_ms)
+{
+    static const struct {
+        const char *suffix;
+        unsigned long long ms;
+    } units[] = {{"", 1}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
+    if (strcmp(text, "-1") == 0) {
+        *timeout_ms = SHMSTORE_WAIT_FOREVER;
+        return 0;
+    }
+    if (text[0] < '0' || text[0] > '9')
+        return -1;
+    char *end;
+    errno = 0;
+    unsigned long long value = strtoull(text, &end, 10);
+    if (errno)
+        return -1;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(end, units[i].suffix) != 0)
+            continue;
+        if (value > (unsigned long long)INT_MAX / units[i].ms)
+            return -1;
+        *timeout_ms = (int)(value * units[i].ms);
+        return 0;
+    }
+    return -1;
+}
+
 static int cmd_get(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"output", required_argument, NULL, 'o'},
-        {"timeout", required_argument, NULL, 't'},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {NULL, 0, NULL, 0},
     };
     const char *output = NULL;
     int timeout_ms = 0;
     int opt;
-    while ((opt = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":o:", opts, NULL)) != -1) {
         if (opt == 'o') {
             output = optarg;
-        } else if (opt == 't') {
-            char *end;
-            long v = strtol(optarg, &end, 10);
-            if (*optarg == '\0' || *end != '\0' || v < -1 || v > 0x7fffffffL)
-                return usage_error("--timeout: '%s' is not a number of milliseconds (or -1)", optarg);
-            timeout_ms = (int)v;
+        } else if (opt == OPT_TIMEOUT) {
+            if (parse_timeout(optarg, &timeout_ms) != 0)
+                return usage_error("get: --timeout '%s' is not a wait: give milliseconds (500), "
+                                   "a number with ms, s, m or h (500ms, 30s, 5m, 1h), or -1 "
+                                   "for no limit", optarg);
         } else {
-            return usage_error("get: bad option");
+            return option_error("get", opt, argv);
         }
     }
     if (argc - optind != 1)
-        return usage_error("usage: storectl get NAME [-o FILE] [--timeout MS]");
+        return usage_error("usage: storectl get NAME [-o FILE] [--timeout WAIT]");
     const char *name = argv[optind];
     shmstore_client *c;
     int status = connect_or_report(&c);
@@ -401,7 +462,7 @@ static int rm_by_pattern(const char *pattern)
 static int cmd_rm(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"pattern", required_argument, NULL, 'p'},
+        {"pattern", required_argument, NULL, OPT_PATTERN},
         {NULL, 0, NULL, 0},
     };
     static const char usage[] = "usage: storectl rm NAME... | storectl rm --pattern PATTERN";
@@ -409,9 +470,9 @@ static int cmd_rm(int argc, char **argv)
     int opt;
     /* Options may come anywhere, so "rm NAME --pattern P" is caught as the mix it is; a name
      * that starts with '-' goes after "--". */
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (opt != 'p')
-            return usage_error("%s", usage);
+    while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        if (opt != OPT_PATTERN)
+            return option_error("rm", opt, argv);
         if (pattern)
             return usage_error("rm: give --pattern once");
         pattern = optarg;
@@ -442,18 +503,19 @@ static int cmd_rm(int argc, char **argv)
     return status;
 }
 
-/* Parse the one optional flag --json of ls, stat and info; returns -1 on a bad option. */
-static int parse_json_flag(int argc, char **argv, int *json)
+/* Parse the one optional flag --json of ls and stat; EXIT_USAGE (said) on a bad option. */
+static int parse_json_flag(const char *command, int argc, char **argv, int *json)
 {
-    static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"json", no_argument, NULL, OPT_JSON},
+                                         {NULL, 0, NULL, 0}};
     int opt;
     *json = 0;
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (opt != 'j')
-            return -1;
+    while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        if (opt != OPT_JSON)
+            return option_error(command, opt, argv);
         *json = 1;
     }
-    return 0;
+    return EXIT_OK;
 }
 
 struct ls_state {
@@ -485,7 +547,9 @@ static int print_ls_entry(const shmstore_object_stat *st, void *arg)
 static int cmd_ls(int argc, char **argv)
 {
     struct ls_state ls = {0, 0};
-    if (parse_json_flag(argc, argv, &ls.json) != 0 || argc - optind > 1)
+    if (parse_json_flag("ls", argc, argv, &ls.json) != EXIT_OK)
+        return EXIT_USAGE;
+    if (argc - optind > 1)
         return usage_error("usage: storectl ls [PATTERN] [--json]");
     const char *pattern = argc - optind == 1 ? argv[optind] : NULL;
     shmstore_client *c;
@@ -507,7 +571,9 @@ static int cmd_ls(int argc, char **argv)
 static int cmd_stat(int argc, char **argv)
 {
     int json;
-    if (parse_json_flag(argc, argv, &json) != 0 || argc - optind != 1)
+    if (parse_json_flag("stat", argc, argv, &json) != EXIT_OK)
+        return EXIT_USAGE;
+    if (argc - optind != 1)
         return usage_error("usage: storectl stat NAME [--json]");
     const char *name = argv[optind];
     shmstore_client *c;
@@ -540,12 +606,16 @@ static int cmd_stat(int argc, char **argv)
     return status;
 }
 
+/* How the human table shows a figure: a count as it is, a size in binary units beside its bytes,
+ * a duration in days, hours, minutes and seconds beside its seconds. */
+enum row_kind { ROW_COUNT, ROW_SIZE, ROW_DURATION };
+
 /* Every figure of `info`, once: its JSON key (also the Prometheus name after "shmstore_"), value,
- * whether it is a size (for the human table), its Prometheus type and help. */
+ * kind (for the human table), its Prometheus type and help. */
 struct info_row {
     const char *key;
     uint64_t value;
-    int is_size;
+    enum row_kind kind;
     const char *type;
     const char *help;
 };
@@ -553,21 +623,23 @@ struct info_row {
 static size_t info_rows(const shmstore_store_info *in, struct info_row *rows)
 {
     const struct info_row all[] = {
-        {"capacity_bytes", in->capacity_bytes, 1, "gauge", "Size of the arena."},
-        {"used_bytes", in->used_bytes, 1, "gauge", "Bytes allocated to objects, sealed or not."},
-        {"free_bytes", in->free_bytes, 1, "gauge", "Bytes not allocated."},
-        {"largest_free_bytes", in->largest_free_bytes, 1, "gauge",
+        {"capacity_bytes", in->capacity_bytes, ROW_SIZE, "gauge", "Size of the arena."},
+        {"used_bytes", in->used_bytes, ROW_SIZE, "gauge",
+         "Bytes allocated to objects, sealed or not."},
+        {"free_bytes", in->free_bytes, ROW_SIZE, "gauge", "Bytes not allocated."},
+        {"largest_free_bytes", in->largest_free_bytes, ROW_SIZE, "gauge",
          "Largest single object that fits now."},
-        {"objects", in->objects, 0, "gauge", "Sealed objects bound to a name."},
-        {"unsealed_objects", in->unsealed_objects, 0, "gauge", "Objects created, not yet sealed."},
-        {"unsealed_bytes", in->unsealed_bytes, 1, "gauge", "Bytes of unsealed objects."},
-        {"deleted_pinned", in->deleted_pinned, 0, "gauge",
+        {"objects", in->objects, ROW_COUNT, "gauge", "Sealed objects bound to a name."},
+        {"unsealed_objects", in->unsealed_objects, ROW_COUNT, "gauge",
+         "Objects created, not yet sealed."},
+        {"unsealed_bytes", in->unsealed_bytes, ROW_SIZE, "gauge", "Bytes of unsealed objects."},
+        {"deleted_pinned", in->deleted_pinned, ROW_COUNT, "gauge",
          "Deleted objects still pinned by a reader."},
-        {"pins", in->pins, 0, "gauge", "Pins held by all clients."},
-        {"clients", in->clients, 0, "gauge", "Connected clients."},
-        {"waiters", in->waiters, 0, "gauge", "Gets waiting for a name."},
-        {"uptime_s", in->uptime_s, 0, "gauge", "Seconds since the daemon started."},
-        {"requests", in->requests, 0, "counter", "Requests served since start."},
+        {"pins", in->pins, ROW_COUNT, "gauge", "Pins held by all clients."},
+        {"clients", in->clients, ROW_COUNT, "gauge", "Connected clients."},
+        {"waiters", in->waiters, ROW_COUNT, "gauge", "Gets waiting for a name."},
+        {"uptime_s", in->uptime_s, ROW_DURATION, "gauge", "Seconds since the daemon started."},
+        {"requests", in->requests, ROW_COUNT, "counter", "Requests served since start."},
     };
     memcpy(rows, all, sizeof all);
     return sizeof all / sizeof all[0];
@@ -618,13 +690,21 @@ static void print_info_table(const shmstore_store_info *in, const struct info_ro
 {
     printf("%-20s %s\n", "version", in->version);
     for (size_t i = 0; i < nrows; i++) {
-        char human[32];
-        if (rows[i].is_size)
-            printf("%-20s %s (%llu)\n", rows[i].key,
-                   human_size(rows[i].value, human, sizeof human),
-                   (unsigned long long)rows[i].value);
-        else
-            printf("%-20s %llu\n", rows[i].key, (unsigned long long)rows[i].value);
+        char human[64];
+        const unsigned long long value = rows[i].value;
+        switch (rows[i].kind) {
+        case ROW_SIZE:
+            printf("%-20s %s (%llu)\n", rows[i].key, human_size(value, human, sizeof human),
+                   value);
+            break;
+        case ROW_DURATION:   /* "uptime_s" reads "uptime" once it is not a bare number */
+            printf("%-20.*s %s (%llu s)\n", (int)(strlen(rows[i].key) - 2), rows[i].key,
+                   human_duration(value, human, sizeof human), value);
+            break;
+        case ROW_COUNT:
+            printf("%-20s %llu\n", rows[i].key, value);
+            break;
+        }
     }
     printf("%-20s", "errors");
     int any = 0;
@@ -641,18 +721,18 @@ static void print_info_table(const shmstore_store_info *in, const struct info_ro
 static int cmd_info(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"json", no_argument, NULL, 'j'},
-        {"prometheus", no_argument, NULL, 'p'},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"prometheus", no_argument, NULL, OPT_PROMETHEUS},
         {NULL, 0, NULL, 0},
     };
     int json = 0, prometheus = 0, opt;
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (opt == 'j')
+    while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        if (opt == OPT_JSON)
             json = 1;
-        else if (opt == 'p')
+        else if (opt == OPT_PROMETHEUS)
             prometheus = 1;
         else
-            return usage_error("usage: storectl info [--json | --prometheus]");
+            return option_error("info", opt, argv);
     }
     if (argc - optind != 0 || (json && prometheus))
         return usage_error("usage: storectl info [--json | --prometheus]");
@@ -692,20 +772,23 @@ int main(int argc, char **argv)
     static const struct option opts[] = {
         {"socket", required_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
+        {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
     };
     int opt;
-    while ((opt = getopt_long(argc, argv, "+s:h", opts, NULL)) != -1) {
+    opterr = 0;   /* storectl says it itself: see option_error */
+    while ((opt = getopt_long(argc, argv, "+:s:h", opts, NULL)) != -1) {
         switch (opt) {
         case 's': socket_path = optarg; break;
         case 'h': fputs(usage_text, stdout); return EXIT_OK;
-        case 'V': printf("storectl %s\n", shmstore_version()); return EXIT_OK;
-        default: fputs("Try 'storectl --help' for more information.\n", stderr); return EXIT_USAGE;
+        case OPT_VERSION: printf("storectl %s\n", shmstore_version()); return EXIT_OK;
+        default: return option_error(NULL, opt, argv);
         }
     }
-    if (optind >= argc)
-        return usage_error("no command given");
+    if (optind >= argc) {
+        fputs(usage_text, stderr);
+        return EXIT_USAGE;
+    }
     const char *name = argv[optind];
     if (strcmp(name, "help") == 0) {
         fputs(usage_text, stdout);

@@ -1,7 +1,7 @@
 /*
- * humansize.c — human-readable sizes both ways. Binary units throughout (KiB = 1024 bytes),
- * because the store's capacities and page sizes are powers of two, and the K/M/G suffixes
- * of every size the daemon and storectl accept are powers of 1024 too.
+ * humansize.c — human-readable sizes both ways, and durations. Binary units throughout (KiB =
+ * 1024 bytes), because the store's capacities and page sizes are powers of two, and the K/M/G
+ * suffixes of every size the daemon and storectl accept are powers of 1024 too.
  */
 #include "humansize.h"
 
@@ -46,6 +46,21 @@ char *human_size_exact(uint64_t bytes, char *buf, size_t buflen)
     char human[32];
     snprintf(buf, buflen, "%llu bytes (%s)", (unsigned long long)bytes,
              human_size(bytes, human, sizeof human));
+    return buf;
+}
+
+char *human_duration(uint64_t seconds, char *buf, size_t buflen)
+{
+    const unsigned long long days = seconds / 86400, hours = seconds / 3600 % 24,
+                             minutes = seconds / 60 % 60, secs = seconds % 60;
+    if (days)
+        snprintf(buf, buflen, "%llud %02lluh %02llum %02llus", days, hours, minutes, secs);
+    else if (hours)
+        snprintf(buf, buflen, "%lluh %02llum %02llus", hours, minutes, secs);
+    else if (minutes)
+        snprintf(buf, buflen, "%llum %02llus", minutes, secs);
+    else
+        snprintf(buf, buflen, "%llus", secs);
     return buf;
 }
 

@@ -1,6 +1,7 @@
 /*
- * humansize.h — sizes for people: "212.0 MiB", and parsing "256M" / "1G" (powers of 1024).
- * Shared by the daemon's error details, shmstored's options and storectl's tables.
+ * humansize.h — sizes for people: "212.0 MiB", and parsing "256M" / "1G" (powers of 1024); and
+ * durations: "1d 02h 03m 04s". Shared by the daemon's error details, shmstored's options and
+ * storectl's tables.
  */
 #ifndef SHMSTORE_HUMANSIZE_H
 #define SHMSTORE_HUMANSIZE_H
@@ -17,6 +18,9 @@ char *human_size(uint64_t bytes, char *buf, size_t buflen);
 char *human_size_exact(uint64_t bytes, char *buf, size_t buflen);
 /* Room for either form of any uint64_t. */
 #define HUMAN_SIZE_MAX 48
+/* "1d 02h 03m 04s" for 93784 seconds, "5m 00s" for 300: the largest unit first, the smaller ones
+ * two digits wide, no leading zero units; "0s" for 0. Returns buf. */
+char *human_duration(uint64_t seconds, char *buf, size_t buflen);
 /* Parses digits with an optional K, M, G or T suffix (case-insensitive, optional "iB"/"B").
  * 0 on success, -1 on anything else or overflow. */
 int human_size_parse(const char *text, uint64_t *out);

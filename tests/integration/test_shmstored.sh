@@ -26,9 +26,16 @@ wait_ready() {   # SOCKET: until storectl ping answers (20 s at most)
 
 "$SHMSTORED" --help >"$dir/out" 2>&1
 check $? "--help exits 0"
-for word in --socket --memory --config --log-level --no-reserve --version; do
+for word in --socket --memory --config --log-level --no-reserve --lifeline --version; do
     grep -q -- "$word" "$dir/out"; check $? "--help mentions $word"
 done
+# Regression (short_help_refused): -h is --help.
+"$SHMSTORED" -h >"$dir/short" 2>&1; rc=$?
+[ $rc -eq 0 ] && cmp -s "$dir/out" "$dir/short"
+check $? "-h prints the same help as --help, exit 0"
+"$SHMSTORED" -s "$dir/never.sock" -m 16M -h >"$dir/short" 2>&1; rc=$?
+[ $rc -eq 0 ] && cmp -s "$dir/out" "$dir/short" && [ ! -e "$dir/never.sock" ]
+check $? "-h after other options still only prints the help"
 "$SHMSTORED" --version | grep -q '^shmstored [0-9]'
 check $? "--version prints the version"
 

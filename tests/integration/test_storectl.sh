@@ -424,6 +424,17 @@ expect_refused "get --timeout 700 of a missing name: exit 1, one line on stderr"
 if [ $elapsed -ge 650 ] && [ $elapsed -lt 5000 ]; then ok "get --timeout 700 gave up after about 700 ms ($elapsed ms)"; else not_ok "get --timeout 700 gave up after about 700 ms" "took $elapsed ms"; fi
 sc get nosuch --timeout=300
 expect_rc "get --timeout=MS (attached form): exit 1 for a missing name" 1
+# Regression (timeout_only_milliseconds): a wait may carry its unit.
+t0=$(now_ms)
+sc get nosuch --timeout 300ms
+elapsed=$(($(now_ms) - t0))
+if [ "$rc" = 1 ] && [ $elapsed -ge 250 ] && [ $elapsed -lt 5000 ]; then ok "get --timeout 300ms waits about 300 ms ($elapsed ms)"; else not_ok "get --timeout 300ms waits about 300 ms" "exit $rc after $elapsed ms"; fi
+expect_err_exact "get --timeout 300ms: the message names the object and the wait" "storectl: no object 'nosuch' was sealed within 300 ms"
+t0=$(now_ms)
+sc get nosuch --timeout 1s
+elapsed=$(($(now_ms) - t0))
+if [ "$rc" = 1 ] && [ $elapsed -ge 950 ] && [ $elapsed -lt 6000 ]; then ok "get --timeout 1s waits about a second ($elapsed ms)"; else not_ok "get --timeout 1s waits about a second" "exit $rc after $elapsed ms"; fi
+expect_err_exact "get --timeout 1s: the wait is told in milliseconds" "storectl: no object 'nosuch' was sealed within 1000 ms"
 
 # info --json waiters, to know a background get is really waiting.
 waiters() {
@@ -466,6 +477,23 @@ wait_deadline "$bg" 15
 bgrc=$?
 BGPIDS=
 if [ "$bgrc" = 0 ] && [ "$(cat "$T/fv.out")" = late ]; then ok "get --timeout -1 waits until the put"; else not_ok "get --timeout -1 waits until the put" "exit $bgrc: $(cat "$T/fv.err")"; fi
+
+# Minutes and hours: too long to run out here, so each waits for a put that comes.
+for wait in 5m 1h; do
+    "$STORECTL" -s "$SOCK" get "late-$wait" --timeout "$wait" >"$T/lw.out" 2>"$T/lw.err" &
+    bg=$!
+    BGPIDS="$BGPIDS $bg"
+    if wait_for_waiters 1; then
+        printf '%s' "$wait" | "$STORECTL" -s "$SOCK" put "late-$wait" >/dev/null 2>&1
+        wait_deadline "$bg" 15
+        bgrc=$?
+    else
+        bgrc="not waiting: $(cat "$T/lw.err")"
+        kill "$bg" 2>/dev/null
+    fi
+    BGPIDS=
+    if [ "$bgrc" = 0 ] && [ "$(cat "$T/lw.out")" = "$wait" ]; then ok "get --timeout $wait waits and gets the object put meanwhile"; else not_ok "get --timeout $wait waits and gets the object put meanwhile" "exit $bgrc"; fi
+done
 
 # Output errors: exit 1 with a message, and the pin is released all the same.
 if [ -w /dev/full ]; then
@@ -624,6 +652,10 @@ if [ "$rc" = 1 ] && [ ! -s "$T/out" ]; then ok "stat --json of a missing name: e
 # ---- info -----------------------------------------------------------------------------------
 
 sc info
+# Regression (uptime_shown_as_bare_seconds): a duration a person reads at a glance, with the
+# seconds beside it; JSON keeps the number.
+uptime_re='^uptime +(([0-9]+d [0-9]{2}h [0-9]{2}m |[0-9]+h [0-9]{2}m |[0-9]+m )[0-9]{2}s|[0-9]+s) \([0-9]+ s\)$'
+if [ "$rc" = 0 ] && grep -qE "$uptime_re" "$T/out" && ! grep -q '^uptime_s' "$T/out"; then ok "info: uptime as a human duration with its seconds ($(grep '^uptime' "$T/out"))"; else not_ok "info: uptime as a human duration with its seconds" "$(diag)"; fi
 if [ "$rc" = 0 ] && grep -qE '^capacity_bytes +64\.0 MiB \(67108864\)$' "$T/out" && grep -qE '^used_bytes ' "$T/out" && grep -qE '^objects +[0-9]+$' "$T/out" && grep -qE '^clients +[0-9]+$' "$T/out"; then
     ok "info: readable table with capacity 64.0 MiB, used, objects, clients"
 else
@@ -741,6 +773,28 @@ expect_unreachable "put from a pipe with no daemon: exit 3"
 
 run "$STORECTL" -s "$SOCK"
 expect_usage "no command: exit 2"
+# Regression (bare_storectl_said_no_command): bare storectl shows how to use it.
+run "$STORECTL"
+if [ "$rc" = 2 ] && [ ! -s "$T/out" ] && grep -q '^Usage: storectl' "$T/err" && grep -q '^Commands:' "$T/err"; then ok "bare storectl: the usage on stderr, exit 2"; else not_ok "bare storectl: the usage on stderr, exit 2" "$(diag)"; fi
+# Regression (option_errors_named_build_path): option errors start with "storectl:", never
+# with the path storectl was run by.
+for case in "--bogus-option ping|storectl: unknown option '--bogus-option'" \
+            "-x ping|storectl: unknown option '-x'" \
+            "-s|storectl: missing argument of option '-s'" \
+            "--help=1|storectl: no argument allowed in option '--help=1'" \
+            "get small -q|storectl: get: unknown option '-q'" \
+            "get small --timeout|storectl: get: missing argument of option '--timeout'" \
+            "ls --json=yes|storectl: ls: no argument allowed in option '--json=yes'" \
+            "stat small --bogus|storectl: stat: unknown option '--bogus'" \
+            "info --frob|storectl: info: unknown option '--frob'" \
+            "put x --meta|storectl: put: missing argument of option '--meta'" \
+            "rm --pattern|storectl: rm: missing argument of option '--pattern'"; do
+    args=${case%%|*}
+    want=${case#*|}
+    # shellcheck disable=SC2086
+    run "$STORECTL" $args
+    if [ "$rc" = 2 ] && [ "$(head -n 1 "$T/err")" = "$want" ] && ! grep -qF "$STORECTL" "$T/err"; then ok "option error of '$args': $want"; else not_ok "option error of '$args'" "wanted: $want" "$(diag)"; fi
+done
 run "$STORECTL" -s "$SOCK" frobnicate
 expect_usage "unknown command: exit 2"
 if grep -q frobnicate "$T/err"; then ok "unknown command: the message names it"; else not_ok "unknown command: the message names it" "$(diag)"; fi
@@ -753,10 +807,15 @@ for cmd in "get" "put" "stat" "rm" "get --timeout 5" "put --meta x" "stat --json
     sc $cmd
     expect_usage "missing NAME ($cmd): exit 2"
 done
-for t in abc 12x '' -5 1.5 99999999999; do
+for t in abc 12x '' -5 1.5 99999999999 5d ms s -1s ' 5s' 5s5 5S 2147484s 36000000m 600h \
+         18446744073709551617 0x10; do
     sc get small --timeout "$t"
     expect_usage "bad --timeout value '$t': exit 2"
 done
+sc get small --timeout 2147483647
+expect_rc "--timeout at the limit (2147483647 ms) is accepted" 0
+sc get small --timeout 596h
+expect_rc "--timeout 596h (under the limit) is accepted" 0
 sc get small --timeout
 expect_usage "--timeout without a value: exit 2"
 sc get small -o

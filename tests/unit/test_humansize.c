@@ -78,6 +78,24 @@ static void test_format_truncates_safely(void **state)
     assert_int_equal(strlen(small), sizeof small - 1);
 }
 
+/* storectl info's uptime (regression: uptime_shown_as_bare_seconds). */
+static void test_duration(void **state)
+{
+    (void)state;
+    char buf[64];
+    assert_string_equal(human_duration(0, buf, sizeof buf), "0s");
+    assert_string_equal(human_duration(59, buf, sizeof buf), "59s");
+    assert_string_equal(human_duration(60, buf, sizeof buf), "1m 00s");
+    assert_string_equal(human_duration(300, buf, sizeof buf), "5m 00s");
+    assert_string_equal(human_duration(3600, buf, sizeof buf), "1h 00m 00s");
+    assert_string_equal(human_duration(3725, buf, sizeof buf), "1h 02m 05s");
+    assert_string_equal(human_duration(86399, buf, sizeof buf), "23h 59m 59s");
+    assert_string_equal(human_duration(86400, buf, sizeof buf), "1d 00h 00m 00s");
+    assert_string_equal(human_duration(93784, buf, sizeof buf), "1d 02h 03m 04s");
+    assert_string_equal(human_duration(UINT64_MAX, buf, sizeof buf),
+                        "213503982334601d 07h 00m 15s");
+}
+
 static void test_parse(void **state)
 {
     (void)state;
@@ -121,6 +139,7 @@ int main(void)
         cmocka_unit_test(test_format_truncates_safely),
         cmocka_unit_test(test_format_never_rounds_up),
         cmocka_unit_test(test_format_exact),
+        cmocka_unit_test(test_duration),
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_parse_refuses),
     };
