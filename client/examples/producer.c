@@ -27,7 +27,8 @@ int main(int argc, char **argv)
     const char meta[] = "dtype=float64";
     void *data;
     uint64_t id;
-    rc = shmstore_create(store, name, count * sizeof(double), meta, sizeof meta, 0, &data, &id);
+    /* The text without its NUL: metadata is bytes, and storectl stat shows it as text. */
+    rc = shmstore_create(store, name, count * sizeof(double), meta, strlen(meta), 0, &data, &id);
     if (rc) {
         fprintf(stderr, "create %s: %s\n", name, shmstore_errmsg(store));
         shmstore_close(store);

@@ -26,6 +26,10 @@ check "$?" 0 "producer exits 0"
 wait "$consumer"
 check "$?" 0 "waiting consumer exits 0"
 check "$(cat "$dir/out")" 'weights: 1000 values, sum 499500, meta "dtype=float64"' "consumer reads what the producer wrote"
+# Regression (example_meta_stored_its_nul): the metadata is the text without its NUL, so it is
+# 13 bytes and storectl stat shows it as text, not "(binary)".
+check "$("$STORECTL" stat weights | grep '^meta')" "meta_size: 13 B (13 bytes)
+meta:      dtype=float64" "the example's metadata is its text alone"
 "$CONSUMER" missing 0 >/dev/null 2>&1
 check "$?" 1 "consumer of a missing name fails at once with timeout 0"
 echo "$passed passed, $failed failed"
