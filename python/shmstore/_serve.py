@@ -35,6 +35,11 @@ __all__ = ["serve", "Store", "StartFailed", "find_shmstored"]
 # copies at once (see the module docstring).
 _lifelines = set()
 
+# Stores running, so that one started without a `with` and without a reference kept (a bare
+# `shmstore.serve()` at the top of a script) runs until stop() or the interpreter's exit rather
+# than until the garbage collector finds it.
+_running = set()
+
 
 def _close_lifelines_in_child():
     for fd in _lifelines:
@@ -119,6 +124,7 @@ class Store:
 
     def __init__(self, memory=None, socket=None, *, reserve=True, config=None,
                  log_level="warn", extra_args=(), grace=5.0, start_timeout=30.0):
+        memory_arg = None if memory is None else _size_arg(memory)
         self.program = find_shmstored()
         self._owner_pid = os.getpid()
         self._finalizer = None
@@ -135,8 +141,8 @@ class Store:
                 # A private store does not follow the system daemon's configuration.
                 "--config", config if config is not None else os.devnull,
                 "--log-level", log_level]
-        if memory is not None:
-            args += ["--memory", _size_arg(memory)]
+        if memory_arg is not None:
+            args += ["--memory", memory_arg]
         if not reserve:
             args.append("--no-reserve")
         args += list(extra_args)
@@ -169,6 +175,7 @@ class Store:
         self._old_env = os.environ.get("SHMSTORE_SOCKET")
         os.environ["SHMSTORE_SOCKET"] = self.socket
         self._env_set = True
+        _running.add(self)
 
     def _wait_ready(self, timeout):
         deadline = time.monotonic() + timeout
@@ -209,6 +216,7 @@ class Store:
         the store stay readable after it stops."""
         if os.getpid() != self._owner_pid:
             return  # a forked child's copy: the store belongs to the parent
+        _running.discard(self)
         if self._env_set:
             self._env_set = False
             if os.environ.get("SHMSTORE_SOCKET") == self.socket:

@@ -192,6 +192,27 @@ class TestServe(unittest.TestCase):
                 self.assertIn("cannot find the shmstored program", out)
 
 
+    def test_store_without_with_runs_until_exit(self):
+        """A bare serve() whose Store is not kept runs until the interpreter exits (not until
+        the garbage collector finds it), and stops then."""
+        code = ("import gc, os, shmstore\n"
+                "shmstore.serve(memory='16M')\n"
+                "gc.collect()\n"
+                "with shmstore.connect() as c:\n"
+                "    c.put('x', b'still here')\n"
+                "    print(c.info()['capacity_bytes'], bytes(c.get('x')).decode())\n"
+                "(store,) = shmstore._serve._running  # the test's way to learn the daemon\n"
+                "print(store.pid, os.environ['SHMSTORE_SOCKET'])\n")
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              timeout=60)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        lines = proc.stdout.splitlines()
+        self.assertEqual(lines[0], "%d still here" % (16 << 20))
+        pid, socket = lines[1].split()
+        self.assertTrue(wait_gone(int(pid)), "daemon %s left running" % pid)
+        self.assertFalse(os.path.exists(socket))
+
+
 class TestNoOrphan(unittest.TestCase):
     """The daemon never outlives the process that started it, however that process ends."""
 
