@@ -58,18 +58,32 @@ static const char *short_errname(int code)
     return strncmp(name, prefix, sizeof prefix - 1) == 0 ? name + sizeof prefix - 1 : name;
 }
 
+/* A C string as a Python str, or None for NULL. Undecodable bytes (a socket path from the
+ * environment, say) are replaced rather than failing: the error being raised matters more. */
+static PyObject *text_or_none(const char *text)
+{
+    if (!text)
+        return Py_NewRef(Py_None);
+    return PyUnicode_DecodeUTF8(text, (Py_ssize_t)strlen(text), "replace");
+}
+
 /* Raise the exception of a SHMSTORE_E* code. `detail` is the library's text for the failure
  * and must be read right after the failing call. Always returns NULL. */
 static PyObject *raise_code_in(int code, const char *detail, const struct call_context *ctx)
 {
+    PyObject *pydetail = text_or_none(detail ? detail : "");
+    PyObject *name = text_or_none(ctx ? ctx->name : NULL);
+    PyObject *socket = text_or_none(ctx ? ctx->socket : NULL);
     PyObject *timeout = ctx && ctx->has_timeout ? PyLong_FromLong(ctx->timeout_ms)
                                                 : Py_NewRef(Py_None);
-    if (!timeout)
-        return NULL;
-    PyObject *exc = PyObject_CallFunction(
-        error_factory, "isszOzi", code, short_errname(code), detail ? detail : "",
-        ctx ? ctx->name : NULL, timeout, ctx ? ctx->socket : NULL, ctx ? ctx->connecting : 0);
-    Py_DECREF(timeout);
+    PyObject *exc = NULL;
+    if (pydetail && name && socket && timeout)
+        exc = PyObject_CallFunction(error_factory, "isOOOOi", code, short_errname(code),
+                                    pydetail, name, timeout, socket, ctx ? ctx->connecting : 0);
+    Py_XDECREF(pydetail);
+    Py_XDECREF(name);
+    Py_XDECREF(socket);
+    Py_XDECREF(timeout);
     if (!exc)
         return NULL;
     PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
@@ -81,7 +95,6 @@ static PyObject *raise_code(int code, const char *detail)
 {
     return raise_code_in(code, detail, NULL);
 }
-
 
 /* ---- Client ----------------------------------------------------------------------------------- */
 
