@@ -20,6 +20,8 @@ A got value pins its object in the store until the value (and every view of it) 
 collected; the pin outlives close() of its client. Values are read-only: writing raises
 ValueError (numpy) or TypeError (memoryview). Every error is a shmstore.Error, and also the
 built-in exception Python code expects (NotFound is a KeyError, Timeout a TimeoutError, ...).
+Like pickle.loads, get() of a pickled object runs code the object's writer chose: share a store
+only with programs you trust (a private store from serve() is reachable by your user only).
 
 Value kinds and the metadata format
 -----------------------------------

@@ -285,6 +285,13 @@ class TestServeCommand(unittest.TestCase):
     def test_private_socket(self):
         self.run_command()
 
+    def test_daemon_that_fails_to_start(self):
+        proc = subprocess.run([sys.executable, "-m", "shmstore", "serve", "--memory", "lots"],
+                              capture_output=True, text=True, timeout=60)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("python -m shmstore serve: shmstored exited with status", proc.stderr)
+        self.assertIn("lots", proc.stderr)
+
     def test_given_socket(self):
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "cli.sock")
