@@ -80,7 +80,7 @@ static int usage_error(const char *fmt, ...)
 static int option_error(const char *command, int c, char **argv)
 {
     char option[64];
-    const char *token = argv[optind - 1];
+    const char *token = optind > 0 && argv[optind - 1] ? argv[optind - 1] : "";
     /* A missing argument's option was the last word getopt took; so was a long option (optopt
      * 0 when unknown, its value above every char when it got an argument it takes none of, or
      * a letter's value as in --help=x). An unknown letter is named alone, as it may sit inside
