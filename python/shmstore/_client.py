@@ -185,9 +185,10 @@ class Client:
 
         A name holding a glob metacharacter (`*`, `?`, `[`) is a pattern, matched as list()
         matches: `delete("job7/*")` deletes everything under "job7/" in one request, and
-        returns 0 when nothing matches. A plain name that does not exist raises NotFound. To delete an object whose
-        name holds a metacharacter, escape it with a backslash (escape_pattern does). The
-        memory of an object is reclaimed when its last reader lets go."""
+        returns 0 when nothing matches. A plain name that does not exist raises NotFound. To
+        delete an object whose name holds a metacharacter, escape it with a backslash
+        (escape_pattern does). The memory of an object is reclaimed when its last reader lets
+        go."""
         if is_pattern(name):
             return self._c.delete_matching(name)
         self._c.delete(name)
