@@ -120,6 +120,19 @@ class TestServe(unittest.TestCase):
             pid, socket = store.pid, store.socket
         self.assert_all_gone(pid, socket)
 
+    def test_sigkill_after_the_grace_period(self):
+        """A daemon that does not stop on SIGTERM (here: stopped with SIGSTOP) is killed once
+        the grace period is over."""
+        store = shmstore.serve(memory="16M", grace=0.5)
+        os.kill(store.pid, signal.SIGSTOP)
+        start = time.monotonic()
+        store.stop()
+        print("\nstop() of a daemon deaf to SIGTERM took %.2f s (grace 0.5 s)"
+              % (time.monotonic() - start), file=sys.stderr)
+        self.assertEqual(store._proc.returncode, -signal.SIGKILL)
+        self.assertTrue(wait_gone(store.pid))
+        self.assertFalse(os.path.exists(os.path.dirname(store.socket)))
+
     def test_nested_stores_restore_the_environment(self):
         with shmstore.serve(memory="16M") as outer:
             with shmstore.serve(memory="16M") as inner:
