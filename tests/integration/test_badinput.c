@@ -1688,6 +1688,28 @@ static void test_create_sizes(void **state)
     raw_close(fd);
 }
 
+/* "*a*a*a...*b" filling SHM_PATTERN_MAX bytes at most: a glob that makes a naive matcher
+ * backtrack without end against a long name of 'a's. Returns its length. */
+static size_t hostile_glob(char pattern[SHM_PATTERN_MAX])
+{
+    size_t p = 0;
+    while (p + 3 < SHM_PATTERN_MAX) {
+        pattern[p++] = '*';
+        pattern[p++] = 'a';
+    }
+    pattern[p++] = '*';
+    pattern[p++] = 'b';
+    return p;
+}
+
+/* Store an object under the longest name, all 'a's, which name holds. */
+static void put_long_a_name(char name[SHM_NAME_MAX + 1])
+{
+    memset(name, 'a', SHM_NAME_MAX);
+    name[SHM_NAME_MAX] = '\0';
+    CHECK(shmstore_put(checker, name, "x", 1, NULL, 0, 0) == 0, "put");
+}
+
 static void test_list_edges(void **state)
 {
     (void)state;
@@ -1755,16 +1777,8 @@ static void test_list_edges(void **state)
     /* A backtracking-hostile glob against a long name must still answer. */
     CASE("LIST: pattern *a*a*a...*b against a 255-byte name of 'a's");
     char aname[SHM_NAME_MAX + 1];
-    memset(aname, 'a', SHM_NAME_MAX);
-    aname[SHM_NAME_MAX] = '\0';
-    CHECK(shmstore_put(checker, aname, "x", 1, NULL, 0, 0) == 0, "put");
-    size_t p = 0;
-    while (p + 3 < SHM_PATTERN_MAX) {
-        pattern[p++] = '*';
-        pattern[p++] = 'a';
-    }
-    pattern[p++] = '*';
-    pattern[p++] = 'b';
+    put_long_a_name(aname);
+    size_t p = hostile_glob(pattern);
     req = (struct shm_request){.type = SHM_MSG_LIST, .seq = next_seq++};
     req.u.list.pattern = (struct shm_bytes){(const uint8_t *)pattern, (uint32_t)p};
     req.u.list.max = 10;
@@ -1815,18 +1829,10 @@ static void test_delete_matching_edges(void **state)
     int fd = raw_connect(1);
     struct shm_reply rep;
     char aname[SHM_NAME_MAX + 1];
-    memset(aname, 'a', SHM_NAME_MAX);
-    aname[SHM_NAME_MAX] = '\0';
-    CHECK(shmstore_put(checker, aname, "x", 1, NULL, 0, 0) == 0, "put");
+    put_long_a_name(aname);
     CHECK(shmstore_put(checker, "badinput/dm/one", "x", 1, NULL, 0, 0) == 0, "put");
     char hostile[SHM_PATTERN_MAX];
-    size_t p = 0;
-    while (p + 3 < SHM_PATTERN_MAX) {
-        hostile[p++] = '*';
-        hostile[p++] = 'a';
-    }
-    hostile[p++] = '*';
-    hostile[p++] = 'b';
+    size_t p = hostile_glob(hostile);
     struct {
         const char *what;
         const char *pattern;

@@ -23,13 +23,7 @@ not_ok() { failed=$((failed + 1)); echo "not ok - $1"; [ $# -gt 1 ] && printf '#
 check() { if [ "$1" -eq 0 ]; then ok "$2"; else not_ok "$2" "${3:-}"; fi; }
 now_ms() { date +%s%3N; }
 
-wait_ready() {   # SOCKET: until storectl ping answers (20 s at most)
-    i=0
-    until "$STORECTL" -s "$1" ping >/dev/null 2>&1; do
-        i=$((i + 1)); [ $i -gt 200 ] && return 1
-        sleep 0.1
-    done
-}
+. "$(dirname "$0")/ready.sh"
 
 running() {   # PID: alive and not a zombie waiting to be reaped
     kill -0 "$1" 2>/dev/null && [ "$(ps -o stat= -p "$1" 2>/dev/null | cut -c1)" != Z ]

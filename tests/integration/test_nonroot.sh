@@ -48,13 +48,7 @@ as_member() {   # COMMAND...: as USER_ID, in GROUP_ID too
     LD_LIBRARY_PATH="$dir/bin" setpriv --reuid=$USER_ID --regid=$USER_ID --groups=$GROUP_ID \
         env -u SHMSTORE_SOCKET -u XDG_RUNTIME_DIR "$@"
 }
-wait_ready() {   # SOCKET [storectl runner]: until ping answers (20 s at most)
-    i=0
-    until ${2:-} "$STORECTL" -s "$1" ping >/dev/null 2>&1; do
-        i=$((i + 1)); [ $i -gt 200 ] && return 1
-        sleep 0.1
-    done
-}
+. "$(dirname "$0")/ready.sh"
 user_sock=/tmp/shmstore-$USER_ID.sock
 
 # ---- a socket the user may not open ---------------------------------------------------------
@@ -131,7 +125,7 @@ else
     LD_LIBRARY_PATH="$dir/bin" setpriv --reuid=$USER_ID --regid=$USER_ID --clear-groups \
         env -u SHMSTORE_SOCKET -u XDG_RUNTIME_DIR "$dir/bin/shmstored" -m 16M 2>"$dir/user.log" &
     mine=$!; pids="$pids $mine"
-    wait_ready "$user_sock" as_user
+    wait_ready "$user_sock" as_user "$dir/bin/storectl"
     check $? "that user's own daemon starts on the per-user socket, with no options" "$(cat "$dir/user.log")"
     [ "$(as_user "$dir/bin/storectl" ping 2>&1)" = "shmstored at $user_sock is alive" ]
     check $? "and their storectl finds it by default"

@@ -16,13 +16,7 @@ ok() { passed=$((passed + 1)); echo "ok - $1"; }
 not_ok() { failed=$((failed + 1)); echo "not ok - $1"; }
 check() { if [ "$1" -eq 0 ]; then ok "$2"; else not_ok "$2"; fi; }
 
-wait_ready() {   # SOCKET: until storectl ping answers (20 s at most)
-    i=0
-    until "$STORECTL" -s "$1" ping >/dev/null 2>&1; do
-        i=$((i + 1)); [ $i -gt 200 ] && return 1
-        sleep 0.1
-    done
-}
+. "$(dirname "$0")/ready.sh"
 
 "$SHMSTORED" --help >"$dir/out" 2>&1
 check $? "--help exits 0"

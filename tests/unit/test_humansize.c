@@ -82,18 +82,24 @@ static void test_format_truncates_safely(void **state)
 static void test_duration(void **state)
 {
     (void)state;
+    static const struct {
+        uint64_t seconds;
+        const char *text;
+    } cases[] = {
+        {0, "0s"},
+        {59, "59s"},
+        {60, "1m 00s"},
+        {300, "5m 00s"},
+        {3600, "1h 00m 00s"},
+        {3725, "1h 02m 05s"},
+        {86399, "23h 59m 59s"},
+        {86400, "1d 00h 00m 00s"},
+        {93784, "1d 02h 03m 04s"},
+        {UINT64_MAX, "213503982334601d 07h 00m 15s"},
+    };
     char buf[64];
-    assert_string_equal(human_duration(0, buf, sizeof buf), "0s");
-    assert_string_equal(human_duration(59, buf, sizeof buf), "59s");
-    assert_string_equal(human_duration(60, buf, sizeof buf), "1m 00s");
-    assert_string_equal(human_duration(300, buf, sizeof buf), "5m 00s");
-    assert_string_equal(human_duration(3600, buf, sizeof buf), "1h 00m 00s");
-    assert_string_equal(human_duration(3725, buf, sizeof buf), "1h 02m 05s");
-    assert_string_equal(human_duration(86399, buf, sizeof buf), "23h 59m 59s");
-    assert_string_equal(human_duration(86400, buf, sizeof buf), "1d 00h 00m 00s");
-    assert_string_equal(human_duration(93784, buf, sizeof buf), "1d 02h 03m 04s");
-    assert_string_equal(human_duration(UINT64_MAX, buf, sizeof buf),
-                        "213503982334601d 07h 00m 15s");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        assert_string_equal(human_duration(cases[i].seconds, buf, sizeof buf), cases[i].text);
 }
 
 static void test_parse(void **state)
