@@ -14,9 +14,9 @@
  * A parent that starts the daemon for itself (Python's shmstore.serve()) passes the read end of
  * a pipe with --lifeline and keeps the write end: the kernel closes that end however the parent
  * dies, even by SIGKILL, and the read end then sees end of file, so the daemon never outlives it.
- * Stop: SIGTERM/SIGINT or the end of the lifeline break the loop; every connection is closed (dropping pins and unsealed
- * objects as for any client), the socket file is removed and everything is freed, so valgrind
- * sees a clean exit.
+ * Stop: SIGTERM/SIGINT or the end of the lifeline break the loop; every connection is closed
+ * (dropping pins and unsealed objects as for any client), the socket file is removed and
+ * everything is freed, so valgrind sees a clean exit.
  */
 #define _GNU_SOURCE
 #include "server.h"

@@ -1248,7 +1248,8 @@ static void test_delete_matching_leaves_non_matching_unsealed_and_pinned(void **
     longer[sizeof longer - 1] = '\0';
     assert_int_equal(delete_matching_s(f, longer), 0);
     /* "job7*" takes the prefix name itself and the longer prefix; "*" takes the rest. */
-    assert_int_equal(delete_matching_s(f, "job7*"), 5);   /* job7, job7/a, job7/u, job7/w, job70/x */
+    /* job7, job7/a, job7/u, job7/w, job70/x */
+    assert_int_equal(delete_matching_s(f, "job7*"), 5);
     assert_int_equal(delete_matching_s(f, "*"), 1);
     assert_int_equal(stats(f->s).objects, 0);
     assert_int_equal(stats(f->s).used_bytes, 0);
