@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """many_arrays.py — put and get of one object holding many small numpy arrays (a list of
-100,000 arrays of 16 float64 by default), against pickle.dumps / pickle.loads of the same
-object (protocol 5, in-band) measured in the same run.
+100,000 arrays of 16 float64, then of 256 float64, by default), against pickle.dumps /
+pickle.loads of the same object (protocol 5, in-band) measured in the same run. The Python
+package keeps arrays under 1 KiB inside the pickle stream and larger ones out of band, listed in
+a table in the payload: 16 float64 (128 B) take the first path, 256 (2 KiB) the second.
 
   put          client.put(name, obj, replace=True)
   get+touch    client.get(name), then read the first element of every array
@@ -21,7 +23,7 @@ error, next to the baselines, rather than crashing the run.
 
 Run through tests/bench/run_python.sh many_arrays, or: PYTHONPATH=build/python
 SHMSTORED=build/daemon/shmstored /usr/bin/python3 tests/bench/many_arrays.py [--count N]
-[--length L] [--rounds R]. Exit 0 whatever the figures (it is a report).
+[--lengths L1,L2] [--rounds R]. Exit 0 whatever the figures (it is a report).
 """
 
 import argparse
@@ -105,25 +107,22 @@ def measure(client, obj, expected, rounds):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--count", type=int, default=100_000, help="arrays (default 100000)")
-    ap.add_argument("--length", type=int, default=16, help="float64 each (default 16)")
+    ap.add_argument("--lengths", default="16,256",
+                    help="float64 per array, one object per length (default 16,256)")
     ap.add_argument("--rounds", type=int, default=7, help="paired rounds (default 7)")
     ap.add_argument("--socket", help="use this shmstored instead of a private one")
     a = ap.parse_args()
+    lengths = [int(x) for x in a.lengths.split(",") if x]
 
-    obj = [np.full(a.length, float(i)) for i in range(a.count)]
-    expected = float(sum(range(a.count)))
-    in_band = len(pickle.dumps(obj, protocol=5))
     cpus = sorted(os.sched_getaffinity(0))
     placements = [("same core", DAEMON_CPU)]
     if len(cpus) > 1:
         placements.append(("other core", next(c for c in cpus if c != DAEMON_CPU)))
-    print("many_arrays: one list of %d float64 arrays of %d (%s of elements; in-band pickle "
-          "%s); python %s, numpy %s" % (a.count, a.length,
-                                        benchstore.fmt_mib(a.count * a.length * 8),
-                                        benchstore.fmt_mib(in_band), sys.version.split()[0],
-                                        np.__version__))
+    print("many_arrays: one list of %d float64 arrays per length %s; python %s, numpy %s"
+          % (a.count, ", ".join(map(str, lengths)), sys.version.split()[0], np.__version__))
 
-    memory = "%dM" % (4 * in_band // 2**20 + 64)
+    largest = a.count * (max(lengths) * 8 + 256)  # elements plus pickle framing, generously
+    memory = "%dM" % (3 * largest // 2**20 + 64)
     table = []
     with benchstore.store(a.socket, memory) as (sock, daemon_pid):
         if daemon_pid:
@@ -132,22 +131,28 @@ def main():
               "best of 3 per batch" % (DAEMON_CPU, ", ".join("%s = CPU %d" % p
                                                             for p in placements), a.rounds))
         with shmstore.connect(sock) as client:
-            for placement, cpu in placements:
-                os.sched_setaffinity(0, {cpu})
-                for what, fig, base, ratio in measure(client, obj, expected, a.rounds):
-                    baseline = "pickle.dumps" if what == "put" else "pickle.loads+touch"
-                    table.append((what, placement, fig, baseline, base, ratio))
-            try:
-                stat = client.stat(NAME)
-                print("stored object: %s payload, %d bytes of metadata"
-                      % (benchstore.fmt_mib(stat["size"]), stat["meta_size"]))
-                client.delete(NAME)
-            except shmstore.NotFound:
-                pass
-    os.sched_setaffinity(0, set(cpus))
+            for length in lengths:
+                obj = [np.full(length, float(i)) for i in range(a.count)]
+                expected = float(sum(range(a.count)))
+                label = "%d x %d B" % (a.count, length * 8)
+                for placement, cpu in placements:
+                    os.sched_setaffinity(0, {cpu})
+                    for what, fig, base, ratio in measure(client, obj, expected, a.rounds):
+                        baseline = "pickle.dumps" if what == "put" else "pickle.loads+touch"
+                        table.append((label, what, placement, fig, baseline, base, ratio))
+                os.sched_setaffinity(0, set(cpus))
+                try:
+                    stat = client.stat(NAME)
+                    print("%s: in-band pickle %s; stored object %s payload, %d bytes of "
+                          "metadata" % (label, benchstore.fmt_mib(len(pickle.dumps(obj, 5))),
+                                        benchstore.fmt_mib(stat["size"]), stat["meta_size"]))
+                    client.delete(NAME)
+                except shmstore.NotFound:
+                    pass
+                del obj
     print()
-    benchstore.print_table(("measurement", "placement", "value", "baseline", "baseline value",
-                            "ratio"), table)
+    benchstore.print_table(("object", "measurement", "placement", "value", "baseline",
+                            "baseline value", "ratio"), table)
     print()
     print("value and baseline value: medians over rounds of the best of 3; ratio: median over "
           "rounds of value / baseline (lower is better; 1.00 = as fast as pickle in memory).")

@@ -33,26 +33,15 @@ import numpy as np
 
 import shmstore
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchstore import rollup  # noqa: E402
+
 NAME = "bench/arr"
 MEM_NAME = "bench/mem"
 REACH_N = 10_000_000
 
 # ---------------------------------------------------------------------------------------------
 # helpers
-
-
-def rollup(pid="self"):
-    """{'Pss': kB, 'Pss_Shmem': kB, ...} from /proc/PID/smaps_rollup (empty if unreadable)."""
-    out = {}
-    try:
-        with open("/proc/%s/smaps_rollup" % pid) as f:
-            for line in f:
-                parts = line.split()
-                if len(parts) >= 3 and parts[2] == "kB":
-                    out[parts[0].rstrip(":")] = int(parts[1])
-    except OSError:
-        pass
-    return out
 
 
 def put_in_helper(sock, name, n):
