@@ -1,20 +1,16 @@
 """benchstore.py — what the Python benchmarks of tests/bench share: a private shmstored for one
 run, the daemon's pid, memory figures from /proc, CPU pinning and a plain-text table.
 
-The store comes from shmstore.serve() when the package has it (a private daemon on a private
-socket, stopped when the block ends); an older package gets the same from here: the program
-named by $SHMSTORED (tests/bench/run_python.sh sets it to the build's shmstored) started on a
-temporary socket and stopped with SIGTERM. Either way the caller gets the socket's path and the
-daemon's pid, found through SO_PEERCRED on the socket so that it can be pinned and measured.
+The store is a private one from shmstore.serve() (the build's shmstored when $SHMSTORED names
+it, as tests/bench/run_python.sh does), or the daemon at a given socket; either way the caller
+gets the socket's path and the daemon's pid (the latter through SO_PEERCRED for a given socket),
+so that the daemon can be pinned and measured.
 """
 
 import contextlib
 import os
 import socket
 import struct
-import subprocess
-import tempfile
-import time
 
 import shmstore
 
@@ -58,37 +54,11 @@ def pin(pid, cpus):
 
 
 @contextlib.contextmanager
-def _started_daemon(memory):
-    program = os.environ.get("SHMSTORED")
-    if not program:
-        raise SystemExit("this shmstore package has no serve(): set $SHMSTORED to a shmstored "
-                         "binary (tests/bench/run_python.sh does)")
-    with tempfile.TemporaryDirectory(prefix="shmstore-bench-") as tmp:
-        sock = os.path.join(tmp, "store.sock")
-        proc = subprocess.Popen([program, "-s", sock, "-m", memory, "--log-level", "warn"])
-        try:
-            deadline = time.monotonic() + 15
-            while peer_pid(sock) is None:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("shmstored did not start on %s" % sock)
-                time.sleep(0.05)
-            yield sock
-        finally:
-            proc.terminate()
-            proc.wait()
-
-
-@contextlib.contextmanager
 def private_store(memory):
-    """(socket path, daemon pid) of a private store with an arena of `memory` (e.g. "2G"),
-    stopped when the block ends. Under shmstore.serve(), Pool workers forked or spawned inside
-    the block find the store without arguments; the socket is still returned for the others."""
-    serve = getattr(shmstore, "serve", None)
-    if serve is None:
-        with _started_daemon(memory) as sock:
-            yield sock, peer_pid(sock)
-        return
-    with serve(memory=memory) as served:
+    """(socket path, daemon pid) of a private store (shmstore.serve()) with an arena of
+    `memory` (e.g. "2G"), stopped when the block ends. Pool workers forked or spawned inside the
+    block find it without arguments; the socket is returned for explicit connects."""
+    with shmstore.serve(memory=memory) as served:
         yield served.socket, served.pid
 
 

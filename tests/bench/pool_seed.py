@@ -26,7 +26,7 @@ Pss_Shmem) so that the totals compare.
 Run through tests/bench/run_python.sh pool_seed (pins the run to CPUs 0,1 with taskset), or:
 PYTHONPATH=build/python SHMSTORED=build/daemon/shmstored /usr/bin/python3
 tests/bench/pool_seed.py [--tasks N] [--size-mib M] [--methods ...]. The argument baseline moves
-TASKS × 1.1 GiB through pipes: at 8 tasks it takes ~1-2 minutes here, the whole run ~3 minutes.
+TASKS × 1.1 GiB through pipes: at 8 tasks it took 50-80 s here, the whole run under 2 minutes.
 Exit 0 whatever the figures (it is a report), 1 if a result was wrong.
 """
 
