@@ -2,7 +2,9 @@
  * client.c — libshmstore: one connection to shmstored, and the public calls over it.
  *
  * The connection speaks strictly request/reply (RELEASE alone has no reply), so a call is:
- * encode one frame, write it, read frames until the reply with the same seq arrives. The
+ * encode one frame, write it, read frames until the reply with the same seq arrives. The one
+ * exception is a waiting get withdrawn by its interrupt check: a GET_CANCEL follows it, and
+ * the replies to both are read, in order, before the call returns (see withdraw_get). The
  * handshake's reply carries the arena's fd; the library maps it read-only once, and read-write
  * lazily on the first create, so pointers from a get can never be written through.
  *
@@ -27,6 +29,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <libgen.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -75,6 +78,8 @@ struct shmstore_client {
     uint8_t *in;                /* INPUT_CAP bytes */
     size_t in_start, in_end;
     struct shm_object *list_page;   /* SHM_LIST_PAGE_MAX, allocated on first list */
+    shmstore_interrupt_fn interrupt_check;   /* asked while a get waits; NULL: never */
+    void *interrupt_arg;
 };
 
 /* ---- errors -------------------------------------------------------------------------------- */
@@ -359,34 +364,82 @@ static int fill_input(shmstore_client *c, int *fds_out, int may_spin)
     return 0;
 }
 
-/* Send req and wait for its reply (decoded into *rep, pointing into the input buffer, valid
- * until the next call). A reply with a nonzero status becomes the handle's error. */
-static int call(shmstore_client *c, struct shm_request *req, struct shm_reply *rep, int *fds_out)
+/* Encode req with the handle's next seq and send it. */
+static int send_request(shmstore_client *c, struct shm_request *req)
 {
-    /* A get that may wait for a producer would only burn its poll. */
-    int may_spin = !(req->type == SHM_MSG_GET && req->u.get.timeout_ms != 0);
     req->seq = ++c->seq;
     shm_buf_reset(&c->out);
     if (shm_encode_request(req, &c->out) != 0)
         return set_error(c, SHMSTORE_ENOMEM, "cannot encode the request");
-    int rc = send_all(c, c->out.data, c->out.len);
-    if (rc)
-        return rc;
-    for (;;) {
-        size_t avail = c->in_end - c->in_start;
-        uint32_t body_len;
-        if (avail >= SHM_FRAME_HEADER) {
-            if (shm_frame_length(c->in + c->in_start, &body_len) != 0) {
-                drop_connection(c);
-                return set_error(c, SHMSTORE_EPROTO, "the daemon sent a frame of bad length");
-            }
-            if (avail >= SHM_FRAME_HEADER + body_len)
-                break;
-        }
-        rc = fill_input(c, fds_out, may_spin);
+    return send_all(c, c->out.data, c->out.len);
+}
+
+/* RELEASE has no reply: into the ring without a system call, or, when the ring is full or
+ * absent, one send and done. If the daemon is gone, so is the pin. */
+static void send_release(shmstore_client *c, uint64_t id)
+{
+    if (c->ring && shm_ring_push(c->ring, id) == 0)
+        return;
+    struct shm_request req = {.type = SHM_MSG_RELEASE};
+    req.u.by_id.id = id;
+    send_request(c, &req);
+}
+
+/* 1 when a whole frame waits in the input buffer, 0 when more must be read, or SHMSTORE_EPROTO
+ * (connection dropped) when its length is bad. */
+static int frame_buffered(shmstore_client *c)
+{
+    size_t avail = c->in_end - c->in_start;
+    uint32_t body_len;
+    if (avail < SHM_FRAME_HEADER)
+        return 0;
+    if (shm_frame_length(c->in + c->in_start, &body_len) != 0) {
+        drop_connection(c);
+        return set_error(c, SHMSTORE_EPROTO, "the daemon sent a frame of bad length");
+    }
+    return avail >= SHM_FRAME_HEADER + body_len;
+}
+
+/* Read until a whole frame is buffered, sleeping in recv as long as it takes. */
+static int await_frame(shmstore_client *c, int *fds_out, int may_spin)
+{
+    int rc;
+    while ((rc = frame_buffered(c)) == 0)
+        if ((rc = fill_input(c, fds_out, may_spin)) != 0)
+            return rc;
+    return rc < 0 ? rc : 0;
+}
+
+/* Longest a waiting get sleeps between two calls of the handle's interrupt check. */
+#define INTERRUPT_SLICE_MS 50
+/* await_frame_interruptibly's "the check asked to stop"; never returned to callers. */
+#define INTERRUPTED 1
+
+/* await_frame for a get that may wait long, on a handle with an interrupt check: the socket is
+ * polled in slices, and the check runs after each slice and after each signal (EINTR). The
+ * slices are the library's own, so they cost the daemon nothing. */
+static int await_frame_interruptibly(shmstore_client *c)
+{
+    int rc;
+    while ((rc = frame_buffered(c)) == 0) {
+        struct pollfd ready = {.fd = c->fd, .events = POLLIN};
+        int n = poll(&ready, 1, INTERRUPT_SLICE_MS);
+        if (n > 0)
+            rc = fill_input(c, NULL, 0);   /* or finds the daemon gone */
+        else if (n < 0 && errno != EINTR)
+            rc = lost(c, "waiting for a reply", errno);
+        else if (c->interrupt_check(c->interrupt_arg))
+            rc = INTERRUPTED;
         if (rc)
             return rc;
     }
+    return rc < 0 ? rc : 0;
+}
+
+/* Decode the buffered frame as the reply to req (into *rep, pointing into the input buffer,
+ * valid until the next call) and consume it. A nonzero status becomes the handle's error. */
+static int take_reply(shmstore_client *c, const struct shm_request *req, struct shm_reply *rep)
+{
     const uint8_t *body = c->in + c->in_start + SHM_FRAME_HEADER;
     uint32_t body_len;
     shm_frame_length(c->in + c->in_start, &body_len);
@@ -404,6 +457,45 @@ static int call(shmstore_client *c, struct shm_request *req, struct shm_reply *r
         return set_error(c, code, "%.*s", (int)rep->u.error.len, (const char *)rep->u.error.ptr);
     }
     return 0;
+}
+
+/* The interrupt check asked a waiting get to stop: withdraw it with GET_CANCEL. The daemon
+ * answers the get first (EINTR, or the object, timeout or error that crossed the cancel), then
+ * the cancel, so both replies are read here and the connection stays in step. An object that
+ * crossed is pinned for a caller who no longer wants it: its pin goes back at once. */
+static int withdraw_get(shmstore_client *c, const struct shm_request *get)
+{
+    struct shm_request cancel = {.type = SHM_MSG_GET_CANCEL};
+    cancel.u.get_cancel.get_seq = get->seq;
+    struct shm_reply rep;
+    int rc = send_request(c, &cancel);
+    if (rc) {
+        drop_connection(c);   /* the daemon drops the wait with the connection */
+        return rc;
+    }
+    if ((rc = await_frame(c, NULL, 1)) == 0 && (rc = take_reply(c, get, &rep)) == 0)
+        send_release(c, rep.u.object.id);
+    if (c->fd < 0)
+        return rc;   /* lost, or a reply that cannot be read: no pin survives either */
+    if ((rc = await_frame(c, NULL, 1)) || (rc = take_reply(c, &cancel, &rep)))
+        return rc;
+    return set_error(c, SHMSTORE_EINTR, "the wait for '%.*s' was interrupted",
+                     (int)get->u.get.name.len, (const char *)get->u.get.name.ptr);
+}
+
+/* Send req and wait for its reply (see take_reply). A get that waits for a producer does not
+ * spin (it would only burn its poll) and, with an interrupt check set, can be withdrawn. */
+static int call(shmstore_client *c, struct shm_request *req, struct shm_reply *rep, int *fds_out)
+{
+    int may_wait = req->type == SHM_MSG_GET && req->u.get.timeout_ms != 0;
+    int rc = send_request(c, req);
+    if (rc == 0 && may_wait && c->interrupt_check)
+        rc = await_frame_interruptibly(c);
+    else if (rc == 0)
+        rc = await_frame(c, fds_out, !may_wait);
+    if (rc == INTERRUPTED)
+        return withdraw_get(c, req);
+    return rc ? rc : take_reply(c, req, rep);
 }
 
 /* ---- connecting ---------------------------------------------------------------------------- */
@@ -847,19 +939,6 @@ static int pin_count_add(shmstore_client *c, uint64_t id, intptr_t delta)
     return 0;
 }
 
-/* RELEASE has no reply: into the ring without a system call, or, when the ring is full or
- * absent, one send and done. If the daemon is gone, so is the pin. */
-static void send_release(shmstore_client *c, uint64_t id)
-{
-    if (c->ring && shm_ring_push(c->ring, id) == 0)
-        return;
-    struct shm_request req = {.type = SHM_MSG_RELEASE, .seq = ++c->seq};
-    req.u.by_id.id = id;
-    shm_buf_reset(&c->out);
-    if (shm_encode_request(&req, &c->out) == 0)
-        send_all(c, c->out.data, c->out.len);
-}
-
 int shmstore_get(shmstore_client *c, const char *name, int timeout_ms, shmstore_object *out)
 {
     int rc = begin_call(c, out, "out");
@@ -893,6 +972,17 @@ int shmstore_get(shmstore_client *c, const char *name, int timeout_ms, shmstore_
     out->meta = c->arena.ro + o->meta_offset;
     out->meta_size = (size_t)o->meta_size;
     out->id = o->id;
+    return end(c, 0);
+}
+
+int shmstore_set_interrupt(shmstore_client *c, shmstore_interrupt_fn check, void *arg)
+{
+    clear_error(c);
+    if (!c)
+        return set_error(NULL, SHMSTORE_EINVAL, "the handle is NULL");
+    pthread_mutex_lock(&c->lock);   /* not begin(): a setting needs no connection */
+    c->interrupt_check = check;
+    c->interrupt_arg = arg;
     return end(c, 0);
 }
 

@@ -263,12 +263,20 @@ static void protocol_violation(struct conn *c, uint32_t type, uint32_t seq, cons
     conn_set_state(c, CONN_DRAINING);
 }
 
+/* While a get waits, the one request served is the GET_CANCEL that ends it; any other stays in
+ * the buffer until the get's reply has gone, so replies keep the order of their requests. */
+static int held_while_waiting(const struct conn *c, int decoded, const struct shm_request *req)
+{
+    return c->state == CONN_WAITING &&
+           !(decoded == SHM_DECODE_OK && req->type == SHM_MSG_GET_CANCEL);
+}
+
 static void process_input(struct conn *c)
 {
-    while (c->state == CONN_HANDSHAKE || c->state == CONN_READY) {
+    while (c->state == CONN_HANDSHAKE || c->state == CONN_READY || c->state == CONN_WAITING) {
         size_t avail = evbuffer_get_length(c->in);
         if (avail == 0) {
-            if (c->state == CONN_READY)   /* in HANDSHAKE the timer is the HELLO deadline */
+            if (c->state != CONN_HANDSHAKE)   /* there the timer is the HELLO deadline */
                 event_del(c->frame_timer);
             return;
         }
@@ -300,13 +308,15 @@ static void process_input(struct conn *c)
             }
             return;
         }
-        if (c->state == CONN_READY)
+        if (c->state != CONN_HANDSHAKE)
             event_del(c->frame_timer);
         size_t frame_len = SHM_FRAME_HEADER + body_len;
         const uint8_t *frame = evbuffer_pullup(c->in, (ev_ssize_t)frame_len);
         struct shm_request req = {0};
         int decoded = frame ? shm_decode_request(frame + SHM_FRAME_HEADER, body_len, &req)
                             : SHM_DECODE_MALFORMED;
+        if (held_while_waiting(c, decoded, &req))
+            return;   /* the wake-up, timer or cancel moves to READY and kicks the loop */
         c->server->requests++;
         if (decoded == SHM_DECODE_MALFORMED) {
             protocol_violation(c, req.type, req.seq, "malformed request");
@@ -369,7 +379,8 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct conn *c = arg;
     int peer_closed = 0;
-    /* While a get waits, keep reading (to notice a client that dies) but hold the input. */
+    /* While a get waits, keep reading (to notice a client that dies, and its GET_CANCEL), but
+     * hold any other input. */
     if (c->state == CONN_WAITING && evbuffer_get_length(c->in) > 2 * SHM_FRAME_MAX) {
         log_warn("client %llu (pid %d) floods requests while its get waits; dropping it",
                  (unsigned long long)c->client.id, (int)c->pid);

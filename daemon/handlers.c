@@ -3,8 +3,9 @@
  *
  * Handlers validate what the decoder left to them (name contents, sizes against the arena),
  * call the store, and queue exactly one reply — except RELEASE, which never has one, and a GET
- * that waits, whose reply is queued later by the wake-up or the timer. The store's detail text
- * becomes the error reply's message, so a client's shmstore_errmsg() shows the daemon's words.
+ * that waits, whose reply is queued later by the wake-up, the timer or the client's GET_CANCEL.
+ * The store's detail text becomes the error reply's message, so a client's shmstore_errmsg()
+ * shows the daemon's words.
  */
 #define _GNU_SOURCE
 #include "handlers.h"
@@ -275,19 +276,44 @@ static void on_wait_woken(struct store_waiter *w, struct object *obj)
     wait_finished(c);
 }
 
+/* End the waiting get with an error reply. The detail names the object, so it is formatted
+ * (the name copied) before the cancel frees the name the waiter points to. */
+static void fail_wait(struct conn *c, int code, const char *detail)
+{
+    conn_send_error(c, SHM_MSG_GET, c->wait_seq, code, "%s", detail);
+    store_wait_cancel(c->server->store, &c->waiter);
+    wait_finished(c);
+}
+
 static void on_wait_timeout(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     struct conn *c = arg;
-    /* The reply is queued (and so the name copied) before the cancel may free the name. */
     size_t name_len = 0;
     const char *name = store_waiter_name(&c->waiter, &name_len);
-    conn_send_error(c, SHM_MSG_GET, c->wait_seq, SHMSTORE_ETIMEDOUT,
-                    "no object '%.*s' was sealed within %lld ms", (int)name_len, name ? name : "",
-                    (long long)c->wait_timeout_ms);
-    store_wait_cancel(c->server->store, &c->waiter);
-    wait_finished(c);
+    char detail[SHM_NAME_MAX + 64];
+    snprintf(detail, sizeof detail, "no object '%.*s' was sealed within %lld ms", (int)name_len,
+             name ? name : "", (long long)c->wait_timeout_ms);
+    fail_wait(c, SHMSTORE_ETIMEDOUT, detail);
+}
+
+/* The client's interrupt check fired while its get waited (shmstore_set_interrupt). The get is
+ * answered first, with EINTR, then the cancel itself, so the client reads both replies in the
+ * order it sent the requests. When the get's reply went out before the cancel arrived (a seal
+ * or the timer crossed it), there is nothing to cancel: only the acknowledgement goes, and the
+ * client gives back any pin that reply carried. */
+static void handle_get_cancel(struct conn *c, const struct shm_request *req)
+{
+    if (c->state == CONN_WAITING && c->wait_seq == req->u.get_cancel.get_seq) {
+        size_t name_len = 0;
+        const char *name = store_waiter_name(&c->waiter, &name_len);
+        char detail[SHM_NAME_MAX + 64];
+        snprintf(detail, sizeof detail, "the wait for '%.*s' was interrupted", (int)name_len,
+                 name ? name : "");
+        fail_wait(c, SHMSTORE_EINTR, detail);
+    }
+    reply_empty(c, req);
 }
 
 static void handle_get(struct conn *c, const struct shm_request *req)
@@ -465,6 +491,7 @@ static const struct handler {
     [SHM_MSG_STAT] = {handle_stat, 0},       [SHM_MSG_LIST] = {handle_list, 0},
     [SHM_MSG_INFO] = {handle_info, 0},       [SHM_MSG_PING] = {reply_empty, 0},
     [SHM_MSG_DELETE_MATCHING] = {handle_delete_matching, 1},
+    [SHM_MSG_GET_CANCEL] = {handle_get_cancel, 0},
 };
 
 void handlers_dispatch(struct conn *c, const struct shm_request *req)

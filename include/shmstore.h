@@ -75,13 +75,14 @@ extern "C" {
     XX(ECONN, -8, "cannot reach the daemon or connection lost")                                 \
     XX(EPROTO, -9, "protocol error or version mismatch")                                        \
     XX(ENOMEM, -10, "out of memory")                                                            \
-    XX(EIO, -11, "I/O error")
+    XX(EIO, -11, "I/O error")                                                                   \
+    XX(EINTR, -12, "interrupted")
 
 typedef enum shmstore_errno {
 #define SHMSTORE_ERRNO_ENUM_(name, value, text) SHMSTORE_##name = (value),
     SHMSTORE_ERRNO_MAP(SHMSTORE_ERRNO_ENUM_)
 #undef SHMSTORE_ERRNO_ENUM_
-    SHMSTORE_ERRNO_END_ = -12
+    SHMSTORE_ERRNO_END_ = -13
 } shmstore_errno;
 
 /* Flag of shmstore_put and shmstore_create: rebind the name if it is taken. */
@@ -236,12 +237,46 @@ SHMSTORE_API int shmstore_abort(shmstore_client *c, uint64_t id);
  *   - SHMSTORE_ETIMEDOUT  none was sealed within timeout_ms (the detail names the object and
  *                         the wait);
  *   - SHMSTORE_EPERM      the handle holds the daemon's max_pins_per_client pins already;
+ *   - SHMSTORE_EINTR      the handle's interrupt check (shmstore_set_interrupt()) asked to stop
+ *                         the wait; nothing is pinned;
  *   - SHMSTORE_ECONN, SHMSTORE_ENOMEM.
  * Ownership: out->data and out->meta point into a read-only mapping and stay valid until the
  * matching shmstore_release() or shmstore_close(c), whichever comes first. Every successful get
  * is balanced by one shmstore_release(). */
 SHMSTORE_API int shmstore_get(shmstore_client *c, const char *name, int timeout_ms,
                               shmstore_object *out);
+
+/** Asked by a waiting shmstore_get() whether to stop waiting.
+ *
+ * @param[in] arg  shmstore_set_interrupt()'s arg.
+ * @return 0 to go on waiting; anything else ends the get with SHMSTORE_EINTR.
+ * Runs in the thread that called shmstore_get(), with the handle busy: it must not call
+ * shmstore functions on the same handle (that would deadlock); other handles are fine. */
+typedef int (*shmstore_interrupt_fn)(void *arg);
+
+/** Make the waits of a handle's gets interruptible: a program's Ctrl-C, a deadline of its own,
+ * a shutdown flag.
+ *
+ * While a shmstore_get() with a nonzero timeout_ms waits for its reply, the library polls the
+ * socket in slices of at most 50 ms and calls check(arg) after each slice, and at once when a
+ * signal handler interrupts the poll (EINTR). The slices are the library's own: they cost no
+ * request and no error in the daemon's counters. When check returns nonzero, the library
+ * withdraws the wait from the daemon (one more round trip) and the get returns SHMSTORE_EINTR
+ * having pinned nothing: if the object was sealed just as the check fired and its reply crossed
+ * the withdrawal, the library releases that pin itself, so an interrupted get never leaves a pin,
+ * a waiter or a half-read reply behind and the handle goes on working. Gets with timeout_ms 0,
+ * and every other call, never call check.
+ * @param[in] c      the handle.
+ * @param[in] check  the function to call, or NULL to wait without checks (the default: a
+ *                   get then sleeps in one piece until its reply).
+ * @param[in] arg    passed to check untouched.
+ * @return 0, or SHMSTORE_EINVAL (NULL handle).
+ * The setting belongs to the handle, holds for the calls that start after it, and is kept
+ * across reconnects and in a fork child. Like every call, it waits behind a get that another
+ * thread has in progress on the handle. Ownership: arg must stay valid while the setting
+ * holds. */
+SHMSTORE_API int shmstore_set_interrupt(shmstore_client *c, shmstore_interrupt_fn check,
+                                        void *arg);
 
 /** Unpin an object got through this handle, and clear *obj.
  *

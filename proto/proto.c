@@ -119,6 +119,7 @@ static const struct msg_spec msg_specs[SHM_MSG_TYPE_END] = {
         .request = { F_STR(REQ(delete_matching.pattern), SHM_PATTERN_MAX) },
         .reply = { F_U64(REP(delete_matching.deleted)) },
     },
+    [SHM_MSG_GET_CANCEL] = { .name = "GET_CANCEL", .request = { F_U32(REQ(get_cancel.get_seq)) } },
 };
 
 /* The only field of a reply whose status is not 0, whatever its type. */

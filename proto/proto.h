@@ -50,6 +50,9 @@ enum shm_msg_type {
     SHM_MSG_INFO,      /* req: (nothing)                           rep: info map (see shm_info) */
     SHM_MSG_PING,      /* req: (nothing)                           rep: (nothing) */
     SHM_MSG_DELETE_MATCHING, /* req: pattern                       rep: deleted (count) */
+    SHM_MSG_GET_CANCEL, /* req: get_seq (the waiting GET's seq)     rep: (nothing); the only request
+                           read while a GET waits: the GET is answered first, with EINTR
+                           unless its reply already went */
     SHM_MSG_TYPE_END
 };
 
@@ -108,6 +111,7 @@ struct shm_request {
         struct { struct shm_bytes name; } by_name;             /* DELETE, STAT */
         struct { struct shm_bytes pattern, cursor; uint32_t max; } list;
         struct { struct shm_bytes pattern; } delete_matching;
+        struct { uint32_t get_seq; } get_cancel;
     } u;
 };
 

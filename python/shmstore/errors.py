@@ -77,7 +77,9 @@ class InvalidArgument(Error, ValueError):
 
 
 # The class of each error name; codes not listed are plain Error (ESTATE, EPROTO, ENOMEM,
-# EIO). The tests check these names against the extension's table, errnames.
+# EIO, and EINTR, which never reaches Python code: an interrupted get raises the exception of
+# the signal handler that interrupted it). The tests check these names against the
+# extension's table, errnames.
 _CLASS_OF_ERRNAME = {
     "EINVAL": InvalidArgument,
     "ENOTFOUND": NotFound,

@@ -170,6 +170,9 @@ static void build_request(struct cursor *c, struct shm_request *req, uint8_t nam
     case SHM_MSG_DELETE_MATCHING:
         req->u.delete_matching.pattern = take_pattern(c, names[0]);
         break;
+    case SHM_MSG_GET_CANCEL:
+        req->u.get_cancel.get_seq = next(c);   /* a seq is one byte here too */
+        break;
     default:   /* INFO, PING and type 0, which no daemon knows */
         break;
     }

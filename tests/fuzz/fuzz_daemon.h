@@ -26,7 +26,7 @@
  *   reply so far, else 8 raw bytes; a timeout is [k]: 0, -1, next ms, or 8 raw bytes; LIST is
  *   a pattern ([n] then n % 6 characters of a b / * ? [ ] by the next bytes; empty lists all), a
  *   cursor ([0]: none, else a name) and max; DELETE_MATCHING is a pattern as LIST's (empty is
- *   refused).
+ *   refused); GET_CANCEL is the seq of the get it cancels, one byte like every seq here.
  */
 #ifndef SHMSTORE_FUZZ_DAEMON_H
 #define SHMSTORE_FUZZ_DAEMON_H

@@ -6,11 +6,11 @@
  * For fuzz_proto: the body of one well-formed request and reply of every type, encoded by the
  * codec itself. For fuzz_daemon: short scripts in its record format (fuzz_daemon.h) that walk
  * every request through its interesting paths — put and get, create with metadata and seal, a
- * get that waits and is woken, one that times out, abort, a replace of a pinned object, a list
- * with a pattern over pages, a delete by pattern, a client that leaves holding pins and
- * unsealed objects, releases through the shared ring (and a ring scribbled on), a client that
- * stops reading its replies — plus raw frames that break the protocol. The fuzzer starts deep
- * instead of having to find HELLO first.
+ * get that waits and is woken, one that times out, one that is cancelled (and cancels that find
+ * nothing to cancel), abort, a replace of a pinned object, a list with a pattern over pages, a
+ * delete by pattern, a client that leaves holding pins and unsealed objects, releases through
+ * the shared ring (and a ring scribbled on), a client that stops reading its replies — plus raw
+ * frames that break the protocol. The fuzzer starts deep instead of having to find HELLO first.
  * Run it again after changing either format, and commit what it writes.
  */
 #include <stdio.h>
@@ -49,7 +49,8 @@ static void proto_corpus(void)
     struct shm_buf b = {0};
     struct shm_request req = {.seq = 7};
     const char *names[] = {"", "hello", "put", "create", "seal", "abort", "get", "release",
-                           "delete", "stat", "list", "info", "ping", "delete-matching"};
+                           "delete", "stat", "list", "info", "ping", "delete-matching",
+                           "get-cancel"};
     for (uint32_t type = SHM_MSG_HELLO; type < SHM_MSG_TYPE_END; type++) {
         memset(&req.u, 0, sizeof req.u);
         req.type = type;
@@ -75,6 +76,7 @@ static void proto_corpus(void)
             req.u.list.max = 2;
             break;
         case SHM_MSG_DELETE_MATCHING: req.u.delete_matching.pattern = BYTES("job7/*"); break;
+        case SHM_MSG_GET_CANCEL: req.u.get_cancel.get_seq = 6; break;
         case SHM_MSG_SEAL:
         case SHM_MSG_ABORT:
         case SHM_MSG_RELEASE: req.u.by_id.id = 1764633600000000ull; break;
@@ -219,6 +221,22 @@ static void daemon_corpus(void)
     REQ(0, SHM_MSG_PUT, 1, NAME_A, 1, 0, 0);
     REQ(2, SHM_MSG_INFO, 2);
     script_file("get-timeout-and-wake");
+
+    /* cancels: of a get that waits forever; of nothing (twice, one of them a wrong seq while a
+     * get waits, which then times out); of a get already woken, whose pin stays until close */
+    REQ(1, SHM_MSG_GET, 1, NAME_A, 1);
+    REQ(1, SHM_MSG_GET_CANCEL, 2, 1);
+    REQ(1, SHM_MSG_GET_CANCEL, 3, 1);
+    REQ(1, SHM_MSG_GET, 4, NAME_A, 2, 50);
+    REQ(1, SHM_MSG_GET_CANCEL, 5, 9);
+    TIME();
+    REQ(2, SHM_MSG_GET, 1, NAME_B, 1);
+    REQ(0, SHM_MSG_PUT, 1, NAME_B, 1, 0, 0);
+    REQ(2, SHM_MSG_GET_CANCEL, 2, 1);
+    REQ(0, SHM_MSG_INFO, 2);
+    CLOSE(2);
+    REQ(0, SHM_MSG_INFO, 3);
+    script_file("get-cancel");
 
     /* abort, and a client that leaves an unsealed object behind */
     REQ(0, SHM_MSG_CREATE, 1, NAME_A, 2, 3, 0, 0);

@@ -1311,7 +1311,7 @@ static void test_strerror_errname(void **state)
         {SHMSTORE_ETIMEDOUT, "SHMSTORE_ETIMEDOUT"}, {SHMSTORE_ESTATE, "SHMSTORE_ESTATE"},
         {SHMSTORE_EPERM, "SHMSTORE_EPERM"},         {SHMSTORE_ECONN, "SHMSTORE_ECONN"},
         {SHMSTORE_EPROTO, "SHMSTORE_EPROTO"},       {SHMSTORE_ENOMEM, "SHMSTORE_ENOMEM"},
-        {SHMSTORE_EIO, "SHMSTORE_EIO"},
+        {SHMSTORE_EIO, "SHMSTORE_EIO"},             {SHMSTORE_EINTR, "SHMSTORE_EINTR"},
     };
     const size_t n = sizeof codes / sizeof codes[0];
     for (size_t k = 0; k < n; k++) {

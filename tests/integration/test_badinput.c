@@ -1038,6 +1038,7 @@ static const struct rspec {
     {SHM_MSG_INFO, 0, {K_U32}},
     {SHM_MSG_PING, 0, {K_U32}},
     {SHM_MSG_DELETE_MATCHING, 1, {K_STR}},
+    {SHM_MSG_GET_CANCEL, 1, {K_U32}},
 };
 
 /* A harmless valid value for field idx of a request type. */
@@ -1440,7 +1441,7 @@ static void test_handshake(void **state)
     /* Any known request before HELLO: EPROTO, closed, and never executed. */
     static const uint32_t before[] = {SHM_MSG_PING, SHM_MSG_INFO, SHM_MSG_STAT, SHM_MSG_DELETE,
                                       SHM_MSG_PUT, SHM_MSG_GET, SHM_MSG_SEAL, SHM_MSG_LIST,
-                                      SHM_MSG_DELETE_MATCHING};
+                                      SHM_MSG_DELETE_MATCHING, SHM_MSG_GET_CANCEL};
     for (size_t i = 0; i < sizeof before / sizeof before[0]; i++) {
         CASE("%s before HELLO", shm_msg_name(before[i]));
         struct shm_request req = {.type = before[i], .seq = next_seq++};
@@ -1876,6 +1877,75 @@ static void test_delete_matching_edges(void **state)
     pack_str(&b.pk, long_pattern, sizeof long_pattern);
     check_malformed(&b, SHM_MSG_DELETE_MATCHING, 1);
     body_free(&b);
+}
+
+static void send_get_cancel(int fd, uint32_t seq, uint32_t get_seq)
+{
+    struct shm_request cancel = {.type = SHM_MSG_GET_CANCEL, .seq = seq};
+    cancel.u.get_cancel.get_seq = get_seq;
+    CHECK(send_request(fd, &cancel) == 0, "send");
+}
+
+/* GET_CANCEL from a raw client. With no get waiting it is only acknowledged, whatever seq it
+ * names; while a get waits, a cancel of another seq is acknowledged and the get goes on
+ * waiting; a request pipelined behind the waiting get (before any cancel) is held, so replies
+ * keep their order; the right cancel answers the get with one EINTR, then itself. */
+static void test_get_cancel_edges(void **state)
+{
+    (void)state;
+    int fd = raw_connect(1);
+    static const uint32_t stray[] = {0, 1, UINT32_MAX};
+    for (size_t i = 0; i < sizeof stray / sizeof stray[0]; i++) {
+        CASE("GET_CANCEL of seq %u with no get waiting", stray[i]);
+        uint32_t seq = next_seq++;
+        send_get_cancel(fd, seq, stray[i]);
+        expect_status(fd, SHM_MSG_GET_CANCEL, seq, 0, NULL);
+    }
+    expect_alive(fd, 1);
+
+    CASE("GET_CANCEL of another seq while a GET waits");
+    struct shm_request get = {.type = SHM_MSG_GET, .seq = next_seq++};
+    get.u.get.name = bytes_of("badinput/cancelled");
+    get.u.get.timeout_ms = SHM_TIMEOUT_FOREVER;
+    CHECK(send_request(fd, &get) == 0, "send");
+    wait_waiters(1);
+    uint32_t seq = next_seq++;
+    send_get_cancel(fd, seq, get.seq + 1);
+    expect_status(fd, SHM_MSG_GET_CANCEL, seq, 0, NULL);
+    wait_waiters(1);
+
+    CASE("GET_CANCEL behind a PING pipelined after the waiting GET: held until a put wakes it");
+    struct shm_request ping = {.type = SHM_MSG_PING, .seq = next_seq++};
+    CHECK(send_request(fd, &ping) == 0, "send");
+    seq = next_seq++;
+    send_get_cancel(fd, seq, get.seq);
+    wait_waiters(1);
+    CHECK(shmstore_put(checker, "badinput/cancelled", "c", 1, NULL, 0, 0) == 0, "put");
+    expect_status(fd, SHM_MSG_GET, get.seq, 0, NULL);
+    expect_status(fd, SHM_MSG_PING, ping.seq, 0, NULL);
+    expect_status(fd, SHM_MSG_GET_CANCEL, seq, 0, NULL);
+    CHECK(shmstore_delete(checker, "badinput/cancelled") == 0, "delete");
+
+    CASE("GET_CANCEL of the waiting GET: its EINTR, then the acknowledgement");
+    shmstore_store_info before, after;
+    info_now(&before);
+    get.seq = next_seq++;
+    get.u.get.timeout_ms = 60000;
+    CHECK(send_request(fd, &get) == 0, "send");
+    wait_waiters(1);
+    seq = next_seq++;
+    send_get_cancel(fd, seq, get.seq);
+    expect_status(fd, SHM_MSG_GET, get.seq, SHMSTORE_EINTR, NULL);
+    expect_status(fd, SHM_MSG_GET_CANCEL, seq, 0, NULL);
+    wait_waiters(0);
+    info_now(&after);
+    CHECK(after.errors[-SHMSTORE_EINTR] == before.errors[-SHMSTORE_EINTR] + 1,
+          "EINTR counted %llu times",
+          (unsigned long long)(after.errors[-SHMSTORE_EINTR] - before.errors[-SHMSTORE_EINTR]));
+    CHECK(after.errors[-SHMSTORE_ETIMEDOUT] == before.errors[-SHMSTORE_ETIMEDOUT],
+          "a cancelled GET timed out");
+    expect_alive(fd, 1);
+    raw_close(fd);   /* drops the pin of the deleted object, which frees it */
 }
 
 static void test_get_timeouts(void **state)
@@ -2502,6 +2572,7 @@ int main(void)
         cmocka_unit_test_teardown(test_create_sizes, after_case),
         cmocka_unit_test_teardown(test_list_edges, after_case),
         cmocka_unit_test_teardown(test_delete_matching_edges, after_case),
+        cmocka_unit_test_teardown(test_get_cancel_edges, after_case),
         cmocka_unit_test_teardown(test_get_timeouts, after_case),
         cmocka_unit_test_teardown(test_stalled_partial_frames, after_case),
         cmocka_unit_test_teardown(test_flood_without_reading, after_case),

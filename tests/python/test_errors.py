@@ -190,7 +190,8 @@ class TestErrorNames(Base):
     def test_every_code_has_its_class(self):
         self.assertEqual(sorted(_shmstore.errnames.values()),
                          sorted(["EINVAL", "ENOTFOUND", "EEXIST", "ENOSPC", "ETIMEDOUT",
-                                 "ESTATE", "EPERM", "ECONN", "EPROTO", "ENOMEM", "EIO"]))
+                                 "ESTATE", "EPERM", "ECONN", "EPROTO", "ENOMEM", "EIO",
+                                 "EINTR"]))
         for code, name in _shmstore.errnames.items():
             e = errors._from_code(code, name, "detail")
             self.assertEqual((e.code, e.errname), (code, name))

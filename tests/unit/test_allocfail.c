@@ -120,6 +120,11 @@ static const struct step script[] = {
     {"SEAL that wakes the waiter", REQUEST, 0, SHM_MSG_SEAL, .id_of = 9, .wakes = 1},
     {"GET that times out", REQUEST, 1, SHM_MSG_GET, "never", .timeout_ms = 10, .expire = 1,
      .status = SHMSTORE_ETIMEDOUT, NONE},
+    {"GET that waits, to be cancelled", REQUEST, 1, SHM_MSG_GET, "cancelled",
+     .timeout_ms = 60000, .waits = 1, NONE},
+    /* The cancelled GET's EINTR comes first, then the cancel's own reply, read as "woken". */
+    {"GET_CANCEL of the waiting GET", REQUEST, 1, SHM_MSG_GET_CANCEL, .id_of = 12,
+     .status = SHMSTORE_EINTR, .wakes = 1},
     {"GET that waits, woken by a PUT", REQUEST, 1, SHM_MSG_GET, "later2",
      .timeout_ms = 60000, .waits = 1, NONE},
     {"PUT that wakes the waiter", REQUEST, 0, SHM_MSG_PUT, "later2", 10, .wakes = 1, .id_of = -1},
@@ -150,6 +155,7 @@ static const struct step script[] = {
 struct run {
     struct inproc *ip;
     uint64_t ids[STEPS];    /* id in the acting client's reply to each step */
+    uint32_t seqs[STEPS];   /* seq of each step's request */
     uint32_t seq;
 };
 
@@ -199,6 +205,7 @@ static void build(const struct run *r, unsigned k, struct shm_request *req)
         req->u.list.max = s->max;
         break;
     case SHM_MSG_DELETE_MATCHING: req->u.delete_matching.pattern = name; break;
+    case SHM_MSG_GET_CANCEL: req->u.get_cancel.get_seq = r->seqs[s->id_of]; break;
     default: break;
     }
 }
@@ -221,7 +228,7 @@ static void play(struct run *r, unsigned k, struct outcome *out)
     const struct step *s = &script[k];
     memset(out, 0, sizeof *out);
     out->woken_status = 1;
-    r->seq++;
+    r->seqs[k] = ++r->seq;
     if (s->kind == CONNECT) {
         if (inproc_connect(r->ip, s->client) == 0)
             out->replied = inproc_hello(r->ip, s->client, &out->reply) == 1;

@@ -84,7 +84,7 @@ static uint32_t prng(void)
 static const uint8_t sample_data[] = { 0, 1, 2, 3, 0xff, 0xfe };
 static const uint8_t sample_meta[] = "dtype=float32;shape=(3,4)";
 
-#define N_SAMPLE_REQUESTS 13
+#define N_SAMPLE_REQUESTS 14
 
 static void sample_requests(struct shm_request req[N_SAMPLE_REQUESTS])
 {
@@ -118,6 +118,8 @@ static void sample_requests(struct shm_request req[N_SAMPLE_REQUESTS])
     req[11] = (struct shm_request){ .type = SHM_MSG_PING, .seq = 0 };
     req[12] = (struct shm_request){ .type = SHM_MSG_DELETE_MATCHING, .seq = 13 };
     req[12].u.delete_matching.pattern = bytes_of("job7/[ab]*");
+    req[13] = (struct shm_request){ .type = SHM_MSG_GET_CANCEL, .seq = 14 };
+    req[13].u.get_cancel.get_seq = UINT32_MAX;
 }
 
 static void assert_requests_equal(const struct shm_request *a, const struct shm_request *b)
@@ -163,6 +165,9 @@ static void assert_requests_equal(const struct shm_request *a, const struct shm_
     case SHM_MSG_DELETE_MATCHING:
         assert_bytes_equal(a->u.delete_matching.pattern, b->u.delete_matching.pattern);
         break;
+    case SHM_MSG_GET_CANCEL:
+        assert_int_equal(a->u.get_cancel.get_seq, b->u.get_cancel.get_seq);
+        break;
     default:
         break;
     }
@@ -177,10 +182,11 @@ static struct shm_object sample_object(const char *name, uint64_t n)
 
 static struct shm_object sample_entries[3];
 
-#define N_SAMPLE_REPLIES 15
+#define N_SAMPLE_REPLIES 17
 
 /* OK replies of every type that has a reply, a LIST with several entries and one with none,
- * and error replies to a known and to an unknown type. */
+ * and error replies to known types (a GET's EINTR after its cancel among them) and to an
+ * unknown type. */
 static void sample_replies(struct shm_reply rep[N_SAMPLE_REPLIES])
 {
     memset(rep, 0, N_SAMPLE_REPLIES * sizeof *rep);
@@ -221,6 +227,9 @@ static void sample_replies(struct shm_reply rep[N_SAMPLE_REPLIES])
     rep[13].u.error = bytes_of("asked 1 GiB, 12 MiB free");
     rep[14] = (struct shm_reply){ .type = 77, .seq = 15, .status = SHMSTORE_EPROTO };
     rep[14].u.error = bytes_of("unknown request type 77");
+    rep[15] = (struct shm_reply){ .type = SHM_MSG_GET_CANCEL, .seq = 16 };
+    rep[16] = (struct shm_reply){ .type = SHM_MSG_GET, .seq = 17, .status = SHMSTORE_EINTR };
+    rep[16].u.error = bytes_of("the wait for 'x' was interrupted");
 }
 
 static void assert_objects_equal(const struct shm_object *a, const struct shm_object *b)
@@ -693,6 +702,42 @@ static void test_missing_fields(void **state)
     msgpack_pack_str_with_body(&b.pk, "x", 1);
     for (int i = 0; i < 6; i++)
         msgpack_pack_uint32(&b.pk, 1);
+    assert_int_equal(decode_reply_body(&b, &rep, NULL), SHM_DECODE_MALFORMED);
+    body_free(&b);
+}
+
+/* GET_CANCEL is [type, seq, get_seq] with get_seq a u32, and its reply carries nothing. */
+static void test_get_cancel_shape(void **state)
+{
+    (void)state;
+    struct shm_request req;
+    struct shm_reply rep;
+    struct body b;
+    const int64_t get_seqs[] = {4, UINT32_MAX, (int64_t)UINT32_MAX + 1, -1};
+    for (size_t i = 0; i < sizeof get_seqs / sizeof get_seqs[0]; i++) {
+        body_init(&b);
+        msgpack_pack_array(&b.pk, 3);
+        msgpack_pack_uint32(&b.pk, SHM_MSG_GET_CANCEL);
+        msgpack_pack_uint32(&b.pk, 5);
+        msgpack_pack_int64(&b.pk, get_seqs[i]);
+        int fits = get_seqs[i] >= 0 && get_seqs[i] <= UINT32_MAX;
+        assert_int_equal(decode_request_body(&b, &req), fits ? SHM_DECODE_OK : SHM_DECODE_MALFORMED);
+        if (fits)
+            assert_int_equal(req.u.get_cancel.get_seq, (uint32_t)get_seqs[i]);
+        body_free(&b);
+    }
+    body_init(&b);
+    msgpack_pack_array(&b.pk, 2);
+    msgpack_pack_uint32(&b.pk, SHM_MSG_GET_CANCEL);
+    msgpack_pack_uint32(&b.pk, 5);
+    assert_int_equal(decode_request_body(&b, &req), SHM_DECODE_MALFORMED);
+    body_free(&b);
+    body_init(&b);
+    msgpack_pack_array(&b.pk, 4);
+    msgpack_pack_uint32(&b.pk, SHM_MSG_GET_CANCEL);
+    msgpack_pack_uint32(&b.pk, 5);
+    msgpack_pack_int32(&b.pk, 0);
+    msgpack_pack_uint32(&b.pk, 4);
     assert_int_equal(decode_reply_body(&b, &rep, NULL), SHM_DECODE_MALFORMED);
     body_free(&b);
 }
@@ -1317,7 +1362,7 @@ static void test_msg_name(void **state)
     (void)state;
     const char *expected[] = { "UNKNOWN", "HELLO", "PUT", "CREATE", "SEAL", "ABORT", "GET",
                                "RELEASE", "DELETE", "STAT", "LIST", "INFO", "PING",
-                               "DELETE_MATCHING" };
+                               "DELETE_MATCHING", "GET_CANCEL" };
     assert_int_equal(sizeof expected / sizeof expected[0], SHM_MSG_TYPE_END);
     for (uint32_t t = 0; t < SHM_MSG_TYPE_END; t++)
         assert_string_equal(shm_msg_name(t), expected[t]);
@@ -1338,6 +1383,7 @@ int main(void)
         cmocka_unit_test(test_truncations),
         cmocka_unit_test(test_trailing_and_extra_bytes),
         cmocka_unit_test(test_missing_fields),
+        cmocka_unit_test(test_get_cancel_shape),
         cmocka_unit_test(test_wrong_field_types),
         cmocka_unit_test(test_integer_formats),
         cmocka_unit_test(test_huge_declared_sizes),
