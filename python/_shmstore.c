@@ -17,16 +17,17 @@
  * them talk to the daemon) runs with the GIL released; the library serializes calls per handle.
  * Fork: the library reconnects in a child by itself; a Pin inherited by a child must never
  * release the parent's pin, so each Pin records getpid() and only its creator process releases.
- * Signals: a waiting get wakes up every WAIT_SLICE_MS to run Python's signal handlers, so
- * Ctrl-C interrupts it (see get_interruptibly).
+ * Signals: every handle has an interrupt check (shmstore_set_interrupt) that runs Python's
+ * signal handlers while a get waits in the main thread, so Ctrl-C ends the wait with
+ * KeyboardInterrupt (see run_signal_handlers).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "shmstore.h"
@@ -104,6 +105,12 @@ typedef struct {
     Py_ssize_t holds;   /* live Pins and Reservations: pointers into this handle's mappings */
     Py_ssize_t busy;    /* calls running with the GIL released */
     int closed;         /* close() was called: refuse new calls */
+    /* While the interrupt check runs signal handlers, that thread (the main one, else 0) holds
+     * the handle's lock inside a get: a handler's call on this client would deadlock there, and
+     * a pin it lets go is released only when the get returns (deferred). */
+    unsigned long checking_thread;
+    shmstore_object *deferred;
+    Py_ssize_t n_deferred, deferred_cap;
 } ClientObject;
 
 static PyTypeObject ClientType, PinType, ReservationType;
@@ -121,11 +128,22 @@ static void client_maybe_free(ClientObject *self)
     }
 }
 
+static int in_own_check(const ClientObject *self)
+{
+    return self->checking_thread && self->checking_thread == PyThread_get_thread_ident();
+}
+
 /* Start a call: refuse a closed client, and keep the handle alive while the GIL is released. */
 static int client_enter(ClientObject *self)
 {
     if (self->closed || !self->c) {
         PyErr_SetString(ConnectionLost, "client is closed");
+        return -1;
+    }
+    if (in_own_check(self)) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "a signal handler cannot use the client whose get it interrupted; use "
+                        "another client, or raise and clean up after the get");
         return -1;
     }
     self->busy++;
@@ -147,6 +165,59 @@ static int client_leave_in(ClientObject *self, int rc, const struct call_context
 static int client_leave(ClientObject *self, int rc)
 {
     return client_leave_in(self, rc, NULL);
+}
+
+/* ---- signals: the interrupt check of every handle --------------------------------------------- */
+
+/* The thread Python runs signal handlers in, known without the GIL; a fork child's is the
+ * thread that forked, as for Python itself. */
+static unsigned long main_thread_ident;
+
+static void main_thread_after_fork(void)
+{
+    main_thread_ident = PyThread_get_thread_ident();
+}
+
+static int load_main_thread_ident(void)
+{
+    PyObject *threading = PyImport_ImportModule("threading");
+    PyObject *main = threading ? PyObject_CallMethod(threading, "main_thread", NULL) : NULL;
+    PyObject *ident = main ? PyObject_GetAttrString(main, "ident") : NULL;
+    if (ident)
+        main_thread_ident = PyLong_AsUnsignedLong(ident);
+    Py_XDECREF(threading);
+    Py_XDECREF(main);
+    Py_XDECREF(ident);
+    if (!ident || PyErr_Occurred())
+        return -1;
+    if (pthread_atfork(NULL, NULL, main_thread_after_fork) != 0) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+/* Every handle's interrupt check: the library calls it, without the GIL, while a get waits,
+ * after each slice of at most 50 ms and after each signal (shmstore_set_interrupt). Python runs
+ * signal handlers only in the main thread, so elsewhere there is nothing to ask. In the main
+ * thread it takes the GIL and runs them: when one raises (KeyboardInterrupt on Ctrl-C, or any
+ * handler's exception) the exception stays set, the library withdraws the get, and Client_get
+ * raises that exception. A client closed meanwhile ends the wait too (ConnectionLost). */
+static int run_signal_handlers(void *arg)
+{
+    ClientObject *self = arg;
+    if (PyThread_get_thread_ident() != main_thread_ident)
+        return 0;
+    PyGILState_STATE gil = PyGILState_Ensure();
+    self->checking_thread = main_thread_ident;
+    int stop = PyErr_CheckSignals() < 0;
+    self->checking_thread = 0;
+    if (!stop && self->closed) {
+        PyErr_SetString(ConnectionLost, "client closed while get waited");
+        stop = 1;
+    }
+    PyGILState_Release(gil);
+    return stop;
 }
 
 static PyObject *Client_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
@@ -177,6 +248,8 @@ static PyObject *Client_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return NULL;
     }
     self->c = c;
+    /* Cannot fail on a handle; self outlives the handle (closed before it is freed). */
+    shmstore_set_interrupt(c, run_signal_handlers, self);
     return (PyObject *)self;
 }
 
@@ -185,6 +258,7 @@ static void Client_dealloc(ClientObject *self)
     /* Pins and Reservations hold strong references, so none is left here. */
     if (self->c)
         shmstore_close(self->c);
+    PyMem_Free(self->deferred);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -248,10 +322,39 @@ static int Pin_getbuffer(PinObject *self, Py_buffer *view, int flags)
 
 static PyBufferProcs Pin_as_buffer = {.bf_getbuffer = (getbufferproc)Pin_getbuffer};
 
+/* A pin collected while its client's get runs signal handlers (only the main thread does, so
+ * this is that thread, holding the handle's lock): its release waits for the get to return. If
+ * even that cannot be recorded, the pin goes when the client is closed. */
+static void defer_release(ClientObject *client, const shmstore_object *obj)
+{
+    if (client->n_deferred == client->deferred_cap) {
+        Py_ssize_t cap = client->deferred_cap ? 2 * client->deferred_cap : 8;
+        shmstore_object *grown = PyMem_Realloc(client->deferred, (size_t)cap * sizeof *grown);
+        if (!grown)
+            return;
+        client->deferred = grown;
+        client->deferred_cap = cap;
+    }
+    client->deferred[client->n_deferred++] = *obj;
+}
+
+/* After a get: the releases defer_release kept. Called with the GIL held and busy counted. */
+static void release_deferred(ClientObject *self)
+{
+    for (Py_ssize_t i = 0; i < self->n_deferred; i++) {
+        Py_BEGIN_ALLOW_THREADS
+        shmstore_release(self->c, &self->deferred[i]);
+        Py_END_ALLOW_THREADS
+    }
+    self->n_deferred = 0;
+}
+
 static void Pin_dealloc(PinObject *self)
 {
     ClientObject *client = self->client;
-    if (client->c && self->pid == getpid()) {
+    if (client->c && self->pid == getpid() && in_own_check(client)) {
+        defer_release(client, &self->obj);
+    } else if (client->c && self->pid == getpid()) {
         /* Release takes the handle's lock, which a waiting get in another thread may hold for
          * long: never wait for it while holding the GIL. Errors (ESTATE after a lost
          * connection: the daemon dropped the pin already) leave nothing to undo. */
@@ -287,64 +390,6 @@ static PyTypeObject PinType = {
     .tp_getset = Pin_getset,
 };
 
-/* A get that waits in the thread Python runs signal handlers in waits in slices of at most
- * this long, and runs the handlers between slices: so Ctrl-C (KeyboardInterrupt), or any handler
- * that raises, ends the wait within a slice and a round trip. Each slice is one daemon-side wait
- * that expires by itself, so an interrupted get leaves no waiter behind and the connection stays
- * in step. Other threads never run handlers and wait in one piece. */
-#define WAIT_SLICE_MS 50
-
-static int signal_handlers_run_here(void)
-{
-#if PY_VERSION_HEX < 0x030D0000
-    return _PyOS_IsMainThread();
-#else
-    return 1; /* no portable test left: slicing in every thread is merely a little wasteful */
-#endif
-}
-
-static int64_t monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-#define GET_INTERRUPTED 1 /* not a library code: those are 0 or negative */
-
-/* shmstore_get with the wait cut into slices as above. Returns the library's code, or
- * GET_INTERRUPTED when a
- * signal handler raised (the exception is set) or the client was closed meanwhile (ConnectionLost
- * is set). Called with the GIL held and self->busy counted; it drops the GIL while waiting. */
-static int get_interruptibly(ClientObject *self, const char *name, int timeout_ms,
-                             shmstore_object *obj)
-{
-    int slicing = timeout_ms != 0 && signal_handlers_run_here();
-    int64_t deadline = timeout_ms > 0 ? monotonic_ms() + timeout_ms : 0;
-    for (;;) {
-        int wait_ms = timeout_ms;
-        if (slicing) {
-            int64_t left = timeout_ms > 0 ? deadline - monotonic_ms() : WAIT_SLICE_MS;
-            /* At least 1 ms: 0 would mean "do not wait" */
-            wait_ms = left > WAIT_SLICE_MS ? WAIT_SLICE_MS : left < 1 ? 1 : (int)left;
-        }
-        int rc;
-        Py_BEGIN_ALLOW_THREADS
-        rc = shmstore_get(self->c, name, wait_ms, obj);
-        Py_END_ALLOW_THREADS
-        if (!slicing || rc != SHMSTORE_ETIMEDOUT)
-            return rc;
-        if (timeout_ms > 0 && monotonic_ms() >= deadline)
-            return rc;
-        if (PyErr_CheckSignals() < 0)
-            return GET_INTERRUPTED;
-        if (self->closed) {
-            PyErr_SetString(ConnectionLost, "client closed while get waited");
-            return GET_INTERRUPTED;
-        }
-    }
-}
-
 /* _get(name, timeout_ms) -> (memoryview, meta: bytes, id) */
 static PyObject *Client_get(ClientObject *self, PyObject *args, PyObject *kwds)
 {
@@ -368,10 +413,16 @@ static PyObject *Client_get(ClientObject *self, PyObject *args, PyObject *kwds)
         return NULL;
     }
     shmstore_object obj = {0};
-    int rc = get_interruptibly(self, name, timeout_ms, &obj);
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = shmstore_get(self->c, name, timeout_ms, &obj);
+    Py_END_ALLOW_THREADS
+    release_deferred(self);
     if (rc) {
-        if (rc == GET_INTERRUPTED) {
-            self->busy--; /* the exception is set already */
+        if (PyErr_Occurred()) {
+            /* A signal handler raised and the get ended (EINTR, or the connection was lost
+             * as it was withdrawn): the handler's exception is the answer. */
+            self->busy--;
             client_maybe_free(self);
         } else {
             struct call_context ctx = {.name = name, .timeout_ms = timeout_ms, .has_timeout = 1};
@@ -800,7 +851,8 @@ static int add_owned(PyObject *m, const char *name, PyObject *value)
 PyMODINIT_FUNC PyInit__shmstore(void)
 {
     if (PyType_Ready(&ClientType) < 0 || PyType_Ready(&PinType) < 0 ||
-        PyType_Ready(&ReservationType) < 0 || (!error_factory && load_errors() < 0))
+        PyType_Ready(&ReservationType) < 0 || (!error_factory && load_errors() < 0) ||
+        (!main_thread_ident && load_main_thread_ident() < 0))
         return NULL;
     PyObject *m = PyModule_Create(&module_def);
     if (!m)

@@ -120,10 +120,11 @@ class Client:
         """The value bound to name, zero-copy and read-only (see put for what comes back).
 
         timeout: seconds to wait for the name to appear: 0 does not wait (NotFound at once),
-        None waits without limit; on expiry Timeout. A wait ends at once with
-        KeyboardInterrupt on Ctrl-C (or with the exception of any signal handler that raises),
-        leaving the client usable. The value pins its object until it (and every view of it)
-        is garbage collected."""
+        None waits without limit; on expiry Timeout. A wait in the main thread ends at once
+        with KeyboardInterrupt on Ctrl-C (or with the exception of any signal handler that
+        raises), leaving the client usable and nothing waiting in the store; a handler that
+        runs meanwhile may use other clients, but not this one (RuntimeError). The value pins
+        its object until it (and every view of it) is garbage collected."""
         view, meta, _ = self._c._get(name, _timeout_ms(timeout))
         return _codec.decode(view, meta)
 

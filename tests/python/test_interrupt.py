@@ -7,7 +7,9 @@ Child processes run small scripts (with this environment, so the built package i
 that block in get() and print "waiting" first; the test then signals them with os.kill and
 checks how and how fast they end. The in-process tests send the signal from a timer thread.
 Latencies are printed; the bound asserted (1 s) is generous on purpose: the design answers
-within about 50 ms.
+within about 50 ms. The daemon's counters show what a wait cost it: one GET and its cancel,
+one EINTR, and never a timeout however long the wait was cut into slices (they are the
+library's own).
 """
 
 import os
@@ -147,6 +149,48 @@ class TestInterruptInProcess(unittest.TestCase):
                 self.assertEqual(cm.exception.args, (signum,))
                 self.assertLess(time.monotonic() - start, 1.2)
                 self.assertEqual(self.c.info()["waiters"], 0)
+
+    def test_long_wait_costs_the_daemon_two_requests(self):
+        """A wait of 2 s interrupted at its end is one GET and one GET_CANCEL for the
+        daemon: no ETIMEDOUT and no request per slice."""
+        before = self.c.info()
+        self.signal_soon(signal.SIGINT, 2.0)
+        with self.assertRaises(KeyboardInterrupt):
+            self.c.get("inproc/never", timeout=None)
+        after = self.c.info()
+        grew = after["requests"] - before["requests"]
+        print("\n2 s interrupted wait: requests +%d, errors %s -> %s"
+              % (grew, before["errors"], after["errors"]), file=sys.stderr)
+        self.assertEqual(after["errors"]["ETIMEDOUT"], before["errors"]["ETIMEDOUT"])
+        self.assertEqual(after["errors"]["EINTR"], before["errors"]["EINTR"] + 1)
+        self.assertLessEqual(grew, 4)  # GET, GET_CANCEL, this INFO; 40 slices went by
+        self.assertEqual(after["waiters"], 0)
+
+    def test_handler_using_the_same_client(self):
+        """A handler that runs while this client's get waits cannot call the client (its
+        get holds it): a clear RuntimeError, not a deadlock. A pin it lets go is released
+        when the get returns."""
+        self.c.put("inproc/held", b"h", replace=True)
+        held = [self.c.get("inproc/held")]
+        self.assertEqual(self.c.stat("inproc/held")["pins"], 1)
+        calls = []
+
+        def handler(sig, frame):
+            held.clear()  # collects the pin while the get still holds the handle
+            try:
+                self.c.info()
+            except RuntimeError as e:
+                calls.append(str(e))
+            raise Alarm(sig)
+        old = signal.signal(signal.SIGUSR1, handler)
+        self.addCleanup(signal.signal, signal.SIGUSR1, old)
+        self.signal_soon(signal.SIGUSR1)
+        with self.assertRaises(Alarm):
+            self.c.get("inproc/never", timeout=None)
+        self.assertEqual(len(calls), 1)
+        self.assertIn("signal handler cannot use the client", calls[0])
+        self.assertEqual(self.c.stat("inproc/held")["pins"], 0)
+        self.assertEqual(self.c.info()["waiters"], 0)
 
     def test_handler_that_returns_keeps_waiting(self):
         """A signal whose handler does not raise does not end the wait: the get still
