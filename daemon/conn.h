@@ -5,6 +5,9 @@
  *   HANDSHAKE --HELLO ok--> READY <--reply--> WAITING (a get waits for a name)
  *        \                    |
  *         +--bad frame--> DRAINING (flush the error reply) --> CLOSED (freed)
+ *
+ * In WAITING the input is still read but held, except a GET_CANCEL at its head, which ends the
+ * wait (the client's interrupt check fired), so replies always leave in request order.
  */
 #ifndef SHMSTORE_CONN_H
 #define SHMSTORE_CONN_H
