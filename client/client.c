@@ -428,8 +428,16 @@ static int await_frame_interruptibly(shmstore_client *c)
             rc = fill_input(c, NULL, 0);   /* or finds the daemon gone */
         else if (n < 0 && errno != EINTR)
             rc = lost(c, "waiting for a reply", errno);
-        else if (c->interrupt_check(c->interrupt_arg))
-            rc = INTERRUPTED;
+        else {
+            int stop = c->interrupt_check(c->interrupt_arg);
+            /* A fork in the check reset the handle in the child, which must not go on polling
+             * for a reply that will only ever reach the parent. */
+            if (c->fd < 0)
+                rc = set_error(c, SHMSTORE_ECONN, "the wait was the parent's: the interrupt "
+                                                  "check forked, and this is the child");
+            else if (stop)
+                rc = INTERRUPTED;
+        }
         if (rc)
             return rc;
     }

@@ -233,6 +233,59 @@ static void test_signal_handler_flag(void **state)
     assert_rc(shmstore_ping(C), 0);
 }
 
+/* ---- a fork inside the check ---------------------------------------------------------------- */
+
+/* A check may run arbitrary code, fork included (a Python signal handler may call os.fork()).
+ * The child inherits a get in progress on a connection that stays the parent's: the library
+ * resets the handle in the child, so the child's get must end (ECONN) instead of polling the
+ * closed connection slice after slice, forever. */
+struct forking {
+    pid_t parent, child;
+    int calls;
+};
+
+static int forking_check(void *arg)
+{
+    struct forking *f = arg;
+    f->calls++;
+    if (getpid() != f->parent) {
+        /* Still asked 40 slices after the fork: the child's get would wait forever. */
+        CHILD_REQUIRE(f->calls < 40);
+        return 0;
+    }
+    if (f->calls == 2) {
+        f->child = fork_child();
+        if (f->child == 0) {
+            f->calls = 0;
+            return 0;   /* the child does not ask to stop: its get must end by itself */
+        }
+    }
+    return f->calls >= 2;
+}
+
+static void test_fork_in_the_check(void **state)
+{
+    (void)state;
+    struct forking f = {.parent = getpid()};
+    assert_rc(shmstore_set_interrupt(C, forking_check, &f), 0);
+    shmstore_object o;
+    int rc = shmstore_get(C, "intr/forked", SHMSTORE_WAIT_FOREVER, &o);
+    if (getpid() != f.parent) {
+        if (rc != SHMSTORE_ECONN)
+            fprintf(stderr, "child: get returned %s: %s\n", shmstore_errname(rc),
+                    shmstore_errmsg(C));
+        CHILD_REQUIRE(rc == SHMSTORE_ECONN);
+        /* The child's handle then works on a connection of its own. */
+        CHILD_REQUIRE(put_pattern(C, "intr/forked-child", 10, 7, 0) == 0);
+        _exit(0);
+    }
+    assert_rc(rc, SHMSTORE_EINTR);
+    assert_true(f.child > 0);
+    assert_child_exited_ok(f.child);
+    assert_int_equal(stat_of(C, "intr/forked-child").size, 10);
+    assert_int_equal(info_of(C).waiters, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -241,6 +294,7 @@ int main(void)
         T(test_crossed_reply_leaves_no_pin),
         T(test_checks_only_while_a_get_waits),
         T(test_signal_handler_flag),
+        T(test_fork_in_the_check),
 #undef T
     };
     return cmocka_run_group_tests_name("integration.interrupt", tests, NULL, NULL);
