@@ -483,8 +483,10 @@ static int withdraw_get(shmstore_client *c, const struct shm_request *get)
     }
     if ((rc = await_frame(c, NULL, 1)) == 0 && (rc = take_reply(c, get, &rep)) == 0)
         send_release(c, rep.u.object.id);
+    /* Lost, or a reply that cannot be read: no pin survives either. rc is 0 when only the
+     * release of a crossed object found the daemon gone; the get still failed (ECONN, set). */
     if (c->fd < 0)
-        return rc;   /* lost, or a reply that cannot be read: no pin survives either */
+        return rc ? rc : SHMSTORE_ECONN;
     if ((rc = await_frame(c, NULL, 1)) || (rc = take_reply(c, &cancel, &rep)))
         return rc;
     return set_error(c, SHMSTORE_EINTR, "the wait for '%.*s' was interrupted",
