@@ -192,6 +192,46 @@ class TestInterruptInProcess(unittest.TestCase):
         self.assertEqual(self.c.stat("inproc/held")["pins"], 0)
         self.assertEqual(self.c.info()["waiters"], 0)
 
+    def test_fork_in_a_handler(self):
+        """A handler that forks: the parent's get ends as its handler raises; the child goes
+        on with a get that was the parent's, on the parent's connection, so it must end with
+        ConnectionLost instead of waiting forever for a reply only the parent can read."""
+        parent = os.getpid()
+        children = []
+
+        def handler(sig, frame):
+            pid = os.fork()
+            if pid == 0:
+                return  # the child goes on waiting, as the handler did not raise
+            children.append(pid)
+            raise Alarm(sig)
+        old = signal.signal(signal.SIGUSR1, handler)
+        self.addCleanup(signal.signal, signal.SIGUSR1, old)
+        self.signal_soon(signal.SIGUSR1)
+        try:
+            self.c.get("inproc/never", timeout=None)
+            outcome = "returned"
+        except BaseException as e:  # the child reports whatever ended its get
+            outcome = type(e).__name__
+        if os.getpid() != parent:
+            os._exit(0 if outcome == "ConnectionLost" else 3)
+        self.assertEqual(outcome, "Alarm")
+        self.assertEqual(len(children), 1)
+        status = None
+        deadline = time.monotonic() + 10
+        while status is None and time.monotonic() < deadline:
+            pid, raw = os.waitpid(children[0], os.WNOHANG)
+            if pid:
+                status = os.waitstatus_to_exitcode(raw)
+            else:
+                time.sleep(0.01)
+        if status is None:
+            os.kill(children[0], signal.SIGKILL)
+            os.waitpid(children[0], 0)
+            self.fail("the child's inherited get went on waiting")
+        self.assertEqual(status, 0, "the child's get did not end with ConnectionLost")
+        self.assertEqual(self.c.info()["waiters"], 0)
+
     def test_handler_that_returns_keeps_waiting(self):
         """A signal whose handler does not raise does not end the wait: the get still
         returns the object when it comes (or times out as asked)."""
