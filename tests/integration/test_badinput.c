@@ -1948,6 +1948,51 @@ static void test_get_cancel_edges(void **state)
     raw_close(fd);   /* drops the pin of the deleted object, which frees it */
 }
 
+/* Input that arrives in pieces while a GET waits: a GET_CANCEL split across three reads still
+ * ends the wait once whole; a request begun before the wait's timer fires and finished after
+ * it is served in turn, after the GET's ETIMEDOUT. */
+static void test_get_cancel_in_pieces(void **state)
+{
+    (void)state;
+    int fd = raw_connect(1);
+    CASE("GET_CANCEL split across reads while the GET waits");
+    struct shm_request get = {.type = SHM_MSG_GET, .seq = next_seq++};
+    get.u.get.name = bytes_of("badinput/pieces");
+    get.u.get.timeout_ms = SHM_TIMEOUT_FOREVER;
+    CHECK(send_request(fd, &get) == 0, "send");
+    wait_waiters(1);
+    struct shm_request cancel = {.type = SHM_MSG_GET_CANCEL, .seq = next_seq++};
+    cancel.u.get_cancel.get_seq = get.seq;
+    struct shm_buf b = {0};
+    assert_int_equal(shm_encode_request(&cancel, &b), 0);
+    CHECK(b.len > SHM_FRAME_HEADER + 1, "a GET_CANCEL frame of %zu bytes", b.len);
+    send_ok(fd, b.data, 2);   /* half a header */
+    wait_waiters(1);
+    send_ok(fd, b.data + 2, SHM_FRAME_HEADER);   /* the header's end and a byte of the body */
+    wait_waiters(1);
+    send_ok(fd, b.data + 2 + SHM_FRAME_HEADER, b.len - 2 - SHM_FRAME_HEADER);
+    expect_status(fd, SHM_MSG_GET, get.seq, SHMSTORE_EINTR, NULL);
+    expect_status(fd, SHM_MSG_GET_CANCEL, cancel.seq, 0, NULL);
+    wait_waiters(0);
+    shm_buf_free(&b);
+
+    CASE("a PING begun while the GET waits, finished after its timer fired");
+    get.seq = next_seq++;
+    get.u.get.timeout_ms = 200;
+    CHECK(send_request(fd, &get) == 0, "send");
+    wait_waiters(1);
+    struct shm_request ping = {.type = SHM_MSG_PING, .seq = next_seq++};
+    assert_int_equal(shm_encode_request(&ping, &b), 0);
+    send_ok(fd, b.data, 3);
+    expect_status(fd, SHM_MSG_GET, get.seq, SHMSTORE_ETIMEDOUT, NULL);
+    send_ok(fd, b.data + 3, b.len - 3);
+    expect_status(fd, SHM_MSG_PING, ping.seq, 0, NULL);
+    shm_buf_free(&b);
+    wait_waiters(0);
+    expect_alive(fd, 1);
+    raw_close(fd);
+}
+
 static void test_get_timeouts(void **state)
 {
     (void)state;
@@ -2573,6 +2618,7 @@ int main(void)
         cmocka_unit_test_teardown(test_list_edges, after_case),
         cmocka_unit_test_teardown(test_delete_matching_edges, after_case),
         cmocka_unit_test_teardown(test_get_cancel_edges, after_case),
+        cmocka_unit_test_teardown(test_get_cancel_in_pieces, after_case),
         cmocka_unit_test_teardown(test_get_timeouts, after_case),
         cmocka_unit_test_teardown(test_stalled_partial_frames, after_case),
         cmocka_unit_test_teardown(test_flood_without_reading, after_case),
