@@ -5,35 +5,20 @@ One private store for the module, started with shmstore.serve() (shmstored from 
 each test works under its own prefix and checks exactly which names are left.
 """
 
-import os
 import unittest
 
 import numpy as np
 
 import shmstore
+from daemon_fixture import EmptyStoreCase, ModuleStore
 
-STORE = None
-
-
-def setUpModule():
-    global STORE
-    if not os.environ.get("SHMSTORED"):
-        raise unittest.SkipTest("SHMSTORED is not set")
-    STORE = shmstore.serve(memory="64M")
+STORE = ModuleStore(memory="64M")
+setUpModule = STORE.start
+tearDownModule = STORE.stop
 
 
-def tearDownModule():
-    if STORE is not None:
-        STORE.stop()
-
-
-class Base(unittest.TestCase):
-    def setUp(self):
-        self.c = STORE.connect()
-        self.c.delete("*")
-
-    def tearDown(self):
-        self.c.close()
+class Base(EmptyStoreCase):
+    module_store = STORE
 
     def names(self, pattern=None):
         return [e["name"] for e in self.c.list(pattern)]

@@ -17,30 +17,16 @@ import unittest
 import numpy as np
 
 import shmstore
+from daemon_fixture import EmptyStoreCase, ModuleStore
 from shmstore import _shmstore, errors
 
-STORE = None
+STORE = ModuleStore(memory="16M")
+setUpModule = STORE.start
+tearDownModule = STORE.stop
 
 
-def setUpModule():
-    global STORE
-    if not os.environ.get("SHMSTORED"):
-        raise unittest.SkipTest("SHMSTORED is not set")
-    STORE = shmstore.serve(memory="16M")
-
-
-def tearDownModule():
-    if STORE is not None:
-        STORE.stop()
-
-
-class Base(unittest.TestCase):
-    def setUp(self):
-        self.c = STORE.connect()
-        self.c.delete("*")
-
-    def tearDown(self):
-        self.c.close()
+class Base(EmptyStoreCase):
+    module_store = STORE
 
     def assert_error(self, exc, cls, builtin, errname):
         self.assertIs(type(exc), cls)
