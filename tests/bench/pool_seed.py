@@ -6,6 +6,8 @@ Each task i sums its eighth (1/TASKS) of the big array and every array of the di
 that float; the driver checks every result against the same sum computed beforehand. Methods:
 
   shmstore   put both once (the dict as one pickle-5 object), workers get them by name
+  inplace    as shmstore, but the driver makes the big array in the store (client.create with
+             shape and dtype, filled where it lies), so no private copy of it ever exists
   argument   both passed as the task's arguments: pickled for every task (the baseline)
   shm        multiprocessing.shared_memory: one segment for the array, one packed segment for
              the dict, workers attach by name and build numpy views
@@ -48,7 +50,8 @@ import shmstore
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchstore  # noqa: E402
 
-METHODS = ("shmstore", "argument", "shm", "joblib")
+METHODS = ("shmstore", "inplace", "argument", "shm", "joblib")
+STORE_METHODS = ("shmstore", "inplace")
 BIG_NAME, TABLES_NAME = "seed/big", "seed/tables"
 
 
@@ -58,12 +61,17 @@ def compute(big, tables, i, ntasks):
     return float(big[lo:hi].sum()) + sum(float(t.sum()) for t in tables.values())
 
 
-def make_data(big_mib, ntables, table_mib):
+def make_big(size_mib, out=None):
+    """The big array, the same numbers every run; out: fill this array (of the right length,
+    e.g. one in the store) instead of a new one."""
     rng = np.random.default_rng(8)
-    big = rng.random(big_mib * 2**20 // 8)
+    return rng.random(size_mib * 2**20 // 8) if out is None else rng.random(out=out)
+
+
+def make_tables(ntables, table_mib):
+    rng = np.random.default_rng(9)
     rows = table_mib * 2**20 // 8 // 1024
-    tables = {"table%02d" % k: rng.random((rows, 1024)) for k in range(ntables)}
-    return big, tables
+    return {"table%02d" % k: rng.random((rows, 1024)) for k in range(ntables)}
 
 
 # ---- worker side (module level: Pool and joblib pickle functions by name) --------------------
@@ -208,6 +216,20 @@ def run_shmstore(a, big, tables, tasks, pool):
     return wall, results, sampler.peak
 
 
+def run_inplace(a, big, tables, tasks, pool):
+    # The big array is in the store already (drive made it there); only the dict is put.
+    with shmstore.connect(a.socket) as client:
+        arena = benchstore.arena_paths(a.daemon_pid) if a.daemon_pid else []
+        with PeakSampler(daemon_pid=a.daemon_pid, shm_paths=arena) as sampler:
+            t0 = time.perf_counter()
+            client.put(TABLES_NAME, tables)
+            results = pool.starmap(task_shmstore, tasks, chunksize=1)
+            wall = time.perf_counter() - t0
+        client.delete(BIG_NAME)
+        client.delete(TABLES_NAME)
+    return wall, results, sampler.peak
+
+
 def run_argument(a, big, tables, tasks, pool):
     with PeakSampler() as sampler:
         t0 = time.perf_counter()
@@ -267,8 +289,8 @@ def run_joblib(a, big, tables, tasks, pool):
     return wall, results, sampler.peak
 
 
-RUNNERS = {"shmstore": run_shmstore, "argument": run_argument, "shm": run_shm,
-           "joblib": run_joblib}
+RUNNERS = {"shmstore": run_shmstore, "inplace": run_inplace, "argument": run_argument,
+           "shm": run_shm, "joblib": run_joblib}
 
 
 def drive(method, a, out):
@@ -277,12 +299,20 @@ def drive(method, a, out):
         resource_tracker.ensure_running()  # forked workers then share the driver's tracker
     ctx = mp.get_context("fork")
     pool = None
-    if method in ("shmstore", "argument", "shm"):
-        init = (_connect_worker, (a.socket,)) if method == "shmstore" else (None, ())
+    if method in STORE_METHODS + ("argument", "shm"):
+        init = (_connect_worker, (a.socket,)) if method in STORE_METHODS else (None, ())
         pool = ctx.Pool(2, initializer=init[0], initargs=init[1])
         pool.map(abs, range(4))  # workers up before the data exists
+    client = None
     try:
-        big, tables = make_data(a.size_mib, a.tables, a.table_mib)
+        if method == "inplace":
+            client = shmstore.connect(a.socket)
+            with client.create(BIG_NAME, shape=(a.size_mib * 2**20 // 8,), dtype="f8") as room:
+                make_big(a.size_mib, out=room)
+            big = client.get(BIG_NAME)
+        else:
+            big = make_big(a.size_mib)
+        tables = make_tables(a.tables, a.table_mib)
         tasks = [(i, a.tasks) for i in range(a.tasks)]
         expected = [compute(big, tables, i, n) for i, n in tasks]
         wall, results, peak = RUNNERS[method](a, big, tables, tasks, pool)
@@ -292,14 +322,16 @@ def drive(method, a, out):
         if pool is not None:
             pool.close()
             pool.join()
+        if client is not None:
+            client.close()
     out.put((method, wall, ok, peak))
 
 
 @contextlib.contextmanager
 def _store_for(a, methods, memory):
     """Sets a.socket and a.daemon_pid: the store at --socket, or a private one when the
-    shmstore method runs."""
-    if "shmstore" not in methods:
+    shmstore methods run."""
+    if not set(STORE_METHODS) & set(methods):
         a.daemon_pid = None
         yield
         return
@@ -343,7 +375,7 @@ def main():
     rows = {}
     started = time.perf_counter()
     with _store_for(a, methods, memory):
-        if "shmstore" in methods and not a.socket_given:
+        if set(STORE_METHODS) & set(methods) and not a.socket_given:
             # shmstored reserves its whole arena at start (pages allocated and zeroed), so
             # the shmstore method's copy finds its pages ready: that cost is here, not in
             # its wall time.
@@ -370,7 +402,7 @@ def main():
             "%.2fx" % (peak["total"] / base[3]["total"]) if base else "-",
             benchstore.fmt_mib(peak["parent"]),
             "%s (%d)" % (benchstore.fmt_mib(peak["workers"]), peak["nworkers"]),
-            benchstore.fmt_mib(peak["daemon"]) if m == "shmstore" else "-",
+            benchstore.fmt_mib(peak["daemon"]) if m in STORE_METHODS else "-",
             benchstore.fmt_mib(peak["unmapped"]),
             "ok" if ok else "WRONG"))
     print()
