@@ -30,7 +30,7 @@ EOF
 
 # One word per package; "a|b" takes whichever of the two the distribution has (msgpack-c's
 # package was renamed in Debian 13).
-PACKAGES="gcc libc6-dev binutils meson ninja-build pkg-config libevent-dev
+PACKAGES="gcc libc6-dev binutils meson ninja-build pkg-config libevent-dev liblmdb-dev
 libmsgpack-dev|libmsgpack-c-dev libcmocka-dev valgrind systemd groff-base python3-dev
 python3-numpy python3-mesonpy python3-venv python3-pip git clang
 libclang-rt-14-dev|libclang-rt-dev"

@@ -849,7 +849,8 @@ static int create_locked(shmstore_client *c, const char *name, size_t name_len, 
     req.u.create.name = bytes_of(name, name_len);
     req.u.create.size = size;
     req.u.create.meta = bytes_of(meta, meta_size);
-    req.u.create.flags = flags & SHMSTORE_REPLACE ? SHM_FLAG_REPLACE : 0;
+    req.u.create.flags = (flags & SHMSTORE_REPLACE ? SHM_FLAG_REPLACE : 0) |
+                         (flags & SHMSTORE_PERSIST ? SHM_FLAG_PERSIST : 0);
     struct shm_reply rep;
     rc = call(c, &req, &rep, NULL);
     if (rc)
@@ -917,7 +918,8 @@ int shmstore_put(shmstore_client *c, const char *name, const void *data, size_t 
         req.u.put.name = bytes_of(name, name_len);
         req.u.put.data = bytes_of(data, size);
         req.u.put.meta = bytes_of(meta, meta_size);
-        req.u.put.flags = flags & SHMSTORE_REPLACE ? SHM_FLAG_REPLACE : 0;
+        req.u.put.flags = (flags & SHMSTORE_REPLACE ? SHM_FLAG_REPLACE : 0) |
+                          (flags & SHMSTORE_PERSIST ? SHM_FLAG_PERSIST : 0);
         struct shm_reply rep;
         return end(c, call(c, &req, &rep, NULL));
     }

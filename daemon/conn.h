@@ -22,8 +22,12 @@
 #include "store.h"
 
 struct evbuffer;
+struct durable_job;
 
-enum conn_state { CONN_HANDSHAKE, CONN_READY, CONN_WAITING, CONN_DRAINING, CONN_CLOSED };
+/* PERSISTING: the reply of a durable seal, put or delete waits for the disk (durable.h); every
+ * request after it stays in the input until it has gone. */
+enum conn_state { CONN_HANDSHAKE, CONN_READY, CONN_WAITING, CONN_PERSISTING, CONN_DRAINING,
+                  CONN_CLOSED };
 
 /* A client that lets this much output pile up is not reading its replies: it is dropped. */
 #define CONN_OUTPUT_MAX (4u * 1024u * 1024u)
@@ -52,6 +56,7 @@ struct conn {
     struct event *wait_timer;
     uint32_t wait_seq;
     int64_t wait_timeout_ms;     /* what the waiting get asked for, for its timeout's detail */
+    struct durable_job *held_job;   /* PERSISTING: the job whose completion sends the reply */
     struct conn *prev, *next;
 };
 

@@ -20,6 +20,7 @@
 #include <event2/event.h>
 
 #include "client_limits.h"
+#include "durable.h"
 #include "log.h"
 #include "releasering.h"
 #include "shmlayout.h"
@@ -148,23 +149,66 @@ static void handle_hello(struct conn *c, const struct shm_request *req)
     conn_set_state(c, CONN_READY);
 }
 
+/* The store's flags for a PUT or CREATE, or 0 after refusing PERSIST on a daemon that has no
+ * data directory: a durable request must never silently make a transient object. */
+static int store_flags(struct conn *c, const struct shm_request *req, uint32_t wire,
+                       unsigned *flags)
+{
+    *flags = (wire & SHM_FLAG_REPLACE ? STORE_REPLACE : 0) |
+             (wire & SHM_FLAG_PERSIST ? STORE_PERSIST : 0);
+    if ((wire & SHM_FLAG_PERSIST) && !c->server->durable) {
+        conn_send_error(c, req->type, req->seq, SHMSTORE_EINVAL,
+                        "durable objects need a data directory: start shmstored with -d DIR");
+        return 0;
+    }
+    return 1;
+}
+
 static void handle_put(struct conn *c, const struct shm_request *req)
 {
-    if (!name_ok(c, req, req->u.put.name))
+    unsigned flags;
+    if (!name_ok(c, req, req->u.put.name) || !store_flags(c, req, req->u.put.flags, &flags))
         return;
+    store_t *store = c->server->store;
     struct store_detail d;
     struct object *obj;
-    int rc = store_put(c->server->store, &c->client, (const char *)req->u.put.name.ptr,
-                       req->u.put.name.len, req->u.put.data.ptr, req->u.put.data.len,
-                       req->u.put.meta.ptr, req->u.put.meta.len,
-                       req->u.put.flags & SHM_FLAG_REPLACE, &obj, &d);
+    struct shm_reply rep = {.type = req->type, .seq = req->seq};
+    int rc;
+    if (flags & STORE_PERSIST) {
+        /* create, copy, then the durable seal, whose completion replies */
+        rc = store_create(store, &c->client, (const char *)req->u.put.name.ptr,
+                          req->u.put.name.len, req->u.put.data.len, req->u.put.meta.ptr,
+                          req->u.put.meta.len, flags, &obj, &d);
+        int durable = 0;
+        if (rc == 0) {
+            if (req->u.put.data.len)
+                memcpy(c->server->arena.data + obj->data_offset, req->u.put.data.ptr,
+                       req->u.put.data.len);
+            rc = store_seal_begin(store, &c->client, obj->id, &obj, &durable, &d);
+            if (rc) {
+                struct store_detail ignored;
+                store_abort(store, &c->client, obj->id, &ignored);
+            }
+        }
+        if (rc) {
+            conn_send_error(c, req->type, req->seq, rc, "%s", d.text);
+            return;
+        }
+        rep.u.put.id = obj->id;
+        durable_seal(c->server, obj, c, &rep, 1);
+        return;
+    }
+    rc = store_put(store, &c->client, (const char *)req->u.put.name.ptr, req->u.put.name.len,
+                   req->u.put.data.ptr, req->u.put.data.len, req->u.put.meta.ptr,
+                   req->u.put.meta.len, flags, &obj, &d);
     if (rc) {
         conn_send_error(c, req->type, req->seq, rc, "%s", d.text);
         return;
     }
-    struct shm_reply rep = {.type = req->type, .seq = req->seq};
     rep.u.put.id = obj->id;
-    conn_send_reply(c, &rep);
+    /* A transient put that replaced a durable object: the old entry's drop comes first. */
+    if (!durable_hold_reply(c->server, c, &rep))
+        conn_send_reply(c, &rep);
 }
 
 /* Refuse with the limit's own words when `rc` (from a limits_check_*) says so; 1 to go on. */
@@ -180,6 +224,9 @@ static int within_limit(struct conn *c, const struct shm_request *req, int rc,
 static void handle_create(struct conn *c, const struct shm_request *req)
 {
     struct store_detail d;
+    unsigned flags;
+    if (!store_flags(c, req, req->u.create.flags, &flags))
+        return;
     /* Saturating: a size near 2^64 must not wrap into something that fits the limit. */
     const uint64_t meta_len = req->u.create.meta.len;
     const uint64_t charge = req->u.create.size > UINT64_MAX - meta_len
@@ -191,8 +238,7 @@ static void handle_create(struct conn *c, const struct shm_request *req)
     struct object *obj;
     int rc = store_create(c->server->store, &c->client, (const char *)req->u.create.name.ptr,
                           req->u.create.name.len, req->u.create.size, req->u.create.meta.ptr,
-                          req->u.create.meta.len, req->u.create.flags & SHM_FLAG_REPLACE, &obj,
-                          &d);
+                          req->u.create.meta.len, flags, &obj, &d);
     if (rc) {
         conn_send_error(c, req->type, req->seq, rc, "%s", d.text);
         return;
@@ -206,8 +252,15 @@ static void handle_create(struct conn *c, const struct shm_request *req)
 static void handle_seal(struct conn *c, const struct shm_request *req)
 {
     struct store_detail d;
-    int rc = store_seal(c->server->store, &c->client, req->u.by_id.id, &d);
-    reply_status(c, req, rc, &d);
+    struct object *obj;
+    int durable = 0;
+    int rc = store_seal_begin(c->server->store, &c->client, req->u.by_id.id, &obj, &durable,
+                              &d);
+    struct shm_reply rep = {.type = req->type, .seq = req->seq};
+    if (rc == 0 && durable)
+        durable_seal(c->server, obj, c, &rep, 0);
+    else if (rc != 0 || !durable_hold_reply(c->server, c, &rep))
+        reply_status(c, req, rc, &d);
 }
 
 static void handle_abort(struct conn *c, const struct shm_request *req)
@@ -233,7 +286,11 @@ static void handle_delete(struct conn *c, const struct shm_request *req)
     struct store_detail d;
     int rc = store_delete(c->server->store, (const char *)req->u.by_name.name.ptr,
                           req->u.by_name.name.len, &d);
-    reply_status(c, req, rc, &d);
+    /* An acknowledged delete of a durable object is durable: it never comes back after a
+     * restart. */
+    struct shm_reply rep = {.type = req->type, .seq = req->seq};
+    if (rc != 0 || !durable_hold_reply(c->server, c, &rep))
+        reply_status(c, req, rc, &d);
 }
 
 static void handle_stat(struct conn *c, const struct shm_request *req)
@@ -449,7 +506,8 @@ static void handle_delete_matching(struct conn *c, const struct shm_request *req
     rep.u.delete_matching.deleted = store_delete_matching(c->server->store, pattern);
     log_debug("client %llu: deleted %llu objects matching '%s'", (unsigned long long)c->client.id,
               (unsigned long long)rep.u.delete_matching.deleted, pattern);
-    conn_send_reply(c, &rep);
+    if (!durable_hold_reply(c->server, c, &rep))
+        conn_send_reply(c, &rep);
 }
 
 static void handle_info(struct conn *c, const struct shm_request *req)

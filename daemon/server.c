@@ -37,6 +37,7 @@
 #include <event2/event.h>
 
 #include "conn.h"
+#include "durable.h"
 #include "humansize.h"
 #include "log.h"
 #include "notify.h"
@@ -385,6 +386,10 @@ int server_init(struct server *s, struct options *opts, char *why, size_t whylen
         snprintf(why, whylen, "cannot set up the event loop");
         goto fail;
     }
+    /* Durable objects come back before the socket opens: a client never sees a half-loaded
+     * store. */
+    if (durable_start(s, why, whylen) != 0)
+        goto fail;
     return 0;
 fail:
     server_stop(s);
@@ -489,6 +494,9 @@ void server_stop(struct server *s)
     for (size_t i = 0; i < 3; i++)
         if (s->signal_events[i])
             event_free(s->signal_events[i]);
+    /* After the connections (their held replies go nowhere), before the store and arena the
+     * writer thread reads. */
+    durable_stop(s);
     if (s->base)
         event_base_free(s->base);
     store_free(s->store);

@@ -39,6 +39,7 @@ struct server {
     uint64_t errors[SHM_ERROR_SLOTS];   /* error replies sent, by -code */
     struct timespec started;        /* CLOCK_MONOTONIC */
     struct shm_buf scratch;         /* encoder output, reused for every reply */
+    struct durable *durable;        /* with a data directory: the writer thread (durable.h) */
 };
 
 /* The arena, the store and the event loop: everything but signals and the socket. Enough for

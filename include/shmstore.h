@@ -87,6 +87,12 @@ typedef enum shmstore_errno {
 
 /* Flag of shmstore_put and shmstore_create: rebind the name if it is taken. */
 #define SHMSTORE_REPLACE 1u
+/* Flag of shmstore_put and shmstore_create: the object is durable. Its seal (or the put) answers
+ * only once its payload, metadata and catalogue entry are on disk in the daemon's data
+ * directory, and it is back, with its id, after the daemon restarts. Needs a daemon started with
+ * a data directory (shmstored -d DIR): without one the call fails with SHMSTORE_EINVAL, never
+ * silently making a transient object. */
+#define SHMSTORE_PERSIST 2u
 /* timeout_ms of shmstore_get: wait without limit. 0 means do not wait. */
 #define SHMSTORE_WAIT_FOREVER (-1)
 /* Longest name, in bytes. Names are UTF-8 without NUL or control characters; '/' is allowed. */
@@ -175,10 +181,15 @@ SHMSTORE_API void shmstore_close(shmstore_client *c);
  * @param[in] size       payload bytes; 0 is allowed.
  * @param[in] meta       meta_size bytes of metadata, or NULL when meta_size is 0. Copied.
  * @param[in] meta_size  at most SHMSTORE_META_MAX.
- * @param[in] flags      0, or SHMSTORE_REPLACE to rebind a name that is taken.
+ * @param[in] flags      0, or SHMSTORE_REPLACE to rebind a name that is taken, and/or
+ *                       SHMSTORE_PERSIST to make the object durable.
  * @return 0, or
- *   - SHMSTORE_EINVAL  NULL handle, bad name, meta too large, NULL data or meta with a size;
+ *   - SHMSTORE_EINVAL  NULL handle, bad name, meta too large, NULL data or meta with a size,
+ *                      SHMSTORE_PERSIST on a daemon without a data directory;
  *   - SHMSTORE_EEXIST  the name is taken and flags lacks SHMSTORE_REPLACE;
+ *   - SHMSTORE_EIO     SHMSTORE_PERSIST and the object could not be written to disk (disk
+ *                      full, read-only, I/O error; the detail says which and how much was
+ *                      needed): nothing is bound, the name is as it was;
  *   - SHMSTORE_ENOSPC  store full, or the daemon's max_unsealed_bytes_per_client (the detail
  *                      says how much was asked and how much is free);
  *   - SHMSTORE_EPERM   the handle is a read-only client;
@@ -209,7 +220,10 @@ SHMSTORE_API int shmstore_create(shmstore_client *c, const char *name, size_t si
  *   - SHMSTORE_ENOTFOUND  no object has that id;
  *   - SHMSTORE_ESTATE     already sealed, or created by another handle;
  *   - SHMSTORE_EEXIST     a SHMSTORE_REPLACE create sealed the name first;
+ *   - SHMSTORE_EIO        a durable object (SHMSTORE_PERSIST) could not be written to disk:
+ *                         it stays unsealed, the name as it was;
  *   - SHMSTORE_EINVAL     NULL handle; SHMSTORE_ECONN.
+ * A durable object's seal answers once it is on disk (the daemon's durability = sync).
  * Ownership: the pointer from shmstore_create() must not be written any more. */
 SHMSTORE_API int shmstore_seal(shmstore_client *c, uint64_t id);
 

@@ -56,8 +56,9 @@ enum shm_msg_type {
     SHM_MSG_TYPE_END
 };
 
-/* Flags of PUT and CREATE; the same bit as the public SHMSTORE_REPLACE. */
+/* Flags of PUT and CREATE; the same bits as the public SHMSTORE_REPLACE and SHMSTORE_PERSIST. */
 #define SHM_FLAG_REPLACE 1u
+#define SHM_FLAG_PERSIST 2u
 
 /* A byte string inside a decoded body (not NUL-terminated). */
 struct shm_bytes {

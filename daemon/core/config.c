@@ -35,6 +35,10 @@ static const struct config_word log_levels[] = {
     {"info", LOG_LEVEL_INFO},   {"debug", LOG_LEVEL_DEBUG}, {NULL, 0},
 };
 
+static const struct config_word durabilities[] = {
+    {"sync", DURABILITY_SYNC}, {"async", DURABILITY_ASYNC}, {NULL, 0},
+};
+
 const struct config_row config_rows[] = {
     {.key = "socket", .type = CONFIG_STRING, FIELD(socket_path), .default_text = "",
      .short_flag = 's', .flag = "socket", .metavar = "PATH",
@@ -52,6 +56,18 @@ const struct config_row config_rows[] = {
      .help_off = "do not reserve the arena's memory at start",
      .doc = "Then a machine without the memory fails at start rather than later with SIGBUS "
             "in a client; with no, pages are allocated as they are first written."},
+    {.key = "data_dir", .type = CONFIG_STRING, FIELD(data_dir), .default_text = "",
+     .short_flag = 'd', .flag = "data-dir", .metavar = "DIR",
+     .help = "directory of durable objects (SHMSTORE_PERSIST), kept across restarts; "
+             "empty: none, every object is lost when the daemon stops",
+     .doc = "Created if missing. Holds an LMDB catalogue (catalogue/) and one file per durable "
+            "object (objects/); damaged objects found at start are moved to corrupt/."},
+    {.key = "durability", .type = CONFIG_ENUM, FIELD(durability), .default_text = "sync",
+     .words = durabilities,
+     .help = "when sealing a durable object answers",
+     .doc = "sync: once the object and its catalogue entry are on disk (fsync); concurrent "
+            "seals share one flush. async (answer at once, flush within an interval) is not "
+            "built yet: the daemon refuses to start with it."},
     {.key = "log_level", .type = CONFIG_ENUM, FIELD(log_level), .default_text = "info",
      .words = log_levels, .reloadable = 1,
      .flag = "log-level", .metavar = "LEVEL",

@@ -16,6 +16,12 @@
 #define OPTIONS_DEFAULT_CONFIG "/etc/shmstore/shmstored.conf"
 #define OPTIONS_IDS_MAX 64
 
+/* sync: a durable seal answers once the object and its catalogue entry are on disk. async (seal
+ * answers at once, flushed within an interval) is the next step: accepted by the parser so the
+ * key's values are known, refused at start with a message (docs/architecture.md, "Durable
+ * objects"). */
+enum durability { DURABILITY_SYNC, DURABILITY_ASYNC };
+
 /* Users or groups, resolved to numeric ids when the configuration is read. */
 struct id_list {
     uint32_t ids[OPTIONS_IDS_MAX];
@@ -30,6 +36,8 @@ struct options {
     unsigned socket_mode;            /* permission bits of the socket file, default 0660 */
     long socket_group;               /* group of the socket file, -1 to leave it */
     int lifeline_fd;                 /* --lifeline FD (command line only), -1 without */
+    char data_dir[4096];             /* durable objects live here; empty: none, all transient */
+    enum durability durability;      /* when a durable seal is acknowledged */
     /* reloadable with SIGHUP */
     enum log_level log_level;
     struct id_list allow_users, allow_groups;        /* read-write clients */

@@ -48,6 +48,8 @@ struct store {
     uint64_t next_client_id;
     uint64_t sealed_count, unsealed_count, unsealed_bytes, deleted_pinned, pins, waiters;
     struct store_client *clients;   /* every client between init and drop, for store_check */
+    void (*unbind_hook)(void *ctx, const struct object *obj);
+    void *unbind_ctx;
 };
 
 static int fail(struct store_detail *d, int code, const char *fmt, ...)
@@ -206,6 +208,8 @@ static void object_destroy(store_t *s, struct object *obj)
 /* The name no longer leads to obj: free it now, or when its last pin goes. */
 static void object_unbind(store_t *s, struct object *obj)
 {
+    if (obj->persist && s->unbind_hook)
+        s->unbind_hook(s->unbind_ctx, obj);
     s->sealed_count--;
     if (obj->pins == 0) {
         object_destroy(s, obj);
@@ -286,7 +290,8 @@ static void unsealed_free(store_t *s, struct object *obj)
     struct name_entry *e = entry_find(s, obj->name, obj->name_len);
     entry_unclaim(e, obj);
     entry_release_if_unused(s, e);
-    owner_unlink(obj);
+    if (obj->owner)   /* an abandoned durable write outlived its client */
+        owner_unlink(obj);
     s->unsealed_count--;
     s->unsealed_bytes -= obj->size;
     object_destroy(s, obj);
@@ -297,8 +302,14 @@ void store_client_drop(store_t *s, struct store_client *cl)
     struct drop_ctx ctx = {s};
     id_map_foreach(&cl->pins, drop_pin, &ctx);
     id_map_clear(&cl->pins);
-    while (cl->unsealed)
-        unsealed_free(s, cl->unsealed);
+    while (cl->unsealed) {
+        struct object *obj = cl->unsealed;
+        /* The writer thread reads its bytes: it stays, ownerless, until the write completes. */
+        if (obj->writing)
+            owner_unlink(obj);
+        else
+            unsealed_free(s, obj);
+    }
     cl->pin_count = 0;
     /* Dropping twice is harmless: the second time the client is no longer linked. */
     if (cl->prev || s->clients == cl) {
@@ -315,9 +326,10 @@ void store_client_drop(store_t *s, struct store_client *cl)
 /* ---- lifecycle ----------------------------------------------------------------------------- */
 
 int store_create(store_t *s, struct store_client *cl, const char *name, size_t name_len,
-                 uint64_t size, const void *meta, size_t meta_size, unsigned replace,
+                 uint64_t size, const void *meta, size_t meta_size, unsigned flags,
                  struct object **out, struct store_detail *d)
 {
+    const unsigned replace = flags & STORE_REPLACE;
     /* A create takes the name at once, with or without REPLACE (docs/architecture.md, "Object
      * lifecycle"): only another REPLACE may then go ahead, and the last seal wins. */
     struct name_entry *e = entry_find(s, name, name_len);
@@ -379,6 +391,7 @@ int store_create(store_t *s, struct store_client *cl, const char *name, size_t n
     obj->meta_size = meta_size;
     obj->state = OBJECT_UNSEALED;
     obj->replace = replace != 0;
+    obj->persist = (flags & STORE_PERSIST) != 0;
     obj->created_ns = now_ns();
 
     e = entry_find_or_add(s, name, name_len);
@@ -392,7 +405,7 @@ int store_create(store_t *s, struct store_client *cl, const char *name, size_t n
         e->replacers++;
     else
         e->reserved = obj;
-    if (meta_size)
+    if (meta_size && meta)
         memcpy(s->arena + obj->meta_offset, meta, meta_size);
     s->next_id++;
     owner_link(cl, obj);
@@ -422,6 +435,9 @@ static int find_own_unsealed(store_t *s, struct store_client *cl, uint64_t id, c
     if (obj->owner != cl)
         return fail(d, SHMSTORE_ESTATE, "%s: object %llu (%s) belongs to another client", verb,
                     (unsigned long long)id, obj->name);
+    if (obj->writing)
+        return fail(d, SHMSTORE_ESTATE, "%s: object %llu (%s) is being written to disk", verb,
+                    (unsigned long long)id, obj->name);
     *out = obj;
     return 0;
 }
@@ -446,21 +462,25 @@ static void wake_waiters(store_t *s, struct name_entry *e, struct object *obj)
     }
 }
 
-int store_seal(store_t *s, struct store_client *cl, uint64_t id, struct store_detail *d)
+static int seal_refused(store_t *s, const struct object *obj, struct store_detail *d)
 {
-    struct object *obj = NULL;
-    int rc = find_own_unsealed(s, cl, id, "seal", &obj, d);
-    if (rc)
-        return rc;
     struct name_entry *e = entry_find(s, obj->name, obj->name_len);
     if (!obj->replace && e && e->sealed)
         return fail(d, SHMSTORE_EEXIST,
                     "%s: name was taken by a replacing object while this one was being written",
                     obj->name);
+    return 0;
+}
+
+/* Bind an unsealed object that passed seal_refused to its name. */
+static void seal_bind(store_t *s, struct object *obj)
+{
+    struct name_entry *e = entry_find(s, obj->name, obj->name_len);
     /* Every unsealed object's name has an entry: its create made or found one and claims it. */
     entry_unclaim(e, obj);
     struct object *previous = e->sealed;
-    owner_unlink(obj);
+    if (obj->owner)
+        owner_unlink(obj);
     s->unsealed_count--;
     s->unsealed_bytes -= obj->size;
     obj->state = OBJECT_SEALED;
@@ -470,15 +490,112 @@ int store_seal(store_t *s, struct store_client *cl, uint64_t id, struct store_de
     if (previous)
         object_unbind(s, previous);
     wake_waiters(s, e, obj);
+}
+
+int store_seal(store_t *s, struct store_client *cl, uint64_t id, struct store_detail *d)
+{
+    struct object *obj = NULL;
+    int rc = find_own_unsealed(s, cl, id, "seal", &obj, d);
+    if (rc == 0)
+        rc = seal_refused(s, obj, d);
+    if (rc)
+        return rc;
+    seal_bind(s, obj);
     return 0;
+}
+
+int store_seal_begin(store_t *s, struct store_client *cl, uint64_t id, struct object **out,
+                     int *durable, struct store_detail *d)
+{
+    struct object *obj = NULL;
+    int rc = find_own_unsealed(s, cl, id, "seal", &obj, d);
+    if (rc == 0)
+        rc = seal_refused(s, obj, d);
+    if (rc)
+        return rc;
+    *out = obj;
+    *durable = obj->persist != 0;
+    if (obj->persist)
+        obj->writing = 1;
+    else
+        seal_bind(s, obj);
+    return 0;
+}
+
+int store_seal_finish(store_t *s, struct object *obj, struct store_detail *d)
+{
+    obj->writing = 0;
+    int rc = seal_refused(s, obj, d);
+    if (rc) {
+        store_seal_abandon(s, obj);
+        return rc;
+    }
+    seal_bind(s, obj);
+    return 0;
+}
+
+void store_seal_abandon(store_t *s, struct object *obj)
+{
+    obj->writing = 0;
+    if (!obj->owner)
+        unsealed_free(s, obj);
+}
+
+void store_set_unbind_hook(store_t *s, void (*hook)(void *ctx, const struct object *obj),
+                           void *ctx)
+{
+    s->unbind_hook = hook;
+    s->unbind_ctx = ctx;
+}
+
+int store_restore(store_t *s, const char *name, size_t name_len, uint64_t id, uint64_t size,
+                  uint64_t meta_size, int64_t sealed_ns, struct object **out,
+                  struct store_detail *d)
+{
+    if (id == 0 || id_map_get(&s->objects, id))
+        return fail(d, SHMSTORE_EEXIST, "%.*s: id %llu is taken", (int)name_len, name,
+                    (unsigned long long)id);
+    struct store_client restorer;
+    store_client_init(s, &restorer);
+    /* The create takes the next id, so the next id is made the restored one for it. */
+    const uint64_t next = s->next_id;
+    s->next_id = id;
+    struct object *obj;
+    int rc = store_create(s, &restorer, name, name_len, size, NULL, meta_size, STORE_PERSIST,
+                          &obj, d);
+    s->next_id = next > id ? next : id + 1;
+    if (rc == 0) {
+        rc = seal_refused(s, obj, d);
+        if (rc == 0) {
+            seal_bind(s, obj);
+            obj->created_ns = sealed_ns;
+            *out = obj;
+        } else {
+            unsealed_free(s, obj);
+        }
+    }
+    store_client_drop(s, &restorer);
+    return rc;
+}
+
+void store_restore_discard(store_t *s, struct object *obj)
+{
+    struct name_entry *e = entry_find(s, obj->name, obj->name_len);
+    if (e && e->sealed == obj) {
+        /* Not an unbind the catalogue must hear of: the caller deals with the entry itself. */
+        e->sealed = NULL;
+        entry_release_if_unused(s, e);
+        s->sealed_count--;
+        object_destroy(s, obj);
+    }
 }
 
 int store_put(store_t *s, struct store_client *cl, const char *name, size_t name_len,
               const void *data, size_t size, const void *meta, size_t meta_size,
-              unsigned replace, struct object **out, struct store_detail *d)
+              unsigned flags, struct object **out, struct store_detail *d)
 {
     struct object *obj;
-    int rc = store_create(s, cl, name, name_len, size, meta, meta_size, replace, &obj, d);
+    int rc = store_create(s, cl, name, name_len, size, meta, meta_size, flags, &obj, d);
     if (rc)
         return rc;
     if (size)
@@ -675,7 +792,7 @@ struct check_ctx {
     size_t whylen;
     int bad;
     uint64_t blocks, block_bytes, object_pins, sealed, deleted, unsealed, unsealed_bytes;
-    uint64_t unsealed_replacing, client_pins;
+    uint64_t unsealed_replacing, unsealed_ownerless, client_pins;
 };
 
 static void check_fail(struct check_ctx *ctx, const char *fmt, ...)
@@ -735,7 +852,9 @@ static void check_object(uint64_t id, void *value, void *arg)
         ctx->unsealed++;
         ctx->unsealed_bytes += obj->size;
         ctx->unsealed_replacing += obj->replace;
-        if (obj->pins || !obj->owner || !check_client_known(ctx->s, obj->owner))
+        /* A durable seal being written outlives its client: ownerless, but only then. */
+        ctx->unsealed_ownerless += obj->owner == NULL;
+        if (obj->pins || (obj->owner ? !check_client_known(ctx->s, obj->owner) : !obj->writing))
             check_fail(ctx, "unsealed object %llu (%s) is pinned or has no live owner",
                        (unsigned long long)id, obj->name);
         else if (!e || (!obj->replace && e->reserved != obj))
@@ -796,9 +915,11 @@ static void check_clients(struct check_ctx *ctx)
                        (unsigned long long)bytes, (unsigned long long)charge);
         unsealed += count;
     }
-    if (unsealed != ctx->unsealed)
-        check_fail(ctx, "clients own %llu unsealed objects, the store has %llu",
-                   (unsigned long long)unsealed, (unsigned long long)ctx->unsealed);
+    if (unsealed + ctx->unsealed_ownerless != ctx->unsealed)
+        check_fail(ctx, "clients own %llu unsealed objects (and %llu being written have none), "
+                   "the store has %llu", (unsigned long long)unsealed,
+                   (unsigned long long)ctx->unsealed_ownerless,
+                   (unsigned long long)ctx->unsealed);
 }
 
 static void check_names(struct check_ctx *ctx, uint64_t *bound, uint64_t *replacers,

@@ -37,6 +37,9 @@ struct object {
     uint64_t pins;
     enum object_state state;
     unsigned replace;           /* created with SHMSTORE_REPLACE */
+    unsigned persist;           /* durable: created with SHMSTORE_PERSIST, or restored */
+    unsigned writing;           /* UNSEALED, its durable seal on the way to disk: immutable,
+                                 * neither abortable nor freeable until the write completes */
     struct store_client *owner; /* UNSEALED only */
     struct object *owner_prev, *owner_next;
 };
@@ -72,6 +75,10 @@ struct store_detail {
     char text[512];
 };
 
+/* Flags of store_create and store_put. */
+#define STORE_REPLACE 1u   /* rebind a taken name at seal (SHMSTORE_REPLACE) */
+#define STORE_PERSIST 2u   /* durable (SHMSTORE_PERSIST): sealed with store_seal_begin/finish */
+
 /* arena: the daemon's writable mapping of `capacity` bytes, used to copy inline puts and
  * metadata. NULL when out of memory. */
 store_t *store_new(uint8_t *arena, uint64_t capacity);
@@ -86,13 +93,38 @@ void store_client_drop(store_t *s, struct store_client *cl);
 /* Every call returns 0 or a negative SHMSTORE_E* code, with a detail in *d on failure, and
  * leaves the store unchanged on failure. Names must have passed shm_name_check. */
 int store_create(store_t *s, struct store_client *cl, const char *name, size_t name_len,
-                 uint64_t size, const void *meta, size_t meta_size, unsigned replace,
+                 uint64_t size, const void *meta, size_t meta_size, unsigned flags,
                  struct object **out, struct store_detail *d);
-/* create + copy + seal in one step (inline put). */
+/* create + copy + seal in one step (inline put). Not for STORE_PERSIST. */
 int store_put(store_t *s, struct store_client *cl, const char *name, size_t name_len,
               const void *data, size_t size, const void *meta, size_t meta_size,
-              unsigned replace, struct object **out, struct store_detail *d);
+              unsigned flags, struct object **out, struct store_detail *d);
 int store_seal(store_t *s, struct store_client *cl, uint64_t id, struct store_detail *d);
+
+/* The seal of a durable object, in two steps around its write to disk (docs/architecture.md,
+ * "Durable objects"). store_seal_begin checks what store_seal checks and marks the object
+ * writing, binding nothing; then exactly one of store_seal_finish (the object is on disk: bind
+ * it, as store_seal does, even if its client has gone meanwhile) or store_seal_abandon (the write
+ * failed: the object stays unsealed and its client's, or is freed if its client has gone). A
+ * store_seal_begin on an object that is not durable seals it at once and sets *durable to 0. */
+int store_seal_begin(store_t *s, struct store_client *cl, uint64_t id, struct object **out,
+                     int *durable, struct store_detail *d);
+int store_seal_finish(store_t *s, struct object *obj, struct store_detail *d);
+void store_seal_abandon(store_t *s, struct object *obj);
+
+/* Called whenever a sealed durable object loses its name (delete, replace), before it may be
+ * freed, so its catalogue entry can be dropped in the same order. */
+void store_set_unbind_hook(store_t *s, void (*hook)(void *ctx, const struct object *obj),
+                           void *ctx);
+
+/* Restart: make a sealed durable object with the id, name, sizes and seal time a catalogue gave,
+ * its payload and metadata left for the caller to fill at data_offset and meta_offset before it
+ * is served; store_restore_discard frees it again (its bytes could not be read). New ids start
+ * above every restored one. */
+int store_restore(store_t *s, const char *name, size_t name_len, uint64_t id, uint64_t size,
+                  uint64_t meta_size, int64_t sealed_ns, struct object **out,
+                  struct store_detail *d);
+void store_restore_discard(store_t *s, struct object *obj);
 int store_abort(store_t *s, struct store_client *cl, uint64_t id, struct store_detail *d);
 /* Pin the sealed object bound to name for cl. SHMSTORE_ENOTFOUND when there is none. */
 int store_get(store_t *s, struct store_client *cl, const char *name, size_t name_len,

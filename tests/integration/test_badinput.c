@@ -1659,9 +1659,20 @@ static void test_create_sizes(void **state)
     struct shm_request req = {.type = SHM_MSG_CREATE, .seq = next_seq++};
     req.u.create.name = bytes_of("ref/small");
     req.u.create.size = 10;
-    req.u.create.flags = 0xFFFFFFFEu;
+    /* Every bit but REPLACE and PERSIST is unused, and ignored. */
+    req.u.create.flags = ~(uint32_t)(SHM_FLAG_REPLACE | SHM_FLAG_PERSIST);
     CHECK(send_request(fd, &req) == 0, "send");
     expect_status(fd, SHM_MSG_CREATE, req.seq, SHMSTORE_EEXIST, NULL);
+    CASE("CREATE with PERSIST on a daemon without a data directory");
+    req.seq = next_seq++;
+    req.u.create.name = bytes_of("badinput/durable");
+    req.u.create.flags = SHM_FLAG_PERSIST;
+    CHECK(send_request(fd, &req) == 0, "send");
+    struct shm_reply refused;
+    expect_status(fd, SHM_MSG_CREATE, req.seq, SHMSTORE_EINVAL, &refused);
+    CHECK(memmem(refused.u.error.ptr, refused.u.error.len, "-d DIR", 6) != NULL,
+          "the refusal names the way out: %.*s", (int)refused.u.error.len,
+          (const char *)refused.u.error.ptr);
     CASE("PUT over a taken name");
     struct shm_request put = {.type = SHM_MSG_PUT, .seq = next_seq++};
     put.u.put.name = bytes_of("ref/small");

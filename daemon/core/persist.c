@@ -1,0 +1,582 @@
+/*
+ * persist.c — the data directory of durable objects: object files and the LMDB catalogue
+ * (persist.h; docs/architecture.md, "Durable objects").
+ *
+ * An object file is objects/ID (16 hex digits): the payload, then the metadata, nothing else; its
+ * length, checksum, name and seal time live in the catalogue entry. Writing goes temp file ->
+ * fsync -> rename; the caller syncs the directory once per batch and only then commits the
+ * entries, so a committed entry always names a whole file. A crash at any point leaves either the
+ * old state or files no entry names (orphans, removed at the next start). LMDB's own commit is
+ * synchronous (default flags), which is the catalogue's fsync.
+ */
+#define _GNU_SOURCE
+#include "persist.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <lmdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CATALOGUE_VERSION 1u
+#define MAP_SIZE_START (1ull << 20)   /* doubled whenever a commit finds it full */
+#define IO_CHUNK (8u << 20)
+
+struct persist {
+    char *dir;
+    int objects_fd, corrupt_fd;
+    MDB_env *env;
+    MDB_dbi dbi;
+    size_t map_size;
+};
+
+/* The value stored under a name; a version word first so a later layout can be told apart. */
+struct catalogue_value {
+    uint32_t version, reserved;
+    struct persist_entry entry;
+};
+
+static int say(char *why, size_t whylen, int err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int say(char *why, size_t whylen, int err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, whylen, fmt, ap);
+    va_end(ap);
+    return err > 0 ? -err : err;
+}
+
+static void object_file_name(uint64_t id, char *buf, size_t len)
+{
+    snprintf(buf, len, "%016llx", (unsigned long long)id);
+}
+
+const char *persist_dir(const persist_t *p)
+{
+    return p->dir;
+}
+
+/* ---- the checksum --------------------------------------------------------------------------- */
+
+#define SUM_PRIME1 0x9E3779B185EBCA87ull
+#define SUM_PRIME2 0xC2B2AE3D27D4EB4Full
+
+static inline uint64_t rotl64(uint64_t x, int r)
+{
+    return (x << r) | (x >> (64 - r));
+}
+
+static inline uint64_t sum_round(uint64_t acc, uint64_t word)
+{
+    return rotl64(acc + word * SUM_PRIME2, 31) * SUM_PRIME1;
+}
+
+static inline uint64_t load64(const unsigned char *q)
+{
+    uint64_t v;
+    memcpy(&v, q, sizeof v);
+    return v;
+}
+
+uint64_t persist_checksum(const void *data, size_t len, uint64_t seed)
+{
+    const unsigned char *q = data;
+    /* Four lanes have no dependency on each other, so the multiplies overlap. */
+    uint64_t lane[4] = {seed + SUM_PRIME1 + SUM_PRIME2, seed + SUM_PRIME2, seed,
+                        seed - SUM_PRIME1};
+    size_t i = 0;
+    for (; i + 32 <= len; i += 32)
+        for (int k = 0; k < 4; k++)
+            lane[k] = sum_round(lane[k], load64(q + i + 8 * k));
+    uint64_t h = rotl64(lane[0], 1) + rotl64(lane[1], 7) + rotl64(lane[2], 12) +
+                 rotl64(lane[3], 18);
+    for (; i + 8 <= len; i += 8)
+        h = sum_round(h, load64(q + i));
+    for (; i < len; i++)
+        h = rotl64(h ^ (q[i] * SUM_PRIME1), 11) * SUM_PRIME2;
+    h ^= (uint64_t)len;
+    h ^= h >> 33;
+    h *= SUM_PRIME2;
+    h ^= h >> 29;
+    return h;
+}
+
+uint64_t persist_object_checksum(const void *data, uint64_t size, const void *meta,
+                                 uint64_t meta_size)
+{
+    return persist_checksum(meta, meta_size, persist_checksum(data, size, 0));
+}
+
+/* ---- opening -------------------------------------------------------------------------------- */
+
+static int open_subdir(int dirfd, const char *name, const char *dir, char *why, size_t whylen)
+{
+    if (mkdirat(dirfd, name, 0750) != 0 && errno != EEXIST)
+        return say(why, whylen, errno, "cannot create %s/%s: %s", dir, name, strerror(errno));
+    int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return say(why, whylen, errno, "cannot open %s/%s: %s", dir, name, strerror(errno));
+    return fd;
+}
+
+static int lmdb_error(int rc)
+{
+    /* LMDB returns errno values for system errors and its own codes (negative) otherwise. */
+    if (rc > 0)
+        return -rc;
+    return rc == MDB_MAP_FULL ? -ENOSPC : -EIO;
+}
+
+int persist_open(const char *dir, persist_t **out, char *why, size_t whylen)
+{
+    *out = NULL;
+    persist_t *p = calloc(1, sizeof *p);
+    if (!p)
+        return say(why, whylen, ENOMEM, "out of memory");
+    p->objects_fd = p->corrupt_fd = -1;
+    int rc;
+    int dirfd = -1, catalogue_fd = -1;
+    p->dir = strdup(dir);
+    if (!p->dir) {
+        rc = say(why, whylen, ENOMEM, "out of memory");
+        goto fail;
+    }
+    if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
+        rc = say(why, whylen, errno, "cannot create data directory %s: %s", dir,
+                 strerror(errno));
+        goto fail;
+    }
+    dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0) {
+        rc = say(why, whylen, errno, "cannot open data directory %s: %s", dir, strerror(errno));
+        goto fail;
+    }
+    if ((rc = p->objects_fd = open_subdir(dirfd, "objects", dir, why, whylen)) < 0 ||
+        (rc = p->corrupt_fd = open_subdir(dirfd, "corrupt", dir, why, whylen)) < 0 ||
+        (rc = catalogue_fd = open_subdir(dirfd, "catalogue", dir, why, whylen)) < 0)
+        goto fail;
+    close(catalogue_fd);
+    catalogue_fd = -1;
+    /* The new subdirectories' names must survive a crash as well. */
+    fsync(dirfd);
+
+    char path[4200];
+    snprintf(path, sizeof path, "%s/catalogue", dir);
+    p->map_size = MAP_SIZE_START;
+    if ((rc = mdb_env_create(&p->env)) != 0 ||
+        (rc = mdb_env_set_mapsize(p->env, p->map_size)) != 0 ||
+        /* NOTLS: the writer thread and the start-up code use transactions of their own. */
+        (rc = mdb_env_open(p->env, path, MDB_NOTLS, 0640)) != 0) {
+        rc = say(why, whylen, lmdb_error(rc), "cannot open the catalogue in %s: %s", path,
+                 mdb_strerror(rc));
+        goto fail;
+    }
+    int dead = 0;
+    mdb_reader_check(p->env, &dead);
+    /* A map another process grew is larger than ours: take its size. */
+    MDB_envinfo info;
+    if (mdb_env_info(p->env, &info) == 0 && info.me_mapsize > p->map_size)
+        p->map_size = info.me_mapsize;
+    MDB_txn *txn;
+    if ((rc = mdb_txn_begin(p->env, NULL, 0, &txn)) != 0 ||
+        (rc = mdb_dbi_open(txn, NULL, 0, &p->dbi)) != 0 || (rc = mdb_txn_commit(txn)) != 0) {
+        rc = say(why, whylen, lmdb_error(rc), "cannot open the catalogue in %s: %s", path,
+                 mdb_strerror(rc));
+        goto fail;
+    }
+    close(dirfd);
+    *out = p;
+    return 0;
+fail:
+    if (dirfd >= 0)
+        close(dirfd);
+    if (catalogue_fd >= 0)
+        close(catalogue_fd);
+    persist_close(p);
+    return rc;
+}
+
+void persist_close(persist_t *p)
+{
+    if (!p)
+        return;
+    if (p->env)
+        mdb_env_close(p->env);
+    if (p->objects_fd >= 0)
+        close(p->objects_fd);
+    if (p->corrupt_fd >= 0)
+        close(p->corrupt_fd);
+    free(p->dir);
+    free(p);
+}
+
+/* ---- object files --------------------------------------------------------------------------- */
+
+static int write_all(int fd, const void *buf, uint64_t len)
+{
+    const unsigned char *q = buf;
+    while (len > 0) {
+        size_t chunk = len > IO_CHUNK ? IO_CHUNK : (size_t)len;
+        ssize_t w = write(fd, q, chunk);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        q += w;
+        len -= (uint64_t)w;
+    }
+    return 0;
+}
+
+static const char *disk_problem(int err)
+{
+    switch (err) {
+    case ENOSPC: case EDQUOT: return "disk full";
+    case EROFS: return "read-only file system";
+    case EIO: return "I/O error";
+    default: return "cannot write";
+    }
+}
+
+int persist_write_object(persist_t *p, uint64_t id, const void *data, uint64_t size,
+                         const void *meta, uint64_t meta_size, char *why, size_t whylen)
+{
+    char name[32], temp[40];
+    object_file_name(id, name, sizeof name);
+    snprintf(temp, sizeof temp, "%s.tmp", name);
+    int fd = openat(p->objects_fd, temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        int err = errno;
+        return say(why, whylen, err, "%s: cannot create %s/objects/%s: %s", disk_problem(err),
+                   p->dir, temp, strerror(err));
+    }
+    int rc = 0;
+    /* Reserve the space first where the file system can, so a full disk is found before any
+     * byte is copied and the message can say how much was needed. */
+    if (size + meta_size > 0 && posix_fallocate(fd, 0, (off_t)(size + meta_size)) == ENOSPC)
+        rc = -ENOSPC;
+    if (rc == 0)
+        rc = write_all(fd, data, size);
+    if (rc == 0)
+        rc = write_all(fd, meta, meta_size);
+    if (rc == 0 && fsync(fd) != 0)
+        rc = -errno;
+    if (close(fd) != 0 && rc == 0)
+        rc = -errno;
+    if (rc == 0 && renameat(p->objects_fd, temp, p->objects_fd, name) != 0)
+        rc = -errno;
+    if (rc != 0) {
+        unlinkat(p->objects_fd, temp, 0);
+        double need = (double)(size + meta_size);
+        const char *unit = "bytes";
+        static const char *const units[] = {"KiB", "MiB", "GiB", "TiB"};
+        for (int u = 0; u < 4 && need >= 1024; u++) {
+            need /= 1024;
+            unit = units[u];
+        }
+        return say(why, whylen, rc, "%s: needed %llu bytes (%.1f %s) in %s: %s",
+                   disk_problem(-rc), (unsigned long long)(size + meta_size), need, unit,
+                   p->dir, strerror(-rc));
+    }
+    return 0;
+}
+
+int persist_sync_objects(persist_t *p, char *why, size_t whylen)
+{
+    if (fsync(p->objects_fd) != 0)
+        return say(why, whylen, errno, "%s: cannot sync %s/objects: %s", disk_problem(errno),
+                   p->dir, strerror(errno));
+    return 0;
+}
+
+void persist_remove_object(persist_t *p, uint64_t id)
+{
+    char name[32];
+    object_file_name(id, name, sizeof name);
+    unlinkat(p->objects_fd, name, 0);
+}
+
+static int read_all(int fd, void *buf, uint64_t len, uint64_t *got)
+{
+    unsigned char *q = buf;
+    *got = 0;
+    while (len > 0) {
+        size_t chunk = len > IO_CHUNK ? IO_CHUNK : (size_t)len;
+        ssize_t r = read(fd, q, chunk);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (r == 0)
+            break;
+        q += r;
+        len -= (uint64_t)r;
+        *got += (uint64_t)r;
+    }
+    return 0;
+}
+
+int persist_read_object(persist_t *p, const struct persist_entry *e, void *payload, void *meta,
+                        char *why, size_t whylen)
+{
+    char name[32];
+    object_file_name(e->id, name, sizeof name);
+    int fd = openat(p->objects_fd, name, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return say(why, whylen, errno, "%s/objects/%s: %s", p->dir, name, strerror(errno));
+    struct stat st;
+    int rc = 0;
+    uint64_t got = 0, got_meta = 0;
+    if (fstat(fd, &st) != 0)
+        rc = say(why, whylen, errno, "%s/objects/%s: %s", p->dir, name, strerror(errno));
+    else if ((uint64_t)st.st_size != e->size + e->meta_size)
+        rc = say(why, whylen, EBADMSG, "%s/objects/%s: torn: %llu bytes, the catalogue says %llu",
+                 p->dir, name, (unsigned long long)st.st_size,
+                 (unsigned long long)(e->size + e->meta_size));
+    else if ((rc = read_all(fd, payload, e->size, &got)) != 0 ||
+             (rc = read_all(fd, meta, e->meta_size, &got_meta)) != 0)
+        rc = say(why, whylen, rc, "%s/objects/%s: %s", p->dir, name, strerror(-rc));
+    else if (got != e->size || got_meta != e->meta_size)
+        rc = say(why, whylen, EBADMSG, "%s/objects/%s: torn: shorter than the catalogue says",
+                 p->dir, name);
+    else if (persist_object_checksum(payload, e->size, meta, e->meta_size) != e->checksum)
+        rc = say(why, whylen, EBADMSG, "%s/objects/%s: checksum mismatch", p->dir, name);
+    close(fd);
+    return rc;
+}
+
+/* ---- the catalogue -------------------------------------------------------------------------- */
+
+/* Ids whose files a transaction unbinds, removed once it has committed. */
+struct unbound {
+    uint64_t *ids;
+    size_t n, cap;
+};
+
+static int unbound_add(struct unbound *u, uint64_t id)
+{
+    if (u->n == u->cap) {
+        size_t cap = u->cap ? 2 * u->cap : 16;
+        uint64_t *ids = realloc(u->ids, cap * sizeof *ids);
+        if (!ids)
+            return -ENOMEM;
+        u->ids = ids;
+        u->cap = cap;
+    }
+    u->ids[u->n++] = id;
+    return 0;
+}
+
+static int lookup(MDB_txn *txn, MDB_dbi dbi, const char *name, size_t len,
+                  struct persist_entry *e)
+{
+    MDB_val key = {.mv_size = len, .mv_data = (void *)name}, val;
+    int rc = mdb_get(txn, dbi, &key, &val);
+    if (rc != 0)
+        return rc;
+    struct catalogue_value v;
+    if (val.mv_size != sizeof v)
+        return MDB_CORRUPTED;
+    memcpy(&v, val.mv_data, sizeof v);
+    *e = v.entry;
+    return 0;
+}
+
+static int apply_ops(persist_t *p, MDB_txn *txn, const struct persist_op *ops, size_t n,
+                     struct unbound *u)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct persist_op *op = &ops[i];
+        MDB_val key = {.mv_size = op->name_len, .mv_data = (void *)op->name};
+        struct persist_entry old;
+        int found = lookup(txn, p->dbi, op->name, op->name_len, &old);
+        if (found != 0 && found != MDB_NOTFOUND && found != MDB_CORRUPTED)
+            return found;
+        int rc;
+        if (op->kind == PERSIST_BIND) {
+            struct catalogue_value v = {.version = CATALOGUE_VERSION, .entry = op->entry};
+            MDB_val val = {.mv_size = sizeof v, .mv_data = &v};
+            if ((rc = mdb_put(txn, p->dbi, &key, &val, 0)) != 0)
+                return rc;
+            if (found == 0 && old.id != op->entry.id && unbound_add(u, old.id) != 0)
+                return ENOMEM;
+        } else {
+            if (found == 0 && old.id == op->entry.id &&
+                (rc = mdb_del(txn, p->dbi, &key, NULL)) != 0)
+                return rc;
+            if (unbound_add(u, op->entry.id) != 0)
+                return ENOMEM;
+        }
+    }
+    return 0;
+}
+
+int persist_commit(persist_t *p, const struct persist_op *ops, size_t n, char *why,
+                   size_t whylen)
+{
+    struct unbound u = {0};
+    int rc;
+    for (;;) {
+        u.n = 0;
+        MDB_txn *txn;
+        if ((rc = mdb_txn_begin(p->env, NULL, 0, &txn)) != 0)
+            break;
+        rc = apply_ops(p, txn, ops, n, &u);
+        if (rc == 0)
+            rc = mdb_txn_commit(txn);
+        else
+            mdb_txn_abort(txn);
+        if (rc != MDB_MAP_FULL)
+            break;
+        /* The map is only an address-space reservation: doubling it costs no disk. */
+        size_t bigger = p->map_size * 2;
+        if (mdb_env_set_mapsize(p->env, bigger) != 0)
+            break;
+        p->map_size = bigger;
+    }
+    if (rc != 0) {
+        free(u.ids);
+        return say(why, whylen, lmdb_error(rc), "%s: cannot commit the catalogue in %s: %s",
+                   disk_problem(-lmdb_error(rc)), p->dir, mdb_strerror(rc));
+    }
+    for (size_t i = 0; i < u.n; i++)
+        persist_remove_object(p, u.ids[i]);
+    free(u.ids);
+    return 0;
+}
+
+void persist_entries_free(char **names, struct persist_entry *entries, size_t n)
+{
+    for (size_t i = 0; names && i < n; i++)
+        free(names[i]);
+    free(names);
+    free(entries);
+}
+
+int persist_list(persist_t *p, char ***names_out, struct persist_entry **entries_out,
+                 size_t *n_out, char *why, size_t whylen)
+{
+    *names_out = NULL;
+    *entries_out = NULL;
+    *n_out = 0;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = mdb_txn_begin(p->env, NULL, MDB_RDONLY, &txn);
+    if (rc != 0)
+        return say(why, whylen, lmdb_error(rc), "cannot read the catalogue in %s: %s", p->dir,
+                   mdb_strerror(rc));
+    MDB_stat st;
+    if ((rc = mdb_stat(txn, p->dbi, &st)) != 0 ||
+        (rc = mdb_cursor_open(txn, p->dbi, &cur)) != 0) {
+        mdb_txn_abort(txn);
+        return say(why, whylen, lmdb_error(rc), "cannot read the catalogue in %s: %s", p->dir,
+                   mdb_strerror(rc));
+    }
+    size_t cap = st.ms_entries ? st.ms_entries : 1, n = 0;
+    char **names = calloc(cap, sizeof *names);
+    struct persist_entry *entries = calloc(cap, sizeof *entries);
+    int err = names && entries ? 0 : -ENOMEM;
+    MDB_val key, val;
+    for (int op = MDB_FIRST; err == 0 && mdb_cursor_get(cur, &key, &val, op) == 0;
+         op = MDB_NEXT) {
+        struct catalogue_value v;
+        /* An entry of another layout is skipped, never misread. */
+        if (val.mv_size != sizeof v || n == cap)
+            continue;
+        memcpy(&v, val.mv_data, sizeof v);
+        if (v.version != CATALOGUE_VERSION)
+            continue;
+        names[n] = strndup(key.mv_data, key.mv_size);
+        if (!names[n]) {
+            err = -ENOMEM;
+            break;
+        }
+        entries[n++] = v.entry;
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    if (err) {
+        persist_entries_free(names, entries, n);
+        return say(why, whylen, err, "out of memory reading the catalogue");
+    }
+    *names_out = names;
+    *entries_out = entries;
+    *n_out = n;
+    return 0;
+}
+
+int persist_quarantine(persist_t *p, const char *name, const struct persist_entry *e, char *why,
+                       size_t whylen)
+{
+    char file[32];
+    object_file_name(e->id, file, sizeof file);
+    if (renameat(p->objects_fd, file, p->corrupt_fd, file) != 0 && errno != ENOENT)
+        return say(why, whylen, errno, "cannot move %s/objects/%s to %s/corrupt/: %s", p->dir,
+                   file, p->dir, strerror(errno));
+    fsync(p->corrupt_fd);
+    fsync(p->objects_fd);
+    struct persist_op drop = {.kind = PERSIST_DROP, .name = name, .name_len = strlen(name),
+                              .entry = *e};
+    /* The file is already aside, so the commit's removal of it finds nothing. */
+    return persist_commit(p, &drop, 1, why, whylen);
+}
+
+static int compare_ids(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+long persist_remove_orphans(persist_t *p, char *why, size_t whylen)
+{
+    char **names;
+    struct persist_entry *entries;
+    size_t n;
+    int rc = persist_list(p, &names, &entries, &n, why, whylen);
+    if (rc != 0)
+        return rc;
+    uint64_t *ids = malloc((n ? n : 1) * sizeof *ids);
+    if (!ids) {
+        persist_entries_free(names, entries, n);
+        return say(why, whylen, ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++)
+        ids[i] = entries[i].id;
+    persist_entries_free(names, entries, n);
+    qsort(ids, n, sizeof *ids, compare_ids);
+
+    int fd = dup(p->objects_fd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        free(ids);
+        return say(why, whylen, errno, "cannot list %s/objects: %s", p->dir, strerror(errno));
+    }
+    rewinddir(d);
+    long removed = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        char *end;
+        errno = 0;
+        unsigned long long id = strtoull(de->d_name, &end, 16);
+        int whole_name = errno == 0 && end == de->d_name + 16 && *end == '\0';
+        if (whole_name && bsearch(&(uint64_t){id}, ids, n, sizeof *ids, compare_ids))
+            continue;
+        if (unlinkat(p->objects_fd, de->d_name, 0) == 0)
+            removed++;
+    }
+    closedir(d);
+    free(ids);
+    return removed;
+}

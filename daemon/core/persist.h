@@ -1,0 +1,93 @@
+/*
+ * persist.h — the on-disk side of durable objects: the LMDB catalogue and the object files in the
+ * data directory, with nothing of the event loop or threads (docs/architecture.md, "Durable
+ * objects"). Every call may block on the disk, so the daemon calls them from its writer thread,
+ * or before its loop starts; unit tests call them directly.
+ *
+ * Layout of DIR: catalogue/ is the LMDB environment (one database, name -> struct persist_entry);
+ * objects/ holds one file per durable object, named by its id in hex, payload then metadata;
+ * corrupt/ receives the files of objects found damaged at start. A file is written under a
+ * temporary name, fsynced and renamed, and only then does its catalogue entry commit, so an entry
+ * never names a file that was not whole on disk when the entry was written.
+ */
+#ifndef SHMSTORE_PERSIST_H
+#define SHMSTORE_PERSIST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct persist persist_t;
+
+/* A catalogue entry: everything needed to bring an object back and to check it. */
+struct persist_entry {
+    uint64_t id;
+    uint64_t size, meta_size;
+    uint64_t checksum;          /* persist_object_checksum of payload and metadata */
+    int64_t sealed_ns;
+};
+
+/* One change of a catalogue transaction. BIND sets name -> entry (replacing whatever the name
+ * had); DROP removes the name only while it still names entry.id, so a drop queued for an object
+ * a newer bind already replaced changes nothing. The file of every id a commit unbinds is removed
+ * after the commit. */
+enum persist_op_kind { PERSIST_BIND, PERSIST_DROP };
+struct persist_op {
+    enum persist_op_kind kind;
+    const char *name;
+    size_t name_len;
+    struct persist_entry entry;
+};
+
+/* Open (creating what is missing) the data directory dir: its subdirectories and the LMDB
+ * environment, clearing readers left by a dead process. 0, or a negative errno with the reason in
+ * why. */
+int persist_open(const char *dir, persist_t **out, char *why, size_t whylen);
+void persist_close(persist_t *p);
+
+/* A fast 64-bit checksum (several independent multiply-xor lanes, so it runs at memory speed).
+ * Chain calls through seed to cover several buffers. */
+uint64_t persist_checksum(const void *data, size_t len, uint64_t seed);
+uint64_t persist_object_checksum(const void *data, uint64_t size, const void *meta,
+                                 uint64_t meta_size);
+
+/* Write objects/ID whole: payload then metadata to a temporary file, fsync, rename. The directory
+ * itself is not synced (persist_sync_objects does that once for a batch). 0, or a negative errno
+ * (-ENOSPC, -EROFS, -EIO, ...) with the reason in why, and no file left behind. */
+int persist_write_object(persist_t *p, uint64_t id, const void *data, uint64_t size,
+                         const void *meta, uint64_t meta_size, char *why, size_t whylen);
+/* fsync the objects directory, making earlier renames durable. */
+int persist_sync_objects(persist_t *p, char *why, size_t whylen);
+/* Remove objects/ID if it exists (a failed batch's files, unbound objects). */
+void persist_remove_object(persist_t *p, uint64_t id);
+
+/* Apply ops in one LMDB write transaction (durable when it returns 0), growing the map when it is
+ * full, then remove the files of the ids it unbound. 0, or a negative errno with why. */
+int persist_commit(persist_t *p, const struct persist_op *ops, size_t n, char *why,
+                   size_t whylen);
+
+/* Every catalogue entry, in name order: *names gets n NUL-terminated names (one allocation each)
+ * and *entries n entries. Free with persist_entries_free. 0, or a negative errno with why. */
+int persist_list(persist_t *p, char ***names, struct persist_entry **entries, size_t *n,
+                 char *why, size_t whylen);
+void persist_entries_free(char **names, struct persist_entry *entries, size_t n);
+
+/* Read e's file into payload (e->size bytes) and meta (e->meta_size bytes) and verify its length
+ * and checksum. 0; -ENOENT when the file is missing; -EBADMSG when it is torn or corrupt; another
+ * negative errno on a read error; why says which. */
+int persist_read_object(persist_t *p, const struct persist_entry *e, void *payload, void *meta,
+                        char *why, size_t whylen);
+
+/* Move objects/ID aside to corrupt/ID (if it exists) and drop name's entry, for an object that
+ * must never be served. 0, or a negative errno with why. */
+int persist_quarantine(persist_t *p, const char *name, const struct persist_entry *e, char *why,
+                       size_t whylen);
+
+/* Remove every file of objects/ that no catalogue entry names (a crash between writing a file
+ * and committing its entry, or between a commit and the removal of what it unbound) and every
+ * leftover temporary file. Returns how many were removed, or a negative errno. */
+long persist_remove_orphans(persist_t *p, char *why, size_t whylen);
+
+/* The data directory, as given to persist_open. */
+const char *persist_dir(const persist_t *p);
+
+#endif

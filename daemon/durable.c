@@ -1,0 +1,489 @@
+/*
+ * durable.c — the writer thread of durable objects and the loop's side of it (durable.h;
+ * docs/architecture.md, "Durable objects").
+ *
+ * Jobs are made on the loop and live in three lists: `staged` (the loop's alone: jobs the current
+ * request or completion made, not yet handed over), `queue` (under the mutex: waiting for the
+ * writer) and `done` (under the mutex: written and committed, or failed, waiting for the loop).
+ * The writer takes the whole queue as one batch: group commit, so N concurrent seals cost one
+ * directory fsync and one LMDB commit. Jobs complete in the order they were queued, which is the
+ * order their requests ran, so the catalogue sees binds and drops of a name in that order.
+ *
+ * A job being written reads its object straight from the arena: the object is UNSEALED and marked
+ * writing, so no client can write it (its owner's connection is held until the reply) and the
+ * store neither aborts nor frees it until store_seal_finish or store_seal_abandon.
+ */
+#define _GNU_SOURCE
+#include "durable.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "conn.h"
+#include "humansize.h"
+#include "log.h"
+#include "persist.h"
+#include "server.h"
+#include "shmstore.h"
+
+enum job_kind { JOB_WRITE, JOB_DROP };
+
+struct durable_job {
+    enum job_kind kind;
+    struct object *obj;             /* WRITE: loop side only */
+    const void *data, *meta;        /* WRITE: the object's bytes in the arena */
+    char *name;                     /* own copy */
+    size_t name_len;
+    struct persist_entry entry;
+    struct conn *reply_to;          /* NULL: nobody waits for this job */
+    struct shm_reply reply;
+    int put;                        /* WRITE of an inline put: abort it when the write fails */
+    int result;                     /* 0 or a negative errno, with detail */
+    char detail[512];
+    struct durable_job *next;
+};
+
+struct job_list {
+    struct durable_job *head, *tail;
+};
+
+struct durable {
+    struct server *server;
+    persist_t *persist;
+    pthread_t thread;
+    int thread_started;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    struct job_list queue, done;    /* under lock */
+    int stopping;                   /* under lock */
+    struct job_list staged;         /* loop only */
+    int event_fd;
+    struct event *done_event;
+};
+
+static void list_append(struct job_list *l, struct durable_job *j)
+{
+    j->next = NULL;
+    if (l->tail)
+        l->tail->next = j;
+    else
+        l->head = j;
+    l->tail = j;
+}
+
+static void list_splice(struct job_list *to, struct job_list *from)
+{
+    if (!from->head)
+        return;
+    if (to->tail)
+        to->tail->next = from->head;
+    else
+        to->head = from->head;
+    to->tail = from->tail;
+    from->head = from->tail = NULL;
+}
+
+static void job_free(struct durable_job *j)
+{
+    free(j->name);
+    free(j);
+}
+
+static struct durable_job *job_new(enum job_kind kind, const struct object *obj)
+{
+    struct durable_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return NULL;
+    j->kind = kind;
+    j->name = malloc(obj->name_len + 1);
+    if (!j->name) {
+        free(j);
+        return NULL;
+    }
+    memcpy(j->name, obj->name, obj->name_len + 1);
+    j->name_len = obj->name_len;
+    j->entry.id = obj->id;
+    j->entry.size = obj->size;
+    j->entry.meta_size = obj->meta_size;
+    return j;
+}
+
+/* ---- the writer thread ---------------------------------------------------------------------- */
+
+static void write_batch(persist_t *p, struct durable_job *batch)
+{
+    size_t n = 0, written = 0;
+    for (struct durable_job *j = batch; j; j = j->next) {
+        n++;
+        if (j->kind != JOB_WRITE)
+            continue;
+        j->entry.checksum = persist_object_checksum(j->data, j->entry.size, j->meta,
+                                                    j->entry.meta_size);
+        j->result = persist_write_object(p, j->entry.id, j->data, j->entry.size, j->meta,
+                                         j->entry.meta_size, j->detail, sizeof j->detail);
+        written += j->result == 0;
+    }
+    char why[512];
+    int rc = written ? persist_sync_objects(p, why, sizeof why) : 0;
+    struct persist_op *ops = calloc(n, sizeof *ops);
+    size_t nops = 0;
+    if (rc == 0 && !ops)
+        rc = -ENOMEM, snprintf(why, sizeof why, "daemon out of memory committing the catalogue");
+    for (struct durable_job *j = batch; rc == 0 && j; j = j->next)
+        if (j->result == 0)
+            ops[nops++] = (struct persist_op){
+                .kind = j->kind == JOB_WRITE ? PERSIST_BIND : PERSIST_DROP,
+                .name = j->name, .name_len = j->name_len, .entry = j->entry};
+    if (rc == 0 && nops)
+        rc = persist_commit(p, ops, nops, why, sizeof why);
+    free(ops);
+    if (rc == 0)
+        return;
+    /* Nothing of this batch is in the catalogue: its files are orphans, removed now. */
+    for (struct durable_job *j = batch; j; j = j->next) {
+        if (j->result != 0)
+            continue;
+        j->result = rc;
+        snprintf(j->detail, sizeof j->detail, "%s", why);
+        if (j->kind == JOB_WRITE)
+            persist_remove_object(p, j->entry.id);
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    struct durable *d = arg;
+    pthread_mutex_lock(&d->lock);
+    for (;;) {
+        while (!d->queue.head && !d->stopping)
+            pthread_cond_wait(&d->wake, &d->lock);
+        if (!d->queue.head)
+            break;   /* stopping, and everything queued is written */
+        struct job_list batch = d->queue;
+        d->queue.head = d->queue.tail = NULL;
+        pthread_mutex_unlock(&d->lock);
+        write_batch(d->persist, batch.head);
+        pthread_mutex_lock(&d->lock);
+        list_splice(&d->done, &batch);
+        uint64_t one = 1;
+        /* The counter only wakes the loop; a full counter is already a wake-up. */
+        (void)!write(d->event_fd, &one, sizeof one);
+    }
+    pthread_mutex_unlock(&d->lock);
+    return NULL;
+}
+
+/* ---- the loop's side ------------------------------------------------------------------------ */
+
+static void submit_staged(struct durable *d)
+{
+    if (!d->staged.head)
+        return;
+    pthread_mutex_lock(&d->lock);
+    list_splice(&d->queue, &d->staged);
+    pthread_cond_signal(&d->wake);
+    pthread_mutex_unlock(&d->lock);
+}
+
+/* The store unbound a durable object: its catalogue entry goes, in order with everything else. */
+static void on_durable_unbound(void *ctx, const struct object *obj)
+{
+    struct durable *d = ctx;
+    struct durable_job *j = job_new(JOB_DROP, obj);
+    if (!j) {
+        /* It comes back after a restart; logged so that is not a mystery. */
+        log_error("out of memory: the catalogue keeps '%s' (id %llu), deleted in memory", obj->name,
+                  (unsigned long long)obj->id);
+        return;
+    }
+    list_append(&d->staged, j);
+}
+
+static void hold(struct conn *c, struct durable_job *j, const struct shm_reply *rep)
+{
+    j->reply_to = c;
+    j->reply = *rep;
+    c->held_job = j;
+    conn_set_state(c, CONN_PERSISTING);
+}
+
+static void send_held_reply(struct durable_job *j, int code, const char *detail)
+{
+    struct conn *c = j->reply_to;
+    if (!c)
+        return;
+    c->held_job = NULL;
+    if (code)
+        conn_send_error(c, j->reply.type, j->reply.seq, code, "%s", detail);
+    else
+        conn_send_reply(c, &j->reply);
+    /* Queuing the reply may have failed and moved the connection on: leave it there. */
+    if (c->state == CONN_PERSISTING)
+        conn_set_state(c, CONN_READY);
+    conn_kick(c);
+}
+
+static void complete_write(struct durable *d, struct durable_job *j)
+{
+    store_t *store = d->server->store;
+    struct object *obj = j->obj;
+    if (j->result != 0) {
+        log_error("durable seal of '%s' failed: %s", j->name, j->detail);
+        struct store_client *owner = obj->owner;
+        store_seal_abandon(store, obj);
+        if (j->put && owner) {
+            struct store_detail ignored;
+            store_abort(store, owner, obj->id, &ignored);
+        }
+        send_held_reply(j, SHMSTORE_EIO, j->detail);
+        return;
+    }
+    struct store_detail sd;
+    struct store_client *owner = obj->owner;
+    if (store_seal_finish(store, obj, &sd) != 0) {
+        if (j->put && owner) {
+            struct store_detail ignored;
+            store_abort(store, owner, obj->id, &ignored);
+        }
+        /* Not bound after all (a replacing seal took the name meanwhile): its entry goes too.
+         * store_seal_finish freed obj or left it to its client, so the drop is made from the job. */
+        struct durable_job *drop = calloc(1, sizeof *drop);
+        if (drop) {
+            drop->kind = JOB_DROP;
+            drop->name = j->name;
+            drop->name_len = j->name_len;
+            drop->entry = j->entry;
+            j->name = NULL;
+            list_append(&d->staged, drop);
+        }
+        send_held_reply(j, SHMSTORE_EEXIST, sd.text);
+        return;
+    }
+    obj->created_ns = j->entry.sealed_ns;
+    send_held_reply(j, 0, NULL);
+}
+
+static void on_done(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    struct durable *d = arg;
+    uint64_t count;
+    (void)!read(fd, &count, sizeof count);
+    pthread_mutex_lock(&d->lock);
+    struct job_list done = d->done;
+    d->done.head = d->done.tail = NULL;
+    pthread_mutex_unlock(&d->lock);
+    while (done.head) {
+        struct durable_job *j = done.head;
+        done.head = j->next;
+        if (j->kind == JOB_WRITE) {
+            complete_write(d, j);
+        } else if (j->result != 0) {
+            log_error("catalogue drop of '%s' failed: %s", j->name, j->detail);
+            send_held_reply(j, SHMSTORE_EIO, j->detail);
+        } else {
+            send_held_reply(j, 0, NULL);
+        }
+        job_free(j);
+    }
+    /* Binds above may have replaced durable objects: their drops go now. */
+    submit_staged(d);
+}
+
+void durable_seal(struct server *s, struct object *obj, struct conn *c,
+                  const struct shm_reply *rep, int put)
+{
+    struct durable *d = s->durable;
+    struct durable_job *j = job_new(JOB_WRITE, obj);
+    if (!j) {
+        struct store_detail ignored;
+        struct store_client *owner = obj->owner;
+        store_seal_abandon(s->store, obj);
+        if (put && owner)
+            store_abort(s->store, owner, obj->id, &ignored);
+        conn_send_error(c, rep->type, rep->seq, SHMSTORE_ENOMEM, "daemon out of memory");
+        return;
+    }
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    j->obj = obj;
+    j->put = put;
+    j->data = s->arena.data + obj->data_offset;
+    j->meta = s->arena.data + obj->meta_offset;
+    j->entry.sealed_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+    list_append(&d->staged, j);
+    hold(c, j, rep);
+    submit_staged(d);
+}
+
+int durable_hold_reply(struct server *s, struct conn *c, const struct shm_reply *rep)
+{
+    struct durable *d = s->durable;
+    if (!d || !d->staged.head)
+        return 0;
+    hold(c, d->staged.tail, rep);
+    submit_staged(d);
+    return 1;
+}
+
+void durable_forget_conn(struct server *s, struct conn *c)
+{
+    if (c->held_job)
+        c->held_job->reply_to = NULL;
+    c->held_job = NULL;
+    (void)s;
+}
+
+/* ---- start and stop ------------------------------------------------------------------------- */
+
+/* Bring every catalogued object back into the arena. What cannot be read whole and checked is
+ * never served: damaged or missing ones are moved aside, and the rest stay on disk (the arena is
+ * full, or a read failed) for a later start. */
+static int restore_all(struct durable *d, char *why, size_t whylen)
+{
+    struct server *s = d->server;
+    char **names;
+    struct persist_entry *entries;
+    size_t n;
+    int rc = persist_list(d->persist, &names, &entries, &n, why, whylen);
+    if (rc != 0)
+        return -1;
+    uint64_t restored = 0, restored_bytes = 0, left = 0, left_bytes = 0, damaged = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct persist_entry *e = &entries[i];
+        struct object *obj;
+        struct store_detail sd;
+        if (store_restore(s->store, names[i], strlen(names[i]), e->id, e->size, e->meta_size,
+                          e->sealed_ns, &obj, &sd) != 0) {
+            if (left++ == 0)
+                log_warn("durable '%s' stays on disk, not served: %s", names[i], sd.text);
+            left_bytes += e->size + e->meta_size;
+            continue;
+        }
+        char problem[512];
+        int read = persist_read_object(d->persist, e, s->arena.data + obj->data_offset,
+                                       s->arena.data + obj->meta_offset, problem, sizeof problem);
+        if (read == 0) {
+            restored++;
+            restored_bytes += e->size + e->meta_size;
+            continue;
+        }
+        store_restore_discard(s->store, obj);
+        if (read == -ENOENT || read == -EBADMSG) {
+            damaged++;
+            log_error("durable '%s' (id %llu) is damaged and is not served: %s; moved to "
+                      "%s/corrupt/", names[i], (unsigned long long)e->id, problem,
+                      persist_dir(d->persist));
+            if (persist_quarantine(d->persist, names[i], e, problem, sizeof problem) != 0)
+                log_error("%s", problem);
+        } else {
+            left++;
+            left_bytes += e->size + e->meta_size;
+            log_error("durable '%s' stays on disk, not served: %s", names[i], problem);
+        }
+    }
+    persist_entries_free(names, entries, n);
+    char size[32];
+    log_info("durable objects in %s: %llu restored (%s)%s", persist_dir(d->persist),
+             (unsigned long long)restored, human_size(restored_bytes, size, sizeof size),
+             damaged ? ", damaged ones moved to corrupt/" : "");
+    if (left) {
+        char total[32];
+        log_warn("%llu durable objects (%s) stay on disk and are not served: the arena is too "
+                 "small for them (start with a larger --memory); loading them on first get is "
+                 "not built yet", (unsigned long long)left, human_size(left_bytes, total,
+                                                                       sizeof total));
+    }
+    long orphans = persist_remove_orphans(d->persist, why, whylen);
+    if (orphans < 0)
+        return -1;
+    if (orphans > 0)
+        log_info("removed %ld object files no catalogue entry names (left by a crash)", orphans);
+    return 0;
+}
+
+int durable_start(struct server *s, char *why, size_t whylen)
+{
+    if (s->opts->durability == DURABILITY_ASYNC) {
+        snprintf(why, whylen, "durability = async is not built yet: use durability = sync");
+        return -1;
+    }
+    if (!s->opts->data_dir[0])
+        return 0;
+    struct durable *d = calloc(1, sizeof *d);
+    if (!d) {
+        snprintf(why, whylen, "out of memory");
+        return -1;
+    }
+    d->server = s;
+    d->event_fd = -1;
+    pthread_mutex_init(&d->lock, NULL);
+    pthread_cond_init(&d->wake, NULL);
+    s->durable = d;
+    if (persist_open(s->opts->data_dir, &d->persist, why, whylen) != 0 ||
+        restore_all(d, why, whylen) != 0)
+        return -1;   /* server_stop calls durable_stop */
+    d->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (d->event_fd < 0) {
+        snprintf(why, whylen, "cannot make an eventfd: %s", strerror(errno));
+        return -1;
+    }
+    d->done_event = event_new(s->base, d->event_fd, EV_READ | EV_PERSIST, on_done, d);
+    if (!d->done_event || event_add(d->done_event, NULL) != 0) {
+        snprintf(why, whylen, "cannot set up the event loop");
+        return -1;
+    }
+    int rc = pthread_create(&d->thread, NULL, writer_main, d);
+    if (rc != 0) {
+        snprintf(why, whylen, "cannot start the writer thread: %s", strerror(rc));
+        return -1;
+    }
+    d->thread_started = 1;
+    store_set_unbind_hook(s->store, on_durable_unbound, d);
+    return 0;
+}
+
+static void free_list(struct durable_job *j)
+{
+    while (j) {
+        struct durable_job *next = j->next;
+        job_free(j);
+        j = next;
+    }
+}
+
+void durable_stop(struct server *s)
+{
+    struct durable *d = s->durable;
+    if (!d)
+        return;
+    store_set_unbind_hook(s->store, NULL, NULL);
+    submit_staged(d);
+    if (d->thread_started) {
+        pthread_mutex_lock(&d->lock);
+        d->stopping = 1;
+        pthread_cond_signal(&d->wake);
+        pthread_mutex_unlock(&d->lock);
+        pthread_join(d->thread, NULL);
+    }
+    /* Written and committed, but nobody waits for the replies any more. */
+    free_list(d->done.head);
+    free_list(d->queue.head);
+    free_list(d->staged.head);
+    if (d->done_event)
+        event_free(d->done_event);
+    if (d->event_fd >= 0)
+        close(d->event_fd);
+    persist_close(d->persist);
+    pthread_mutex_destroy(&d->lock);
+    pthread_cond_destroy(&d->wake);
+    free(d);
+    s->durable = NULL;
+}
