@@ -186,6 +186,28 @@ static int stop_process(struct test_daemon *d)
     return result;
 }
 
+void harness_kill(struct test_daemon *d)
+{
+    if (d->pid <= 0)
+        return;
+    kill(d->pid, SIGKILL);
+    waitpid(d->pid, NULL, 0);
+    d->pid = 0;
+}
+
+int harness_respawn(struct test_daemon *d, ...)
+{
+    char *extra[MAX_ARGS];
+    size_t n = 0;
+    va_list ap;
+    va_start(ap, d);
+    for (char *arg; (arg = va_arg(ap, char *)) && n < MAX_ARGS - 1;)
+        extra[n++] = arg;
+    va_end(ap);
+    extra[n] = NULL;
+    return spawn(d, extra);
+}
+
 int harness_restart(struct test_daemon *d)
 {
     if (stop_process(d) != 0)

@@ -30,6 +30,11 @@ int harness_stop(struct test_daemon *d);
 /* Stop the daemon cleanly (as harness_stop, but keeping the directory) and start a new one on
  * the same socket with the same -m. 0, or -1 when the stop was not clean or the start failed. */
 int harness_restart(struct test_daemon *d);
+/* SIGKILL the daemon and reap it, keeping its directory: a crash, for tests of what survives. */
+void harness_kill(struct test_daemon *d);
+/* After harness_kill: start a new daemon on the same socket with the same -m and the given extra
+ * arguments (NULL-terminated list). 0, or -1 as harness_start. */
+int harness_respawn(struct test_daemon *d, ...);
 /* Path of a binary from the environment variable `var` ("SHMSTORED", "STORECTL"). */
 const char *harness_binary(const char *var);
 /* $SHMSTORE_TEST_SCALE as a factor (default 1.0; the valgrind setup makes it smaller), applied to

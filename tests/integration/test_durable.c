@@ -1,0 +1,409 @@
+/*
+ * test_durable.c — durable objects (SHMSTORE_PERSIST) against a real daemon with a data
+ * directory: what survives a restart, what does not, and SIGKILL at random moments.
+ *
+ * The kill test runs writer processes that put (with REPLACE) and delete durable objects of 0 B
+ * to 3 MiB under a few names each, recording in a shared page, per name, the last acknowledged
+ * state and the operation in flight. The test SIGKILLs the daemon at a random moment, lets the
+ * writers notice (their calls fail with ECONN and they exit), starts a new daemon on the same
+ * data directory and checks every name: an object must be there exactly when the acknowledged
+ * state (or the operation in flight) says so, and its payload and metadata must be exactly the
+ * version one of them wrote, so a torn object would show as wrong bytes. A transient object put
+ * before each kill must be gone. Then the observed state becomes the acknowledged one and the
+ * next cycle starts.
+ *
+ * Cycles: 20 by default, scaled by $SHMSTORE_TEST_SCALE (at least 5), or $SHMSTORE_DURABLE_CYCLES.
+ * The long run:  SHMSTORE_DURABLE_CYCLES=500 meson test -C build integration.durable -v
+ * Seed: $SHMSTORE_DURABLE_SEED, else a fresh one, printed.
+ */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "shmstore.h"
+
+#define WRITERS 2
+#define NAMES_PER_WRITER 6
+#define MAX_SIZE (3u << 20)
+#define NO_PENDING UINT32_MAX
+
+/* Per name: what the store must hold after a crash. Version 0 means "no object". */
+struct slot {
+    volatile uint32_t acked;     /* last acknowledged version (0: deleted or never put) */
+    volatile uint32_t pending;   /* version of the operation in flight, 0 for a delete, or
+                                  * NO_PENDING */
+    volatile uint32_t next;      /* versions only grow, across cycles too */
+};
+
+static struct slot *slots;       /* shared with the writers */
+static char data_dir[64];
+
+static uint64_t mix(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static void slot_name(unsigned slot, char *buf, size_t len)
+{
+    snprintf(buf, len, "durable/w%u/n%u", slot / NAMES_PER_WRITER, slot % NAMES_PER_WRITER);
+}
+
+/* The size and bytes of a version are a function of (slot, version), so a reader can tell a
+ * whole object of either candidate version from anything else. */
+static size_t version_size(unsigned slot, uint32_t version)
+{
+    static const size_t sizes[] = {0, 1, 100, 4096, 70000, 1u << 20, MAX_SIZE};
+    uint64_t st = (uint64_t)slot << 32 | version;
+    return sizes[mix(&st) % (sizeof sizes / sizeof sizes[0])];
+}
+
+static void version_fill(unsigned slot, uint32_t version, unsigned char *buf, size_t size)
+{
+    uint64_t st = ((uint64_t)slot << 32 | version) ^ 0x5555;
+    size_t i = 0;
+    for (; i + 8 <= size; i += 8) {
+        uint64_t w = mix(&st);
+        memcpy(buf + i, &w, 8);
+    }
+    uint64_t w = mix(&st);
+    memcpy(buf + i, &w, size - i);
+}
+
+static void version_meta(unsigned slot, uint32_t version, char *buf, size_t len)
+{
+    snprintf(buf, len, "slot %u version %u", slot, version);
+}
+
+/* A writer: random puts and deletes on its own names until the daemon goes away. */
+static void writer_main(const char *socket, unsigned writer, uint64_t seed)
+{
+    shmstore_client *c;
+    if (shmstore_connect(socket, &c) != 0)
+        _exit(0);   /* the daemon died before this writer got going */
+    unsigned char *buf = malloc(MAX_SIZE + 8);
+    if (!buf)
+        _exit(2);
+    uint64_t st = seed;
+    for (;;) {
+        unsigned slot = writer * NAMES_PER_WRITER + (unsigned)(mix(&st) % NAMES_PER_WRITER);
+        struct slot *s = &slots[slot];
+        char name[64], meta[64];
+        slot_name(slot, name, sizeof name);
+        int rc;
+        if (mix(&st) % 4 == 0) {
+            s->pending = 0;
+            __sync_synchronize();
+            rc = shmstore_delete(c, name);
+            if (rc == 0 || rc == SHMSTORE_ENOTFOUND)
+                s->acked = 0;
+        } else {
+            uint32_t v = s->next++;
+            size_t size = version_size(slot, v);
+            version_fill(slot, v, buf, size);
+            version_meta(slot, v, meta, sizeof meta);
+            s->pending = v;
+            __sync_synchronize();
+            rc = shmstore_put(c, name, buf, size, meta, strlen(meta),
+                              SHMSTORE_REPLACE | SHMSTORE_PERSIST);
+            if (rc == 0)
+                s->acked = v;
+        }
+        __sync_synchronize();
+        if (rc == SHMSTORE_ECONN)
+            break;   /* the daemon was killed: the operation may or may not have happened */
+        if (rc != 0 && rc != SHMSTORE_ENOTFOUND) {
+            fprintf(stderr, "writer %u: %s: %s\n", writer, shmstore_errname(rc),
+                    shmstore_errmsg(c));
+            _exit(3);
+        }
+        s->pending = NO_PENDING;
+    }
+    free(buf);
+    shmstore_close(c);
+    _exit(0);
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)st, (void)type, (void)ftw;
+    return remove(path);
+}
+
+static void make_data_dir(void)
+{
+    snprintf(data_dir, sizeof data_dir, "/tmp/shmstore-durable-XXXXXX");
+    assert_non_null(mkdtemp(data_dir));
+}
+
+static void remove_data_dir(void)
+{
+    nftw(data_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static size_t cycles(void)
+{
+    const char *env = getenv("SHMSTORE_DURABLE_CYCLES");
+    if (env && *env)
+        return (size_t)strtoul(env, NULL, 10);
+    return harness_scale(20, 5);
+}
+
+/* Whether the store holds for slot exactly one of the versions allowed; the one seen in *seen. */
+static int check_slot(shmstore_client *c, unsigned slot, unsigned char *want, uint32_t *seen,
+                      char *why, size_t whylen)
+{
+    const struct slot *s = &slots[slot];
+    char name[64];
+    slot_name(slot, name, sizeof name);
+    shmstore_object obj;
+    int rc = shmstore_get(c, name, 0, &obj);
+    if (rc == SHMSTORE_ENOTFOUND) {
+        *seen = 0;
+        if (s->acked == 0 || s->pending == 0)
+            return 1;
+        snprintf(why, whylen, "%s: gone, but version %u was acknowledged (in flight: %d)", name,
+                 s->acked, (int)s->pending);
+        return 0;
+    }
+    if (rc != 0) {
+        snprintf(why, whylen, "%s: get failed: %s", name, shmstore_errname(rc));
+        return 0;
+    }
+    uint32_t version = 0;
+    char meta[64];
+    snprintf(meta, sizeof meta, "%.*s", (int)(obj.meta_size < 63 ? obj.meta_size : 63),
+             (const char *)obj.meta);
+    unsigned meta_slot;
+    int ok = sscanf(meta, "slot %u version %" SCNu32, &meta_slot, &version) == 2 &&
+             meta_slot == slot && (version == s->acked || version == s->pending) &&
+             version != 0;
+    if (ok) {
+        size_t size = version_size(slot, version);
+        version_fill(slot, version, want, size);
+        ok = obj.size == size && memcmp(obj.data, want, size) == 0;
+    }
+    if (!ok)
+        snprintf(why, whylen, "%s: holds '%s' (%zu bytes), expected version %u or %d, whole",
+                 name, meta, obj.size, s->acked, (int)s->pending);
+    *seen = version;
+    shmstore_release(c, &obj);
+    return ok;
+}
+
+static void test_kill_cycles(void **state)
+{
+    (void)state;
+    const char *seed_env = getenv("SHMSTORE_DURABLE_SEED");
+    uint64_t seed = seed_env && *seed_env ? strtoull(seed_env, NULL, 0)
+                                          : (uint64_t)time(NULL) ^ (uint64_t)getpid() << 16;
+    printf("# seed %" PRIu64 " (SHMSTORE_DURABLE_SEED to replay)\n", seed);
+    slots = mmap(NULL, sizeof *slots * WRITERS * NAMES_PER_WRITER, PROT_READ | PROT_WRITE,
+                 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    assert_true(slots != MAP_FAILED);
+    for (unsigned i = 0; i < WRITERS * NAMES_PER_WRITER; i++)
+        slots[i] = (struct slot){.acked = 0, .pending = NO_PENDING, .next = 1};
+    make_data_dir();
+    struct test_daemon d;
+    assert_int_equal(harness_start(&d, "64M", "-d", data_dir, NULL), 0);
+    unsigned char *want = malloc(MAX_SIZE + 8);
+    assert_non_null(want);
+    const size_t n = cycles();
+    uint64_t st = seed;
+    unsigned long present = 0, in_flight_seen = 0;
+    for (size_t cycle = 0; cycle < n; cycle++) {
+        shmstore_client *c;
+        assert_int_equal(shmstore_connect(d.socket, &c), 0);
+        assert_int_equal(shmstore_put(c, "transient", "gone", 4, NULL, 0, SHMSTORE_REPLACE), 0);
+        pid_t writers[WRITERS];
+        for (unsigned w = 0; w < WRITERS; w++) {
+            uint64_t writer_seed = mix(&st);
+            writers[w] = fork();
+            assert_true(writers[w] >= 0);
+            if (writers[w] == 0)
+                writer_main(d.socket, w, writer_seed);
+        }
+        /* 0 to 300 ms of writing (more under valgrind, which is slower), then the crash. */
+        unsigned delay_us = (unsigned)(mix(&st) % 300000) * (harness_under_valgrind() ? 5 : 1);
+        usleep(delay_us);
+        harness_kill(&d);
+        for (unsigned w = 0; w < WRITERS; w++) {
+            int status;
+            assert_int_equal(waitpid(writers[w], &status, 0), writers[w]);
+            if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                fail_msg("cycle %zu: writer %u ended with status %d", cycle, w, status);
+        }
+        shmstore_close(c);
+        if (harness_respawn(&d, "-d", data_dir, NULL) != 0)
+            fail_msg("cycle %zu: the daemon did not start again", cycle);
+        assert_int_equal(shmstore_connect(d.socket, &c), 0);
+        shmstore_object obj;
+        if (shmstore_get(c, "transient", 0, &obj) != SHMSTORE_ENOTFOUND)
+            fail_msg("cycle %zu: a transient object survived the crash", cycle);
+        for (unsigned slot = 0; slot < WRITERS * NAMES_PER_WRITER; slot++) {
+            char why[512];
+            uint32_t seen;
+            if (!check_slot(c, slot, want, &seen, why, sizeof why)) {
+                harness_dump_log(&d);
+                fail_msg("cycle %zu (seed %" PRIu64 "): %s", cycle, seed, why);
+            }
+            present += seen != 0;
+            in_flight_seen += seen != 0 && seen == slots[slot].pending;
+            slots[slot].acked = seen;
+            slots[slot].pending = NO_PENDING;
+        }
+        shmstore_close(c);
+    }
+    printf("# %zu cycles: %lu objects checked present, %lu of them the version in flight at "
+           "the kill\n", n, present, in_flight_seen);
+    free(want);
+    assert_int_equal(harness_stop(&d), 0);
+    remove_data_dir();
+    munmap(slots, sizeof *slots * WRITERS * NAMES_PER_WRITER);
+}
+
+/* A clean restart: durable objects come back with their ids and seal times, transient ones do
+ * not, an acknowledged delete stays deleted, and new ids start above the old ones. */
+static void test_restart_keeps_durable_only(void **state)
+{
+    (void)state;
+    make_data_dir();
+    struct test_daemon d;
+    assert_int_equal(harness_start(&d, "16M", "-d", data_dir, NULL), 0);
+    shmstore_client *c;
+    assert_int_equal(shmstore_connect(d.socket, &c), 0);
+    static unsigned char big[200000];
+    version_fill(1, 1, big, sizeof big);
+    assert_int_equal(shmstore_put(c, "keep/empty", NULL, 0, NULL, 0, SHMSTORE_PERSIST), 0);
+    assert_int_equal(shmstore_put(c, "keep/big", big, sizeof big, "m", 1, SHMSTORE_PERSIST), 0);
+    assert_int_equal(shmstore_put(c, "gone/deleted", "x", 1, NULL, 0, SHMSTORE_PERSIST), 0);
+    assert_int_equal(shmstore_delete(c, "gone/deleted"), 0);
+    assert_int_equal(shmstore_put(c, "gone/transient", "x", 1, NULL, 0, 0), 0);
+    /* Replaced by a transient object: the durable one must not come back either. */
+    assert_int_equal(shmstore_put(c, "gone/replaced", "x", 1, NULL, 0, SHMSTORE_PERSIST), 0);
+    assert_int_equal(shmstore_put(c, "gone/replaced", "y", 1, NULL, 0, SHMSTORE_REPLACE), 0);
+    /* Created in place, then sealed. */
+    void *dest;
+    uint64_t id;
+    assert_int_equal(shmstore_create(c, "keep/inplace", 5, NULL, 0, SHMSTORE_PERSIST, &dest, &id),
+                     0);
+    memcpy(dest, "hello", 5);
+    assert_int_equal(shmstore_seal(c, id), 0);
+    shmstore_object_stat before;
+    assert_int_equal(shmstore_stat(c, "keep/big", &before), 0);
+    shmstore_close(c);
+
+    assert_int_equal(harness_stop(&d), 0);
+    assert_int_equal(harness_start(&d, "16M", "-d", data_dir, NULL), 0);
+    assert_int_equal(shmstore_connect(d.socket, &c), 0);
+    shmstore_object_stat after;
+    assert_int_equal(shmstore_stat(c, "keep/big", &after), 0);
+    assert_int_equal(after.id, before.id);
+    assert_int_equal(after.created_ns, before.created_ns);
+    shmstore_object obj;
+    assert_int_equal(shmstore_get(c, "keep/big", 0, &obj), 0);
+    assert_int_equal(obj.size, sizeof big);
+    assert_memory_equal(obj.data, big, sizeof big);
+    assert_int_equal(obj.meta_size, 1);
+    assert_memory_equal(obj.meta, "m", 1);
+    shmstore_release(c, &obj);
+    assert_int_equal(shmstore_get(c, "keep/inplace", 0, &obj), 0);
+    assert_int_equal(obj.id, id);
+    assert_memory_equal(obj.data, "hello", 5);
+    shmstore_release(c, &obj);
+    assert_int_equal(shmstore_get(c, "keep/empty", 0, &obj), 0);
+    assert_int_equal(obj.size, 0);
+    shmstore_release(c, &obj);
+    assert_int_equal(shmstore_get(c, "gone/deleted", 0, &obj), SHMSTORE_ENOTFOUND);
+    assert_int_equal(shmstore_get(c, "gone/transient", 0, &obj), SHMSTORE_ENOTFOUND);
+    assert_int_equal(shmstore_get(c, "gone/replaced", 0, &obj), SHMSTORE_ENOTFOUND);
+    assert_int_equal(shmstore_put(c, "new", "n", 1, NULL, 0, 0), 0);
+    shmstore_object_stat fresh;
+    assert_int_equal(shmstore_stat(c, "new", &fresh), 0);
+    assert_true(fresh.id > id && fresh.id > before.id);
+    shmstore_close(c);
+    assert_int_equal(harness_stop(&d), 0);
+    remove_data_dir();
+}
+
+/* A daemon whose arena cannot hold everything starts anyway, serves what fits and says so. */
+static void test_arena_too_small_at_start(void **state)
+{
+    (void)state;
+    make_data_dir();
+    struct test_daemon d;
+    assert_int_equal(harness_start(&d, "8M", "-d", data_dir, NULL), 0);
+    shmstore_client *c;
+    assert_int_equal(shmstore_connect(d.socket, &c), 0);
+    static unsigned char chunk[3u << 20];
+    version_fill(2, 2, chunk, sizeof chunk);
+    assert_int_equal(shmstore_put(c, "a", chunk, sizeof chunk, NULL, 0, SHMSTORE_PERSIST), 0);
+    assert_int_equal(shmstore_put(c, "b", chunk, sizeof chunk, NULL, 0, SHMSTORE_PERSIST), 0);
+    shmstore_close(c);
+    assert_int_equal(harness_stop(&d), 0);
+    assert_int_equal(harness_start(&d, "4M", "-d", data_dir, NULL), 0);
+    assert_int_equal(shmstore_connect(d.socket, &c), 0);
+    shmstore_object obj;
+    assert_int_equal(shmstore_get(c, "a", 0, &obj), 0);
+    assert_memory_equal(obj.data, chunk, sizeof chunk);
+    shmstore_release(c, &obj);
+    assert_int_equal(shmstore_get(c, "b", 0, &obj), SHMSTORE_ENOTFOUND);
+    shmstore_close(c);
+    assert_int_equal(harness_stop(&d), 0);
+    /* Still on disk: a large enough arena serves it again. */
+    assert_int_equal(harness_start(&d, "8M", "-d", data_dir, NULL), 0);
+    assert_int_equal(shmstore_connect(d.socket, &c), 0);
+    assert_int_equal(shmstore_get(c, "b", 0, &obj), 0);
+    assert_memory_equal(obj.data, chunk, sizeof chunk);
+    shmstore_release(c, &obj);
+    shmstore_close(c);
+    assert_int_equal(harness_stop(&d), 0);
+    remove_data_dir();
+}
+
+static void test_persist_without_data_dir(void **state)
+{
+    (void)state;
+    struct test_daemon d;
+    assert_int_equal(harness_start(&d, "8M", NULL), 0);
+    shmstore_client *c;
+    assert_int_equal(shmstore_connect(d.socket, &c), 0);
+    assert_int_equal(shmstore_put(c, "p", "x", 1, NULL, 0, SHMSTORE_PERSIST), SHMSTORE_EINVAL);
+    assert_non_null(strstr(shmstore_errmsg(c), "start shmstored with -d DIR"));
+    static unsigned char big[100000];
+    assert_int_equal(shmstore_put(c, "p", big, sizeof big, NULL, 0, SHMSTORE_PERSIST),
+                     SHMSTORE_EINVAL);
+    shmstore_object obj;
+    assert_int_equal(shmstore_get(c, "p", 0, &obj), SHMSTORE_ENOTFOUND);
+    shmstore_close(c);
+    assert_int_equal(harness_stop(&d), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_persist_without_data_dir),
+        cmocka_unit_test(test_restart_keeps_durable_only),
+        cmocka_unit_test(test_arena_too_small_at_start),
+        cmocka_unit_test(test_kill_cycles),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
