@@ -12,6 +12,10 @@
  * before each kill must be gone. Then the observed state becomes the acknowledged one and the
  * next cycle starts.
  *
+ * Also: a clean restart keeps durable objects (ids, seal times) and only them; an arena too small
+ * at start serves what fits and leaves the rest on disk; a full disk (a 2 MiB tmpfs) fails a
+ * durable put or seal with EIO and leaves the name as it was.
+ *
  * Cycles: 20 by default, scaled by $SHMSTORE_TEST_SCALE (at least 5), or $SHMSTORE_DURABLE_CYCLES.
  * The long run:  SHMSTORE_DURABLE_CYCLES=500 meson test -C build integration.durable -v
  * Seed: $SHMSTORE_DURABLE_SEED, else a fresh one, printed.
@@ -31,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -379,6 +384,63 @@ static void test_arena_too_small_at_start(void **state)
     remove_data_dir();
 }
 
+/* A full disk fails the durable put with EIO and a detail saying so and how much was needed; the
+ * name keeps its object and the store goes on serving. The data directory is a 2 MiB tmpfs,
+ * which needs root (CI runs as root): skipped with a message where mounting is impossible. */
+static void test_disk_full(void **state)
+{
+    (void)state;
+    make_data_dir();
+    if (mount("tmpfs", data_dir, "tmpfs", 0, "size=2m") != 0) {
+        printf("# skipped: cannot mount a small tmpfs here (%s)\n", strerror(errno));
+        remove_data_dir();
+        skip();
+    }
+    struct test_daemon d;
+    char dir[96];
+    snprintf(dir, sizeof dir, "%s/data", data_dir);
+    assert_int_equal(harness_start(&d, "16M", "-d", dir, NULL), 0);
+    shmstore_client *c;
+    assert_int_equal(shmstore_connect(d.socket, &c), 0);
+    static unsigned char small[500000], big[3000000];
+    version_fill(3, 1, small, sizeof small);
+    version_fill(3, 2, big, sizeof big);
+    assert_int_equal(shmstore_put(c, "x", small, sizeof small, NULL, 0, SHMSTORE_PERSIST), 0);
+    assert_int_equal(shmstore_put(c, "x", big, sizeof big, NULL, 0,
+                                  SHMSTORE_PERSIST | SHMSTORE_REPLACE), SHMSTORE_EIO);
+    const char *why = shmstore_errmsg(c);
+    if (!strstr(why, "disk full") || !strstr(why, "3000000 bytes") || !strstr(why, dir))
+        fail_msg("unclear detail: %s", why);
+    /* Created in place and sealed: the seal fails, the object stays unsealed and can go. */
+    void *dest;
+    uint64_t id;
+    assert_int_equal(shmstore_create(c, "y", sizeof big, NULL, 0, SHMSTORE_PERSIST, &dest, &id),
+                     0);
+    memcpy(dest, big, sizeof big);
+    assert_int_equal(shmstore_seal(c, id), SHMSTORE_EIO);
+    assert_int_equal(shmstore_abort(c, id), 0);
+    shmstore_object obj;
+    assert_int_equal(shmstore_get(c, "y", 0, &obj), SHMSTORE_ENOTFOUND);
+    assert_int_equal(shmstore_get(c, "x", 0, &obj), 0);
+    assert_int_equal(obj.size, sizeof small);
+    assert_memory_equal(obj.data, small, sizeof small);
+    shmstore_release(c, &obj);
+    /* What fits still goes, and the old object comes back after a restart. */
+    assert_int_equal(shmstore_put(c, "z", "ok", 2, NULL, 0, SHMSTORE_PERSIST), 0);
+    shmstore_close(c);
+    assert_int_equal(harness_stop(&d), 0);
+    assert_int_equal(harness_start(&d, "16M", "-d", dir, NULL), 0);
+    assert_int_equal(shmstore_connect(d.socket, &c), 0);
+    assert_int_equal(shmstore_get(c, "x", 0, &obj), 0);
+    assert_memory_equal(obj.data, small, sizeof small);
+    shmstore_release(c, &obj);
+    assert_int_equal(shmstore_get(c, "y", 0, &obj), SHMSTORE_ENOTFOUND);
+    shmstore_close(c);
+    assert_int_equal(harness_stop(&d), 0);
+    umount(data_dir);
+    remove_data_dir();
+}
+
 static void test_persist_without_data_dir(void **state)
 {
     (void)state;
@@ -403,6 +465,7 @@ int main(void)
         cmocka_unit_test(test_persist_without_data_dir),
         cmocka_unit_test(test_restart_keeps_durable_only),
         cmocka_unit_test(test_arena_too_small_at_start),
+        cmocka_unit_test(test_disk_full),
         cmocka_unit_test(test_kill_cycles),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
