@@ -257,13 +257,9 @@ int persist_write_object(persist_t *p, uint64_t id, const void *data, uint64_t s
         return say(why, whylen, err, "%s: cannot create %s/objects/%s: %s", disk_problem(err),
                    p->dir, temp, strerror(err));
     }
-    int rc = 0;
-    /* Reserve the space first where the file system can, so a full disk is found before any
-     * byte is copied and the message can say how much was needed. */
-    if (size + meta_size > 0 && posix_fallocate(fd, 0, (off_t)(size + meta_size)) == ENOSPC)
-        rc = -ENOSPC;
-    if (rc == 0)
-        rc = write_all(fd, data, size);
+    /* No posix_fallocate first: on ext4 it made a 64 MiB durable put 2x slower (unwritten
+     * extents converted at fsync), and write() reports a full disk just as well. */
+    int rc = write_all(fd, data, size);
     if (rc == 0)
         rc = write_all(fd, meta, meta_size);
     if (rc == 0 && fsync(fd) != 0)
