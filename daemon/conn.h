@@ -3,6 +3,8 @@
  * non-blocking socket with bounded input and output buffers.
  *
  *   HANDSHAKE --HELLO ok--> READY <--reply--> WAITING (a get waits for a name)
+ *                           READY <--reply--> PERSISTING (a durable seal, put or delete
+ *                                                        waits for the disk: durable.h)
  *        \                    |
  *         +--bad frame--> DRAINING (flush the error reply) --> CLOSED (freed)
  *
