@@ -7,7 +7,7 @@
  * store forgets to free. The targeted tests pin down the rules of docs/architecture.md, "Object
  * lifecycle", one by one (name reservation, REPLACE, seal/abort ownership, pins, delete while
  * pinned, client drop, waiters, ENOSPC, sizes and alignment, the resumable name-ordered walk,
- * delete by pattern). The churn test drives the store
+ * delete by pattern, the two-step seal of durable objects and restore). The churn test drives the store
  * with a deterministic random mix of every operation across three clients, keeps a shadow model
  * of what must exist, and compares the store's statistics, bindings and payload bytes with the
  * model after every step.
@@ -1833,11 +1833,150 @@ static void test_store_free_with_live_objects(void **state)
     free(mem);
 }
 
+
+/* ---- durable objects: the two-step seal and restore ------------------------------------------ */
+
+static void assert_sound(store_t *s)
+{
+    char why[256];
+    if (store_check(s, why, sizeof why) != 0)
+        fail_msg("store_check: %s", why);
+}
+
+struct unbound_log {
+    int calls;
+    uint64_t last_id;
+};
+
+static void record_unbind(void *ctx, const struct object *obj)
+{
+    struct unbound_log *log = ctx;
+    log->calls++;
+    log->last_id = obj->id;
+}
+
+static void test_durable_seal_binds_only_at_finish(void **state)
+{
+    struct fixture *f = *state;
+    struct unbound_log log = {0};
+    store_set_unbind_hook(f->s, record_unbind, &log);
+    struct object *old, *o, *begun;
+    struct store_detail d;
+    int durable = -1;
+    assert_int_equal(put_s(f, 0, "d", "old", NULL, 0, &old), 0);
+    assert_int_equal(create_s(f, 0, "d", 10, NULL, STORE_REPLACE | STORE_PERSIST, &o), 0);
+    assert_int_equal(store_seal_begin(f->s, &f->cl[0], o->id, &begun, &durable, &d), 0);
+    assert_int_equal(durable, 1);
+    assert_ptr_equal(begun, o);
+    /* Being written: not bound yet, and neither sealable nor abortable again. */
+    assert_ptr_equal(lookup_s(f, "d"), old);
+    assert_int_equal(seal_s(f, 0, o->id), SHMSTORE_ESTATE);
+    assert_int_equal(abort_s(f, 0, o->id), SHMSTORE_ESTATE);
+    assert_sound(f->s);
+    assert_int_equal(store_seal_finish(f->s, o, &d), 0);
+    assert_ptr_equal(lookup_s(f, "d"), o);
+    /* The old object was transient: the hook only hears of durable ones. */
+    assert_int_equal(log.calls, 0);
+    const uint64_t durable_id = o->id;   /* the delete frees o */
+    assert_int_equal(delete_s(f, "d"), 0);
+    assert_int_equal(log.calls, 1);
+    assert_int_equal(log.last_id, durable_id);
+    assert_sound(f->s);
+    /* A transient object's seal_begin seals at once. */
+    struct object *t;
+    assert_int_equal(create_s(f, 1, "t", 1, NULL, 0, &t), 0);
+    assert_int_equal(store_seal_begin(f->s, &f->cl[1], t->id, &begun, &durable, &d), 0);
+    assert_int_equal(durable, 0);
+    assert_ptr_equal(lookup_s(f, "t"), t);
+    store_set_unbind_hook(f->s, NULL, NULL);
+}
+
+static void test_durable_write_outlives_its_client(void **state)
+{
+    struct fixture *f = *state;
+    struct object *o, *p, *begun;
+    struct store_detail d;
+    int durable;
+    assert_int_equal(create_s(f, 2, "a", 100, "m", STORE_PERSIST, &o), 0);
+    assert_int_equal(create_s(f, 2, "b", 100, NULL, STORE_PERSIST, &p), 0);
+    assert_int_equal(store_seal_begin(f->s, &f->cl[2], o->id, &begun, &durable, &d), 0);
+    assert_int_equal(store_seal_begin(f->s, &f->cl[2], p->id, &begun, &durable, &d), 0);
+    store_client_drop(f->s, &f->cl[2]);
+    store_client_init(f->s, &f->cl[2]);
+    /* Ownerless while their writes run, and the store still adds up. */
+    assert_null(o->owner);
+    assert_int_equal(stats(f->s).unsealed_objects, 2);
+    assert_sound(f->s);
+    /* One write succeeded: bound. The other failed: freed, its name free again. */
+    assert_int_equal(store_seal_finish(f->s, o, &d), 0);
+    assert_ptr_equal(lookup_s(f, "a"), o);
+    store_seal_abandon(f->s, p);
+    assert_int_equal(stats(f->s).unsealed_objects, 0);
+    struct object *again;
+    assert_int_equal(create_s(f, 0, "b", 1, NULL, 0, &again), 0);
+    assert_sound(f->s);
+}
+
+static void test_durable_seal_failure_keeps_it_unsealed(void **state)
+{
+    struct fixture *f = *state;
+    struct object *o, *begun, *r;
+    struct store_detail d;
+    int durable;
+    assert_int_equal(create_s(f, 0, "x", 8, NULL, STORE_PERSIST, &o), 0);
+    assert_int_equal(store_seal_begin(f->s, &f->cl[0], o->id, &begun, &durable, &d), 0);
+    store_seal_abandon(f->s, o);
+    /* Still its client's, unsealed: the client may seal again or abort. */
+    assert_ptr_equal(o->owner, &f->cl[0]);
+    assert_null(lookup_s(f, "x"));
+    assert_int_equal(abort_s(f, 0, o->id), 0);
+    /* A plain create whose write was overtaken by a replacing seal: EEXIST at finish. */
+    assert_int_equal(create_s(f, 0, "y", 8, NULL, STORE_PERSIST, &o), 0);
+    assert_int_equal(store_seal_begin(f->s, &f->cl[0], o->id, &begun, &durable, &d), 0);
+    assert_int_equal(put_s(f, 1, "y", "r", NULL, STORE_REPLACE, &r), 0);
+    assert_int_equal(store_seal_finish(f->s, o, &d), SHMSTORE_EEXIST);
+    assert_ptr_equal(lookup_s(f, "y"), r);
+    assert_int_equal(abort_s(f, 0, o->id), 0);
+    assert_sound(f->s);
+}
+
+static void test_restore_keeps_ids_and_raises_next(void **state)
+{
+    struct fixture *f = *state;
+    struct object *o, *n;
+    struct store_detail d;
+    const uint64_t far = (uint64_t)1 << 52;
+    assert_int_equal(store_restore(f->s, "r", 1, far, 64, 3, 12345, &o, &d), 0);
+    assert_int_equal(o->id, far);
+    assert_int_equal(o->created_ns, 12345);
+    assert_int_equal(o->persist, 1);
+    assert_ptr_equal(lookup_s(f, "r"), o);
+    /* The same id twice is refused; a new object's id is above the restored one. */
+    assert_int_equal(store_restore(f->s, "s", 1, far, 1, 0, 1, &n, &d), SHMSTORE_EEXIST);
+    assert_int_equal(put_s(f, 0, "new", "n", NULL, 0, &n), 0);
+    assert_true(n->id > far);
+    /* Discarded (its file could not be read): gone, without a catalogue drop. */
+    struct unbound_log log = {0};
+    store_set_unbind_hook(f->s, record_unbind, &log);
+    store_restore_discard(f->s, o);
+    assert_null(lookup_s(f, "r"));
+    assert_int_equal(log.calls, 0);
+    store_set_unbind_hook(f->s, NULL, NULL);
+    /* An arena too small for it: ENOSPC, nothing changed. */
+    assert_int_equal(store_restore(f->s, "huge", 4, far + 10, ARENA_SIZE, 0, 1, &o, &d),
+                     SHMSTORE_ENOSPC);
+    assert_sound(f->s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
         T(test_lifecycle_and_stats),
+        T(test_durable_seal_binds_only_at_finish),
+        T(test_durable_write_outlives_its_client),
+        T(test_durable_seal_failure_keeps_it_unsealed),
+        T(test_restore_keeps_ids_and_raises_next),
         T(test_abort_frees_object_and_name),
         T(test_put_copies_data_and_meta),
         T(test_eexist_on_sealed_name),
