@@ -128,8 +128,13 @@ static void write_batch(persist_t *p, struct durable_job *batch)
                                                     j->entry.meta_size);
         j->result = persist_write_object(p, j->entry.id, j->data, j->entry.size, j->meta,
                                          j->entry.meta_size, j->detail, sizeof j->detail);
-        written += j->result == 0;
     }
+    /* Every file is written before the first fsync: the batch's data goes down together. */
+    for (struct durable_job *j = batch; j; j = j->next)
+        if (j->kind == JOB_WRITE && j->result == 0) {
+            j->result = persist_publish_object(p, j->entry.id, j->detail, sizeof j->detail);
+            written += j->result == 0;
+        }
     char why[512];
     int rc = written ? persist_sync_objects(p, why, sizeof why) : 0;
     struct persist_op *ops = calloc(n, sizeof *ops);

@@ -262,11 +262,7 @@ int persist_write_object(persist_t *p, uint64_t id, const void *data, uint64_t s
     int rc = write_all(fd, data, size);
     if (rc == 0)
         rc = write_all(fd, meta, meta_size);
-    if (rc == 0 && fsync(fd) != 0)
-        rc = -errno;
     if (close(fd) != 0 && rc == 0)
-        rc = -errno;
-    if (rc == 0 && renameat(p->objects_fd, temp, p->objects_fd, name) != 0)
         rc = -errno;
     if (rc != 0) {
         unlinkat(p->objects_fd, temp, 0);
@@ -280,6 +276,27 @@ int persist_write_object(persist_t *p, uint64_t id, const void *data, uint64_t s
         return say(why, whylen, rc, "%s: needed %llu bytes (%.1f %s) in %s: %s",
                    disk_problem(-rc), (unsigned long long)(size + meta_size), need, unit,
                    p->dir, strerror(-rc));
+    }
+    return 0;
+}
+
+int persist_publish_object(persist_t *p, uint64_t id, char *why, size_t whylen)
+{
+    char name[32], temp[40];
+    object_file_name(id, name, sizeof name);
+    snprintf(temp, sizeof temp, "%s.tmp", name);
+    int rc = 0;
+    int fd = openat(p->objects_fd, temp, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) != 0)
+        rc = -errno;
+    if (fd >= 0)
+        close(fd);
+    if (rc == 0 && renameat(p->objects_fd, temp, p->objects_fd, name) != 0)
+        rc = -errno;
+    if (rc != 0) {
+        unlinkat(p->objects_fd, temp, 0);
+        return say(why, whylen, rc, "%s: cannot sync %s/objects/%s: %s", disk_problem(-rc),
+                   p->dir, temp, strerror(-rc));
     }
     return 0;
 }

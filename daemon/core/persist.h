@@ -50,11 +50,16 @@ uint64_t persist_checksum(const void *data, size_t len, uint64_t seed);
 uint64_t persist_object_checksum(const void *data, uint64_t size, const void *meta,
                                  uint64_t meta_size);
 
-/* Write objects/ID whole: payload then metadata to a temporary file, fsync, rename. The directory
- * itself is not synced (persist_sync_objects does that once for a batch). 0, or a negative errno
- * (-ENOSPC, -EROFS, -EIO, ...) with the reason in why, and no file left behind. */
+/* Write an object in two steps, so a batch writes every file before it waits for any: first
+ * persist_write_object writes payload then metadata to objects/ID.tmp (no fsync), then
+ * persist_publish_object fsyncs it and renames it to objects/ID. On ext4 the first fsync of a
+ * batch commits the journal with the others' data, so the rest cost little: that is what makes
+ * group commit pay. The directory itself is synced once per batch (persist_sync_objects). Both
+ * return 0, or a negative errno (-ENOSPC, -EROFS, -EIO, ...) with the reason in why, and leave no
+ * file behind on failure. */
 int persist_write_object(persist_t *p, uint64_t id, const void *data, uint64_t size,
                          const void *meta, uint64_t meta_size, char *why, size_t whylen);
+int persist_publish_object(persist_t *p, uint64_t id, char *why, size_t whylen);
 /* fsync the objects directory, making earlier renames durable. */
 int persist_sync_objects(persist_t *p, char *why, size_t whylen);
 /* Remove objects/ID if it exists (a failed batch's files, unbound objects). */

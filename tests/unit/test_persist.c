@@ -83,6 +83,7 @@ static struct persist_entry put_object(struct fixture *f, const char *name, uint
                               .checksum = persist_object_checksum(data, size, meta, meta_size),
                               .sealed_ns = (int64_t)id * 1000};
     if (persist_write_object(f->p, id, data, size, meta, meta_size, why, sizeof why) != 0 ||
+        persist_publish_object(f->p, id, why, sizeof why) != 0 ||
         persist_sync_objects(f->p, why, sizeof why) != 0)
         fail_msg("write: %s", why);
     struct persist_op op = {.kind = PERSIST_BIND, .name = name, .name_len = strlen(name),
@@ -253,6 +254,7 @@ static void test_orphans_are_removed(void **state)
     /* A file whose entry never committed, a leftover temporary file, and a stray name. */
     assert_int_equal(persist_write_object(f->p, 41, data, sizeof data, NULL, 0, why, sizeof why),
                      0);
+    assert_int_equal(persist_publish_object(f->p, 41, why, sizeof why), 0);
     char path[128];
     snprintf(path, sizeof path, "%s/objects/%016llx.tmp", f->dir, 42ull);
     FILE *fp = fopen(path, "w");
