@@ -359,6 +359,13 @@ expect_refused "put of a taken name (pipe): exit 1, one line on stderr"
 sc get small
 if [ "$rc" = 0 ] && cmp -s "$T/out" "$T/small"; then ok "a refused put leaves the old object"; else not_ok "a refused put leaves the old object" "$(diag)"; fi
 
+# --persist on a daemon without a data directory: refused, never made transient
+sc put durable "$T/small" --persist
+expect_refused "put --persist without a data directory: exit 1, one line on stderr"
+if grep -q 'start shmstored with -d DIR' "$T/err"; then ok "put --persist without a data directory: the message says how"; else not_ok "put --persist without a data directory: the message says how" "$(diag)"; fi
+sc stat durable
+expect_rc "put --persist without a data directory: nothing stored" 1
+
 # --replace
 sc stat small --json
 old_id=$(json_get "$T/out" id)
