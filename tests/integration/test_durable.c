@@ -13,7 +13,8 @@
  * next cycle starts.
  *
  * Also: a clean restart keeps durable objects (ids, seal times) and only them; an arena too small
- * at start serves what fits and leaves the rest on disk; a full disk (a 2 MiB tmpfs) fails a
+ * at start serves what fits and leaves the rest on disk; a file damaged while the daemon was down
+ * is not served and is moved to corrupt/; a full disk (a 2 MiB tmpfs) fails a
  * durable put or seal with EIO and leaves the name as it was.
  *
  * Cycles: 20 by default, scaled by $SHMSTORE_TEST_SCALE (at least 5), or $SHMSTORE_DURABLE_CYCLES.
@@ -441,6 +442,49 @@ static void test_disk_full(void **state)
     remove_data_dir();
 }
 
+/* A durable object whose file was damaged while the daemon was down is never served: the next
+ * start logs it, moves its file to corrupt/ and serves the others. */
+static void test_damaged_file_is_not_served(void **state)
+{
+    (void)state;
+    make_data_dir();
+    struct test_daemon d;
+    assert_int_equal(harness_start(&d, "16M", "-d", data_dir, NULL), 0);
+    shmstore_client *c;
+    assert_int_equal(shmstore_connect(d.socket, &c), 0);
+    static unsigned char payload[100000];
+    version_fill(4, 1, payload, sizeof payload);
+    assert_int_equal(shmstore_put(c, "damaged", payload, sizeof payload, NULL, 0,
+                                  SHMSTORE_PERSIST), 0);
+    assert_int_equal(shmstore_put(c, "sound", payload, sizeof payload, NULL, 0,
+                                  SHMSTORE_PERSIST), 0);
+    shmstore_object_stat st;
+    assert_int_equal(shmstore_stat(c, "damaged", &st), 0);
+    shmstore_close(c);
+    assert_int_equal(harness_stop(&d), 0);
+
+    char path[160];
+    snprintf(path, sizeof path, "%s/objects/%016" PRIx64, data_dir, st.id);
+    FILE *fp = fopen(path, "r+b");
+    assert_non_null(fp);
+    assert_int_equal(fseek(fp, 54321, SEEK_SET), 0);
+    assert_int_equal(fputc(0x5a ^ payload[54321], fp), 0x5a ^ payload[54321]);
+    fclose(fp);
+
+    assert_int_equal(harness_start(&d, "16M", "-d", data_dir, NULL), 0);
+    assert_int_equal(shmstore_connect(d.socket, &c), 0);
+    shmstore_object obj;
+    assert_int_equal(shmstore_get(c, "damaged", 0, &obj), SHMSTORE_ENOTFOUND);
+    assert_int_equal(shmstore_get(c, "sound", 0, &obj), 0);
+    assert_memory_equal(obj.data, payload, sizeof payload);
+    shmstore_release(c, &obj);
+    shmstore_close(c);
+    snprintf(path, sizeof path, "%s/corrupt/%016" PRIx64, data_dir, st.id);
+    assert_int_equal(access(path, F_OK), 0);
+    assert_int_equal(harness_stop(&d), 0);
+    remove_data_dir();
+}
+
 static void test_persist_without_data_dir(void **state)
 {
     (void)state;
@@ -466,6 +510,7 @@ int main(void)
         cmocka_unit_test(test_restart_keeps_durable_only),
         cmocka_unit_test(test_arena_too_small_at_start),
         cmocka_unit_test(test_disk_full),
+        cmocka_unit_test(test_damaged_file_is_not_served),
         cmocka_unit_test(test_kill_cycles),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
