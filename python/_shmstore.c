@@ -274,23 +274,28 @@ static PyObject *Client_get_closed(ClientObject *self, void *Py_UNUSED(closure))
     return PyBool_FromLong(self->closed);
 }
 
+static unsigned put_flags(int replace, int persist)
+{
+    return (replace ? SHMSTORE_REPLACE : 0u) | (persist ? SHMSTORE_PERSIST : 0u);
+}
+
 static PyObject *Client_put(ClientObject *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"name", "buffer", "meta", "replace", NULL};
+    static char *kwlist[] = {"name", "buffer", "meta", "replace", "persist", NULL};
     const char *name;
     Py_buffer data = {0}, meta = {0};
-    int replace = 0;
+    int replace = 0, persist = 0;
     /* y* insists on a C-contiguous buffer and holds it (so e.g. a bytearray cannot be resized
      * under us while the GIL is released). */
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "sy*|y*p:put", kwlist, &name, &data, &meta,
-                                     &replace))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "sy*|y*pp:put", kwlist, &name, &data, &meta,
+                                     &replace, &persist))
         return NULL;
     PyObject *result = NULL;
     if (client_enter(self) == 0) {
         int rc;
         Py_BEGIN_ALLOW_THREADS
         rc = shmstore_put(self->c, name, data.buf, (size_t)data.len, meta.buf, (size_t)meta.len,
-                          replace ? SHMSTORE_REPLACE : 0u);
+                          put_flags(replace, persist));
         Py_END_ALLOW_THREADS
         if (client_leave(self, rc) == 0)
             result = Py_NewRef(Py_None);
@@ -488,16 +493,16 @@ static PyTypeObject ReservationType = {
     .tp_doc = "Writable memory of an unsealed object (valid until its seal or abort).",
 };
 
-/* create(name, nbytes, meta=b"", replace=False) -> (writable memoryview, id) */
+/* create(name, nbytes, meta=b"", replace=False, persist=False) -> (writable memoryview, id) */
 static PyObject *Client_create(ClientObject *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"name", "nbytes", "meta", "replace", NULL};
+    static char *kwlist[] = {"name", "nbytes", "meta", "replace", "persist", NULL};
     const char *name;
     Py_ssize_t nbytes;
     Py_buffer meta = {0};
-    int replace = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "sn|y*p:create", kwlist, &name, &nbytes, &meta,
-                                     &replace))
+    int replace = 0, persist = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "sn|y*pp:create", kwlist, &name, &nbytes, &meta,
+                                     &replace, &persist))
         return NULL;
     PyObject *result = NULL;
     ReservationObject *res = NULL;
@@ -516,7 +521,7 @@ static PyObject *Client_create(ClientObject *self, PyObject *args, PyObject *kwd
     int rc;
     Py_BEGIN_ALLOW_THREADS
     rc = shmstore_create(self->c, name, (size_t)nbytes, meta.buf, (size_t)meta.len,
-                         replace ? SHMSTORE_REPLACE : 0u, &data, &id);
+                         put_flags(replace, persist), &data, &id);
     Py_END_ALLOW_THREADS
     if (client_leave(self, rc) < 0)
         goto out;
@@ -745,12 +750,14 @@ static PyObject *Client_ping(ClientObject *self, PyObject *Py_UNUSED(ignored))
 
 static PyMethodDef Client_methods[] = {
     {"put", KW(Client_put), METH_VARARGS | METH_KEYWORDS,
-     "put(name, buffer, meta=b'', replace=False): store a copy of a C-contiguous buffer."},
+     "put(name, buffer, meta=b'', replace=False, persist=False): store a copy of a "
+     "C-contiguous buffer; persist also writes it to the daemon's data directory."},
     {"_get", KW(Client_get), METH_VARARGS | METH_KEYWORDS,
      "_get(name, timeout_ms=0) -> (read-only memoryview, meta bytes, id). timeout_ms -1 waits "
      "forever. The pin is released when the memoryview (and all views of it) are collected."},
     {"create", KW(Client_create), METH_VARARGS | METH_KEYWORDS,
-     "create(name, nbytes, meta=b'', replace=False) -> (writable memoryview, id); then seal(id) "
+     "create(name, nbytes, meta=b'', replace=False, persist=False) -> (writable memoryview, "
+     "id); then seal(id) "
      "or abort(id). Do not write through the memoryview after either."},
     {"seal", (PyCFunction)Client_seal, METH_O, "seal(id): make a created object visible."},
     {"abort", (PyCFunction)Client_abort, METH_O, "abort(id): free a created, unsealed object."},

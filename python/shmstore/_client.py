@@ -85,31 +85,35 @@ class Client:
 
     # -- put --
 
-    def put(self, name, value, replace=False):
+    def put(self, name, value, replace=False, persist=False):
         """Store value under name, as one immutable object.
 
         value: a numpy array (stored raw, got back as a read-only array), a bytes-like object
         (got back as a read-only memoryview), or any other picklable object (pickle protocol
         5: numpy arrays of 1 KiB or more inside it are stored beside the pickle and got back
         zero-copy). replace=True rebinds a taken name (readers of the old object keep it);
-        otherwise a taken name raises Exists. A full store raises StoreFull."""
+        otherwise a taken name raises Exists. A full store raises StoreFull.
+        persist=True makes the object durable: the daemon also writes it to its data directory,
+        so it survives a restart of the daemon (InvalidArgument if the daemon has none)."""
         if _codec.plain_array(value):
             arr, order, flat = _codec.array_bytes(value)
-            self._c.put(name, flat, _codec.array_meta(arr.dtype, arr.shape, order), replace)
+            self._c.put(name, flat, _codec.array_meta(arr.dtype, arr.shape, order), replace,
+                        persist)
         elif isinstance(value, (bytes, bytearray, memoryview)):
-            self._c.put(name, _codec.bytes_view(value), _codec.BYTES_META, replace)
+            self._c.put(name, _codec.bytes_view(value), _codec.BYTES_META, replace, persist)
         else:
-            self._put_pickled(name, value, replace)
+            self._put_pickled(name, value, replace, persist)
 
-    def _put_pickled(self, name, value, replace):
+    def _put_pickled(self, name, value, replace, persist):
         pickled = _codec.PickledValue(value)
         try:
             if pickled.nbytes <= _ASSEMBLE_MAX:
                 payload = bytearray(pickled.nbytes)
                 pickled.fill(memoryview(payload))
-                self._c.put(name, payload, pickled.meta, replace)
+                self._c.put(name, payload, pickled.meta, replace, persist)
             else:
-                with self._create_raw(name, pickled.nbytes, pickled.meta, replace) as out:
+                with self._create_raw(name, pickled.nbytes, pickled.meta, replace,
+                                      persist) as out:
                     pickled.fill(out)
         finally:
             pickled.release()
@@ -131,8 +135,8 @@ class Client:
     # -- create --
 
     @contextlib.contextmanager
-    def _create_raw(self, name, nbytes, meta, replace):
-        view, oid = self._c.create(name, nbytes, meta, replace)
+    def _create_raw(self, name, nbytes, meta, replace, persist):
+        view, oid = self._c.create(name, nbytes, meta, replace, persist)
         try:
             yield view
         except BaseException:
@@ -146,13 +150,14 @@ class Client:
         self._c.seal(oid)
 
     @contextlib.contextmanager
-    def create(self, name, nbytes=None, *, shape=None, dtype=None, order="C", replace=False):
+    def create(self, name, nbytes=None, *, shape=None, dtype=None, order="C", replace=False,
+               persist=False):
         """Reserve an object to fill in place, as a context manager.
 
         With nbytes it yields a writable memoryview of that many bytes (got back as a
         memoryview); with shape and dtype a writable numpy array (got back as an array).
         Sealed (made visible) when the block ends, aborted (name freed) if it raises. Do not
-        write through the buffer after the block.
+        write through the buffer after the block. replace and persist as for put.
 
             with client.create("frame", shape=(480, 640), dtype="u1") as a:
                 camera.read_into(a)"""
@@ -170,12 +175,12 @@ class Client:
             shp = (shape,) if isinstance(shape, int) else tuple(shape or ())
             nbytes = math.prod(shp) * dt.itemsize
             with self._create_raw(name, nbytes, _codec.array_meta(dt, shp, order),
-                                  replace) as view:
+                                  replace, persist) as view:
                 yield np.frombuffer(view, dtype=dt).reshape(shp, order=order)
             return
         if nbytes is None:
             raise TypeError("create() needs nbytes, or shape and dtype")
-        with self._create_raw(name, nbytes, _codec.BYTES_META, replace) as view:
+        with self._create_raw(name, nbytes, _codec.BYTES_META, replace, persist) as view:
             yield view
 
     # -- delete, look around --
@@ -270,18 +275,19 @@ class Namespace:
         """The full name of name in this namespace ("prefix/name")."""
         return "%s/%s" % (self.prefix, name)
 
-    def put(self, name, value, replace=False):
+    def put(self, name, value, replace=False, persist=False):
         """Client.put of prefix/name."""
-        self.client.put(self.full_name(name), value, replace)
+        self.client.put(self.full_name(name), value, replace, persist)
 
     def get(self, name, timeout=0):
         """Client.get of prefix/name."""
         return self.client.get(self.full_name(name), timeout)
 
-    def create(self, name, nbytes=None, *, shape=None, dtype=None, order="C", replace=False):
+    def create(self, name, nbytes=None, *, shape=None, dtype=None, order="C", replace=False,
+               persist=False):
         """Client.create of prefix/name."""
         return self.client.create(self.full_name(name), nbytes, shape=shape, dtype=dtype,
-                                  order=order, replace=replace)
+                                  order=order, replace=replace, persist=persist)
 
     def delete(self, name):
         """Client.delete of prefix/name; a pattern matches names under the prefix only."""

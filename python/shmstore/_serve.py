@@ -123,7 +123,7 @@ class Store:
     run)."""
 
     def __init__(self, memory=None, socket=None, *, reserve=True, config=None,
-                 log_level="warn", extra_args=(), grace=5.0, start_timeout=30.0):
+                 log_level="warn", data_dir=None, extra_args=(), grace=5.0, start_timeout=30.0):
         memory_arg = None if memory is None else _size_arg(memory)
         self.program = find_shmstored()
         self._owner_pid = os.getpid()
@@ -145,6 +145,8 @@ class Store:
             args += ["--memory", memory_arg]
         if not reserve:
             args.append("--no-reserve")
+        if data_dir is not None:
+            args += ["--data-dir", os.path.abspath(data_dir)]
         args += list(extra_args)
         # The log goes to an unlinked file: read back if the start fails, gone with the daemon.
         self._log = tempfile.TemporaryFile()
@@ -267,7 +269,7 @@ def _refuse_live_socket(path):
 
 
 def serve(memory=None, socket=None, *, reserve=True, config=None, log_level="warn",
-          extra_args=(), grace=5.0, start_timeout=30.0):
+          data_dir=None, extra_args=(), grace=5.0, start_timeout=30.0):
     """Start a private shmstored and return its Store; use it as a context manager.
 
         with shmstore.serve(memory="4G") as store:
@@ -281,7 +283,9 @@ def serve(memory=None, socket=None, *, reserve=True, config=None, log_level="war
     bytes (None: shmstored's default, 1G); reserved up front unless reserve=False. socket: the
     path to serve on (None: a fresh one in a new owner-only directory). config: a shmstored
     configuration file (None: none, not even the system daemon's). log_level: what the daemon
-    logs (error, warn, info, debug), kept for Store.log(). extra_args: more shmstored options.
+    logs (error, warn, info, debug), kept for Store.log(). data_dir: a directory where the
+    daemon keeps durable objects (put(..., persist=True)); a later serve() with the same
+    data_dir finds them again (None: no durable objects). extra_args: more shmstored options.
     grace: seconds between SIGTERM and SIGKILL when stopping. start_timeout: seconds to wait for
     the daemon to accept connections.
 
@@ -291,7 +295,8 @@ def serve(memory=None, socket=None, *, reserve=True, config=None, log_level="war
     when this process dies in any way (even SIGKILL). Raises StartFailed when shmstored cannot
     be found or does not start (with what it printed)."""
     return Store(memory, socket, reserve=reserve, config=config, log_level=log_level,
-                 extra_args=extra_args, grace=grace, start_timeout=start_timeout)
+                 data_dir=data_dir, extra_args=extra_args, grace=grace,
+                 start_timeout=start_timeout)
 
 
 def main_serve(memory, socket, log_level):
