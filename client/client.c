@@ -1173,12 +1173,23 @@ int shmstore_info_sized(shmstore_client *c, shmstore_store_info *out, size_t out
     return end(c, 0);
 }
 
-int shmstore_ping(shmstore_client *c)
+/* A request with an empty body and an empty reply: PING, SYNC. */
+static int empty_call(shmstore_client *c, uint32_t type)
 {
     int rc = begin(c);
     if (rc)
         return rc;
-    struct shm_request req = {.type = SHM_MSG_PING};
+    struct shm_request req = {.type = type};
     struct shm_reply rep;
     return end(c, call(c, &req, &rep, NULL));
+}
+
+int shmstore_ping(shmstore_client *c)
+{
+    return empty_call(c, SHM_MSG_PING);
+}
+
+int shmstore_sync(shmstore_client *c)
+{
+    return empty_call(c, SHM_MSG_SYNC);
 }

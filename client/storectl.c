@@ -49,6 +49,8 @@ static const char usage_text[] =
     "  stat NAME [--json]                   describe one object\n"
     "  info [--json | --prometheus]         describe the store (--prometheus: metrics in the\n"
     "                                       Prometheus text format)\n"
+    "  sync                                 wait until every durable object stored or deleted\n"
+    "                                       so far is on the daemon's disk\n"
     "\n"
     "Options:\n"
     "  -s, --socket SOCKET   the daemon's socket (default: $SHMSTORE_SOCKET, else the\n"
@@ -226,6 +228,21 @@ static int cmd_ping(int argc, char **argv)
             shmstore_default_socket(path, sizeof path);
         printf("shmstored at %s is alive\n", path);
     }
+    status = rc ? report(c, NULL, rc) : EXIT_OK;
+    shmstore_close(c);
+    return status;
+}
+
+static int cmd_sync(int argc, char **argv)
+{
+    (void)argv;
+    if (argc != 1)
+        return usage_error("sync takes no arguments");
+    shmstore_client *c;
+    int status = connect_or_report(&c);
+    if (status)
+        return status;
+    int rc = shmstore_sync(c);
     status = rc ? report(c, NULL, rc) : EXIT_OK;
     shmstore_close(c);
     return status;
@@ -768,7 +785,7 @@ static const struct command {
     int (*run)(int argc, char **argv);
 } commands[] = {
     {"ping", cmd_ping}, {"put", cmd_put},   {"get", cmd_get},   {"rm", cmd_rm},
-    {"ls", cmd_ls},     {"stat", cmd_stat}, {"info", cmd_info},
+    {"ls", cmd_ls},     {"stat", cmd_stat}, {"info", cmd_info}, {"sync", cmd_sync},
 };
 
 int main(int argc, char **argv)

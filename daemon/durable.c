@@ -33,7 +33,9 @@
 #include "server.h"
 #include "shmstore.h"
 
-enum job_kind { JOB_WRITE, JOB_DROP };
+/* A SYNC job writes nothing: it completes after every job queued before it, since jobs complete
+ * in queue order. */
+enum job_kind { JOB_WRITE, JOB_DROP, JOB_SYNC };
 
 struct durable_job {
     enum job_kind kind;
@@ -142,7 +144,7 @@ static void write_batch(persist_t *p, struct durable_job *batch)
     if (rc == 0 && !ops)
         rc = -ENOMEM, snprintf(why, sizeof why, "daemon out of memory committing the catalogue");
     for (struct durable_job *j = batch; rc == 0 && j; j = j->next)
-        if (j->result == 0)
+        if (j->result == 0 && j->kind != JOB_SYNC)
             ops[nops++] = (struct persist_op){
                 .kind = j->kind == JOB_WRITE ? PERSIST_BIND : PERSIST_DROP,
                 .name = j->name, .name_len = j->name_len, .entry = j->entry};
@@ -153,7 +155,7 @@ static void write_batch(persist_t *p, struct durable_job *batch)
         return;
     /* Nothing of this batch is in the catalogue: its files are orphans, removed now. */
     for (struct durable_job *j = batch; j; j = j->next) {
-        if (j->result != 0)
+        if (j->result != 0 || j->kind == JOB_SYNC)
             continue;
         j->result = rc;
         snprintf(j->detail, sizeof j->detail, "%s", why);
@@ -290,6 +292,9 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
         done.head = j->next;
         if (j->kind == JOB_WRITE) {
             complete_write(d, j);
+        } else if (j->kind == JOB_SYNC) {
+            /* A write that failed before it was told to its requester, so it broke no promise. */
+            send_held_reply(j, 0, NULL);
         } else if (j->result != 0) {
             log_error("catalogue drop of '%s' failed: %s", j->name, j->detail);
             send_held_reply(j, SHMSTORE_EIO, j->detail);
@@ -334,6 +339,23 @@ int durable_hold_reply(struct server *s, struct conn *c, const struct shm_reply 
     if (!d || !d->staged.head)
         return 0;
     hold(c, d->staged.tail, rep);
+    submit_staged(d);
+    return 1;
+}
+
+int durable_sync(struct server *s, struct conn *c, const struct shm_reply *rep)
+{
+    struct durable *d = s->durable;
+    if (!d)
+        return 0;
+    struct durable_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        conn_send_error(c, rep->type, rep->seq, SHMSTORE_ENOMEM, "daemon out of memory");
+        return 1;
+    }
+    j->kind = JOB_SYNC;
+    list_append(&d->staged, j);
+    hold(c, j, rep);
     submit_staged(d);
     return 1;
 }

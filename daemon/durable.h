@@ -37,6 +37,9 @@ void durable_seal(struct server *s, struct object *obj, struct conn *c,
 /* After a request's store calls: when they unbound durable objects, the catalogue drops they
  * queued must be durable before rep goes, so hold it (1); else 0 and the caller replies. */
 int durable_hold_reply(struct server *s, struct conn *c, const struct shm_reply *rep);
+/* SYNC: hold rep until every job queued before it is done (written, or failed and told to its
+ * requester). 1 if held; 0 without a data directory, and the caller replies at once. */
+int durable_sync(struct server *s, struct conn *c, const struct shm_reply *rep);
 /* c is being freed: its held reply, if any, goes nowhere. */
 void durable_forget_conn(struct server *s, struct conn *c);
 

@@ -538,6 +538,14 @@ static void handle_info(struct conn *c, const struct shm_request *req)
     conn_send_reply(c, &rep);
 }
 
+/* Durable writes are made by the writer thread in queue order: SYNC waits behind them. */
+static void handle_sync(struct conn *c, const struct shm_request *req)
+{
+    struct shm_reply rep = {.type = req->type, .seq = req->seq};
+    if (!durable_sync(c->server, c, &rep))
+        conn_send_reply(c, &rep);
+}
+
 static const struct handler {
     handler_fn fn;
     int writes;   /* changes the store: refused to read-only clients */
@@ -550,6 +558,7 @@ static const struct handler {
     [SHM_MSG_INFO] = {handle_info, 0},       [SHM_MSG_PING] = {reply_empty, 0},
     [SHM_MSG_DELETE_MATCHING] = {handle_delete_matching, 1},
     [SHM_MSG_GET_CANCEL] = {handle_get_cancel, 0},
+    [SHM_MSG_SYNC] = {handle_sync, 0},
 };
 
 void handlers_dispatch(struct conn *c, const struct shm_request *req)

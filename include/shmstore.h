@@ -390,6 +390,15 @@ SHMSTORE_API int shmstore_info_sized(shmstore_client *c, shmstore_store_info *ou
  * @return 0, or SHMSTORE_EINVAL (NULL handle), SHMSTORE_ECONN. */
 SHMSTORE_API int shmstore_ping(shmstore_client *c);
 
+/** Wait until every durable object sealed, replaced or deleted before this call (by any client)
+ * is on the daemon's disk. It returns at once when the daemon has no data directory, and
+ * promptly under `durability = sync`, where every durable seal already answers only once it is
+ * on disk; a write that failed was reported to the call that made it, not here.
+ *
+ * @param[in] c  the handle.
+ * @return 0, or SHMSTORE_EINVAL (NULL handle), SHMSTORE_ECONN. */
+SHMSTORE_API int shmstore_sync(shmstore_client *c);
+
 /** The static text of an error code ("store full"); "success" for 0; "unknown error" for anything
  * else. Never NULL; lives as long as the program. Leaves the error detail alone. */
 SHMSTORE_API const char *shmstore_strerror(int code);

@@ -120,6 +120,7 @@ static const struct msg_spec msg_specs[SHM_MSG_TYPE_END] = {
         .reply = { F_U64(REP(delete_matching.deleted)) },
     },
     [SHM_MSG_GET_CANCEL] = { .name = "GET_CANCEL", .request = { F_U32(REQ(get_cancel.get_seq)) } },
+    [SHM_MSG_SYNC] = { .name = "SYNC" },
 };
 
 /* The only field of a reply whose status is not 0, whatever its type. */

@@ -53,6 +53,9 @@ enum shm_msg_type {
     SHM_MSG_GET_CANCEL, /* req: get_seq (the waiting GET's seq)     rep: (nothing); the only request
                            read while a GET waits: the GET is answered first, with EINTR
                            unless its reply already went */
+    SHM_MSG_SYNC,      /* req: (nothing)                           rep: (nothing), once every durable
+                          write queued before it has reached the disk (at once without a data
+                          directory) */
     SHM_MSG_TYPE_END
 };
 

@@ -50,7 +50,7 @@ static void proto_corpus(void)
     struct shm_request req = {.seq = 7};
     const char *names[] = {"", "hello", "put", "create", "seal", "abort", "get", "release",
                            "delete", "stat", "list", "info", "ping", "delete-matching",
-                           "get-cancel"};
+                           "get-cancel", "sync"};
     for (uint32_t type = SHM_MSG_HELLO; type < SHM_MSG_TYPE_END; type++) {
         memset(&req.u, 0, sizeof req.u);
         req.type = type;

@@ -1039,6 +1039,7 @@ static const struct rspec {
     {SHM_MSG_PING, 0, {K_U32}},
     {SHM_MSG_DELETE_MATCHING, 1, {K_STR}},
     {SHM_MSG_GET_CANCEL, 1, {K_U32}},
+    {SHM_MSG_SYNC, 0, {K_U32}},
 };
 
 /* A harmless valid value for field idx of a request type. */
@@ -1441,7 +1442,7 @@ static void test_handshake(void **state)
     /* Any known request before HELLO: EPROTO, closed, and never executed. */
     static const uint32_t before[] = {SHM_MSG_PING, SHM_MSG_INFO, SHM_MSG_STAT, SHM_MSG_DELETE,
                                       SHM_MSG_PUT, SHM_MSG_GET, SHM_MSG_SEAL, SHM_MSG_LIST,
-                                      SHM_MSG_DELETE_MATCHING, SHM_MSG_GET_CANCEL};
+                                      SHM_MSG_DELETE_MATCHING, SHM_MSG_GET_CANCEL, SHM_MSG_SYNC};
     for (size_t i = 0; i < sizeof before / sizeof before[0]; i++) {
         CASE("%s before HELLO", shm_msg_name(before[i]));
         struct shm_request req = {.type = before[i], .seq = next_seq++};

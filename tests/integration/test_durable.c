@@ -499,8 +499,77 @@ static void test_persist_without_data_dir(void **state)
                      SHMSTORE_EINVAL);
     shmstore_object obj;
     assert_int_equal(shmstore_get(c, "p", 0, &obj), SHMSTORE_ENOTFOUND);
+    /* Nothing can be waiting for a disk: sync answers at once. */
+    assert_int_equal(shmstore_sync(c), 0);
     shmstore_close(c);
     assert_int_equal(harness_stop(&d), 0);
+}
+
+/* Every fifth object is put in even rounds and deleted in odd ones. */
+static int deleted_in_round(unsigned i, size_t round)
+{
+    return i % 5 == 4 && round % 2 == 1;
+}
+
+/* shmstore_sync from another client after puts, replaces and deletes of durable objects: it
+ * answers, and everything done before it survives a SIGKILL right after, byte-identical, with
+ * the deleted names still gone. Under durability = sync each of those calls was on disk when it
+ * answered already; this checks SYNC's path through the writer and that it waits for nothing
+ * it should not. */
+static void test_sync_then_kill(void **state)
+{
+    (void)state;
+    make_data_dir();
+    struct test_daemon d;
+    assert_int_equal(harness_start(&d, "32M", "-d", data_dir, NULL), 0);
+    enum { OBJECTS = 24 };
+    static unsigned char buf[300000], got[300000];
+    size_t rounds = harness_scale(4, 2);
+    for (size_t round = 0; round < rounds; round++) {
+        shmstore_client *writer, *syncer;
+        assert_int_equal(shmstore_connect(d.socket, &writer), 0);
+        assert_int_equal(shmstore_connect(d.socket, &syncer), 0);
+        uint32_t version = (uint32_t)round + 1;
+        for (unsigned i = 0; i < OBJECTS; i++) {
+            char name[32];
+            slot_name(i, name, sizeof name);
+            if (deleted_in_round(i, round)) {
+                assert_int_equal(shmstore_delete(writer, name), 0);
+                continue;
+            }
+            size_t size = version_size(i, version) % sizeof buf;
+            version_fill(i, version, buf, size);
+            assert_int_equal(shmstore_put(writer, name, buf, size, NULL, 0,
+                                          SHMSTORE_PERSIST | SHMSTORE_REPLACE), 0);
+        }
+        assert_int_equal(shmstore_sync(syncer), 0);
+        assert_int_equal(shmstore_sync(writer), 0);
+        shmstore_close(writer);
+        shmstore_close(syncer);
+        harness_kill(&d);
+        assert_int_equal(harness_respawn(&d, "-d", data_dir, NULL), 0);
+
+        shmstore_client *c;
+        assert_int_equal(shmstore_connect(d.socket, &c), 0);
+        for (unsigned i = 0; i < OBJECTS; i++) {
+            char name[32];
+            slot_name(i, name, sizeof name);
+            shmstore_object obj;
+            if (deleted_in_round(i, round)) {
+                assert_int_equal(shmstore_get(c, name, 0, &obj), SHMSTORE_ENOTFOUND);
+                continue;
+            }
+            assert_int_equal(shmstore_get(c, name, 0, &obj), 0);
+            size_t size = version_size(i, version) % sizeof buf;
+            version_fill(i, version, got, size);
+            assert_int_equal(obj.size, size);
+            assert_memory_equal(obj.data, got, size);
+            shmstore_release(c, &obj);
+        }
+        shmstore_close(c);
+    }
+    assert_int_equal(harness_stop(&d), 0);
+    remove_data_dir();
 }
 
 int main(void)
@@ -511,6 +580,7 @@ int main(void)
         cmocka_unit_test(test_arena_too_small_at_start),
         cmocka_unit_test(test_disk_full),
         cmocka_unit_test(test_damaged_file_is_not_served),
+        cmocka_unit_test(test_sync_then_kill),
         cmocka_unit_test(test_kill_cycles),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -366,6 +366,14 @@ if grep -q 'start shmstored with -d DIR' "$T/err"; then ok "put --persist withou
 sc stat durable
 expect_rc "put --persist without a data directory: nothing stored" 1
 
+# sync: nothing durable can be pending without a data directory, so it answers at once
+sc sync
+if [ "$rc" = 0 ] && [ ! -s "$T/out" ] && [ ! -s "$T/err" ]; then ok "sync without a data directory: exit 0, silent"; else not_ok "sync without a data directory: exit 0, silent" "$(diag)"; fi
+sc sync now
+expect_usage "sync with an argument: usage error"
+run "$STORECTL" -s "$BOGUS" sync
+expect_rc "sync with no daemon: exit 3" 3
+
 # --replace
 sc stat small --json
 old_id=$(json_get "$T/out" id)

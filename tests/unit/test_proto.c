@@ -84,7 +84,7 @@ static uint32_t prng(void)
 static const uint8_t sample_data[] = { 0, 1, 2, 3, 0xff, 0xfe };
 static const uint8_t sample_meta[] = "dtype=float32;shape=(3,4)";
 
-#define N_SAMPLE_REQUESTS 14
+#define N_SAMPLE_REQUESTS 15
 
 static void sample_requests(struct shm_request req[N_SAMPLE_REQUESTS])
 {
@@ -120,6 +120,7 @@ static void sample_requests(struct shm_request req[N_SAMPLE_REQUESTS])
     req[12].u.delete_matching.pattern = bytes_of("job7/[ab]*");
     req[13] = (struct shm_request){ .type = SHM_MSG_GET_CANCEL, .seq = 14 };
     req[13].u.get_cancel.get_seq = UINT32_MAX;
+    req[14] = (struct shm_request){ .type = SHM_MSG_SYNC, .seq = 15 };
 }
 
 static void assert_requests_equal(const struct shm_request *a, const struct shm_request *b)
@@ -182,7 +183,7 @@ static struct shm_object sample_object(const char *name, uint64_t n)
 
 static struct shm_object sample_entries[3];
 
-#define N_SAMPLE_REPLIES 17
+#define N_SAMPLE_REPLIES 18
 
 /* OK replies of every type that has a reply, a LIST with several entries and one with none,
  * and error replies to known types (a GET's EINTR after its cancel among them) and to an
@@ -230,6 +231,7 @@ static void sample_replies(struct shm_reply rep[N_SAMPLE_REPLIES])
     rep[15] = (struct shm_reply){ .type = SHM_MSG_GET_CANCEL, .seq = 16 };
     rep[16] = (struct shm_reply){ .type = SHM_MSG_GET, .seq = 17, .status = SHMSTORE_EINTR };
     rep[16].u.error = bytes_of("the wait for 'x' was interrupted");
+    rep[17] = (struct shm_reply){ .type = SHM_MSG_SYNC, .seq = 18 };
 }
 
 static void assert_objects_equal(const struct shm_object *a, const struct shm_object *b)
@@ -1362,7 +1364,7 @@ static void test_msg_name(void **state)
     (void)state;
     const char *expected[] = { "UNKNOWN", "HELLO", "PUT", "CREATE", "SEAL", "ABORT", "GET",
                                "RELEASE", "DELETE", "STAT", "LIST", "INFO", "PING",
-                               "DELETE_MATCHING", "GET_CANCEL" };
+                               "DELETE_MATCHING", "GET_CANCEL", "SYNC" };
     assert_int_equal(sizeof expected / sizeof expected[0], SHM_MSG_TYPE_END);
     for (uint32_t t = 0; t < SHM_MSG_TYPE_END; t++)
         assert_string_equal(shm_msg_name(t), expected[t]);
