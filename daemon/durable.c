@@ -9,9 +9,14 @@
  * directory fsync and one LMDB commit. Jobs complete in the order they were queued, which is the
  * order their requests ran, so the catalogue sees binds and drops of a name in that order.
  *
- * A job being written reads its object straight from the arena: the object is UNSEALED and marked
- * writing, so no client can write it (its owner's connection is held until the reply) and the
- * store neither aborts nor frees it until store_seal_finish or store_seal_abandon.
+ * A job being written reads its object straight from the arena. Under durability = sync the
+ * object is UNSEALED and marked writing, so no client can write it (its owner's connection is held
+ * until the reply) and the store neither aborts nor frees it until store_seal_finish or
+ * store_seal_abandon. Under async the object is sealed and bound before its reply, which goes at
+ * once; the job holds a pin of no client's (store_hold) so the object's memory stays until the
+ * write is done, whatever clients do to its name meanwhile. The writer then waits up to
+ * flush_interval after the first queued job before it takes the batch, so writes of one interval
+ * share one flush, unless a SYNC is queued (it would wait for nothing else).
  */
 #define _GNU_SOURCE
 #include "durable.h"
@@ -47,6 +52,7 @@ struct durable_job {
     struct conn *reply_to;          /* NULL: nobody waits for this job */
     struct shm_reply reply;
     int put;                        /* WRITE of an inline put: abort it when the write fails */
+    int acknowledged;               /* async WRITE: replied already, holds obj (store_hold) */
     int result;                     /* 0 or a negative errno, with detail */
     char detail[512];
     struct durable_job *next;
@@ -65,7 +71,13 @@ struct durable {
     pthread_cond_t wake;
     struct job_list queue, done;    /* under lock */
     int stopping;                   /* under lock */
+    int urgent;                     /* under lock: the queue holds a SYNC */
+    struct timespec queued_since;   /* under lock: when the queue last became non-empty */
     struct job_list staged;         /* loop only */
+    int staged_urgent;              /* loop only: staged holds a SYNC */
+    int async;                      /* durability = async */
+    uint64_t flush_ms;              /* async: the longest a queued job waits for the writer */
+    uint64_t lost_writes;           /* async writes that failed after their reply */
     int event_fd;
     struct event *done_event;
 };
@@ -164,6 +176,21 @@ static void write_batch(persist_t *p, struct durable_job *batch)
     }
 }
 
+/* Async: let the queue fill for up to flush_interval after its first job (under lock). */
+static void wait_for_interval(struct durable *d)
+{
+    struct timespec deadline = d->queued_since;
+    deadline.tv_sec += (time_t)(d->flush_ms / 1000);
+    deadline.tv_nsec += (long)(d->flush_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    while (!d->stopping && !d->urgent &&
+           pthread_cond_timedwait(&d->wake, &d->lock, &deadline) != ETIMEDOUT) {
+    }
+}
+
 static void *writer_main(void *arg)
 {
     struct durable *d = arg;
@@ -173,8 +200,11 @@ static void *writer_main(void *arg)
             pthread_cond_wait(&d->wake, &d->lock);
         if (!d->queue.head)
             break;   /* stopping, and everything queued is written */
+        if (d->async)
+            wait_for_interval(d);
         struct job_list batch = d->queue;
         d->queue.head = d->queue.tail = NULL;
+        d->urgent = 0;
         pthread_mutex_unlock(&d->lock);
         write_batch(d->persist, batch.head);
         pthread_mutex_lock(&d->lock);
@@ -194,7 +224,11 @@ static void submit_staged(struct durable *d)
     if (!d->staged.head)
         return;
     pthread_mutex_lock(&d->lock);
+    if (!d->queue.head)
+        clock_gettime(CLOCK_MONOTONIC, &d->queued_since);
     list_splice(&d->queue, &d->staged);
+    d->urgent |= d->staged_urgent;
+    d->staged_urgent = 0;
     pthread_cond_signal(&d->wake);
     pthread_mutex_unlock(&d->lock);
 }
@@ -241,6 +275,19 @@ static void complete_write(struct durable *d, struct durable_job *j)
 {
     store_t *store = d->server->store;
     struct object *obj = j->obj;
+    if (j->acknowledged) {
+        /* Its client was told already: the log is the only place left to say it. */
+        if (j->result != 0) {
+            d->lost_writes++;
+            log_error("durable '%s' (id %llu) was acknowledged (durability = async) but could "
+                      "not be written to disk: %s; it is served from memory but will not "
+                      "survive a restart (%llu such writes since start)", j->name,
+                      (unsigned long long)j->entry.id, j->detail,
+                      (unsigned long long)d->lost_writes);
+        }
+        store_unhold(store, obj);
+        return;
+    }
     if (j->result != 0) {
         log_error("durable seal of '%s' failed: %s", j->name, j->detail);
         struct store_client *owner = obj->owner;
@@ -307,17 +354,56 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
     submit_staged(d);
 }
 
+/* The seal could not go on: obj stays its client's, unsealed, or goes with an inline put. */
+static void refuse_seal(struct server *s, struct object *obj, int put,
+                        struct store_client *owner)
+{
+    struct store_detail ignored;
+    if (put && owner)
+        store_abort(s->store, owner, obj->id, &ignored);
+}
+
+/* Async: bind now and answer; the write follows, holding obj. The job is staged before the
+ * bind, so the drop of a durable object it replaces comes after its own write, as under sync. */
+static void seal_now(struct durable *d, struct durable_job *j, struct conn *c,
+                     const struct shm_reply *rep)
+{
+    struct server *s = d->server;
+    struct object *obj = j->obj;
+    struct store_client *owner = obj->owner;
+    list_append(&d->staged, j);
+    struct store_detail sd;
+    if (store_seal_finish(s->store, obj, &sd) != 0) {
+        /* Refused (the name was taken meanwhile): nothing was unbound, so j is still last. */
+        struct durable_job **link = &d->staged.head;
+        d->staged.tail = NULL;
+        while (*link != j) {
+            d->staged.tail = *link;
+            link = &(*link)->next;
+        }
+        *link = NULL;
+        refuse_seal(s, obj, j->put, owner);
+        conn_send_error(c, rep->type, rep->seq, SHMSTORE_EEXIST, "%s", sd.text);
+        job_free(j);
+        submit_staged(d);
+        return;
+    }
+    obj->created_ns = j->entry.sealed_ns;
+    store_hold(s->store, obj);
+    j->acknowledged = 1;
+    conn_send_reply(c, rep);
+    submit_staged(d);
+}
+
 void durable_seal(struct server *s, struct object *obj, struct conn *c,
                   const struct shm_reply *rep, int put)
 {
     struct durable *d = s->durable;
     struct durable_job *j = job_new(JOB_WRITE, obj);
     if (!j) {
-        struct store_detail ignored;
         struct store_client *owner = obj->owner;
         store_seal_abandon(s->store, obj);
-        if (put && owner)
-            store_abort(s->store, owner, obj->id, &ignored);
+        refuse_seal(s, obj, put, owner);
         conn_send_error(c, rep->type, rep->seq, SHMSTORE_ENOMEM, "daemon out of memory");
         return;
     }
@@ -328,6 +414,10 @@ void durable_seal(struct server *s, struct object *obj, struct conn *c,
     j->data = s->arena.data + obj->data_offset;
     j->meta = s->arena.data + obj->meta_offset;
     j->entry.sealed_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+    if (d->async) {
+        seal_now(d, j, c, rep);
+        return;
+    }
     list_append(&d->staged, j);
     hold(c, j, rep);
     submit_staged(d);
@@ -338,6 +428,11 @@ int durable_hold_reply(struct server *s, struct conn *c, const struct shm_reply 
     struct durable *d = s->durable;
     if (!d || !d->staged.head)
         return 0;
+    if (d->async) {
+        /* Queued in order behind every earlier write; the reply need not wait for it. */
+        submit_staged(d);
+        return 0;
+    }
     hold(c, d->staged.tail, rep);
     submit_staged(d);
     return 1;
@@ -355,6 +450,7 @@ int durable_sync(struct server *s, struct conn *c, const struct shm_reply *rep)
     }
     j->kind = JOB_SYNC;
     list_append(&d->staged, j);
+    d->staged_urgent = 1;
     hold(c, j, rep);
     submit_staged(d);
     return 1;
@@ -438,10 +534,6 @@ static int restore_all(struct durable *d, char *why, size_t whylen)
 
 int durable_start(struct server *s, char *why, size_t whylen)
 {
-    if (s->opts->durability == DURABILITY_ASYNC) {
-        snprintf(why, whylen, "durability = async is not built yet: use durability = sync");
-        return -1;
-    }
     if (!s->opts->data_dir[0])
         return 0;
     struct durable *d = calloc(1, sizeof *d);
@@ -451,8 +543,15 @@ int durable_start(struct server *s, char *why, size_t whylen)
     }
     d->server = s;
     d->event_fd = -1;
+    d->async = s->opts->durability == DURABILITY_ASYNC;
+    d->flush_ms = s->opts->flush_interval_ms;
     pthread_mutex_init(&d->lock, NULL);
-    pthread_cond_init(&d->wake, NULL);
+    /* The interval is measured on the monotonic clock: a clock change must not stretch it. */
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&d->wake, &attr);
+    pthread_condattr_destroy(&attr);
     s->durable = d;
     if (persist_open(s->opts->data_dir, &d->persist, why, whylen) != 0 ||
         restore_all(d, why, whylen) != 0)
@@ -477,10 +576,13 @@ int durable_start(struct server *s, char *why, size_t whylen)
     return 0;
 }
 
-static void free_list(struct durable_job *j)
+/* At stop, jobs whose completion will never run: an async write still holds its object. */
+static void free_list(struct durable *d, struct durable_job *j)
 {
     while (j) {
         struct durable_job *next = j->next;
+        if (j->acknowledged)
+            store_unhold(d->server->store, j->obj);
         job_free(j);
         j = next;
     }
@@ -501,9 +603,9 @@ void durable_stop(struct server *s)
         pthread_join(d->thread, NULL);
     }
     /* Written and committed, but nobody waits for the replies any more. */
-    free_list(d->done.head);
-    free_list(d->queue.head);
-    free_list(d->staged.head);
+    free_list(d, d->done.head);
+    free_list(d, d->queue.head);
+    free_list(d, d->staged.head);
     if (d->done_event)
         event_free(d->done_event);
     if (d->event_fd >= 0)

@@ -66,8 +66,12 @@ const struct config_row config_rows[] = {
      .words = durabilities,
      .help = "when sealing a durable object answers",
      .doc = "sync: once the object and its catalogue entry are on disk (fsync); concurrent "
-            "seals share one flush. async (answer at once, flush within an interval) is not "
-            "built yet: the daemon refuses to start with it."},
+            "seals share one flush. async: at once; the object is on disk within "
+            "flush_interval, and shmstore_sync() (storectl sync) waits until it is."},
+    {.key = "flush_interval", .type = CONFIG_DURATION, FIELD(flush_interval_ms),
+     .default_text = "1s", .min = 1, .max = 3600 * 1000,
+     .help = "with durability = async, the longest a durable write waits before it goes to disk",
+     .doc = "Writes queued within one interval share one flush."},
     {.key = "log_level", .type = CONFIG_ENUM, FIELD(log_level), .default_text = "info",
      .words = log_levels, .reloadable = 1,
      .flag = "log-level", .metavar = "LEVEL",
@@ -231,9 +235,15 @@ const char *config_describe(const struct config_row *row, char *buf, size_t len)
     case CONFIG_ENUM:
         format_words(row->words, buf, len);
         break;
+    case CONFIG_DURATION:
+        snprintf(buf, len, "a duration from %llums to %llus: a whole number with ms or s "
+                 "(no suffix: seconds)", (unsigned long long)row->min,
+                 (unsigned long long)(row->max / 1000));
+        break;
     }
     return buf;
 }
+
 
 /* ---- parsing ------------------------------------------------------------------------------- */
 
@@ -340,6 +350,26 @@ static int parse_word(const struct config_word *words, const char *value, int *o
     return -1;
 }
 
+/* "250ms", "2s" or "2" (seconds) into milliseconds. */
+static int parse_duration_ms(const char *value, uint64_t *out)
+{
+    char digits[32];
+    size_t n = strspn(value, "0123456789");
+    if (n == 0 || n >= sizeof digits)
+        return -1;
+    memcpy(digits, value, n);
+    digits[n] = '\0';
+    uint64_t count;
+    if (parse_number(digits, 10, &count) != 0)
+        return -1;
+    const char *unit = value + n;
+    uint64_t scale = strcmp(unit, "ms") == 0 ? 1 : (!*unit || strcmp(unit, "s") == 0) ? 1000 : 0;
+    if (!scale || count > UINT64_MAX / scale)
+        return -1;
+    *out = count * scale;
+    return 0;
+}
+
 int config_set(struct options *o, const struct config_row *row, const char *value,
                char *problem, size_t len)
 {
@@ -401,6 +431,11 @@ int config_set(struct options *o, const struct config_row *row, const char *valu
             break;
         store_uint(field, row->size, (uint64_t)flag);
         return 0;
+    case CONFIG_DURATION:
+        if (parse_duration_ms(value, &n) != 0 || n < row->min || n > row->max)
+            break;
+        store_uint(field, row->size, n);
+        return 0;
     }
     snprintf(problem, len, "must be %s", config_describe(row, what, sizeof what));
     return -1;
@@ -414,7 +449,7 @@ const char *config_format(const struct options *o, const struct config_row *row,
     const void *field = const_field_of(o, row);
     uint64_t n = 0;
     if (row->type == CONFIG_SIZE || row->type == CONFIG_COUNT || row->type == CONFIG_MODE ||
-        row->type == CONFIG_ENUM)
+        row->type == CONFIG_ENUM || row->type == CONFIG_DURATION)
         n = load_uint(field, row->size);
     buf[0] = '\0';
     switch (row->type) {
@@ -451,6 +486,12 @@ const char *config_format(const struct options *o, const struct config_row *row,
             options_format_ids(&list, buf, len);
         break;
     }
+    case CONFIG_DURATION:
+        if (n % 1000 == 0)
+            snprintf(buf, len, "%llus", (unsigned long long)(n / 1000));
+        else
+            snprintf(buf, len, "%llums", (unsigned long long)n);
+        break;
     case CONFIG_ENUM:
         snprintf(buf, len, "%llu", (unsigned long long)n);
         for (size_t i = 0; row->words[i].word; i++) {

@@ -25,6 +25,7 @@ enum config_type {
     CONFIG_USERS,    /* struct id_list of user names or numbers, comma-separated */
     CONFIG_GROUPS,   /* struct id_list of group names or numbers, comma-separated */
     CONFIG_ENUM,     /* int-sized enum, one of the row's words */
+    CONFIG_DURATION, /* uint64_t milliseconds, a whole number with ms or s (no suffix: seconds) */
 };
 
 /* One accepted word of an enum key. Several words may share a value (aliases); the first one
@@ -39,7 +40,7 @@ struct config_row {
     enum config_type type;
     size_t offset, size;                 /* of the field in struct options */
     const char *default_text;            /* parsed like a value from the file */
-    uint64_t min, max;                   /* SIZE and COUNT */
+    uint64_t min, max;                   /* SIZE, COUNT and DURATION */
     const struct config_word *words;     /* ENUM: ends with {NULL, 0} */
     int reloadable;                      /* SIGHUP applies a change; else at the next start */
     const char *reload_note;             /* appended to the reload log line, e.g. for whom */

@@ -16,10 +16,9 @@
 #define OPTIONS_DEFAULT_CONFIG "/etc/shmstore/shmstored.conf"
 #define OPTIONS_IDS_MAX 64
 
-/* sync: a durable seal answers once the object and its catalogue entry are on disk. async (seal
- * answers at once, flushed within an interval) is the next step: accepted by the parser so the
- * key's values are known, refused at start with a message (docs/architecture.md, "Durable
- * objects"). */
+/* sync: a durable seal answers once the object and its catalogue entry are on disk. async: it
+ * answers at once and the write reaches the disk within flush_interval (docs/architecture.md,
+ * "Durable objects"). */
 enum durability { DURABILITY_SYNC, DURABILITY_ASYNC };
 
 /* Users or groups, resolved to numeric ids when the configuration is read. */
@@ -38,6 +37,7 @@ struct options {
     int lifeline_fd;                 /* --lifeline FD (command line only), -1 without */
     char data_dir[4096];             /* durable objects live here; empty: none, all transient */
     enum durability durability;      /* when a durable seal is acknowledged */
+    uint64_t flush_interval_ms;      /* async: the longest a queued durable write waits */
     /* reloadable with SIGHUP */
     enum log_level log_level;
     struct id_list allow_users, allow_groups;        /* read-write clients */

@@ -541,6 +541,17 @@ void store_seal_abandon(store_t *s, struct object *obj)
         unsealed_free(s, obj);
 }
 
+void store_hold(store_t *s, struct object *obj)
+{
+    obj->pins++;
+    s->pins++;
+}
+
+void store_unhold(store_t *s, struct object *obj)
+{
+    object_unpin(s, obj, 1);
+}
+
 void store_set_unbind_hook(store_t *s, void (*hook)(void *ctx, const struct object *obj),
                            void *ctx)
 {

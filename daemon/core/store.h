@@ -112,6 +112,11 @@ int store_seal_begin(store_t *s, struct store_client *cl, uint64_t id, struct ob
 int store_seal_finish(store_t *s, struct object *obj, struct store_detail *d);
 void store_seal_abandon(store_t *s, struct object *obj);
 
+/* A pin of no client's: the writer of an async durable seal reads the sealed object after its
+ * reply went, so its memory must stay even if it is deleted or replaced meanwhile. */
+void store_hold(store_t *s, struct object *obj);
+void store_unhold(store_t *s, struct object *obj);
+
 /* Called whenever a sealed durable object loses its name (delete, replace), before it may be
  * freed, so its catalogue entry can be dropped in the same order. */
 void store_set_unbind_hook(store_t *s, void (*hook)(void *ctx, const struct object *obj),

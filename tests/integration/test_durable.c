@@ -165,6 +165,17 @@ static void remove_data_dir(void)
     nftw(data_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* A config file in the data directory (the daemon looks only at objects/ and catalogue/ there);
+ * its path in conf. */
+static void write_config(const char *text, char *conf, size_t len)
+{
+    snprintf(conf, len, "%s/test.conf", data_dir);
+    FILE *f = fopen(conf, "w");
+    assert_non_null(f);
+    assert_true(fputs(text, f) >= 0);
+    assert_int_equal(fclose(f), 0);
+}
+
 static size_t cycles(void)
 {
     const char *env = getenv("SHMSTORE_DURABLE_CYCLES");
@@ -444,6 +455,66 @@ static void test_disk_full(void **state)
 
 /* A durable object whose file was damaged while the daemon was down is never served: the next
  * start logs it, moves its file to corrupt/ and serves the others. */
+/* Whether the daemon's log holds text. */
+static int log_contains(const struct test_daemon *d, const char *text)
+{
+    FILE *f = fopen(d->log, "r");
+    if (!f)
+        return 0;
+    char line[2048];
+    int found = 0;
+    while (!found && fgets(line, sizeof line, f))
+        found = strstr(line, text) != NULL;
+    fclose(f);
+    return found;
+}
+
+/* Async on a full disk: the put was answered before its write failed, so the object is served
+ * from memory, the failure is logged, a later sync still answers, and after a restart the
+ * object is simply not there, while what fitted is. */
+static void test_async_disk_full(void **state)
+{
+    (void)state;
+    make_data_dir();
+    if (mount("tmpfs", data_dir, "tmpfs", 0, "size=2m") != 0) {
+        printf("# skipped: cannot mount a small tmpfs here (%s)\n", strerror(errno));
+        remove_data_dir();
+        skip();
+    }
+    char conf[128], dir[96];
+    write_config("durability = async\nflush_interval = 600s\n", conf, sizeof conf);
+    snprintf(dir, sizeof dir, "%s/data", data_dir);
+    struct test_daemon d;
+    assert_int_equal(harness_start(&d, "16M", "-d", dir, "-c", conf, NULL), 0);
+    shmstore_client *c;
+    assert_int_equal(shmstore_connect(d.socket, &c), 0);
+    static unsigned char big[3000000];
+    version_fill(4, 1, big, sizeof big);
+    assert_int_equal(shmstore_put(c, "big", big, sizeof big, NULL, 0, SHMSTORE_PERSIST), 0);
+    assert_int_equal(shmstore_sync(c), 0);
+    assert_true(log_contains(&d, "'big'"));
+    assert_true(log_contains(&d, "was acknowledged (durability = async) but could not be "
+                                 "written to disk: disk full"));
+    shmstore_object obj;
+    assert_int_equal(shmstore_get(c, "big", 0, &obj), 0);
+    assert_memory_equal(obj.data, big, sizeof big);
+    shmstore_release(c, &obj);
+    assert_int_equal(shmstore_put(c, "small", "ok", 2, NULL, 0, SHMSTORE_PERSIST), 0);
+    assert_int_equal(shmstore_sync(c), 0);
+    shmstore_close(c);
+    assert_int_equal(harness_stop(&d), 0);
+    assert_int_equal(harness_start(&d, "16M", "-d", dir, "-c", conf, NULL), 0);
+    assert_int_equal(shmstore_connect(d.socket, &c), 0);
+    assert_int_equal(shmstore_get(c, "big", 0, &obj), SHMSTORE_ENOTFOUND);
+    assert_int_equal(shmstore_get(c, "small", 0, &obj), 0);
+    assert_memory_equal(obj.data, "ok", 2);
+    shmstore_release(c, &obj);
+    shmstore_close(c);
+    assert_int_equal(harness_stop(&d), 0);
+    umount(data_dir);
+    remove_data_dir();
+}
+
 static void test_damaged_file_is_not_served(void **state)
 {
     (void)state;
@@ -513,15 +584,16 @@ static int deleted_in_round(unsigned i, size_t round)
 
 /* shmstore_sync from another client after puts, replaces and deletes of durable objects: it
  * answers, and everything done before it survives a SIGKILL right after, byte-identical, with
- * the deleted names still gone. Under durability = sync each of those calls was on disk when it
- * answered already; this checks SYNC's path through the writer and that it waits for nothing
- * it should not. */
-static void test_sync_then_kill(void **state)
+ * the deleted names still gone. config: the daemon's settings (durability). Under sync each of
+ * those calls was on disk when it answered; under async (with an interval far longer than the
+ * test) only the SYNC can have made them durable before the kill. */
+static void sync_then_kill(const char *config)
 {
-    (void)state;
     make_data_dir();
+    char conf[128];
+    write_config(config, conf, sizeof conf);
     struct test_daemon d;
-    assert_int_equal(harness_start(&d, "32M", "-d", data_dir, NULL), 0);
+    assert_int_equal(harness_start(&d, "32M", "-d", data_dir, "-c", conf, NULL), 0);
     enum { OBJECTS = 24 };
     static unsigned char buf[300000], got[300000];
     size_t rounds = harness_scale(4, 2);
@@ -547,7 +619,7 @@ static void test_sync_then_kill(void **state)
         shmstore_close(writer);
         shmstore_close(syncer);
         harness_kill(&d);
-        assert_int_equal(harness_respawn(&d, "-d", data_dir, NULL), 0);
+        assert_int_equal(harness_respawn(&d, "-d", data_dir, "-c", conf, NULL), 0);
 
         shmstore_client *c;
         assert_int_equal(shmstore_connect(d.socket, &c), 0);
@@ -572,6 +644,67 @@ static void test_sync_then_kill(void **state)
     remove_data_dir();
 }
 
+static void test_sync_then_kill(void **state)
+{
+    (void)state;
+    sync_then_kill("durability = sync\n");
+}
+
+static void test_async_sync_then_kill(void **state)
+{
+    (void)state;
+    sync_then_kill("durability = async\nflush_interval = 600s\n");
+}
+
+/* Async: a durable put answers before its write, the object is served at once, and a clean
+ * stop writes whatever is still queued, so it is back after a restart. */
+static void test_async_clean_stop_flushes(void **state)
+{
+    (void)state;
+    make_data_dir();
+    char conf[128];
+    write_config("durability = async\nflush_interval = 600s\n", conf, sizeof conf);
+    struct test_daemon d;
+    assert_int_equal(harness_start(&d, "16M", "-d", data_dir, "-c", conf, NULL), 0);
+    shmstore_client *c;
+    assert_int_equal(shmstore_connect(d.socket, &c), 0);
+    static unsigned char big[150000];
+    version_fill(3, 1, big, sizeof big);
+    assert_int_equal(shmstore_put(c, "async/big", big, sizeof big, "m", 1, SHMSTORE_PERSIST), 0);
+    assert_int_equal(shmstore_put(c, "async/gone", "x", 1, NULL, 0, SHMSTORE_PERSIST), 0);
+    assert_int_equal(shmstore_delete(c, "async/gone"), 0);
+    void *dest;
+    uint64_t id;
+    assert_int_equal(shmstore_create(c, "async/inplace", 5, NULL, 0, SHMSTORE_PERSIST, &dest,
+                                     &id), 0);
+    memcpy(dest, "hello", 5);
+    assert_int_equal(shmstore_seal(c, id), 0);
+    /* A replace before the first write is done: the newer one must be what comes back. */
+    assert_int_equal(shmstore_put(c, "async/inplace", "world", 5, NULL, 0,
+                                  SHMSTORE_PERSIST | SHMSTORE_REPLACE), 0);
+    shmstore_object obj;
+    assert_int_equal(shmstore_get(c, "async/big", 0, &obj), 0);
+    assert_memory_equal(obj.data, big, sizeof big);
+    shmstore_release(c, &obj);
+    shmstore_close(c);
+    assert_int_equal(harness_stop(&d), 0);
+
+    assert_int_equal(harness_start(&d, "16M", "-d", data_dir, "-c", conf, NULL), 0);
+    assert_int_equal(shmstore_connect(d.socket, &c), 0);
+    assert_int_equal(shmstore_get(c, "async/big", 0, &obj), 0);
+    assert_int_equal(obj.size, sizeof big);
+    assert_memory_equal(obj.data, big, sizeof big);
+    assert_int_equal(obj.meta_size, 1);
+    shmstore_release(c, &obj);
+    assert_int_equal(shmstore_get(c, "async/inplace", 0, &obj), 0);
+    assert_memory_equal(obj.data, "world", 5);
+    shmstore_release(c, &obj);
+    assert_int_equal(shmstore_get(c, "async/gone", 0, &obj), SHMSTORE_ENOTFOUND);
+    shmstore_close(c);
+    assert_int_equal(harness_stop(&d), 0);
+    remove_data_dir();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -580,7 +713,10 @@ int main(void)
         cmocka_unit_test(test_arena_too_small_at_start),
         cmocka_unit_test(test_disk_full),
         cmocka_unit_test(test_damaged_file_is_not_served),
+        cmocka_unit_test(test_async_disk_full),
         cmocka_unit_test(test_sync_then_kill),
+        cmocka_unit_test(test_async_sync_then_kill),
+        cmocka_unit_test(test_async_clean_stop_flushes),
         cmocka_unit_test(test_kill_cycles),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -58,6 +58,7 @@ static const char *other_value(const struct config_row *row, char *buf, size_t l
     case CONFIG_GROUP: candidates[0] = "0"; candidates[1] = ""; break;
     case CONFIG_USERS:
     case CONFIG_GROUPS: candidates[0] = "0, 1"; break;
+    case CONFIG_DURATION: candidates[0] = "250ms"; candidates[1] = "2s"; break;
     case CONFIG_ENUM:
         for (size_t i = 0; row->words[i].word && i < 7; i++)
             candidates[i] = row->words[i].word;
@@ -107,6 +108,40 @@ static void test_defaults_parse_to_what_the_daemon_starts_with(void **state)
     assert_int_equal(defaults.max_clients, 4096);
     assert_int_equal(defaults.max_pins_per_client, 1u << 20);
     assert_int_equal(defaults.max_unsealed_bytes_per_client, 0);
+    assert_int_equal(defaults.durability, DURABILITY_SYNC);
+    assert_int_equal(defaults.flush_interval_ms, 1000);
+}
+
+/* flush_interval, the one duration: ms or s, no suffix meaning seconds, printed back in the
+ * largest unit that is exact; anything else refused with what is accepted. */
+static void test_duration_values(void **state)
+{
+    (void)state;
+    const struct config_row *row = config_find("flush_interval");
+    assert_non_null(row);
+    static const struct { const char *value; uint64_t ms; const char *printed; } good[] = {
+        {"1500ms", 1500, "1500ms"}, {"2000ms", 2000, "2s"}, {"3", 3000, "3s"},
+        {"1ms", 1, "1ms"}, {"3600s", 3600000, "3600s"},
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        struct options o;
+        char problem[256], buf[64];
+        config_set_defaults(&o);
+        assert_int_equal(config_set(&o, row, good[i].value, problem, sizeof problem), 0);
+        assert_int_equal(o.flush_interval_ms, good[i].ms);
+        assert_string_equal(config_format(&o, row, buf, sizeof buf), good[i].printed);
+    }
+    static const char *bad[] = {"", "s", "ms", "1h", "1.5s", "-1", "0", "0ms", "3601s",
+                                "1 s", "99999999999999999999999s"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct options o;
+        char problem[256] = "";
+        config_set_defaults(&o);
+        if (config_set(&o, row, bad[i], problem, sizeof problem) == 0)
+            fail_msg("flush_interval = '%s' was accepted", bad[i]);
+        assert_non_null(strstr(problem, "a duration from 1ms to 3600s"));
+        assert_int_equal(o.flush_interval_ms, 1000);
+    }
 }
 
 static size_t expected_size(enum config_type type)
@@ -420,6 +455,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_parse_to_what_the_daemon_starts_with),
+        cmocka_unit_test(test_duration_values),
         cmocka_unit_test(test_rows_are_complete_and_unique),
         cmocka_unit_test(test_bad_values_name_file_line_key_and_problem),
         cmocka_unit_test(test_bounds_and_spellings_accepted),
