@@ -17,6 +17,12 @@
  * write is done, whatever clients do to its name meanwhile. The writer then waits up to
  * flush_interval after the first queued job before it takes the batch, so writes of one interval
  * share one flush, unless a SYNC is queued (it would wait for nothing else).
+ *
+ * What async holds is bounded: while the objects replied to but not yet written (held memory a
+ * delete cannot free) exceed a quarter of the arena, a seal takes the sync path instead, waiting
+ * for its own write, and the writer stops waiting out the interval. Without that, a stream of
+ * replacing puts faster than the disk would fill the arena with held old versions and fail with
+ * ENOSPC; with it, the writers are slowed to the disk's pace, as under sync.
  */
 #define _GNU_SOURCE
 #include "durable.h"
@@ -78,6 +84,8 @@ struct durable {
     int async;                      /* durability = async */
     uint64_t flush_ms;              /* async: the longest a queued job waits for the writer */
     uint64_t lost_writes;           /* async writes that failed after their reply */
+    uint64_t held_bytes;            /* loop only: memory of acknowledged jobs not yet done */
+    uint64_t held_limit;            /* beyond it, seals take the sync path */
     int event_fd;
     struct event *done_event;
 };
@@ -227,7 +235,7 @@ static void submit_staged(struct durable *d)
     if (!d->queue.head)
         clock_gettime(CLOCK_MONOTONIC, &d->queued_since);
     list_splice(&d->queue, &d->staged);
-    d->urgent |= d->staged_urgent;
+    d->urgent |= d->staged_urgent || d->held_bytes > d->held_limit;
     d->staged_urgent = 0;
     pthread_cond_signal(&d->wake);
     pthread_mutex_unlock(&d->lock);
@@ -285,6 +293,7 @@ static void complete_write(struct durable *d, struct durable_job *j)
                       (unsigned long long)j->entry.id, j->detail,
                       (unsigned long long)d->lost_writes);
         }
+        d->held_bytes -= j->entry.size + j->entry.meta_size;
         store_unhold(store, obj);
         return;
     }
@@ -391,6 +400,7 @@ static void seal_now(struct durable *d, struct durable_job *j, struct conn *c,
     obj->created_ns = j->entry.sealed_ns;
     store_hold(s->store, obj);
     j->acknowledged = 1;
+    d->held_bytes += j->entry.size + j->entry.meta_size;
     conn_send_reply(c, rep);
     submit_staged(d);
 }
@@ -414,12 +424,14 @@ void durable_seal(struct server *s, struct object *obj, struct conn *c,
     j->data = s->arena.data + obj->data_offset;
     j->meta = s->arena.data + obj->meta_offset;
     j->entry.sealed_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
-    if (d->async) {
+    if (d->async && d->held_bytes + j->entry.size + j->entry.meta_size <= d->held_limit) {
         seal_now(d, j, c, rep);
         return;
     }
     list_append(&d->staged, j);
     hold(c, j, rep);
+    /* Async over its bound: a client waits for this write, so the writer must not sit on it. */
+    d->staged_urgent |= d->async;
     submit_staged(d);
 }
 
@@ -545,6 +557,7 @@ int durable_start(struct server *s, char *why, size_t whylen)
     d->event_fd = -1;
     d->async = s->opts->durability == DURABILITY_ASYNC;
     d->flush_ms = s->opts->flush_interval_ms;
+    d->held_limit = s->arena.data_bytes / 4;
     pthread_mutex_init(&d->lock, NULL);
     /* The interval is measured on the monotonic clock: a clock change must not stretch it. */
     pthread_condattr_t attr;

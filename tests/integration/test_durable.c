@@ -455,6 +455,36 @@ static void test_disk_full(void **state)
 
 /* A durable object whose file was damaged while the daemon was down is never served: the next
  * start logs it, moves its file to corrupt/ and serves the others. */
+/* Async holds the objects it answered for until they are written, so a stream of replacing puts
+ * must not fill the arena with old versions waiting for a long interval: beyond a quarter of the
+ * arena, seals wait for their write as under sync, and every put succeeds. */
+static void test_async_bounded_by_the_arena(void **state)
+{
+    (void)state;
+    make_data_dir();
+    char conf[128];
+    write_config("durability = async\nflush_interval = 600s\n", conf, sizeof conf);
+    struct test_daemon d;
+    assert_int_equal(harness_start(&d, "16M", "-d", data_dir, "-c", conf, NULL), 0);
+    shmstore_client *c;
+    assert_int_equal(shmstore_connect(d.socket, &c), 0);
+    static unsigned char buf[1u << 20];
+    for (uint32_t version = 1; version <= 48; version++) {
+        version_fill(5, version, buf, sizeof buf);
+        int rc = shmstore_put(c, "stream", buf, sizeof buf, NULL, 0,
+                              SHMSTORE_PERSIST | SHMSTORE_REPLACE);
+        if (rc != 0)
+            fail_msg("put %u of 1 MiB into a 16 MiB arena: %s", version, shmstore_errmsg(c));
+    }
+    shmstore_object obj;
+    assert_int_equal(shmstore_get(c, "stream", 0, &obj), 0);
+    assert_memory_equal(obj.data, buf, sizeof buf);
+    shmstore_release(c, &obj);
+    shmstore_close(c);
+    assert_int_equal(harness_stop(&d), 0);
+    remove_data_dir();
+}
+
 /* Whether the daemon's log holds text. */
 static int log_contains(const struct test_daemon *d, const char *text)
 {
@@ -717,6 +747,7 @@ int main(void)
         cmocka_unit_test(test_sync_then_kill),
         cmocka_unit_test(test_async_sync_then_kill),
         cmocka_unit_test(test_async_clean_stop_flushes),
+        cmocka_unit_test(test_async_bounded_by_the_arena),
         cmocka_unit_test(test_kill_cycles),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
