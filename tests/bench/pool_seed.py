@@ -202,32 +202,29 @@ class PeakSampler:
 # ---- the methods (each runs in the driver, with its data already made) -----------------------
 
 
-def run_shmstore(a, big, tables, tasks, pool):
+def run_store(a, big, tables, tasks, pool, put_big=True):
+    """shmstore and inplace: put what is not in the store yet, map the tasks, delete both."""
     with shmstore.connect(a.socket) as client:
         arena = benchstore.arena_paths(a.daemon_pid) if a.daemon_pid else []
         with PeakSampler(daemon_pid=a.daemon_pid, shm_paths=arena) as sampler:
             t0 = time.perf_counter()
-            client.put(BIG_NAME, big)
+            if put_big:
+                client.put(BIG_NAME, big)
             client.put(TABLES_NAME, tables)
             results = pool.starmap(task_shmstore, tasks, chunksize=1)
             wall = time.perf_counter() - t0
         client.delete(BIG_NAME)
         client.delete(TABLES_NAME)
     return wall, results, sampler.peak
+
+
+def run_shmstore(a, big, tables, tasks, pool):
+    return run_store(a, big, tables, tasks, pool)
 
 
 def run_inplace(a, big, tables, tasks, pool):
     # The big array is in the store already (drive made it there); only the dict is put.
-    with shmstore.connect(a.socket) as client:
-        arena = benchstore.arena_paths(a.daemon_pid) if a.daemon_pid else []
-        with PeakSampler(daemon_pid=a.daemon_pid, shm_paths=arena) as sampler:
-            t0 = time.perf_counter()
-            client.put(TABLES_NAME, tables)
-            results = pool.starmap(task_shmstore, tasks, chunksize=1)
-            wall = time.perf_counter() - t0
-        client.delete(BIG_NAME)
-        client.delete(TABLES_NAME)
-    return wall, results, sampler.peak
+    return run_store(a, big, tables, tasks, pool, put_big=False)
 
 
 def run_argument(a, big, tables, tasks, pool):
