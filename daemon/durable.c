@@ -629,3 +629,26 @@ void durable_stop(struct server *s)
     free(d);
     s->durable = NULL;
 }
+
+/* ---- figures and repair ---------------------------------------------------------------------- */
+
+void durable_get_stats(const struct server *s, struct durable_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    const struct durable *d = s->durable;
+    if (!d)
+        return;
+    out->failed_writes = d->lost_writes;
+}
+
+struct persist *durable_persist(const struct server *s)
+{
+    return s->durable ? s->durable->persist : NULL;
+}
+
+void durable_repair(struct server *s, struct object *obj, const char *problem)
+{
+    (void)s;
+    log_error("durable '%s' (id %llu) is damaged on disk: %s", obj->name,
+              (unsigned long long)obj->id, problem);
+}

@@ -43,4 +43,23 @@ int durable_sync(struct server *s, struct conn *c, const struct shm_reply *rep);
 /* c is being freed: its held reply, if any, goes nowhere. */
 void durable_forget_conn(struct server *s, struct conn *c);
 
+/* Disk figures for INFO and --prometheus; all zero without a data directory. Objects and bytes on
+ * disk come from store_get_stats (disk_objects, disk_bytes, disk_only_objects). */
+struct durable_stats {
+    uint64_t pending_writes;            /* durable writes queued or being written */
+    uint64_t failed_writes;             /* async writes that failed after their reply */
+    uint64_t spills, spill_bytes;       /* transient objects written to the spill area */
+    uint64_t restores, restore_bytes;   /* objects read back into memory on a get or preload */
+    uint64_t evictions;                 /* objects that left memory to make room */
+};
+void durable_get_stats(const struct server *s, struct durable_stats *out);
+
+/* The data directory (NULL without one), for `storectl verify`: another thread may read object
+ * files through it (persist_read_object), never the LMDB catalogue. */
+struct persist *durable_persist(const struct server *s);
+/* verify found obj's durable file damaged or missing: rewrite the file from memory when the object
+ * is in memory; otherwise the object can never be served again, so it is unbound and its file
+ * moved aside to corrupt/. problem goes to the log. */
+void durable_repair(struct server *s, struct object *obj, const char *problem);
+
 #endif

@@ -30,7 +30,7 @@ struct object {
     uint64_t id;
     char *name;                 /* own copy, NUL-terminated */
     size_t name_len;
-    alloc_block_t *block;
+    alloc_block_t *block;       /* NULL while the object is on disk only (not in memory) */
     uint64_t data_offset, size;
     uint64_t meta_offset, meta_size;
     int64_t created_ns;         /* seal time (create time while unsealed) */
@@ -42,7 +42,25 @@ struct object {
                                  * neither abortable nor freeable until the write completes */
     struct store_client *owner; /* UNSEALED only */
     struct object *owner_prev, *owner_next;
+    /* Residency (docs/architecture.md, "Spill and restore"): a sealed object may leave memory
+     * when a whole copy of it is on disk, and comes back on its next get. */
+    unsigned on_disk;           /* a whole copy is on disk: its durable file, or a spill file */
+    unsigned spilled;           /* that copy is a spill file (a transient object) */
+    unsigned moving;            /* the I/O thread is reading it back or spilling it */
+    uint64_t checksum;          /* persist_object_checksum of the copy on disk, when on_disk */
+    struct object *lru_prev, *lru_next;   /* the store's eviction order: sealed, in memory,
+                                           * unpinned objects, least recently used first */
 };
+
+/* Where an object's bytes are, as `storectl ls` and `stat` show it. */
+enum object_location { LOCATION_MEMORY, LOCATION_DISK, LOCATION_BOTH };
+
+static inline enum object_location object_location(const struct object *obj)
+{
+    if (!obj->block)
+        return LOCATION_DISK;
+    return obj->on_disk ? LOCATION_BOTH : LOCATION_MEMORY;
+}
 
 /* Per-connection bookkeeping. Zero it with store_client_init before use. */
 struct store_client {
@@ -67,6 +85,8 @@ struct store_waiter {
 struct store_stats {
     uint64_t capacity_bytes, used_bytes, free_bytes, largest_free_bytes;
     uint64_t objects, unsealed_objects, unsealed_bytes, deleted_pinned, pins, waiters;
+    uint64_t disk_objects, disk_bytes;      /* sealed objects with a copy on disk, its bytes */
+    uint64_t disk_only_objects;             /* of those, the ones not in memory */
 };
 
 /* Error details are written here by failing calls: "store full: asked 314572800 bytes
