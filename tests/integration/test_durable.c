@@ -60,6 +60,10 @@ struct slot {
 static struct slot *slots;       /* shared with the writers */
 static char data_dir[64];
 
+/* The default is async: a test that needs each acknowledged seal, delete or replace to be on
+ * disk when it answers says so in the config it starts the daemon with. */
+#define SYNC_CONFIG "durability = sync\n"
+
 static uint64_t mix(uint64_t *state)
 {
     uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
@@ -239,8 +243,10 @@ static void test_kill_cycles(void **state)
     for (unsigned i = 0; i < WRITERS * NAMES_PER_WRITER; i++)
         slots[i] = (struct slot){.acked = 0, .pending = NO_PENDING, .next = 1};
     make_data_dir();
+    char conf[128];
+    write_config(SYNC_CONFIG, conf, sizeof conf);
     struct test_daemon d;
-    assert_int_equal(harness_start(&d, "64M", "-d", data_dir, NULL), 0);
+    assert_int_equal(harness_start(&d, "64M", "-d", data_dir, "-c", conf, NULL), 0);
     unsigned char *want = malloc(MAX_SIZE + 8);
     assert_non_null(want);
     const size_t n = cycles();
@@ -269,7 +275,7 @@ static void test_kill_cycles(void **state)
                 fail_msg("cycle %zu: writer %u ended with status %d", cycle, w, status);
         }
         shmstore_close(c);
-        if (harness_respawn(&d, "-d", data_dir, NULL) != 0)
+        if (harness_respawn(&d, "-d", data_dir, "-c", conf, NULL) != 0)
             fail_msg("cycle %zu: the daemon did not start again", cycle);
         assert_int_equal(shmstore_connect(d.socket, &c), 0);
         shmstore_object obj;
@@ -303,8 +309,10 @@ static void test_restart_keeps_durable_only(void **state)
 {
     (void)state;
     make_data_dir();
+    char conf[128];
+    write_config(SYNC_CONFIG, conf, sizeof conf);
     struct test_daemon d;
-    assert_int_equal(harness_start(&d, "16M", "-d", data_dir, NULL), 0);
+    assert_int_equal(harness_start(&d, "16M", "-d", data_dir, "-c", conf, NULL), 0);
     shmstore_client *c;
     assert_int_equal(shmstore_connect(d.socket, &c), 0);
     static unsigned char big[200000];
@@ -329,7 +337,7 @@ static void test_restart_keeps_durable_only(void **state)
     shmstore_close(c);
 
     assert_int_equal(harness_stop(&d), 0);
-    assert_int_equal(harness_start(&d, "16M", "-d", data_dir, NULL), 0);
+    assert_int_equal(harness_start(&d, "16M", "-d", data_dir, "-c", conf, NULL), 0);
     assert_int_equal(shmstore_connect(d.socket, &c), 0);
     shmstore_object_stat after;
     assert_int_equal(shmstore_stat(c, "keep/big", &after), 0);
@@ -366,8 +374,10 @@ static void test_arena_too_small_at_start(void **state)
 {
     (void)state;
     make_data_dir();
+    char conf[128];
+    write_config(SYNC_CONFIG, conf, sizeof conf);
     struct test_daemon d;
-    assert_int_equal(harness_start(&d, "8M", "-d", data_dir, NULL), 0);
+    assert_int_equal(harness_start(&d, "8M", "-d", data_dir, "-c", conf, NULL), 0);
     shmstore_client *c;
     assert_int_equal(shmstore_connect(d.socket, &c), 0);
     static unsigned char chunk[3u << 20];
@@ -376,7 +386,7 @@ static void test_arena_too_small_at_start(void **state)
     assert_int_equal(shmstore_put(c, "b", chunk, sizeof chunk, NULL, 0, SHMSTORE_PERSIST), 0);
     shmstore_close(c);
     assert_int_equal(harness_stop(&d), 0);
-    assert_int_equal(harness_start(&d, "4M", "-d", data_dir, NULL), 0);
+    assert_int_equal(harness_start(&d, "4M", "-d", data_dir, "-c", conf, NULL), 0);
     assert_int_equal(shmstore_connect(d.socket, &c), 0);
     shmstore_object obj;
     assert_int_equal(shmstore_get(c, "a", 0, &obj), 0);
@@ -386,7 +396,7 @@ static void test_arena_too_small_at_start(void **state)
     shmstore_close(c);
     assert_int_equal(harness_stop(&d), 0);
     /* Still on disk: a large enough arena serves it again. */
-    assert_int_equal(harness_start(&d, "8M", "-d", data_dir, NULL), 0);
+    assert_int_equal(harness_start(&d, "8M", "-d", data_dir, "-c", conf, NULL), 0);
     assert_int_equal(shmstore_connect(d.socket, &c), 0);
     assert_int_equal(shmstore_get(c, "b", 0, &obj), 0);
     assert_memory_equal(obj.data, chunk, sizeof chunk);
@@ -408,10 +418,12 @@ static void test_disk_full(void **state)
         remove_data_dir();
         skip();
     }
+    char conf[128];
+    write_config(SYNC_CONFIG, conf, sizeof conf);
     struct test_daemon d;
     char dir[96];
     snprintf(dir, sizeof dir, "%s/data", data_dir);
-    assert_int_equal(harness_start(&d, "16M", "-d", dir, NULL), 0);
+    assert_int_equal(harness_start(&d, "16M", "-d", dir, "-c", conf, NULL), 0);
     shmstore_client *c;
     assert_int_equal(shmstore_connect(d.socket, &c), 0);
     static unsigned char small[500000], big[3000000];
@@ -441,7 +453,7 @@ static void test_disk_full(void **state)
     assert_int_equal(shmstore_put(c, "z", "ok", 2, NULL, 0, SHMSTORE_PERSIST), 0);
     shmstore_close(c);
     assert_int_equal(harness_stop(&d), 0);
-    assert_int_equal(harness_start(&d, "16M", "-d", dir, NULL), 0);
+    assert_int_equal(harness_start(&d, "16M", "-d", dir, "-c", conf, NULL), 0);
     assert_int_equal(shmstore_connect(d.socket, &c), 0);
     assert_int_equal(shmstore_get(c, "x", 0, &obj), 0);
     assert_memory_equal(obj.data, small, sizeof small);
@@ -549,8 +561,10 @@ static void test_damaged_file_is_not_served(void **state)
 {
     (void)state;
     make_data_dir();
+    char conf[128];
+    write_config(SYNC_CONFIG, conf, sizeof conf);
     struct test_daemon d;
-    assert_int_equal(harness_start(&d, "16M", "-d", data_dir, NULL), 0);
+    assert_int_equal(harness_start(&d, "16M", "-d", data_dir, "-c", conf, NULL), 0);
     shmstore_client *c;
     assert_int_equal(shmstore_connect(d.socket, &c), 0);
     static unsigned char payload[100000];
@@ -572,7 +586,7 @@ static void test_damaged_file_is_not_served(void **state)
     assert_int_equal(fputc(0x5a ^ payload[54321], fp), 0x5a ^ payload[54321]);
     fclose(fp);
 
-    assert_int_equal(harness_start(&d, "16M", "-d", data_dir, NULL), 0);
+    assert_int_equal(harness_start(&d, "16M", "-d", data_dir, "-c", conf, NULL), 0);
     assert_int_equal(shmstore_connect(d.socket, &c), 0);
     shmstore_object obj;
     assert_int_equal(shmstore_get(c, "damaged", 0, &obj), SHMSTORE_ENOTFOUND);
