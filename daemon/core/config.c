@@ -39,6 +39,11 @@ static const struct config_word durabilities[] = {
     {"sync", DURABILITY_SYNC}, {"async", DURABILITY_ASYNC}, {NULL, 0},
 };
 
+/* persist: which objects are durable; the value is struct options' persist_all. */
+static const struct config_word persist_modes[] = {
+    {"flagged", 0}, {"all", 1}, {NULL, 0},
+};
+
 const struct config_row config_rows[] = {
     {.key = "socket", .type = CONFIG_STRING, FIELD(socket_path), .default_text = "",
      .short_flag = 's', .flag = "socket", .metavar = "PATH",
@@ -62,16 +67,36 @@ const struct config_row config_rows[] = {
              "empty: none, every object is lost when the daemon stops",
      .doc = "Created if missing. Holds an LMDB catalogue (catalogue/) and one file per durable "
             "object (objects/); damaged objects found at start are moved to corrupt/."},
-    {.key = "durability", .type = CONFIG_ENUM, FIELD(durability), .default_text = "sync",
+    {.key = "durability", .type = CONFIG_ENUM, FIELD(durability), .default_text = "async",
      .words = durabilities,
      .help = "when sealing a durable object answers",
-     .doc = "sync: once the object and its catalogue entry are on disk (fsync); concurrent "
-            "seals share one flush. async: at once; the object is on disk within "
-            "flush_interval, and shmstore_sync() (storectl sync) waits until it is."},
+     .doc = "async: at once; the object is on disk within flush_interval, and shmstore_sync() "
+            "(storectl sync) waits until everything sealed before it is; a crash can lose what "
+            "was sealed since the last flush (about flush_interval). sync: once the object and "
+            "its catalogue entry are on disk (fsync); concurrent seals share one flush."},
     {.key = "flush_interval", .type = CONFIG_DURATION, FIELD(flush_interval_ms),
      .default_text = "1s", .min = 1, .max = 3600 * 1000,
      .help = "with durability = async, the longest a durable write waits before it goes to disk",
      .doc = "Writes queued within one interval share one flush."},
+    {.key = "persist", .type = CONFIG_ENUM, FIELD(persist_all), .default_text = "flagged",
+     .words = persist_modes,
+     .help = "which objects are durable",
+     .doc = "flagged: those put or created with SHMSTORE_PERSIST (storectl put --persist, "
+            "Python persist=True). all: every object put or created, as if each had the flag; "
+            "needs a data directory, and the daemon refuses to start without one."},
+    {.key = "preload", .type = CONFIG_BOOL, FIELD(preload), .default_text = "no",
+     .help = "at start, read every durable object back into memory at once",
+     .doc = "With no, an object's payload is read from the data directory on its first get "
+            "(that get waits for it), so a start with many objects is quick. With yes the start "
+            "reads them all, as far as the arena holds them. Only with a data directory."},
+    {.key = "spill", .type = CONFIG_BOOL, FIELD(spill), .default_text = "yes",
+     .help = "when the arena is full, write unpinned transient objects to disk to make room",
+     .doc = "Only with a data directory; without one this setting does nothing. A create that "
+            "does not fit makes room, least recently used first: unpinned durable objects leave "
+            "memory (they are on disk already), and with yes unpinned transient objects too, "
+            "written to a spill area in the data directory first; a get brings them back. "
+            "Spilled objects do not survive a restart (the spill area is emptied at start). "
+            "With no, only durable objects make room."},
     {.key = "log_level", .type = CONFIG_ENUM, FIELD(log_level), .default_text = "info",
      .words = log_levels, .reloadable = 1,
      .flag = "log-level", .metavar = "LEVEL",

@@ -174,6 +174,18 @@ static int parse_fd_number(const char *text, int *fd)
     return 0;
 }
 
+/* Settings each valid alone that cannot be honoured together: 0, or -1 with what is wrong and
+ * the way out in why. */
+static int check_combination(const struct options *o, char *why, size_t whylen)
+{
+    if (o->persist_all && !o->data_dir[0]) {
+        snprintf(why, whylen, "persist = all needs a data directory to keep objects in: set "
+                 "data_dir (or start with -d DIR), or use persist = flagged");
+        return -1;
+    }
+    return 0;
+}
+
 /* Both passes over argv and the file between them. `quiet`: report problems only in why (for
  * a reload), not on stderr, and never act on --help, --version or --print-config. */
 static enum options_result parse_all(struct options *o, int argc, char **argv, int quiet,
@@ -243,6 +255,8 @@ static enum options_result parse_all(struct options *o, int argc, char **argv, i
         snprintf(why, whylen, "unexpected argument '%s' (try 'shmstored --help')", argv[optind]);
         return OPTIONS_EXIT_USAGE;
     }
+    if (check_combination(o, why, whylen) != 0)
+        return OPTIONS_EXIT_USAGE;
     if (!o->socket_path[0] && shm_default_socket_path(o->socket_path, sizeof o->socket_path) != 0) {
         snprintf(why, whylen, "the default socket path is too long; give one with -s");
         return OPTIONS_EXIT_USAGE;

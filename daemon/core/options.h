@@ -38,11 +38,14 @@ struct options {
     char data_dir[4096];             /* durable objects live here; empty: none, all transient */
     enum durability durability;      /* when a durable seal is acknowledged */
     uint64_t flush_interval_ms;      /* async: the longest a queued durable write waits */
-    int persist_all;                 /* persist = all: every put and create is durable */
+    int persist_all;                 /* persist = all: every put and create is durable, as if
+                                      * it carried SHMSTORE_PERSIST; options_parse refuses it
+                                      * without a data directory. 0: persist = flagged (default) */
     int preload;                     /* preload = yes: restart reads every durable object back
-                                      * at once, not on its first get */
-    int spill;                       /* spill = yes (the default with a data directory): a full
-                                      * arena writes unpinned transient objects to disk */
+                                      * at once, not on its first get (default no) */
+    int spill;                       /* spill = yes (the default): a full arena writes unpinned
+                                      * transient objects to disk; means nothing without a data
+                                      * directory */
     /* reloadable with SIGHUP */
     enum log_level log_level;
     struct id_list allow_users, allow_groups;        /* read-write clients */

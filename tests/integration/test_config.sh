@@ -1,8 +1,9 @@
 #!/bin/sh
 # test_config.sh — the example config deploy/shmstored.conf is exactly what
 # `shmstored --print-config` prints, so the file users read cannot drift from the daemon's table;
-# that output, every key uncommented, is a config the daemon accepts; and --help shows the
-# table's flags.
+# that output, every key uncommented, is a config the daemon accepts; the durable-object keys and
+# their defaults are there, and persist = all without a data directory is refused at start; and
+# --help shows the table's flags.
 #
 # meson sets SOURCE_ROOT (the repository) and SHMSTORED (the binary). Output is "ok N - ..." /
 # "not ok N - ..." lines, then "N passed, M failed"; exit status 1 on a failure. POSIX sh.
@@ -70,6 +71,46 @@ if [ $rc -eq 2 ] && grep -q -- "--log-level loud: must be error, warn, info or d
 else
     not_ok "a bad flag value names the flag, the value and what it accepts" "exit $rc" \
         "$(cat "$T/err")"
+fi
+
+# The durable-object keys are in the table, with the defaults the issue names.
+for line in '#durability = async' '#flush_interval = 1s' '#persist = flagged' '#preload = no' \
+        '#spill = yes' '#data_dir ='; do
+    if grep -qx -- "$line" "$T/printed"; then
+        ok "--print-config shows '$line'"
+    else
+        not_ok "--print-config shows '$line'" "$(grep -E '^#(durab|flush|persist|preload|spill|data_dir)' "$T/printed")"
+    fi
+done
+# persist = all can only be honoured with a data directory: refused at start without one.
+printf 'persist = all\n' >"$T/all.conf"
+"$SHMSTORED" -c "$T/all.conf" -s "$T/p.sock" -m 16M --no-reserve 2>"$T/err"; rc=$?
+if [ $rc -eq 2 ] && grep -q "persist = all needs a data directory" "$T/err" && [ ! -e "$T/p.sock" ]
+then
+    ok "persist = all without a data directory stops the start, saying what is needed"
+else
+    not_ok "persist = all without a data directory stops the start, saying what is needed" \
+        "exit $rc" "$(cat "$T/err")"
+fi
+"$SHMSTORED" -c "$T/all.conf" -d "$T/data" -s "$T/p.sock" -m 16M --no-reserve --log-level error \
+    2>"$T/err" &
+daemon=$!
+i=0
+while [ ! -S "$T/p.sock" ] && kill -0 "$daemon" 2>/dev/null && [ $i -lt 200 ]; do
+    i=$((i + 1)); sleep 0.05
+done
+if [ -S "$T/p.sock" ]; then
+    ok "persist = all with -d DIR starts"
+else
+    not_ok "persist = all with -d DIR starts" "$(cat "$T/err")"
+fi
+kill -TERM "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null
+printf 'persist = some\n' >"$T/bad-persist.conf"
+"$SHMSTORED" -c "$T/bad-persist.conf" -s "$T/q.sock" 2>"$T/err"; rc=$?
+if [ $rc -eq 2 ] && grep -q "bad-persist.conf:1: persist: must be flagged or all" "$T/err"; then
+    ok "a bad persist value names FILE:LINE and the two values"
+else
+    not_ok "a bad persist value names FILE:LINE and the two values" "exit $rc" "$(cat "$T/err")"
 fi
 
 "$SHMSTORED" --help >"$T/help" 2>&1

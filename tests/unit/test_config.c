@@ -3,7 +3,9 @@
  * options.c over it: every row's default parses to what the daemon starts with and prints back
  * the same; each type's bounds and bad values stop a file with "FILE:LINE: key: problem"; the
  * command line wins over the file; a reload copies only reloadable keys; the example config
- * parses back to the defaults; every row has help and a key and flags of its own.
+ * parses back to the defaults; every row has help and a key and flags of its own; the durable
+ * keys (durability, persist, preload, spill) parse and print back, and persist = all without a
+ * data directory is refused.
  * The checks walk the table, so a new row is tested without a new test.
  */
 #define _GNU_SOURCE
@@ -108,40 +110,12 @@ static void test_defaults_parse_to_what_the_daemon_starts_with(void **state)
     assert_int_equal(defaults.max_clients, 4096);
     assert_int_equal(defaults.max_pins_per_client, 1u << 20);
     assert_int_equal(defaults.max_unsealed_bytes_per_client, 0);
-    assert_int_equal(defaults.durability, DURABILITY_SYNC);
+    assert_int_equal(defaults.durability, DURABILITY_ASYNC);
     assert_int_equal(defaults.flush_interval_ms, 1000);
-}
-
-/* flush_interval, the one duration: ms or s, no suffix meaning seconds, printed back in the
- * largest unit that is exact; anything else refused with what is accepted. */
-static void test_duration_values(void **state)
-{
-    (void)state;
-    const struct config_row *row = config_find("flush_interval");
-    assert_non_null(row);
-    static const struct { const char *value; uint64_t ms; const char *printed; } good[] = {
-        {"1500ms", 1500, "1500ms"}, {"2000ms", 2000, "2s"}, {"3", 3000, "3s"},
-        {"1ms", 1, "1ms"}, {"3600s", 3600000, "3600s"},
-    };
-    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
-        struct options o;
-        char problem[256], buf[64];
-        config_set_defaults(&o);
-        assert_int_equal(config_set(&o, row, good[i].value, problem, sizeof problem), 0);
-        assert_int_equal(o.flush_interval_ms, good[i].ms);
-        assert_string_equal(config_format(&o, row, buf, sizeof buf), good[i].printed);
-    }
-    static const char *bad[] = {"", "s", "ms", "1h", "1.5s", "-1", "0", "0ms", "3601s",
-                                "1 s", "99999999999999999999999s"};
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        struct options o;
-        char problem[256] = "";
-        config_set_defaults(&o);
-        if (config_set(&o, row, bad[i], problem, sizeof problem) == 0)
-            fail_msg("flush_interval = '%s' was accepted", bad[i]);
-        assert_non_null(strstr(problem, "a duration from 1ms to 3600s"));
-        assert_int_equal(o.flush_interval_ms, 1000);
-    }
+    assert_string_equal(defaults.data_dir, "");
+    assert_int_equal(defaults.persist_all, 0);
+    assert_int_equal(defaults.preload, 0);
+    assert_int_equal(defaults.spill, 1);
 }
 
 static size_t expected_size(enum config_type type)
@@ -239,6 +213,11 @@ static void test_bad_values_name_file_line_key_and_problem(void **state)
         {"socket_mode = 1000", "socket_mode: must be octal permission bits like 0660"},
         {"socket_mode = 0x1", "socket_mode: must be octal permission bits like 0660"},
         {"log_level = loud", "log_level: must be error, warn, info or debug"},
+        {"durability = fsync", "durability: must be sync or async"},
+        {"persist = yes", "persist: must be flagged or all"},
+        {"persist = ", "persist: must be flagged or all"},
+        {"preload = eager", "preload: must be yes or no"},
+        {"spill = 2", "spill: must be yes or no"},
         {"socket_group = no-such-group-xyz", "socket_group: no such group: no-such-group-xyz"},
         {"allow_users = 4101, no-such-user-xyz", "allow_users: no such user: no-such-user-xyz"},
         {"readonly_groups = no-such-group-xyz", "readonly_groups: no such group: no-such-group-xyz"},
@@ -306,6 +285,113 @@ static void test_bounds_and_spellings_accepted(void **state)
     assert_int_equal(o.max_clients, 1);
     assert_int_equal(o.memory, 1);
     assert_int_equal(o.reserve, 1);
+}
+
+/* The durable-object keys: each value parses to its field and prints back as its word. */
+static void test_durable_keys(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *line;
+        size_t offset;
+        int value;
+        const char *key, *printed;
+    } good[] = {
+        {"durability = sync", offsetof(struct options, durability), DURABILITY_SYNC,
+         "durability", "sync"},
+        {"durability = ASYNC", offsetof(struct options, durability), DURABILITY_ASYNC,
+         "durability", "async"},
+        {"persist = all", offsetof(struct options, persist_all), 1, "persist", "all"},
+        {"persist = Flagged", offsetof(struct options, persist_all), 0, "persist", "flagged"},
+        {"preload = yes", offsetof(struct options, preload), 1, "preload", "yes"},
+        {"preload = no", offsetof(struct options, preload), 0, "preload", "no"},
+        {"spill = no", offsetof(struct options, spill), 0, "spill", "no"},
+        {"spill = true", offsetof(struct options, spill), 1, "spill", "yes"},
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        char path[64], why[1024] = "", now[64];
+        struct options o;
+        if (load_text(&o, good[i].line, path, why, sizeof why) != 0)
+            fail_msg("'%s': %s", good[i].line, why);
+        int field;
+        memcpy(&field, (const char *)&o + good[i].offset, sizeof field);
+        if (field != good[i].value)
+            fail_msg("'%s' gave %d, expected %d", good[i].line, field, good[i].value);
+        assert_string_equal(value_of(&o, good[i].key, now, sizeof now), good[i].printed);
+    }
+}
+
+/* persist = all with no data directory could never be honoured: the configuration is refused
+ * with what to do, whether the file or the command line is missing the directory; -d on the
+ * command line makes the file's persist = all valid. */
+static void test_persist_all_needs_a_data_dir(void **state)
+{
+    (void)state;
+    char path[64], why[1024] = "";
+    write_temp(path, "persist = all\n");
+    struct options current, fresh;
+    char *without[] = {"shmstored", "-c", path, "-s", "/tmp/p.sock", NULL};
+    assert_int_equal(options_parse(&current, 5, without), OPTIONS_EXIT_USAGE);
+
+    char *with[] = {"shmstored", "-c", path, "-s", "/tmp/p.sock", "-d", "/tmp/p-data", NULL};
+    assert_int_equal(options_parse(&current, 7, with), OPTIONS_RUN);
+    assert_int_equal(current.persist_all, 1);
+    assert_string_equal(current.data_dir, "/tmp/p-data");
+
+    /* The same check on a reload, which reports in why rather than on stderr. */
+    char *flagged[] = {"shmstored", "-c", path, "-s", "/tmp/p.sock", NULL};
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("persist = flagged\n", f);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(options_parse(&current, 5, flagged), OPTIONS_RUN);
+    assert_int_equal(current.persist_all, 0);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("persist = all\n", f);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(options_reload(&current, &fresh, why, sizeof why), -1);
+    if (!strstr(why, "persist = all needs a data directory") || !strstr(why, "-d DIR"))
+        fail_msg("unclear refusal: '%s'", why);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("persist = all\ndata_dir = /tmp/p-data\n", f);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(options_reload(&current, &fresh, why, sizeof why), 0);
+    assert_int_equal(fresh.persist_all, 1);
+    unlink(path);
+}
+
+/* flush_interval, the one duration: ms or s, no suffix meaning seconds, printed back in the
+ * largest unit that is exact; anything else refused with what is accepted. */
+static void test_duration_values(void **state)
+{
+    (void)state;
+    const struct config_row *row = config_find("flush_interval");
+    assert_non_null(row);
+    static const struct { const char *value; uint64_t ms; const char *printed; } good[] = {
+        {"1500ms", 1500, "1500ms"}, {"2000ms", 2000, "2s"}, {"3", 3000, "3s"},
+        {"1ms", 1, "1ms"}, {"3600s", 3600000, "3600s"},
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        struct options o;
+        char problem[256], buf[64];
+        config_set_defaults(&o);
+        assert_int_equal(config_set(&o, row, good[i].value, problem, sizeof problem), 0);
+        assert_int_equal(o.flush_interval_ms, good[i].ms);
+        assert_string_equal(config_format(&o, row, buf, sizeof buf), good[i].printed);
+    }
+    static const char *bad[] = {"", "s", "ms", "1h", "1.5s", "-1", "0", "0ms", "3601s",
+                                "1 s", "99999999999999999999999s"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct options o;
+        char problem[256] = "";
+        config_set_defaults(&o);
+        if (config_set(&o, row, bad[i], problem, sizeof problem) == 0)
+            fail_msg("flush_interval = '%s' was accepted", bad[i]);
+        assert_non_null(strstr(problem, "a duration from 1ms to 3600s"));
+        assert_int_equal(o.flush_interval_ms, 1000);
+    }
 }
 
 static void test_command_line_wins_over_the_file(void **state)
@@ -456,6 +542,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_parse_to_what_the_daemon_starts_with),
         cmocka_unit_test(test_duration_values),
+        cmocka_unit_test(test_durable_keys),
+        cmocka_unit_test(test_persist_all_needs_a_data_dir),
         cmocka_unit_test(test_rows_are_complete_and_unique),
         cmocka_unit_test(test_bad_values_name_file_line_key_and_problem),
         cmocka_unit_test(test_bounds_and_spellings_accepted),
