@@ -32,7 +32,11 @@ enum field_kind {
     FIELD_LIST_MAX,    /* uint32_t page size: 0 is refused, more than a page is clamped */
     FIELD_OBJECT,      /* struct shm_object, as an array of object_fields */
     FIELD_OBJECT_LIST, /* u.list.count and u.list.entries of struct shm_reply, as an array */
+    FIELD_PLACED,      /* struct shm_object with its location and durable fields */
+    FIELD_PLACED_LIST, /* FIELD_OBJECT_LIST of placed objects */
     FIELD_INFO,        /* struct shm_info, as a map of info_keys */
+    FIELD_VERIFY,      /* struct shm_verify_summary, as a map of verify_keys */
+    FIELD_PROBLEMS,    /* u.verify's problems of struct shm_reply, as an array of arrays */
 };
 
 struct field {
@@ -121,17 +125,43 @@ static const struct msg_spec msg_specs[SHM_MSG_TYPE_END] = {
     },
     [SHM_MSG_GET_CANCEL] = { .name = "GET_CANCEL", .request = { F_U32(REQ(get_cancel.get_seq)) } },
     [SHM_MSG_SYNC] = { .name = "SYNC" },
+    [SHM_MSG_VERIFY] = {
+        .name = "VERIFY",
+        .reply = { F_OF(FIELD_VERIFY, REP(verify.summary)), F_OF(FIELD_PROBLEMS, REP(verify)) },
+    },
+    [SHM_MSG_STAT_EX] = {
+        .name = "STAT_EX",
+        .request = { F_STR(REQ(by_name.name), REQUEST_NAME_LEN) },
+        .reply = { F_OF(FIELD_PLACED, REP(object)) },
+    },
+    [SHM_MSG_LIST_EX] = {
+        .name = "LIST_EX",
+        .request = { F_STR(REQ(list.pattern), SHM_PATTERN_MAX),
+                     F_STR(REQ(list.cursor), SHM_PATTERN_MAX), F_OF(FIELD_LIST_MAX, REQ(list.max)) },
+        .reply = { F_OF(FIELD_PLACED_LIST, REP(list)), F_STR(REP(list.next_cursor), SHM_PATTERN_MAX),
+                   F_BOOL(REP(list.done)) },
+    },
 };
 
 /* The only field of a reply whose status is not 0, whatever its type. */
 static const struct field error_fields[] = { F_STR(REP(error), ANY_LEN) };
 
 #define OBJ(member) offsetof(struct shm_object, member)
+/* An object is the first OBJECT_FIELDS rows; a placed object all of them. */
 static const struct field object_fields[] = {
     F_STR(OBJ(name), SHM_NAME_MAX), F_U64(OBJ(id)), F_U64(OBJ(data_offset)), F_U64(OBJ(size)),
     F_U64(OBJ(meta_offset)), F_U64(OBJ(meta_size)), F_U64(OBJ(pins)), F_I64(OBJ(created_ns)),
+    F_U32(OBJ(location)), F_BOOL(OBJ(durable)),
 };
-#define OBJECT_FIELDS (sizeof object_fields / sizeof object_fields[0])
+#define OBJECT_FIELDS 8u
+#define PLACED_FIELDS (sizeof object_fields / sizeof object_fields[0])
+
+#define PROBLEM(member) offsetof(struct shm_verify_problem, member)
+static const struct field problem_fields[] = {
+    F_STR(PROBLEM(name), SHM_NAME_MAX), F_U64(PROBLEM(id)),
+    F_STR(PROBLEM(what), SHM_VERIFY_TEXT_MAX), F_STR(PROBLEM(action), SHM_VERIFY_TEXT_MAX),
+};
+#define PROBLEM_FIELDS (sizeof problem_fields / sizeof problem_fields[0])
 
 struct info_key {
     const char *key;
@@ -144,6 +174,9 @@ static const struct info_key info_keys[] = {
     INFO_U64(unsealed_bytes), INFO_U64(deleted_pinned), INFO_U64(pins), INFO_U64(clients),
     INFO_U64(waiters), INFO_U64(uptime_s), INFO_U64(requests),
     { "version", F_STR(offsetof(struct shm_info, version), ANY_LEN) },
+    INFO_U64(disk_objects), INFO_U64(disk_bytes), INFO_U64(disk_only_objects),
+    INFO_U64(pending_writes), INFO_U64(failed_writes), INFO_U64(spills), INFO_U64(spill_bytes),
+    INFO_U64(restores), INFO_U64(restore_bytes), INFO_U64(evictions),
 #define INFO_ERRORS(name, value, text)                                                            \
     { "errors_" #name,                                                                            \
       F_U64(offsetof(struct shm_info, errors) + sizeof(uint64_t) * (size_t)-(value)) },
@@ -152,6 +185,13 @@ static const struct info_key info_keys[] = {
 };
 _Static_assert(-SHMSTORE_ERRNO_END_ <= (int)SHM_ERROR_SLOTS, "room for every error code");
 #define INFO_KEYS (sizeof info_keys / sizeof info_keys[0])
+
+#define VERIFY_U64(member) { #member, F_U64(offsetof(struct shm_verify_summary, member)) }
+static const struct info_key verify_keys[] = {
+    VERIFY_U64(data_dir), VERIFY_U64(objects), VERIFY_U64(bytes), VERIFY_U64(problems),
+    VERIFY_U64(pending), VERIFY_U64(unlisted), VERIFY_U64(duration_ms),
+};
+#define VERIFY_KEYS (sizeof verify_keys / sizeof verify_keys[0])
 
 static const struct msg_spec *known_spec(uint32_t type)
 {
@@ -276,13 +316,13 @@ int shm_frame_length(const uint8_t hdr[SHM_FRAME_HEADER], uint32_t *body_len)
 static int encode_fields(msgpack_packer *pk, const struct field *fields, size_t count,
                          const void *base);
 
-static int encode_object(msgpack_packer *pk, const struct shm_object *obj)
+/* nfields: OBJECT_FIELDS, or PLACED_FIELDS for a placed object. */
+static int encode_object(msgpack_packer *pk, const struct shm_object *obj, uint32_t nfields)
 {
-    return msgpack_pack_array(pk, OBJECT_FIELDS) ||
-           encode_fields(pk, object_fields, OBJECT_FIELDS, obj);
+    return msgpack_pack_array(pk, nfields) || encode_fields(pk, object_fields, nfields, obj);
 }
 
-static int encode_object_list(msgpack_packer *pk, const struct shm_reply *rep)
+static int encode_object_list(msgpack_packer *pk, const struct shm_reply *rep, uint32_t nfields)
 {
     uint32_t count = rep->u.list.count;
     /* Decoders refuse longer pages, so do not send one. */
@@ -291,18 +331,35 @@ static int encode_object_list(msgpack_packer *pk, const struct shm_reply *rep)
     if (msgpack_pack_array(pk, count))
         return -1;
     for (uint32_t i = 0; i < count; i++)
-        if (encode_object(pk, &rep->u.list.entries[i]))
+        if (encode_object(pk, &rep->u.list.entries[i], nfields))
             return -1;
     return 0;
 }
 
-static int encode_info(msgpack_packer *pk, const struct shm_info *info)
+/* A map of keys[] (INFO, the VERIFY summary): each key's field read from base. */
+static int encode_map(msgpack_packer *pk, const struct info_key *keys, size_t nkeys,
+                      const void *base)
 {
-    if (msgpack_pack_map(pk, INFO_KEYS))
+    if (msgpack_pack_map(pk, (uint32_t)nkeys))
         return -1;
-    for (size_t i = 0; i < INFO_KEYS; i++)
-        if (msgpack_pack_str_with_body(pk, info_keys[i].key, strlen(info_keys[i].key)) ||
-            encode_fields(pk, &info_keys[i].field, 1, info))
+    for (size_t i = 0; i < nkeys; i++)
+        if (msgpack_pack_str_with_body(pk, keys[i].key, strlen(keys[i].key)) ||
+            encode_fields(pk, &keys[i].field, 1, base))
+            return -1;
+    return 0;
+}
+
+static int encode_problems(msgpack_packer *pk, const struct shm_reply *rep)
+{
+    uint32_t count = rep->u.verify.count;
+    /* Decoders refuse longer lists, so do not send one. */
+    if (count > SHM_VERIFY_PROBLEMS_MAX || (count > 0 && rep->u.verify.problems == NULL))
+        return -1;
+    if (msgpack_pack_array(pk, count))
+        return -1;
+    for (uint32_t i = 0; i < count; i++)
+        if (msgpack_pack_array(pk, PROBLEM_FIELDS) ||
+            encode_fields(pk, problem_fields, PROBLEM_FIELDS, &rep->u.verify.problems[i]))
             return -1;
     return 0;
 }
@@ -326,11 +383,19 @@ static int encode_field(msgpack_packer *pk, const struct field *f, const void *b
     case FIELD_BOOL:
         return *(const int *)at ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
     case FIELD_OBJECT:
-        return encode_object(pk, (const struct shm_object *)at);
+        return encode_object(pk, (const struct shm_object *)at, OBJECT_FIELDS);
+    case FIELD_PLACED:
+        return encode_object(pk, (const struct shm_object *)at, PLACED_FIELDS);
     case FIELD_OBJECT_LIST:
-        return encode_object_list(pk, base);   /* only a LIST reply has this field */
+        return encode_object_list(pk, base, OBJECT_FIELDS);   /* only LIST replies have these */
+    case FIELD_PLACED_LIST:
+        return encode_object_list(pk, base, PLACED_FIELDS);
     case FIELD_INFO:
-        return encode_info(pk, (const struct shm_info *)at);
+        return encode_map(pk, info_keys, INFO_KEYS, at);
+    case FIELD_VERIFY:
+        return encode_map(pk, verify_keys, VERIFY_KEYS, at);
+    case FIELD_PROBLEMS:
+        return encode_problems(pk, base);   /* only a VERIFY reply has this field */
     case FIELD_END:
         break;
     }
@@ -401,37 +466,38 @@ int shm_encode_error(uint32_t type, uint32_t seq, int32_t status, struct shm_buf
 static int decode_fields(struct mp_reader *r, const struct field *fields, size_t count,
                          void *base, struct shm_object *list_entries);
 
-static int decode_object(struct mp_reader *r, struct shm_object *obj)
+static int decode_object(struct mp_reader *r, struct shm_object *obj, uint32_t nfields)
 {
     uint32_t count;
-    if (mp_read_array(r, &count) || count != OBJECT_FIELDS)
+    if (mp_read_array(r, &count) || count != nfields)
         return -1;
-    return decode_fields(r, object_fields, OBJECT_FIELDS, obj, NULL);
+    return decode_fields(r, object_fields, nfields, obj, NULL);
 }
 
 static int decode_object_list(struct mp_reader *r, struct shm_reply *rep,
-                              struct shm_object *entries)
+                              struct shm_object *entries, uint32_t nfields)
 {
     uint32_t count;
     if (mp_read_array(r, &count) || count > SHM_LIST_PAGE_MAX || (count > 0 && entries == NULL))
         return -1;
     for (uint32_t i = 0; i < count; i++)
-        if (decode_object(r, &entries[i]))
+        if (decode_object(r, &entries[i], nfields))
             return -1;
     rep->u.list.count = count;
     rep->u.list.entries = entries;
     return 0;
 }
 
-static const struct info_key *find_info_key(const struct shm_bytes *key)
+static const struct info_key *find_key(const struct info_key *keys, size_t nkeys,
+                                       const struct shm_bytes *key)
 {
-    for (size_t i = 0; i < INFO_KEYS; i++)
-        if (strlen(info_keys[i].key) == key->len && memcmp(info_keys[i].key, key->ptr, key->len) == 0)
-            return &info_keys[i];
+    for (size_t i = 0; i < nkeys; i++)
+        if (strlen(keys[i].key) == key->len && memcmp(keys[i].key, key->ptr, key->len) == 0)
+            return &keys[i];
     return NULL;
 }
 
-static int decode_info(struct mp_reader *r, struct shm_info *info)
+static int decode_map(struct mp_reader *r, const struct info_key *keys, size_t nkeys, void *base)
 {
     uint32_t count;
     if (mp_read_map(r, &count))
@@ -440,11 +506,53 @@ static int decode_info(struct mp_reader *r, struct shm_info *info)
         struct shm_bytes key;
         if (mp_read_str(r, &key))
             return -1;
-        const struct info_key *known = find_info_key(&key);
+        const struct info_key *known = find_key(keys, nkeys, &key);
         /* Keys from a newer daemon are skipped, whatever their value. */
-        if (known ? decode_fields(r, &known->field, 1, info, NULL) : mp_skip(r, MP_SKIP_DEPTH))
+        if (known ? decode_fields(r, &known->field, 1, base, NULL) : mp_skip(r, MP_SKIP_DEPTH))
             return -1;
     }
+    return 0;
+}
+
+static int decode_problem(struct mp_reader *r, struct shm_verify_problem *problem)
+{
+    uint32_t count;
+    if (mp_read_array(r, &count) || count != PROBLEM_FIELDS)
+        return -1;
+    return decode_fields(r, problem_fields, PROBLEM_FIELDS, problem, NULL);
+}
+
+/* Checked here, whole, and kept as the span of bytes shm_verify_problem_next reads again, so the
+ * decoder needs no array of the caller's. */
+static int decode_problems(struct mp_reader *r, struct shm_reply *rep)
+{
+    uint32_t count;
+    if (mp_read_array(r, &count) || count > SHM_VERIFY_PROBLEMS_MAX)
+        return -1;
+    const uint8_t *start = r->ptr;
+    for (uint32_t i = 0; i < count; i++) {
+        struct shm_verify_problem problem;
+        if (decode_problem(r, &problem))
+            return -1;
+    }
+    rep->u.verify.count = count;
+    rep->u.verify.problems = NULL;
+    rep->u.verify.packed.ptr = start;
+    rep->u.verify.packed.len = (uint32_t)(r->ptr - start);
+    return 0;
+}
+
+int shm_verify_problem_next(const struct shm_reply *rep, size_t *offset,
+                            struct shm_verify_problem *out)
+{
+    const struct shm_bytes *packed = &rep->u.verify.packed;
+    if (rep->type != SHM_MSG_VERIFY || rep->status != 0 || *offset >= packed->len)
+        return -1;
+    struct mp_reader r;
+    mp_reader_init(&r, packed->ptr + *offset, packed->len - *offset);
+    if (decode_problem(&r, out))
+        return -1;
+    *offset = (size_t)(r.ptr - packed->ptr);
     return 0;
 }
 
@@ -476,11 +584,19 @@ static int decode_field(struct mp_reader *r, const struct field *f, void *base,
     case FIELD_BOOL:
         return mp_read_bool(r, (int *)at);
     case FIELD_OBJECT:
-        return decode_object(r, (struct shm_object *)at);
+        return decode_object(r, (struct shm_object *)at, OBJECT_FIELDS);
+    case FIELD_PLACED:
+        return decode_object(r, (struct shm_object *)at, PLACED_FIELDS);
     case FIELD_OBJECT_LIST:
-        return decode_object_list(r, base, list_entries);
+        return decode_object_list(r, base, list_entries, OBJECT_FIELDS);
+    case FIELD_PLACED_LIST:
+        return decode_object_list(r, base, list_entries, PLACED_FIELDS);
     case FIELD_INFO:
-        return decode_info(r, (struct shm_info *)at);
+        return decode_map(r, info_keys, INFO_KEYS, at);
+    case FIELD_VERIFY:
+        return decode_map(r, verify_keys, VERIFY_KEYS, at);
+    case FIELD_PROBLEMS:
+        return decode_problems(r, base);
     case FIELD_END:
         break;
     }

@@ -56,6 +56,16 @@ enum shm_msg_type {
     SHM_MSG_SYNC,      /* req: (nothing)                           rep: (nothing), once every durable
                           write queued before it has reached the disk (at once without a data
                           directory) */
+    SHM_MSG_VERIFY,    /* req: (nothing)                           rep: verify summary map (see
+                          shm_verify_summary), [problem...] (see shm_verify_problem); answered
+                          when every durable object's file has been read and checked */
+    SHM_MSG_STAT_EX,   /* req: name                                rep: placed object */
+    SHM_MSG_LIST_EX,   /* req: pattern, cursor, max                rep: [placed object...],
+                          next_cursor, done: STAT and LIST whose objects also say where their
+                          bytes are and whether they are durable (new types rather than longer
+                          objects, so that clients older than these fields keep decoding STAT
+                          and LIST, and a newer client learns an older daemon's answer from its
+                          "unknown request type" reply) */
     SHM_MSG_TYPE_END
 };
 
@@ -69,8 +79,15 @@ struct shm_bytes {
     uint32_t len;
 };
 
+/* Where a sealed object's bytes are (shm_object.location): bits, both set when it is in memory
+ * and has a whole copy on disk. The same values as the public SHMSTORE_IN_MEMORY and
+ * SHMSTORE_ON_DISK. */
+#define SHM_LOCATION_MEMORY 1u
+#define SHM_LOCATION_DISK   2u
+
 /* What the daemon tells about a sealed object: GET, STAT and each LIST entry.
- * Encoded as an array [name, id, data_offset, size, meta_offset, meta_size, pins, created_ns]. */
+ * Encoded as an array [name, id, data_offset, size, meta_offset, meta_size, pins, created_ns];
+ * a "placed" object (STAT_EX, LIST_EX) has two more elements, [..., location, durable]. */
 struct shm_object {
     struct shm_bytes name;
     uint64_t id;
@@ -80,6 +97,8 @@ struct shm_object {
     uint64_t meta_size;
     uint64_t pins;          /* pins held by all clients when the reply was made */
     int64_t created_ns;     /* seal time, nanoseconds since the Unix epoch */
+    uint32_t location;      /* placed objects only: SHM_LOCATION_* bits */
+    int durable;            /* placed objects only: made with SHM_FLAG_PERSIST, or restored */
 };
 
 /* Store-wide figures, encoded as a msgpack map from these key names to unsigned integers
@@ -101,7 +120,40 @@ struct shm_info {
     uint64_t requests;
     uint64_t errors[SHM_ERROR_SLOTS];   /* error replies sent, indexed by -code; keys "errors_EINVAL", ... */
     struct shm_bytes version;
+    /* Disk (durable objects, spill and restore); all 0 without a data directory. */
+    uint64_t disk_objects;       /* sealed objects with a whole copy on disk */
+    uint64_t disk_bytes;         /* their payload and metadata bytes */
+    uint64_t disk_only_objects;  /* of those, the ones not in memory */
+    uint64_t pending_writes;     /* durable writes queued or being written */
+    uint64_t failed_writes;      /* async durable writes that failed after their reply */
+    uint64_t spills, spill_bytes;       /* transient objects written to the spill area */
+    uint64_t restores, restore_bytes;   /* objects read back into memory */
+    uint64_t evictions;          /* objects that left memory to make room */
 };
+
+/* The outcome of a VERIFY, encoded as a map like shm_info (unknown keys skipped, missing ones 0).
+ * A daemon without a data directory answers data_dir 0 and nothing else. */
+struct shm_verify_summary {
+    uint64_t data_dir;     /* 1: the daemon has a data directory and checked it */
+    uint64_t objects;      /* durable objects whose files were read */
+    uint64_t bytes;        /* bytes read */
+    uint64_t problems;     /* files found missing, torn, corrupt or unreadable: all of them */
+    uint64_t pending;      /* durable objects whose (async) write is not done yet: no file yet */
+    uint64_t unlisted;     /* problems the reply leaves out (SHM_VERIFY_PROBLEMS_MAX) */
+    uint64_t duration_ms;  /* from the request to the end of the check */
+};
+
+/* One damaged object: [name, id, what, action]. what: "checksum mismatch", "missing file", ...;
+ * action: what the daemon did about it ("rewritten from memory", "moved to corrupt/ and
+ * deleted"). */
+struct shm_verify_problem {
+    struct shm_bytes name;
+    uint64_t id;
+    struct shm_bytes what;
+    struct shm_bytes action;
+};
+#define SHM_VERIFY_PROBLEMS_MAX 100u   /* problems listed in one VERIFY reply */
+#define SHM_VERIFY_TEXT_MAX     256u   /* bytes of a problem's what and action */
 
 struct shm_request {
     uint32_t type;   /* enum shm_msg_type */
@@ -135,6 +187,12 @@ struct shm_reply {
                  struct shm_bytes next_cursor; int done; } list;
         struct shm_info info;
         struct { uint64_t deleted; } delete_matching;
+        struct { struct shm_verify_summary summary;
+                 uint32_t count;                            /* problems listed */
+                 const struct shm_verify_problem *problems; /* encode: count of them */
+                 struct shm_bytes packed;   /* decode: the msgpack array of the count problems,
+                                               checked; read with shm_verify_problem_next */
+               } verify;
     } u;
 };
 
@@ -177,6 +235,11 @@ int shm_decode_reply(const uint8_t *body, size_t len, struct shm_reply *out,
                      struct shm_object *list_entries);
 int shm_decode_reply_to(uint32_t expected_type, const uint8_t *body, size_t len,
                         struct shm_reply *out, struct shm_object *list_entries);
+
+/* The problems of a decoded VERIFY reply, one by one: *offset starts at 0 and moves on. 0 and
+ * the next problem in *out (pointing into the reply's body), or -1 after the last. */
+int shm_verify_problem_next(const struct shm_reply *rep, size_t *offset,
+                            struct shm_verify_problem *out);
 
 /* Names: 1..SHM_NAME_MAX bytes of well-formed UTF-8 with no NUL and no control characters
  * (U+0000..U+001F, U+007F..U+009F). Returns 0 when valid, else a negative SHMSTORE_EINVAL and

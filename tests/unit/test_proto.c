@@ -84,7 +84,7 @@ static uint32_t prng(void)
 static const uint8_t sample_data[] = { 0, 1, 2, 3, 0xff, 0xfe };
 static const uint8_t sample_meta[] = "dtype=float32;shape=(3,4)";
 
-#define N_SAMPLE_REQUESTS 15
+#define N_SAMPLE_REQUESTS 18
 
 static void sample_requests(struct shm_request req[N_SAMPLE_REQUESTS])
 {
@@ -121,6 +121,13 @@ static void sample_requests(struct shm_request req[N_SAMPLE_REQUESTS])
     req[13] = (struct shm_request){ .type = SHM_MSG_GET_CANCEL, .seq = 14 };
     req[13].u.get_cancel.get_seq = UINT32_MAX;
     req[14] = (struct shm_request){ .type = SHM_MSG_SYNC, .seq = 15 };
+    req[15] = (struct shm_request){ .type = SHM_MSG_VERIFY, .seq = 16 };
+    req[16] = (struct shm_request){ .type = SHM_MSG_STAT_EX, .seq = 17 };
+    req[16].u.by_name.name = bytes_of("job7/données");
+    req[17] = (struct shm_request){ .type = SHM_MSG_LIST_EX, .seq = 18 };
+    req[17].u.list.pattern = bytes_of("job7/*");
+    req[17].u.list.cursor = bytes_of("");
+    req[17].u.list.max = 1;
 }
 
 static void assert_requests_equal(const struct shm_request *a, const struct shm_request *b)
@@ -156,9 +163,11 @@ static void assert_requests_equal(const struct shm_request *a, const struct shm_
         break;
     case SHM_MSG_DELETE:
     case SHM_MSG_STAT:
+    case SHM_MSG_STAT_EX:
         assert_bytes_equal(a->u.by_name.name, b->u.by_name.name);
         break;
     case SHM_MSG_LIST:
+    case SHM_MSG_LIST_EX:
         assert_bytes_equal(a->u.list.pattern, b->u.list.pattern);
         assert_bytes_equal(a->u.list.cursor, b->u.list.cursor);
         assert_int_equal(a->u.list.max, b->u.list.max);
@@ -183,7 +192,25 @@ static struct shm_object sample_object(const char *name, uint64_t n)
 
 static struct shm_object sample_entries[3];
 
-#define N_SAMPLE_REPLIES 18
+/* A placed object: where it is and whether it is durable travel too. */
+static struct shm_object sample_placed(const char *name, uint64_t n, uint32_t location, int durable)
+{
+    struct shm_object obj = sample_object(name, n);
+    obj.location = location;
+    obj.durable = durable;
+    return obj;
+}
+
+static struct shm_object sample_placed_entries[3];
+
+static const struct shm_verify_problem sample_problems[] = {
+    { { (const uint8_t *)"job7/a", 6 }, 1, { (const uint8_t *)"checksum mismatch", 17 },
+      { (const uint8_t *)"rewritten from memory", 21 } },
+    { { (const uint8_t *)"job7/données", 13 }, UINT64_MAX, { (const uint8_t *)"missing file", 12 },
+      { (const uint8_t *)"", 0 } },
+};
+
+#define N_SAMPLE_REPLIES 23
 
 /* OK replies of every type that has a reply, a LIST with several entries and one with none,
  * and error replies to known types (a GET's EINTR after its cancel among them) and to an
@@ -232,6 +259,32 @@ static void sample_replies(struct shm_reply rep[N_SAMPLE_REPLIES])
     rep[16] = (struct shm_reply){ .type = SHM_MSG_GET, .seq = 17, .status = SHMSTORE_EINTR };
     rep[16].u.error = bytes_of("the wait for 'x' was interrupted");
     rep[17] = (struct shm_reply){ .type = SHM_MSG_SYNC, .seq = 18 };
+    rep[18] = (struct shm_reply){ .type = SHM_MSG_VERIFY, .seq = 19 };
+    rep[18].u.verify.summary = (struct shm_verify_summary){ 1, 2, UINT64_MAX, 4, 5, 6, 7 };
+    rep[18].u.verify.count = 2;
+    rep[18].u.verify.problems = sample_problems;
+    rep[19] = (struct shm_reply){ .type = SHM_MSG_VERIFY, .seq = 20 };   /* no data directory */
+    rep[20] = (struct shm_reply){ .type = SHM_MSG_STAT_EX, .seq = 21 };
+    rep[20].u.object = sample_placed("y", 6, SHM_LOCATION_DISK, 1);
+    sample_placed_entries[0] = sample_placed("job7/a", 1, SHM_LOCATION_MEMORY, 0);
+    sample_placed_entries[1] = sample_placed("job7/b", 2, SHM_LOCATION_DISK, 1);
+    sample_placed_entries[2] = sample_placed("job7/c", 3, SHM_LOCATION_MEMORY | SHM_LOCATION_DISK, 1);
+    rep[21] = (struct shm_reply){ .type = SHM_MSG_LIST_EX, .seq = 22 };
+    rep[21].u.list.count = 3;
+    rep[21].u.list.entries = sample_placed_entries;
+    rep[21].u.list.next_cursor = bytes_of("job7/c");
+    rep[22] = (struct shm_reply){ .type = SHM_MSG_INFO, .seq = 23 };   /* the disk figures */
+    rep[22].u.info.disk_objects = 1;
+    rep[22].u.info.disk_bytes = 2;
+    rep[22].u.info.disk_only_objects = 3;
+    rep[22].u.info.pending_writes = 4;
+    rep[22].u.info.failed_writes = 5;
+    rep[22].u.info.spills = 6;
+    rep[22].u.info.spill_bytes = 7;
+    rep[22].u.info.restores = 8;
+    rep[22].u.info.restore_bytes = 9;
+    rep[22].u.info.evictions = UINT64_MAX;
+    rep[22].u.info.version = bytes_of("");
 }
 
 static void assert_objects_equal(const struct shm_object *a, const struct shm_object *b)
@@ -246,12 +299,41 @@ static void assert_objects_equal(const struct shm_object *a, const struct shm_ob
     assert_true(a->created_ns == b->created_ns);
 }
 
+static void assert_placed_equal(const struct shm_object *a, const struct shm_object *b)
+{
+    assert_objects_equal(a, b);
+    assert_int_equal(a->location, b->location);
+    assert_int_equal(a->durable, b->durable);
+}
+
+static void assert_verify_equal(const struct shm_reply *a, const struct shm_reply *b)
+{
+#define SAME(member) assert_true(a->u.verify.summary.member == b->u.verify.summary.member)
+    SAME(data_dir); SAME(objects); SAME(bytes); SAME(problems); SAME(pending); SAME(unlisted);
+    SAME(duration_ms);
+#undef SAME
+    assert_int_equal(a->u.verify.count, b->u.verify.count);
+    size_t offset = 0;
+    struct shm_verify_problem p;
+    for (uint32_t i = 0; i < a->u.verify.count; i++) {
+        assert_int_equal(shm_verify_problem_next(b, &offset, &p), 0);
+        assert_bytes_equal(a->u.verify.problems[i].name, p.name);
+        assert_true(a->u.verify.problems[i].id == p.id);
+        assert_bytes_equal(a->u.verify.problems[i].what, p.what);
+        assert_bytes_equal(a->u.verify.problems[i].action, p.action);
+    }
+    assert_int_equal(shm_verify_problem_next(b, &offset, &p), -1);
+}
+
 static void assert_infos_equal(const struct shm_info *a, const struct shm_info *b)
 {
 #define SAME(member) assert_true(a->member == b->member)
     SAME(capacity_bytes); SAME(used_bytes); SAME(free_bytes); SAME(largest_free_bytes);
     SAME(objects); SAME(unsealed_objects); SAME(unsealed_bytes); SAME(deleted_pinned);
     SAME(pins); SAME(clients); SAME(waiters); SAME(uptime_s); SAME(requests);
+    SAME(disk_objects); SAME(disk_bytes); SAME(disk_only_objects); SAME(pending_writes);
+    SAME(failed_writes); SAME(spills); SAME(spill_bytes); SAME(restores); SAME(restore_bytes);
+    SAME(evictions);
 #undef SAME
     for (size_t code = 0; code < SHM_ERROR_SLOTS; code++)
         assert_true(a->errors[code] == b->errors[code]);
@@ -294,6 +376,19 @@ static void assert_replies_equal(const struct shm_reply *a, const struct shm_rep
         break;
     case SHM_MSG_INFO:
         assert_infos_equal(&a->u.info, &b->u.info);
+        break;
+    case SHM_MSG_STAT_EX:
+        assert_placed_equal(&a->u.object, &b->u.object);
+        break;
+    case SHM_MSG_LIST_EX:
+        assert_int_equal(a->u.list.count, b->u.list.count);
+        for (uint32_t i = 0; i < a->u.list.count; i++)
+            assert_placed_equal(&a->u.list.entries[i], &b->u.list.entries[i]);
+        assert_bytes_equal(a->u.list.next_cursor, b->u.list.next_cursor);
+        assert_int_equal(a->u.list.done, b->u.list.done);
+        break;
+    case SHM_MSG_VERIFY:
+        assert_verify_equal(a, b);
         break;
     case SHM_MSG_DELETE_MATCHING:
         assert_true(a->u.delete_matching.deleted == b->u.delete_matching.deleted);
@@ -1208,6 +1303,127 @@ static void test_list_reply_limits(void **state)
     assert_int_equal(rep.u.list.count, 0);
 }
 
+/* At most SHM_VERIFY_PROBLEMS_MAX problems in a VERIFY reply, each [name, id, what, action]
+ * with bounded texts; the summary is a map like INFO's. */
+static void test_verify_reply_limits(void **state)
+{
+    (void)state;
+    struct shm_reply rep;
+    for (uint32_t count = SHM_VERIFY_PROBLEMS_MAX; count <= SHM_VERIFY_PROBLEMS_MAX + 1; count++) {
+        struct body b;
+        body_init(&b);
+        msgpack_pack_array(&b.pk, 5);
+        msgpack_pack_uint32(&b.pk, SHM_MSG_VERIFY);
+        msgpack_pack_uint32(&b.pk, 1);
+        msgpack_pack_int32(&b.pk, 0);
+        msgpack_pack_map(&b.pk, 2);
+        msgpack_pack_str_with_body(&b.pk, "problems", 8);
+        msgpack_pack_uint32(&b.pk, 1000);
+        msgpack_pack_str_with_body(&b.pk, "future_key", 10);
+        msgpack_pack_str_with_body(&b.pk, "x", 1);
+        msgpack_pack_array(&b.pk, count);
+        for (uint32_t i = 0; i < count; i++) {
+            msgpack_pack_array(&b.pk, 4);
+            msgpack_pack_str_with_body(&b.pk, "n", 1);
+            msgpack_pack_uint32(&b.pk, i);
+            msgpack_pack_str_with_body(&b.pk, "missing file", 12);
+            msgpack_pack_str_with_body(&b.pk, "", 0);
+        }
+        if (count == SHM_VERIFY_PROBLEMS_MAX) {
+            assert_int_equal(decode_reply_body(&b, &rep, NULL), SHM_DECODE_OK);
+            assert_true(rep.u.verify.summary.problems == 1000);
+            assert_true(rep.u.verify.summary.objects == 0);
+            assert_int_equal(rep.u.verify.count, count);
+            size_t offset = 0;
+            struct shm_verify_problem p;
+            for (uint32_t i = 0; i < count; i++) {
+                assert_int_equal(shm_verify_problem_next(&rep, &offset, &p), 0);
+                assert_true(p.id == i);
+            }
+            assert_int_equal(shm_verify_problem_next(&rep, &offset, &p), -1);
+        } else {
+            assert_int_equal(decode_reply_body(&b, &rep, NULL), SHM_DECODE_MALFORMED);
+        }
+        body_free(&b);
+    }
+
+    /* A problem with three fields, and one whose text is too long */
+    for (int bad = 0; bad < 2; bad++) {
+        struct body b;
+        char long_text[SHM_VERIFY_TEXT_MAX + 1];
+        memset(long_text, 'x', sizeof long_text);
+        body_init(&b);
+        msgpack_pack_array(&b.pk, 5);
+        msgpack_pack_uint32(&b.pk, SHM_MSG_VERIFY);
+        msgpack_pack_uint32(&b.pk, 1);
+        msgpack_pack_int32(&b.pk, 0);
+        msgpack_pack_map(&b.pk, 0);
+        msgpack_pack_array(&b.pk, 1);
+        msgpack_pack_array(&b.pk, bad ? 4 : 3);
+        msgpack_pack_str_with_body(&b.pk, "n", 1);
+        msgpack_pack_uint32(&b.pk, 1);
+        msgpack_pack_str_with_body(&b.pk, "what", 4);
+        if (bad)
+            msgpack_pack_str_with_body(&b.pk, long_text, sizeof long_text);
+        assert_int_equal(decode_reply_body(&b, &rep, NULL), SHM_DECODE_MALFORMED);
+        body_free(&b);
+    }
+
+    /* The encoder refuses a list longer than a reply may carry */
+    struct shm_verify_problem many[SHM_VERIFY_PROBLEMS_MAX + 1];
+    for (size_t i = 0; i < sizeof many / sizeof many[0]; i++)
+        many[i] = sample_problems[0];
+    struct shm_reply big = { .type = SHM_MSG_VERIFY, .seq = 1 };
+    big.u.verify.count = SHM_VERIFY_PROBLEMS_MAX + 1;
+    big.u.verify.problems = many;
+    struct shm_buf buf = { 0 };
+    assert_int_equal(shm_encode_reply(&big, &buf), -1);
+    assert_int_equal(buf.len, 0);
+    big.u.verify.count = SHM_VERIFY_PROBLEMS_MAX;
+    assert_int_equal(shm_encode_reply(&big, &buf), 0);
+    shm_buf_free(&buf);
+
+    /* Problems of another reply type, or of an error reply, are not read */
+    struct shm_reply other = { .type = SHM_MSG_INFO };
+    size_t offset = 0;
+    struct shm_verify_problem p;
+    assert_int_equal(shm_verify_problem_next(&other, &offset, &p), -1);
+}
+
+/* STAT and LIST objects keep their 8 elements (older clients decode them); STAT_EX and LIST_EX
+ * objects have exactly 10, the last two the location bits and the durable flag. */
+static void test_placed_object_shape(void **state)
+{
+    (void)state;
+    struct shm_reply rep;
+    for (uint32_t fields = 8; fields <= 10; fields++) {
+        for (int placed = 0; placed < 2; placed++) {
+            struct body b;
+            body_init(&b);
+            msgpack_pack_array(&b.pk, 4);
+            msgpack_pack_uint32(&b.pk, placed ? SHM_MSG_STAT_EX : SHM_MSG_STAT);
+            msgpack_pack_uint32(&b.pk, 1);
+            msgpack_pack_int32(&b.pk, 0);
+            msgpack_pack_array(&b.pk, fields);
+            msgpack_pack_str_with_body(&b.pk, "x", 1);
+            for (int i = 0; i < 7; i++)
+                msgpack_pack_uint32(&b.pk, 1);
+            if (fields >= 9)
+                msgpack_pack_uint32(&b.pk, SHM_LOCATION_DISK);
+            if (fields >= 10)
+                msgpack_pack_true(&b.pk);
+            int expected = (placed ? fields == 10 : fields == 8) ? SHM_DECODE_OK
+                                                                 : SHM_DECODE_MALFORMED;
+            assert_int_equal(decode_reply_body(&b, &rep, NULL), expected);
+            if (expected == SHM_DECODE_OK && placed) {
+                assert_int_equal(rep.u.object.location, SHM_LOCATION_DISK);
+                assert_int_equal(rep.u.object.durable, 1);
+            }
+            body_free(&b);
+        }
+    }
+}
+
 static void test_info_map(void **state)
 {
     (void)state;
@@ -1364,7 +1580,8 @@ static void test_msg_name(void **state)
     (void)state;
     const char *expected[] = { "UNKNOWN", "HELLO", "PUT", "CREATE", "SEAL", "ABORT", "GET",
                                "RELEASE", "DELETE", "STAT", "LIST", "INFO", "PING",
-                               "DELETE_MATCHING", "GET_CANCEL", "SYNC" };
+                               "DELETE_MATCHING", "GET_CANCEL", "SYNC", "VERIFY", "STAT_EX",
+                               "LIST_EX" };
     assert_int_equal(sizeof expected / sizeof expected[0], SHM_MSG_TYPE_END);
     for (uint32_t t = 0; t < SHM_MSG_TYPE_END; t++)
         assert_string_equal(shm_msg_name(t), expected[t]);
@@ -1396,6 +1613,8 @@ int main(void)
         cmocka_unit_test(test_nil_as_empty_binary),
         cmocka_unit_test(test_list_reply_limits),
         cmocka_unit_test(test_info_map),
+        cmocka_unit_test(test_verify_reply_limits),
+        cmocka_unit_test(test_placed_object_shape),
         cmocka_unit_test(test_random_input),
         cmocka_unit_test(test_name_check),
         cmocka_unit_test(test_msg_name),
