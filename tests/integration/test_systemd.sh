@@ -1,7 +1,7 @@
 #!/bin/sh
 # test_systemd.sh — shmstored as a systemd service, on a machine where systemd is not PID 1:
 # `systemd-analyze verify` on the installed units, what the units promise (Type=notify, the
-# shmstore user, the runtime directory, hardening), sysusers syntax, socket activation through
+# shmstore user, the runtime directory, the state directory as the data directory, hardening), sysusers syntax, socket activation through
 # systemd-socket-activate (Debian's systemd package), and a bogus LISTEN_FDS refused clearly.
 set -u
 for tool in systemd-analyze systemd-socket-activate; do
@@ -44,11 +44,40 @@ for line in Type=notify User=shmstore Group=shmstore RuntimeDirectory=shmstore R
             RestrictAddressFamilies=AF_UNIX MemoryDenyWriteExecute=yes LimitNOFILE=65536; do
     grep -qx "$line" "$service"; check $? "shmstored.service has $line"
 done
+# Durable objects: systemd makes /var/lib/shmstore and the daemon is told to use it.
+for line in StateDirectory=shmstore StateDirectoryMode=0750; do
+    grep -qx "$line" "$service"; check $? "shmstored.service has $line"
+done
+grep -q '^ExecStart=.* --data-dir ${STATE_DIRECTORY}\( \|$\)' "$service"
+check $? "ExecStart passes the state directory as --data-dir"
+# The unit's own command line, with systemd's substitutions made by hand: a durable object put
+# through it survives a restart on the same state directory.
+exec_args=$(sed -n 's/^ExecStart=[^ ]* //p' "$service" |
+    sed -e "s|/run/shmstore/shmstore.sock|$dir/svc.sock|" -e "s|\${STATE_DIRECTORY}|$dir/state|")
+svc_ok=1
+for round in put get; do
+    # shellcheck disable=SC2086 # the unit's arguments, split as systemd splits them
+    "$SHMSTORED" $exec_args -m 16M -c /dev/null >"$dir/svc-$round.log" 2>&1 &
+    svc=$!
+    i=0; until "$STORECTL" -s "$dir/svc.sock" ping >/dev/null 2>&1 || [ $i -gt 100 ]; do
+        i=$((i + 1)); sleep 0.05
+    done
+    if [ $round = put ]; then
+        echo kept | "$STORECTL" -s "$dir/svc.sock" put durable --persist >/dev/null 2>&1 || svc_ok=0
+    else
+        [ "$("$STORECTL" -s "$dir/svc.sock" get durable 2>/dev/null)" = kept ] || svc_ok=0
+    fi
+    kill -TERM "$svc"; wait "$svc" || svc_ok=0
+done
+[ $svc_ok = 1 ] && [ -d "$dir/state/catalogue" ]
+check $? "the unit's ExecStart keeps a durable object in the state directory across a restart$( [ $svc_ok = 1 ] || printf ': %s' "$(cat "$dir/svc-put.log" "$dir/svc-get.log" | head -c 400)")"
 grep -qx "ListenStream=/run/shmstore/shmstore.sock" "$socket_unit"
 check $? "shmstored.socket listens on the system socket"
 sysusers=$(find "$root" -path '*sysusers.d*' -name shmstore.conf | head -n 1)
 tmpfiles=$(find "$root" -path '*tmpfiles.d*' -name shmstore.conf | head -n 1)
 [ -n "$sysusers" ] && [ -n "$tmpfiles" ]; check $? "sysusers.d and tmpfiles.d snippets are installed"
+grep -qx 'd /var/lib/shmstore 0750 shmstore shmstore -' "$tmpfiles"
+check $? "tmpfiles.d makes /var/lib/shmstore as StateDirectory= does"
 if command -v systemd-sysusers >/dev/null 2>&1; then
     systemd-sysusers --dry-run --root="$dir/sysroot" "$sysusers" >"$dir/sysusers.log" 2>&1
     rc=$?
