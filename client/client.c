@@ -80,6 +80,7 @@ struct shmstore_client {
     struct shm_object *list_page;   /* SHM_LIST_PAGE_MAX, allocated on first list */
     shmstore_interrupt_fn interrupt_check;   /* asked while a get waits; NULL: never */
     void *interrupt_arg;
+    int daemon_lacks_ex;        /* this connection's daemon predates STAT_EX and LIST_EX */
 };
 
 /* ---- errors -------------------------------------------------------------------------------- */
@@ -254,6 +255,7 @@ static void drop_connection(shmstore_client *c)
     c->fd = -1;
     unmap_ring(c);
     c->in_start = c->in_end = 0;
+    c->daemon_lacks_ex = 0;   /* the next daemon may be a newer one */
     /* The daemon drops every pin of a closed connection; forget ours to match. */
     id_map_clear(&c->pins);
 }
@@ -1063,6 +1065,44 @@ static void stat_from_wire(const struct shm_object *o, shmstore_object_stat *out
     out->created_ns = o->created_ns;
 }
 
+/* placed: the object came in a STAT_EX or LIST_EX reply; else where it is stays 0 (unknown). */
+static void status_from_wire(const struct shm_object *o, int placed, shmstore_object_status *out)
+{
+    memset(out, 0, sizeof *out);
+    stat_from_wire(o, &out->stat);
+    if (placed) {
+        out->location = (o->location & SHM_LOCATION_MEMORY ? SHMSTORE_IN_MEMORY : 0) |
+                        (o->location & SHM_LOCATION_DISK ? SHMSTORE_ON_DISK : 0);
+        out->durable = o->durable != 0;
+    }
+}
+
+_Static_assert(SHM_LOCATION_MEMORY == SHMSTORE_IN_MEMORY && SHM_LOCATION_DISK == SHMSTORE_ON_DISK,
+               "the wire's location bits are the public ones");
+
+/* rc of a STAT_EX or LIST_EX: did a daemon older than them answer "unknown request type"? It
+ * keeps the connection for that answer (any other EPROTO drops it), so the plain request can
+ * follow on the same connection, and does from then on. */
+static int ex_unknown(shmstore_client *c, int rc)
+{
+    if (rc != SHMSTORE_EPROTO || c->fd < 0)
+        return 0;
+    c->daemon_lacks_ex = 1;
+    clear_error(c);
+    return 1;
+}
+
+/* STAT_EX, or STAT from an older daemon; *placed says which answered. */
+static int stat_locked(shmstore_client *c, const char *name, struct shm_reply *rep, int *placed)
+{
+    int rc = SHMSTORE_EPROTO;
+    *placed = !c->daemon_lacks_ex;
+    if (*placed && !ex_unknown(c, rc = by_name_locked(c, SHM_MSG_STAT_EX, name, rep)))
+        return rc;
+    *placed = 0;
+    return by_name_locked(c, SHM_MSG_STAT, name, rep);
+}
+
 int shmstore_stat(shmstore_client *c, const char *name, shmstore_object_stat *out)
 {
     int rc = begin_call(c, out, "out");
@@ -1075,47 +1115,120 @@ int shmstore_stat(shmstore_client *c, const char *name, shmstore_object_stat *ou
     return end(c, rc);
 }
 
-int shmstore_list(shmstore_client *c, const char *pattern, shmstore_list_fn fn, void *arg)
+/* The first shmstore_object_status ends with durable; fields are only ever appended. */
+#define OBJECT_STATUS_V1_SIZE (sizeof(shmstore_object_stat) + 8u)
+_Static_assert(offsetof(shmstore_object_status, durable) + sizeof(uint32_t) ==
+                   OBJECT_STATUS_V1_SIZE,
+               "shmstore_object_status's first-version fields moved: append new fields instead");
+
+static int status_size_ok(shmstore_client *c, size_t size)
 {
-    int rc = begin_call(c, fn, "fn");
+    if (size >= OBJECT_STATUS_V1_SIZE)
+        return 0;
+    return set_error(c, SHMSTORE_EINVAL, "size %zu is below the %zu bytes of the first "
+                     "shmstore_object_status", size, (size_t)OBJECT_STATUS_V1_SIZE);
+}
+
+/* As shmstore_info_sized: the part both know is copied, the rest of a newer caller's reads 0. */
+static void copy_sized(void *out, size_t out_size, const void *mine, size_t mine_size)
+{
+    size_t known = out_size < mine_size ? out_size : mine_size;
+    memcpy(out, mine, known);
+    memset((unsigned char *)out + known, 0, out_size - known);
+}
+
+int shmstore_status_sized(shmstore_client *c, const char *name, shmstore_object_status *out,
+                          size_t out_size)
+{
+    int rc = begin_call(c, out, "out");
     if (rc)
         return rc;
+    if ((rc = status_size_ok(c, out_size)) != 0)
+        return end(c, rc);
+    struct shm_reply rep;
+    int placed;
+    rc = stat_locked(c, name, &rep, &placed);
+    if (rc == 0) {
+        shmstore_object_status mine;
+        status_from_wire(&rep.u.object, placed, &mine);
+        copy_sized(out, out_size, &mine, sizeof mine);
+    }
+    return end(c, rc);
+}
+
+/* One walk for shmstore_list and shmstore_list_status: exactly one of fn and status_fn is set.
+ * A status entry handed to status_fn is entry_size bytes (the caller's struct, at least ours). */
+static int list_walk(shmstore_client *c, const char *pattern, shmstore_list_fn fn,
+                     shmstore_list_status_fn status_fn, void *arg, size_t entry_size)
+{
     if (!pattern)
         pattern = "";
     size_t pattern_len = strlen(pattern);
     if (pattern_len > SHM_PATTERN_MAX)
-        return end(c, set_error(c, SHMSTORE_EINVAL, "pattern longer than %u bytes",
-                                SHM_PATTERN_MAX));
+        return set_error(c, SHMSTORE_EINVAL, "pattern longer than %u bytes", SHM_PATTERN_MAX);
     if (!c->list_page && !(c->list_page = calloc(SHM_LIST_PAGE_MAX, sizeof *c->list_page)))
-        return end(c, set_error(c, SHMSTORE_ENOMEM, "out of memory"));
+        return set_error(c, SHMSTORE_ENOMEM, "out of memory");
+    void *entry = NULL;
+    if (status_fn && !(entry = calloc(1, entry_size > sizeof(shmstore_object_status)
+                                             ? entry_size
+                                             : sizeof(shmstore_object_status))))
+        return set_error(c, SHMSTORE_ENOMEM, "out of memory");
 
     char cursor[SHM_NAME_MAX + 1] = "";
     size_t cursor_len = 0;
+    int rc;
     for (;;) {
-        struct shm_request req = {.type = SHM_MSG_LIST};
+        int placed = status_fn && !c->daemon_lacks_ex;
+        struct shm_request req = {.type = placed ? SHM_MSG_LIST_EX : SHM_MSG_LIST};
         req.u.list.pattern = bytes_of(pattern, pattern_len);
         req.u.list.cursor = bytes_of(cursor, cursor_len);
         req.u.list.max = SHM_LIST_PAGE_MAX;
         struct shm_reply rep;
         rc = call(c, &req, &rep, NULL);
+        if (rc && placed && ex_unknown(c, rc))
+            continue;   /* the same page again, as LIST */
         if (rc)
-            return end(c, rc);
+            break;
         /* The callback may take its time (storectl writes to a pipe); the page is ours until the
          * next call, so entries are converted and handed over one by one. */
-        for (uint32_t i = 0; i < rep.u.list.count; i++) {
-            shmstore_object_stat st;
-            stat_from_wire(&c->list_page[i], &st);
-            int stop = fn(&st, arg);
-            if (stop)
-                return end(c, stop);
+        for (uint32_t i = 0; i < rep.u.list.count && rc == 0; i++) {
+            if (status_fn) {
+                status_from_wire(&c->list_page[i], placed, entry);
+                rc = status_fn(entry, arg);
+            } else {
+                shmstore_object_stat st;
+                stat_from_wire(&c->list_page[i], &st);
+                rc = fn(&st, arg);
+            }
         }
-        if (rep.u.list.done)
-            return end(c, 0);
-        if (rep.u.list.next_cursor.len > SHM_NAME_MAX)
-            return end(c, set_error(c, SHMSTORE_EPROTO, "the daemon sent a bad list cursor"));
+        if (rc || rep.u.list.done)
+            break;
+        if (rep.u.list.next_cursor.len > SHM_NAME_MAX) {
+            rc = set_error(c, SHMSTORE_EPROTO, "the daemon sent a bad list cursor");
+            break;
+        }
         cursor_len = rep.u.list.next_cursor.len;
         memcpy(cursor, rep.u.list.next_cursor.ptr, cursor_len);
     }
+    free(entry);
+    return rc;
+}
+
+int shmstore_list(shmstore_client *c, const char *pattern, shmstore_list_fn fn, void *arg)
+{
+    int rc = begin_call(c, fn, "fn");
+    return rc ? rc : end(c, list_walk(c, pattern, fn, NULL, arg, 0));
+}
+
+int shmstore_list_status_sized(shmstore_client *c, const char *pattern,
+                               shmstore_list_status_fn fn, void *arg, size_t entry_size)
+{
+    int rc = begin_call(c, fn, "fn");
+    if (rc)
+        return rc;
+    if ((rc = status_size_ok(c, entry_size)) != 0)
+        return end(c, rc);
+    return end(c, list_walk(c, pattern, NULL, fn, arg, entry_size));
 }
 
 /* The first shmstore_store_info ends with version. Fields are only ever appended, so this end
@@ -1146,6 +1259,16 @@ static void info_from_wire(const struct shm_info *i, shmstore_store_info *out)
         out->errors[code] = i->errors[code];
     size_t n = i->version.len < sizeof out->version - 1 ? i->version.len : sizeof out->version - 1;
     memcpy(out->version, i->version.ptr, n);
+    out->disk_objects = i->disk_objects;
+    out->disk_bytes = i->disk_bytes;
+    out->disk_only_objects = i->disk_only_objects;
+    out->pending_writes = i->pending_writes;
+    out->failed_writes = i->failed_writes;
+    out->spills = i->spills;
+    out->spill_bytes = i->spill_bytes;
+    out->restores = i->restores;
+    out->restore_bytes = i->restore_bytes;
+    out->evictions = i->evictions;
 }
 
 /* The caller's struct may be an older (shorter) or newer (longer) shmstore_store_info than this
@@ -1192,4 +1315,57 @@ int shmstore_ping(shmstore_client *c)
 int shmstore_sync(shmstore_client *c)
 {
     return empty_call(c, SHM_MSG_SYNC);
+}
+
+/* The first shmstore_verify_result ends with duration_ms. */
+#define VERIFY_RESULT_V1_SIZE 56u
+_Static_assert(offsetof(shmstore_verify_result, duration_ms) + sizeof(uint64_t) ==
+                   VERIFY_RESULT_V1_SIZE,
+               "shmstore_verify_result's first-version fields moved: append new fields instead");
+
+static void copy_text(char *out, size_t cap, struct shm_bytes text)
+{
+    size_t n = text.len < cap - 1 ? text.len : cap - 1;
+    memcpy(out, text.ptr, n);
+    out[n] = '\0';
+}
+
+int shmstore_verify_sized(shmstore_client *c, shmstore_verify_fn fn, void *arg,
+                          shmstore_verify_result *out, size_t out_size)
+{
+    int rc = begin_call(c, out, "out");
+    if (rc)
+        return rc;
+    if (out_size < VERIFY_RESULT_V1_SIZE)
+        return end(c, set_error(c, SHMSTORE_EINVAL,
+                                "out_size %zu is below the %u bytes of the first "
+                                "shmstore_verify_result", out_size, VERIFY_RESULT_V1_SIZE));
+    struct shm_request req = {.type = SHM_MSG_VERIFY};
+    struct shm_reply rep;
+    if ((rc = call(c, &req, &rep, NULL)) != 0)
+        return end(c, rc);
+    const struct shm_verify_summary *sum = &rep.u.verify.summary;
+    shmstore_verify_result mine = {
+        .data_dir = sum->data_dir != 0, .objects = sum->objects, .bytes = sum->bytes,
+        .problems = sum->problems, .pending = sum->pending, .unlisted = sum->unlisted,
+        .duration_ms = sum->duration_ms,
+    };
+    copy_sized(out, out_size, &mine, sizeof mine);
+    /* The problems point into the input buffer, which stays put until the next request. */
+    size_t offset = 0;
+    struct shm_verify_problem wire;
+    while (fn && shm_verify_problem_next(&rep, &offset, &wire) == 0) {
+        shmstore_verify_problem problem;
+        char what[SHM_VERIFY_TEXT_MAX + 1], action[SHM_VERIFY_TEXT_MAX + 1];
+        copy_text(problem.name, sizeof problem.name, wire.name);
+        copy_text(what, sizeof what, wire.what);
+        copy_text(action, sizeof action, wire.action);
+        problem.id = wire.id;
+        problem.what = what;
+        problem.action = action;
+        int stop = fn(&problem, arg);
+        if (stop)
+            return end(c, stop);
+    }
+    return end(c, 0);
 }

@@ -51,6 +51,8 @@ static const char usage_text[] =
     "                                       Prometheus text format)\n"
     "  sync                                 wait until every durable object stored or deleted\n"
     "                                       so far is on the daemon's disk\n"
+    "  verify [--json]                      read every durable object's file back and check\n"
+    "                                       it; exit 1 when one is damaged or missing\n"
     "\n"
     "Options:\n"
     "  -s, --socket SOCKET   the daemon's socket (default: $SHMSTORE_SOCKET, else the\n"
@@ -59,7 +61,8 @@ static const char usage_text[] =
     "  -h, --help            show this help\n"
     "      --version         show the version\n"
     "\n"
-    "Exit status: 0 success, 1 refused or not found, 2 usage error, 3 daemon unreachable.\n";
+    "Exit status: 0 success, 1 refused, not found or (verify) damaged, 2 usage error,\n"
+    "3 daemon unreachable.\n";
 
 static const char *socket_path;   /* NULL: the library's default */
 
@@ -167,9 +170,22 @@ static void json_string(const char *s)
     putchar('"');
 }
 
-/* meta: the metadata as text when it is text (see meta_text), else NULL: then no "meta" key. */
-static void json_object_stat(const shmstore_object_stat *st, const char *meta)
+/* Where an object is, as ls and stat show it; NULL when the daemon did not say (older). */
+static const char *location_name(uint32_t location)
 {
+    switch (location & (SHMSTORE_IN_MEMORY | SHMSTORE_ON_DISK)) {
+    case SHMSTORE_IN_MEMORY: return "memory";
+    case SHMSTORE_ON_DISK: return "disk";
+    case SHMSTORE_IN_MEMORY | SHMSTORE_ON_DISK: return "both";
+    default: return NULL;
+    }
+}
+
+/* meta: the metadata as text when it is text (see meta_text), else NULL: then no "meta" key. */
+static void json_object_stat(const shmstore_object_status *status, const char *meta)
+{
+    const shmstore_object_stat *st = &status->stat;
+    const char *where = location_name(status->location);
     char created[64];
     format_time(st->created_ns, created, sizeof created);
     printf("{\"name\":");
@@ -177,6 +193,9 @@ static void json_object_stat(const shmstore_object_stat *st, const char *meta)
     printf(",\"id\":%llu,\"size\":%llu,\"meta_size\":%llu,\"pins\":%llu,\"created\":\"%s\"",
            (unsigned long long)st->id, (unsigned long long)st->size,
            (unsigned long long)st->meta_size, (unsigned long long)st->pins, created);
+    /* null from a daemon too old to say */
+    printf(",\"location\":%s%s%s,\"durable\":%s", where ? "\"" : "", where ? where : "null",
+           where ? "\"" : "", !where ? "null" : status->durable ? "true" : "false");
     if (meta) {
         printf(",\"meta\":");
         json_string(meta);
@@ -544,22 +563,26 @@ struct ls_state {
     unsigned long long count;
 };
 
-static int print_ls_entry(const shmstore_object_stat *st, void *arg)
+static int print_ls_entry(const shmstore_object_status *status, void *arg)
 {
     struct ls_state *ls = arg;
+    const shmstore_object_stat *st = &status->stat;
     if (ls->json) {
         if (ls->count)
             putchar(',');
         putchar('\n');
-        json_object_stat(st, NULL);
+        json_object_stat(status, NULL);
     } else {
         char size[32], meta[32], created[64];
+        const char *where = location_name(status->location);
         if (ls->count == 0)
-            printf("%-40s %12s %10s %5s  %s\n", "NAME", "SIZE", "META", "PINS", "CREATED");
+            printf("%-40s %12s %10s %5s  %-6s  %-7s  %s\n", "NAME", "SIZE", "META", "PINS",
+                   "WHERE", "DURABLE", "CREATED");
         format_time(st->created_ns, created, sizeof created);
-        printf("%-40s %12s %10s %5llu  %s\n", st->name, human_size(st->size, size, sizeof size),
+        printf("%-40s %12s %10s %5llu  %-6s  %-7s  %s\n", st->name,
+               human_size(st->size, size, sizeof size),
                human_size(st->meta_size, meta, sizeof meta), (unsigned long long)st->pins,
-               created);
+               where ? where : "-", !where ? "-" : status->durable ? "yes" : "no", created);
     }
     ls->count++;
     return ferror(stdout) ? SHMSTORE_EIO : 0;
@@ -579,7 +602,7 @@ static int cmd_ls(int argc, char **argv)
         return status;
     if (ls.json)
         putchar('[');
-    int rc = shmstore_list(c, pattern, print_ls_entry, &ls);
+    int rc = shmstore_list_status(c, pattern, print_ls_entry, &ls);
     if (ls.json)
         printf("%s]\n", ls.count ? "\n" : "");
     else if (rc == 0 && ls.count == 0 && isatty(STDOUT_FILENO))
@@ -601,15 +624,21 @@ static int cmd_stat(int argc, char **argv)
     int status = connect_or_report(&c);
     if (status)
         return status;
-    shmstore_object_stat st;
-    int rc = shmstore_stat(c, name, &st);
-    char *meta = rc == 0 ? meta_text(c, &st) : NULL;
+    shmstore_object_status placed;
+    const shmstore_object_stat *stp = &placed.stat;
+    int rc = shmstore_status(c, name, &placed);
+    /* Reading the metadata pins the object: not for one on disk only, which a get would read
+     * back into memory. */
+    const int disk_only = placed.location == SHMSTORE_ON_DISK;
+    char *meta = rc == 0 && !disk_only ? meta_text(c, stp) : NULL;
     if (rc) {
         status = report(c, name, rc);
     } else if (json) {
-        json_object_stat(&st, meta);
+        json_object_stat(&placed, meta);
         putchar('\n');
     } else {
+        const shmstore_object_stat st = *stp;
+        const char *where = location_name(placed.location);
         char size[32], meta_size[32], created[64];
         format_time(st.created_ns, created, sizeof created);
         printf("name:      %s\nid:        %llu\nsize:      %s (%llu bytes)\n"
@@ -617,10 +646,14 @@ static int cmd_stat(int argc, char **argv)
                st.name, (unsigned long long)st.id, human_size(st.size, size, sizeof size),
                (unsigned long long)st.size, human_size(st.meta_size, meta_size, sizeof meta_size),
                (unsigned long long)st.meta_size, (unsigned long long)st.pins, created);
+        if (where)
+            printf("location:  %s\ndurable:   %s\n",
+                   strcmp(where, "both") == 0 ? "both (memory and disk)" : where,
+                   placed.durable ? "yes" : "no");
         if (meta)
             printf("meta:      %s\n", meta);
         else if (st.meta_size)
-            printf("meta:      (binary)\n");
+            printf("meta:      %s\n", disk_only ? "(on disk, not read)" : "(binary)");
     }
     free(meta);
     shmstore_close(c);
@@ -661,12 +694,29 @@ static size_t info_rows(const shmstore_store_info *in, struct info_row *rows)
         {"waiters", in->waiters, ROW_COUNT, "gauge", "Gets waiting for a name."},
         {"uptime_s", in->uptime_s, ROW_DURATION, "gauge", "Seconds since the daemon started."},
         {"requests", in->requests, ROW_COUNT, "counter", "Requests served since start."},
+        {"disk_objects", in->disk_objects, ROW_COUNT, "gauge",
+         "Sealed objects with a whole copy on disk."},
+        {"disk_bytes", in->disk_bytes, ROW_SIZE, "gauge", "Bytes of the objects on disk."},
+        {"disk_only_objects", in->disk_only_objects, ROW_COUNT, "gauge",
+         "Objects on disk and not in memory."},
+        {"pending_writes", in->pending_writes, ROW_COUNT, "gauge",
+         "Durable writes queued or being written."},
+        {"failed_writes", in->failed_writes, ROW_COUNT, "counter",
+         "Durable writes that failed after their seal had answered (durability = async)."},
+        {"spills", in->spills, ROW_COUNT, "counter",
+         "Transient objects written to the spill area to make room."},
+        {"spill_bytes", in->spill_bytes, ROW_SIZE, "counter", "Bytes written by spills."},
+        {"restores", in->restores, ROW_COUNT, "counter",
+         "Objects read back into memory from disk."},
+        {"restore_bytes", in->restore_bytes, ROW_SIZE, "counter", "Bytes read by restores."},
+        {"evictions", in->evictions, ROW_COUNT, "counter",
+         "Objects that left memory to make room."},
     };
     memcpy(rows, all, sizeof all);
     return sizeof all / sizeof all[0];
 }
 
-#define INFO_ROWS_MAX 16
+#define INFO_ROWS_MAX 32
 
 static void print_prometheus(const shmstore_store_info *in, const struct info_row *rows,
                              size_t nrows)
@@ -780,12 +830,90 @@ static int cmd_info(int argc, char **argv)
     return EXIT_OK;
 }
 
+/* ---- verify -------------------------------------------------------------------------------- */
+
+struct verify_state {
+    int json;
+    unsigned long long listed;
+};
+
+static int print_problem(const shmstore_verify_problem *p, void *arg)
+{
+    struct verify_state *v = arg;
+    char name[1024];
+    if (v->json) {
+        printf("%s{\"name\":", v->listed ? "," : "");
+        json_string(p->name);
+        printf(",\"id\":%llu,\"what\":", (unsigned long long)p->id);
+        json_string(p->what);
+        printf(",\"action\":");
+        json_string(p->action);
+        putchar('}');
+    } else {
+        printf("damaged: %s (id %llu): %s; %s\n", printable(p->name, name, sizeof name),
+               (unsigned long long)p->id, p->what, p->action);
+    }
+    v->listed++;
+    return ferror(stdout) ? SHMSTORE_EIO : 0;
+}
+
+static int cmd_verify(int argc, char **argv)
+{
+    int json;
+    if (parse_json_flag("verify", argc, argv, &json) != EXIT_OK)
+        return EXIT_USAGE;
+    if (argc - optind != 0)
+        return usage_error("usage: storectl verify [--json]");
+    shmstore_client *c;
+    int status = connect_or_report(&c);
+    if (status)
+        return status;
+    struct verify_state v = {json, 0};
+    shmstore_verify_result r;
+    if (json)
+        printf("{\"problems\":[");
+    int rc = shmstore_verify(c, print_problem, &v, &r);
+    if (rc) {
+        if (json)
+            printf("]}\n");   /* stdout stays one JSON value; stderr says what failed */
+        status = report(c, NULL, rc);
+        shmstore_close(c);
+        return status;
+    }
+    shmstore_close(c);
+    if (json) {
+        printf("],\"data_dir\":%s,\"objects\":%llu,\"bytes\":%llu,\"problem_count\":%llu,"
+               "\"unlisted\":%llu,\"pending\":%llu,\"duration_ms\":%llu}\n",
+               r.data_dir ? "true" : "false", (unsigned long long)r.objects,
+               (unsigned long long)r.bytes, (unsigned long long)r.problems,
+               (unsigned long long)r.unlisted, (unsigned long long)r.pending,
+               (unsigned long long)r.duration_ms);
+    } else if (!r.data_dir) {
+        printf("no data directory: nothing to verify\n");
+    } else {
+        char bytes[32];
+        if (r.unlisted)
+            printf("... and %llu more damaged objects (the daemon's log lists every one)\n",
+                   (unsigned long long)r.unlisted);
+        printf("verified %llu durable object%s, %s (%llu bytes) in %.1f s: %llu problem%s",
+               (unsigned long long)r.objects, r.objects == 1 ? "" : "s",
+               human_size(r.bytes, bytes, sizeof bytes), (unsigned long long)r.bytes,
+               (double)r.duration_ms / 1000, (unsigned long long)r.problems,
+               r.problems == 1 ? "" : "s");
+        if (r.pending)
+            printf("; %llu not written to disk yet, not checked", (unsigned long long)r.pending);
+        putchar('\n');
+    }
+    return r.problems ? EXIT_REFUSED : EXIT_OK;
+}
+
 static const struct command {
     const char *name;
     int (*run)(int argc, char **argv);
 } commands[] = {
     {"ping", cmd_ping}, {"put", cmd_put},   {"get", cmd_get},   {"rm", cmd_rm},
     {"ls", cmd_ls},     {"stat", cmd_stat}, {"info", cmd_info}, {"sync", cmd_sync},
+    {"verify", cmd_verify},
 };
 
 int main(int argc, char **argv)

@@ -25,6 +25,7 @@
 #include "releasering.h"
 #include "shmlayout.h"
 #include "shmstore.h"
+#include "verify.h"
 
 typedef void (*handler_fn)(struct conn *c, const struct shm_request *req);
 
@@ -46,6 +47,11 @@ static void object_to_wire(const struct object *obj, struct shm_object *out)
     out->meta_size = obj->meta_size;
     out->pins = obj->pins;
     out->created_ns = obj->created_ns;
+    /* Sent only in STAT_EX and LIST_EX replies (proto.h). */
+    const enum object_location where = object_location(obj);
+    out->location = (where != LOCATION_DISK ? SHM_LOCATION_MEMORY : 0) |
+                    (where != LOCATION_MEMORY ? SHM_LOCATION_DISK : 0);
+    out->durable = obj->persist != 0;
 }
 
 static void reply_empty(struct conn *c, const struct shm_request *req)
@@ -293,6 +299,7 @@ static void handle_delete(struct conn *c, const struct shm_request *req)
         reply_status(c, req, rc, &d);
 }
 
+/* STAT and STAT_EX: the same object, STAT_EX's encoding adds where it is and if durable. */
 static void handle_stat(struct conn *c, const struct shm_request *req)
 {
     if (!name_ok(c, req, req->u.by_name.name))
@@ -454,6 +461,7 @@ static int pattern_ok(struct conn *c, const struct shm_request *req, struct shm_
     return 1;
 }
 
+/* LIST and LIST_EX, as STAT and STAT_EX. */
 static void handle_list(struct conn *c, const struct shm_request *req)
 {
     char pattern[SHM_PATTERN_MAX + 1];
@@ -535,7 +543,26 @@ static void handle_info(struct conn *c, const struct shm_request *req)
     memcpy(info->errors, s->errors, sizeof info->errors);
     info->version.ptr = (const uint8_t *)SHMSTORE_VERSION_STRING;
     info->version.len = (uint32_t)strlen(SHMSTORE_VERSION_STRING);
+    struct durable_stats ds;
+    durable_get_stats(s, &ds);
+    info->disk_objects = st.disk_objects;
+    info->disk_bytes = st.disk_bytes;
+    info->disk_only_objects = st.disk_only_objects;
+    info->pending_writes = ds.pending_writes;
+    info->failed_writes = ds.failed_writes;
+    info->spills = ds.spills;
+    info->spill_bytes = ds.spill_bytes;
+    info->restores = ds.restores;
+    info->restore_bytes = ds.restore_bytes;
+    info->evictions = ds.evictions;
     conn_send_reply(c, &rep);
+}
+
+/* Read every durable object's file back and check it, on a thread of verify.c's; the reply
+ * waits for it. Read-only clients may ask: it changes nothing but what is already damaged. */
+static void handle_verify(struct conn *c, const struct shm_request *req)
+{
+    verify_request(c, req);
 }
 
 /* Durable writes are made by the writer thread in queue order: SYNC waits behind them. */
@@ -559,6 +586,8 @@ static const struct handler {
     [SHM_MSG_DELETE_MATCHING] = {handle_delete_matching, 1},
     [SHM_MSG_GET_CANCEL] = {handle_get_cancel, 0},
     [SHM_MSG_SYNC] = {handle_sync, 0},
+    [SHM_MSG_VERIFY] = {handle_verify, 0},
+    [SHM_MSG_STAT_EX] = {handle_stat, 0},    [SHM_MSG_LIST_EX] = {handle_list, 0},
 };
 
 void handlers_dispatch(struct conn *c, const struct shm_request *req)

@@ -140,7 +140,36 @@ typedef struct shmstore_store_info {
     uint64_t errors[16];         /* error replies sent since start, indexed by -code:
                                     errors[-SHMSTORE_ENOTFOUND] counts not-found answers */
     char version[32];            /* the daemon's version */
+    /* Added with durable objects (all 0 without a data directory, or from an older daemon): */
+    uint64_t disk_objects;       /* sealed objects with a whole copy on disk */
+    uint64_t disk_bytes;         /* their payload and metadata bytes */
+    uint64_t disk_only_objects;  /* of those, the ones not in memory now */
+    uint64_t pending_writes;     /* durable writes queued or being written */
+    uint64_t failed_writes;      /* durable writes that failed after their seal had answered
+                                    (durability = async); each one is in the daemon's log */
+    uint64_t spills;             /* transient objects written to the spill area, since start */
+    uint64_t spill_bytes;
+    uint64_t restores;           /* objects read back into memory from disk, since start */
+    uint64_t restore_bytes;
+    uint64_t evictions;          /* objects that left memory to make room, since start */
 } shmstore_store_info;
+
+/* Where a sealed object's bytes are: bits of shmstore_object_status.location. */
+#define SHMSTORE_IN_MEMORY 1u   /* in the arena: a get maps it at once */
+#define SHMSTORE_ON_DISK   2u   /* a whole copy on disk (its durable file, or a spill copy): a get
+                                 * of an object only on disk waits while it is read back */
+
+/* What shmstore_status and shmstore_list_status tell about a sealed object: what shmstore_stat
+ * tells, and where the object is. shmstore_object_stat itself cannot grow (shmstore_stat writes
+ * it whole without being told its size), so this struct carries the later fields; it grows like
+ * shmstore_store_info (see "Growing structs" at the top of this file). */
+typedef struct shmstore_object_status {
+    shmstore_object_stat stat;   /* what shmstore_stat fills */
+    uint32_t location;           /* SHMSTORE_IN_MEMORY and/or SHMSTORE_ON_DISK; 0 when the daemon
+                                    is older than this field and does not say */
+    uint32_t durable;            /* 1: made with SHMSTORE_PERSIST (or the daemon's persist = all):
+                                    it survives a restart */
+} shmstore_object_status;
 
 /** Connect to a daemon.
  *
@@ -367,6 +396,41 @@ typedef int (*shmstore_list_fn)(const shmstore_object_stat *entry, void *arg);
 SHMSTORE_API int shmstore_list(shmstore_client *c, const char *pattern, shmstore_list_fn fn,
                                void *arg);
 
+/** shmstore_stat() and where the object is: in memory, on disk or both, and whether it is
+ * durable.
+ *
+ * Call it through the shmstore_status() macro, which passes the size of the struct the program
+ * was compiled with (see "Growing structs" at the top of this file).
+ * @param[in] c         the handle.
+ * @param[in] name      the name. Copied.
+ * @param[out] out      out_size bytes, filled on success; untouched on failure. From a daemon
+ *                      older than these fields, location and durable read 0.
+ * @param[in] out_size  sizeof(shmstore_object_status) as the caller's header defines it.
+ * @return 0, or the errors of shmstore_stat(); SHMSTORE_EINVAL also for an out_size below the
+ *         first version's. */
+SHMSTORE_API int shmstore_status_sized(shmstore_client *c, const char *name,
+                                       shmstore_object_status *out, size_t out_size);
+/** shmstore_status(shmstore_client *c, const char *name, shmstore_object_status *out). */
+#define shmstore_status(c, name, out)                                                           \
+    shmstore_status_sized((c), (name), (out), sizeof(shmstore_object_status))
+
+/** Called once per object by shmstore_list_status(), as shmstore_list_fn is by shmstore_list();
+ * entry is the caller's sizeof(shmstore_object_status) bytes (or more). */
+typedef int (*shmstore_list_status_fn)(const shmstore_object_status *entry, void *arg);
+
+/** shmstore_list() whose entries also say where each object is and whether it is durable.
+ *
+ * Call it through the shmstore_list_status() macro. Parameters, paging and return values are
+ * those of shmstore_list(); entry_size is sizeof(shmstore_object_status) as the caller's header
+ * defines it (SHMSTORE_EINVAL below the first version's). */
+SHMSTORE_API int shmstore_list_status_sized(shmstore_client *c, const char *pattern,
+                                            shmstore_list_status_fn fn, void *arg,
+                                            size_t entry_size);
+/** shmstore_list_status(c, pattern, fn, arg): shmstore_list_status_sized() with this header's
+ * sizeof(shmstore_object_status). */
+#define shmstore_list_status(c, pattern, fn, arg)                                               \
+    shmstore_list_status_sized((c), (pattern), (fn), (arg), sizeof(shmstore_object_status))
+
 /** Fill a shmstore_store_info of out_size bytes with store-wide figures.
  *
  * Call it through the shmstore_info() macro, which passes the size of the struct the program was
@@ -398,6 +462,60 @@ SHMSTORE_API int shmstore_ping(shmstore_client *c);
  * @param[in] c  the handle.
  * @return 0, or SHMSTORE_EINVAL (NULL handle), SHMSTORE_ECONN. */
 SHMSTORE_API int shmstore_sync(shmstore_client *c);
+
+/* One damaged durable object found by shmstore_verify(). */
+typedef struct shmstore_verify_problem {
+    char name[SHMSTORE_NAME_MAX + 1];   /* NUL-terminated */
+    uint64_t id;
+    const char *what;     /* "checksum mismatch", "missing file", "wrong length: ..." */
+    const char *action;   /* what the daemon did about it: "rewritten from memory", or
+                             "not in memory: deleted, its file moved to corrupt/" */
+} shmstore_verify_problem;
+
+/** Called once per problem by shmstore_verify(); problem and its strings are valid only during
+ * the call. Return 0 to go on, anything else to stop (shmstore_verify() returns that value). The
+ * handle is busy: fn must not call shmstore functions on it. */
+typedef int (*shmstore_verify_fn)(const shmstore_verify_problem *problem, void *arg);
+
+/* What shmstore_verify() found. Grows like shmstore_store_info. */
+typedef struct shmstore_verify_result {
+    uint64_t data_dir;     /* 0: the daemon has no data directory, so nothing is durable and
+                              nothing was checked; 1 otherwise */
+    uint64_t objects;      /* durable objects whose files were read and checked */
+    uint64_t bytes;        /* bytes read */
+    uint64_t problems;     /* files found missing, torn, corrupt or unreadable */
+    uint64_t pending;      /* durable objects with no file yet (durability = async, or their
+                              write failed: see failed_writes in shmstore_info()) */
+    uint64_t unlisted;     /* problems not passed to fn: a reply lists at most 100; the
+                              daemon's log has every one */
+    uint64_t duration_ms;
+} shmstore_verify_result;
+
+/** Have the daemon read every durable object's file back and check it against its checksum.
+ *
+ * Waits until the whole data directory has been read (about as long as reading that many bytes
+ * from the disk), on a thread of the daemon's: other clients are served meanwhile. Objects
+ * replaced or deleted while the check runs are not problems. A damaged file is repaired when
+ * the object is in memory (the file is written again), else the object is deleted and its file
+ * moved to the data directory's corrupt/; either way it is never served damaged. One verify
+ * runs at a time.
+ * Call it through the shmstore_verify() macro.
+ * @param[in] c         the handle.
+ * @param[in] fn        called for each problem (at most 100; see unlisted), or NULL.
+ * @param[in] arg       passed to fn untouched.
+ * @param[out] out      out_size bytes, filled before fn is first called.
+ * @param[in] out_size  sizeof(shmstore_verify_result) as the caller's header defines it.
+ * @return 0 when the check ran, whatever it found (read out->problems), fn's nonzero value if it
+ *         stopped, or
+ *   - SHMSTORE_EINVAL  NULL handle or out, out_size below the first version's 56 bytes;
+ *   - SHMSTORE_ESTATE  another client's verify is running;
+ *   - SHMSTORE_ECONN, SHMSTORE_ENOMEM, SHMSTORE_EPROTO (also a daemon older than this call). */
+SHMSTORE_API int shmstore_verify_sized(shmstore_client *c, shmstore_verify_fn fn, void *arg,
+                                       shmstore_verify_result *out, size_t out_size);
+/** shmstore_verify(c, fn, arg, out): shmstore_verify_sized() with this header's
+ * sizeof(shmstore_verify_result). */
+#define shmstore_verify(c, fn, arg, out)                                                        \
+    shmstore_verify_sized((c), (fn), (arg), (out), sizeof(shmstore_verify_result))
 
 /** The static text of an error code ("store full"); "success" for 0; "unknown error" for anything
  * else. Never NULL; lives as long as the program. Leaves the error detail alone. */

@@ -593,3 +593,141 @@ long persist_remove_orphans(persist_t *p, char *why, size_t whylen)
     free(ids);
     return removed;
 }
+
+/* ---- verify: the checksum of a file read in chunks ------------------------------------------ */
+
+/* persist_checksum over bytes that arrive in pieces: the same lanes over whole 32-byte blocks,
+ * the same tail and finish, so a streamed sum equals the one-buffer sum of the same bytes. */
+struct sum_stream {
+    uint64_t lane[4];
+    unsigned char carry[32];   /* bytes of a block not yet complete */
+    size_t carried;
+    uint64_t len;
+};
+
+static void sum_stream_init(struct sum_stream *st, uint64_t seed)
+{
+    st->lane[0] = seed + SUM_PRIME1 + SUM_PRIME2;
+    st->lane[1] = seed + SUM_PRIME2;
+    st->lane[2] = seed;
+    st->lane[3] = seed - SUM_PRIME1;
+    st->carried = 0;
+    st->len = 0;
+}
+
+static void sum_stream_block(struct sum_stream *st, const unsigned char *q)
+{
+    for (int k = 0; k < 4; k++)
+        st->lane[k] = sum_round(st->lane[k], load64(q + 8 * k));
+}
+
+static void sum_stream_add(struct sum_stream *st, const unsigned char *q, size_t n)
+{
+    st->len += n;
+    if (st->carried) {
+        size_t take = 32 - st->carried < n ? 32 - st->carried : n;
+        memcpy(st->carry + st->carried, q, take);
+        st->carried += take;
+        q += take;
+        n -= take;
+        if (st->carried < 32)
+            return;
+        sum_stream_block(st, st->carry);
+        st->carried = 0;
+    }
+    for (; n >= 32; q += 32, n -= 32)
+        sum_stream_block(st, q);
+    memcpy(st->carry, q, n);
+    st->carried = n;
+}
+
+static uint64_t sum_stream_end(const struct sum_stream *st)
+{
+    const unsigned char *q = st->carry;
+    size_t i = 0, len = st->carried;
+    uint64_t h = rotl64(st->lane[0], 1) + rotl64(st->lane[1], 7) + rotl64(st->lane[2], 12) +
+                 rotl64(st->lane[3], 18);
+    for (; i + 8 <= len; i += 8)
+        h = sum_round(h, load64(q + i));
+    for (; i < len; i++)
+        h = rotl64(h ^ (q[i] * SUM_PRIME1), 11) * SUM_PRIME2;
+    h ^= st->len;
+    h ^= h >> 33;
+    h *= SUM_PRIME2;
+    h ^= h >> 29;
+    return h;
+}
+
+#define VERIFY_CHUNK (1u << 20)
+
+int persist_verify_object(const char *dir, const struct persist_entry *e, uint64_t *bytes_read,
+                          char *why, size_t whylen)
+{
+    char path[4200];
+    *bytes_read = 0;
+    snprintf(path, sizeof path, "%s/objects/%016llx", dir, (unsigned long long)e->id);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return say(why, whylen, errno, errno == ENOENT ? "missing file" : "cannot open: %s",
+                   strerror(errno));
+    struct stat st;
+    const uint64_t expected = e->size + e->meta_size;
+    if (fstat(fd, &st) != 0) {
+        int err = errno;
+        close(fd);
+        return say(why, whylen, err, "cannot read: %s", strerror(err));
+    }
+    if ((uint64_t)st.st_size != expected) {
+        close(fd);
+        return say(why, whylen, EBADMSG, "wrong length: %llu bytes, the catalogue says %llu",
+                   (unsigned long long)st.st_size, (unsigned long long)expected);
+    }
+    unsigned char *buf = malloc(VERIFY_CHUNK);
+    if (!buf) {
+        close(fd);
+        return say(why, whylen, ENOMEM, "out of memory");
+    }
+    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    /* The payload's sum seeds the metadata's, as in persist_object_checksum. */
+    struct sum_stream sum;
+    sum_stream_init(&sum, 0);
+    uint64_t payload_sum = 0;
+    int in_meta = e->size == 0, rc = 0;
+    if (in_meta)
+        sum_stream_init(&sum, payload_sum = sum_stream_end(&sum));
+    while (*bytes_read < expected) {
+        uint64_t left = expected - *bytes_read;
+        ssize_t got = read(fd, buf, left < VERIFY_CHUNK ? (size_t)left : VERIFY_CHUNK);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            rc = say(why, whylen, errno, "read error: %s", strerror(errno));
+            break;
+        }
+        if (got == 0) {
+            rc = say(why, whylen, EBADMSG, "wrong length: it ended after %llu bytes of %llu",
+                     (unsigned long long)*bytes_read, (unsigned long long)expected);
+            break;
+        }
+        const unsigned char *q = buf;
+        size_t n = (size_t)got;
+        if (!in_meta && *bytes_read + n >= e->size) {
+            /* This chunk ends the payload: finish its sum, the rest starts the metadata's. */
+            size_t payload_part = (size_t)(e->size - *bytes_read);
+            sum_stream_add(&sum, q, payload_part);
+            payload_sum = sum_stream_end(&sum);
+            sum_stream_init(&sum, payload_sum);
+            in_meta = 1;
+            q += payload_part;
+            n -= payload_part;
+            *bytes_read += payload_part;
+        }
+        sum_stream_add(&sum, q, n);
+        *bytes_read += n;
+    }
+    free(buf);
+    close(fd);
+    if (rc == 0 && sum_stream_end(&sum) != e->checksum)
+        rc = say(why, whylen, EBADMSG, "checksum mismatch");
+    return rc;
+}

@@ -95,4 +95,14 @@ long persist_remove_orphans(persist_t *p, char *why, size_t whylen);
 /* The data directory, as given to persist_open. */
 const char *persist_dir(const persist_t *p);
 
+/* `storectl verify`, from a thread of its own: read objects/ID of the data directory dir in
+ * chunks (never the whole object in memory) and check its length and checksum against e. It
+ * opens the file by path and needs no persist_t, so it never touches the catalogue and does not
+ * depend on the daemon's persist_t staying open. *bytes_read gets the bytes it read. 0; -ENOENT
+ * when the file is missing; -EBADMSG when its length or checksum is wrong; another negative errno
+ * when it cannot be read; why says which in a few words, without the directory ("checksum
+ * mismatch", "wrong length: 10 bytes, the catalogue says 12"). */
+int persist_verify_object(const char *dir, const struct persist_entry *e, uint64_t *bytes_read,
+                          char *why, size_t whylen);
+
 #endif
