@@ -26,6 +26,7 @@
 #include <event2/event.h>
 
 #include "durable.h"
+#include "residency.h"
 #include "handlers.h"
 #include "releasering.h"
 #include "log.h"
@@ -39,7 +40,7 @@ static void on_frame_timeout(evutil_socket_t fd, short what, void *arg);
 
 static const char *const state_names[] = {
     [CONN_HANDSHAKE] = "handshake", [CONN_READY] = "ready", [CONN_WAITING] = "waiting",
-    [CONN_PERSISTING] = "persisting",
+    [CONN_PERSISTING] = "persisting", [CONN_LOADING] = "loading", [CONN_STALLED] = "stalled",
     [CONN_DRAINING] = "draining",   [CONN_CLOSED] = "closed",
 };
 
@@ -101,6 +102,7 @@ static void conn_free(struct conn *c)
     struct server *s = c->server;
     handlers_conn_closing(c);
     durable_forget_conn(s, c);
+    residency_forget_conn(s, c);
     conn_drain_releases(c);   /* releases it made before closing are not pins it dropped */
     uint64_t pins = c->client.pin_count, unsealed = c->client.unsealed_count;
     uint64_t unsealed_bytes = c->client.unsealed_bytes;
@@ -145,8 +147,9 @@ void conn_set_state(struct conn *c, enum conn_state state)
     case CONN_READY:
         if (previous == CONN_HANDSHAKE)
             event_del(c->frame_timer);   /* the HELLO deadline is met */
-        if (previous == CONN_WAITING || previous == CONN_PERSISTING)
-            conn_kick(c);   /* requests may have arrived while the get waited */
+        if (previous == CONN_WAITING || previous == CONN_PERSISTING ||
+            previous == CONN_LOADING || previous == CONN_STALLED)
+            conn_kick(c);   /* requests may have arrived meanwhile; a stalled one runs again */
         break;
     case CONN_DRAINING: {
         struct timeval deadline = {CONN_DRAIN_TIMEOUT_S, 0};
@@ -161,6 +164,8 @@ void conn_set_state(struct conn *c, enum conn_state state)
     case CONN_HANDSHAKE:
     case CONN_WAITING:
     case CONN_PERSISTING:
+    case CONN_LOADING:
+    case CONN_STALLED:
         break;
     }
 }
@@ -271,7 +276,7 @@ static void protocol_violation(struct conn *c, uint32_t type, uint32_t seq, cons
  * the buffer until the get's reply has gone, so replies keep the order of their requests. */
 static int held_while_waiting(const struct conn *c, int decoded, const struct shm_request *req)
 {
-    if (c->state == CONN_PERSISTING)
+    if (c->state == CONN_PERSISTING || c->state == CONN_LOADING || c->state == CONN_STALLED)
         return 1;
     return c->state == CONN_WAITING &&
            !(decoded == SHM_DECODE_OK && req->type == SHM_MSG_GET_CANCEL);
@@ -280,7 +285,7 @@ static int held_while_waiting(const struct conn *c, int decoded, const struct sh
 static void process_input(struct conn *c)
 {
     while (c->state == CONN_HANDSHAKE || c->state == CONN_READY || c->state == CONN_WAITING ||
-           c->state == CONN_PERSISTING) {
+           c->state == CONN_PERSISTING || c->state == CONN_LOADING || c->state == CONN_STALLED) {
         size_t avail = evbuffer_get_length(c->in);
         if (avail == 0) {
             if (c->state != CONN_HANDSHAKE)   /* there the timer is the HELLO deadline */
@@ -336,6 +341,11 @@ static void process_input(struct conn *c)
         } else {
             conn_drain_releases(c);   /* the client's own releases come before its request */
             handlers_dispatch(c, &req);
+            if (c->state == CONN_STALLED) {
+                /* It waits for room and runs again whole: the frame stays, counted once. */
+                c->server->requests--;
+                return;
+            }
         }
         /* The request pointed into the frame, so the frame goes only now. */
         evbuffer_drain(c->in, frame_len);
@@ -388,7 +398,8 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     int peer_closed = 0;
     /* While a get waits, keep reading (to notice a client that dies, and its GET_CANCEL), but
      * hold any other input. */
-    if ((c->state == CONN_WAITING || c->state == CONN_PERSISTING) &&
+    if ((c->state == CONN_WAITING || c->state == CONN_PERSISTING ||
+         c->state == CONN_LOADING || c->state == CONN_STALLED) &&
         evbuffer_get_length(c->in) > 2 * SHM_FRAME_MAX) {
         log_warn("client %llu (pid %d) floods requests while its get waits; dropping it",
                  (unsigned long long)c->client.id, (int)c->pid);

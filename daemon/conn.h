@@ -5,6 +5,10 @@
  *   HANDSHAKE --HELLO ok--> READY <--reply--> WAITING (a get waits for a name)
  *                           READY <--reply--> PERSISTING (a durable seal, put or delete
  *                                                        waits for the disk: durable.h)
+ *                           READY <--reply--> LOADING (a get waits for its object to be read
+ *                                                     back from disk: residency.h)
+ *                           READY <--redo---> STALLED (a request waits for room being made; its
+ *                                                     frame stays and runs again)
  *        \                    |
  *         +--bad frame--> DRAINING (flush the error reply) --> CLOSED (freed)
  *
@@ -25,11 +29,12 @@
 
 struct evbuffer;
 struct durable_job;
+struct io_job;
 
 /* PERSISTING: the reply of a durable seal, put or delete waits for the disk (durable.h); every
  * request after it stays in the input until it has gone. */
-enum conn_state { CONN_HANDSHAKE, CONN_READY, CONN_WAITING, CONN_PERSISTING, CONN_DRAINING,
-                  CONN_CLOSED };
+enum conn_state { CONN_HANDSHAKE, CONN_READY, CONN_WAITING, CONN_PERSISTING, CONN_LOADING,
+                  CONN_STALLED, CONN_DRAINING, CONN_CLOSED };
 
 /* A client that lets this much output pile up is not reading its replies: it is dropped. */
 #define CONN_OUTPUT_MAX (4u * 1024u * 1024u)
@@ -59,6 +64,14 @@ struct conn {
     uint32_t wait_seq;
     int64_t wait_timeout_ms;     /* what the waiting get asked for, for its timeout's detail */
     struct durable_job *held_job;   /* PERSISTING: the job whose completion sends the reply */
+    /* LOADING: the get whose reply waits for its object to be read back (residency.h) */
+    struct io_job *load;
+    uint32_t load_seq;
+    int64_t load_timeout_ms;
+    struct event *load_timer;
+    struct conn *load_prev, *load_next;     /* the other gets waiting for the same read */
+    /* STALLED: the request waits for room; its frame stays in the input and runs again */
+    struct conn *stall_prev, *stall_next;
     struct conn *prev, *next;
 };
 

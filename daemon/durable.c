@@ -41,12 +41,13 @@
 #include "humansize.h"
 #include "log.h"
 #include "persist.h"
+#include "residency.h"
 #include "server.h"
 #include "shmstore.h"
 
 /* A SYNC job writes nothing: it completes after every job queued before it, since jobs complete
  * in queue order. */
-enum job_kind { JOB_WRITE, JOB_DROP, JOB_SYNC };
+enum job_kind { JOB_WRITE, JOB_DROP, JOB_SYNC, JOB_QUARANTINE };
 
 struct durable_job {
     enum job_kind kind;
@@ -84,6 +85,7 @@ struct durable {
     int async;                      /* durability = async */
     uint64_t flush_ms;              /* async: the longest a queued job waits for the writer */
     uint64_t lost_writes;           /* async writes that failed after their reply */
+    uint64_t pending_writes;        /* loop only: WRITE jobs made and not yet completed */
     uint64_t held_bytes;            /* loop only: memory of acknowledged jobs not yet done */
     uint64_t held_limit;            /* beyond it, seals take the sync path */
     int event_fd;
@@ -144,6 +146,8 @@ static void write_batch(persist_t *p, struct durable_job *batch)
     size_t n = 0, written = 0;
     for (struct durable_job *j = batch; j; j = j->next) {
         n++;
+        if (j->kind == JOB_QUARANTINE)   /* its own commit; it drops only its own id */
+            j->result = persist_quarantine(p, j->name, &j->entry, j->detail, sizeof j->detail);
         if (j->kind != JOB_WRITE)
             continue;
         j->entry.checksum = persist_object_checksum(j->data, j->entry.size, j->meta,
@@ -164,7 +168,7 @@ static void write_batch(persist_t *p, struct durable_job *batch)
     if (rc == 0 && !ops)
         rc = -ENOMEM, snprintf(why, sizeof why, "daemon out of memory committing the catalogue");
     for (struct durable_job *j = batch; rc == 0 && j; j = j->next)
-        if (j->result == 0 && j->kind != JOB_SYNC)
+        if (j->result == 0 && (j->kind == JOB_WRITE || j->kind == JOB_DROP))
             ops[nops++] = (struct persist_op){
                 .kind = j->kind == JOB_WRITE ? PERSIST_BIND : PERSIST_DROP,
                 .name = j->name, .name_len = j->name_len, .entry = j->entry};
@@ -175,7 +179,7 @@ static void write_batch(persist_t *p, struct durable_job *batch)
         return;
     /* Nothing of this batch is in the catalogue: its files are orphans, removed now. */
     for (struct durable_job *j = batch; j; j = j->next) {
-        if (j->result != 0 || j->kind == JOB_SYNC)
+        if (j->result != 0 || j->kind == JOB_SYNC || j->kind == JOB_QUARANTINE)
             continue;
         j->result = rc;
         snprintf(j->detail, sizeof j->detail, "%s", why);
@@ -283,7 +287,10 @@ static void complete_write(struct durable *d, struct durable_job *j)
 {
     store_t *store = d->server->store;
     struct object *obj = j->obj;
+    d->pending_writes--;
     if (j->acknowledged) {
+        if (j->result == 0)
+            store_set_on_disk(store, obj, j->entry.checksum);
         /* Its client was told already: the log is the only place left to say it. */
         if (j->result != 0) {
             d->lost_writes++;
@@ -330,6 +337,7 @@ static void complete_write(struct durable *d, struct durable_job *j)
         return;
     }
     obj->created_ns = j->entry.sealed_ns;
+    store_set_on_disk(store, obj, j->entry.checksum);
     send_held_reply(j, 0, NULL);
 }
 
@@ -348,6 +356,9 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
         done.head = j->next;
         if (j->kind == JOB_WRITE) {
             complete_write(d, j);
+        } else if (j->kind == JOB_QUARANTINE) {
+            if (j->result != 0)
+                log_error("%s", j->detail);
         } else if (j->kind == JOB_SYNC) {
             /* A write that failed before it was told to its requester, so it broke no promise. */
             send_held_reply(j, 0, NULL);
@@ -419,6 +430,7 @@ void durable_seal(struct server *s, struct object *obj, struct conn *c,
     }
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
+    d->pending_writes++;
     j->obj = obj;
     j->put = put;
     j->data = s->arena.data + obj->data_offset;
@@ -478,64 +490,137 @@ void durable_forget_conn(struct server *s, struct conn *c)
 
 /* ---- start and stop ------------------------------------------------------------------------- */
 
-/* Bring every catalogued object back into the arena. What cannot be read whole and checked is
- * never served: damaged or missing ones are moved aside, and the rest stay on disk (the arena is
- * full, or a read failed) for a later start. */
+/* Restart: every catalogued object is listed at once, its payload left on disk until its first
+ * get (or read now, with preload). One pass over the catalogue, streaming: memory grows with the
+ * objects' records, not with a copy of the catalogue. */
+struct restore_pass {
+    struct durable *d;
+    const uint64_t *files;          /* ids of the files in objects/, sorted */
+    size_t nfiles;
+    int preload;                    /* still reading payloads now (the arena has room) */
+    uint64_t listed, listed_bytes, loaded, loaded_bytes, damaged, left;
+    struct missing {                /* entries whose file is gone: dropped after the pass */
+        char *name;
+        struct persist_entry entry;
+    } *missing;
+    size_t nmissing, missing_cap;
+};
+
+static int compare_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int note_missing(struct restore_pass *rp, const char *name, size_t len,
+                        const struct persist_entry *e)
+{
+    if (rp->nmissing == rp->missing_cap) {
+        size_t cap = rp->missing_cap ? 2 * rp->missing_cap : 16;
+        struct missing *grown = realloc(rp->missing, cap * sizeof *grown);
+        if (!grown)
+            return -ENOMEM;
+        rp->missing = grown;
+        rp->missing_cap = cap;
+    }
+    char *copy = strndup(name, len);
+    if (!copy)
+        return -ENOMEM;
+    rp->missing[rp->nmissing++] = (struct missing){copy, *e};
+    return 0;
+}
+
+/* preload: read obj back now. A damaged one is moved aside and never served. */
+static void preload_one(struct restore_pass *rp, struct object *obj, const struct persist_entry *e)
+{
+    struct server *s = rp->d->server;
+    struct store_detail sd;
+    if (store_load_begin(s->store, obj, &sd) != 0) {
+        rp->preload = 0;   /* the arena is full: the rest come back on their first get */
+        return;
+    }
+    char problem[512];
+    int rc = persist_read_object(rp->d->persist, e, s->arena.data + obj->data_offset,
+                                 s->arena.data + obj->meta_offset, problem, sizeof problem);
+    if (rc == 0) {
+        rp->loaded++;
+        rp->loaded_bytes += e->size + e->meta_size;
+        store_load_done(s->store, obj, 1);
+        return;
+    }
+    if (rc == -ENOENT || rc == -EBADMSG) {
+        rp->damaged++;
+        log_error("durable '%s' (id %llu) is damaged and is not served: %s; moved to %s/corrupt/",
+                  obj->name, (unsigned long long)e->id, problem, persist_dir(rp->d->persist));
+        char name[SHMSTORE_NAME_MAX + 1];
+        snprintf(name, sizeof name, "%s", obj->name);
+        store_forget(s->store, obj);
+        if (persist_quarantine(rp->d->persist, name, e, problem, sizeof problem) != 0)
+            log_error("%s", problem);
+    } else {
+        log_error("durable '%s' could not be read now (%s); it is read on its first get",
+                  obj->name, problem);
+    }
+    store_load_done(s->store, obj, 0);
+}
+
+static int restore_entry(void *ctx, const char *name, size_t len, const struct persist_entry *e)
+{
+    struct restore_pass *rp = ctx;
+    struct server *s = rp->d->server;
+    if (!bsearch(&e->id, rp->files, rp->nfiles, sizeof *rp->files, compare_u64))
+        return note_missing(rp, name, len, e);
+    struct object *obj;
+    struct store_detail sd;
+    int rc = store_restore(s->store, name, len, e->id, e->size, e->meta_size, e->sealed_ns,
+                           e->checksum, &obj, &sd);
+    if (rc == SHMSTORE_ENOMEM)
+        return -ENOMEM;
+    if (rc != 0) {
+        if (rp->left++ == 0)
+            log_warn("durable '%.*s' is not listed: %s", (int)len, name, sd.text);
+        return 0;
+    }
+    rp->listed++;
+    rp->listed_bytes += e->size + e->meta_size;
+    if (rp->preload)
+        preload_one(rp, obj, e);
+    return 0;
+}
+
 static int restore_all(struct durable *d, char *why, size_t whylen)
 {
     struct server *s = d->server;
-    char **names;
-    struct persist_entry *entries;
-    size_t n;
-    int rc = persist_list(d->persist, &names, &entries, &n, why, whylen);
+    struct restore_pass rp = {.d = d, .preload = s->opts->preload};
+    uint64_t *files = NULL;
+    int rc = persist_object_files(d->persist, &files, &rp.nfiles, why, whylen);
+    rp.files = files;
+    if (rc == 0)
+        rc = persist_foreach(d->persist, restore_entry, &rp, why, whylen);
+    free(files);
+    /* An entry whose file is gone can never be served: reported and dropped, never listed. */
+    for (size_t i = 0; i < rp.nmissing; i++) {
+        char problem[512];
+        rp.damaged++;
+        log_error("durable '%s' (id %llu) is damaged and is not served: its file %s/objects/"
+                  "%016llx is missing; its catalogue entry is dropped", rp.missing[i].name,
+                  (unsigned long long)rp.missing[i].entry.id, persist_dir(d->persist),
+                  (unsigned long long)rp.missing[i].entry.id);
+        if (rc == 0 && persist_quarantine(d->persist, rp.missing[i].name, &rp.missing[i].entry,
+                                          problem, sizeof problem) != 0)
+            log_error("%s", problem);
+        free(rp.missing[i].name);
+    }
+    free(rp.missing);
     if (rc != 0)
         return -1;
-    uint64_t restored = 0, restored_bytes = 0, left = 0, left_bytes = 0, damaged = 0;
-    for (size_t i = 0; i < n; i++) {
-        const struct persist_entry *e = &entries[i];
-        struct object *obj;
-        struct store_detail sd;
-        if (store_restore(s->store, names[i], strlen(names[i]), e->id, e->size, e->meta_size,
-                          e->sealed_ns, &obj, &sd) != 0) {
-            if (left++ == 0)
-                log_warn("durable '%s' stays on disk, not served: %s", names[i], sd.text);
-            left_bytes += e->size + e->meta_size;
-            continue;
-        }
-        char problem[512];
-        int read = persist_read_object(d->persist, e, s->arena.data + obj->data_offset,
-                                       s->arena.data + obj->meta_offset, problem, sizeof problem);
-        if (read == 0) {
-            restored++;
-            restored_bytes += e->size + e->meta_size;
-            continue;
-        }
-        store_restore_discard(s->store, obj);
-        if (read == -ENOENT || read == -EBADMSG) {
-            damaged++;
-            log_error("durable '%s' (id %llu) is damaged and is not served: %s; moved to "
-                      "%s/corrupt/", names[i], (unsigned long long)e->id, problem,
-                      persist_dir(d->persist));
-            if (persist_quarantine(d->persist, names[i], e, problem, sizeof problem) != 0)
-                log_error("%s", problem);
-        } else {
-            left++;
-            left_bytes += e->size + e->meta_size;
-            log_error("durable '%s' stays on disk, not served: %s", names[i], problem);
-        }
-    }
-    persist_entries_free(names, entries, n);
-    char size[32];
-    log_info("durable objects in %s: %llu restored (%s)%s", persist_dir(d->persist),
-             (unsigned long long)restored, human_size(restored_bytes, size, sizeof size),
-             damaged ? ", damaged ones moved to corrupt/" : "");
-    if (left) {
-        char total[32];
-        log_warn("%llu durable objects (%s) stay on disk and are not served: the arena is too "
-                 "small for them (start with a larger --memory); loading them on first get is "
-                 "not built yet", (unsigned long long)left, human_size(left_bytes, total,
-                                                                       sizeof total));
-    }
+    char size[32], loaded[32];
+    log_info("durable objects in %s: %llu listed (%s), %llu read into memory (%s)%s%s",
+             persist_dir(d->persist), (unsigned long long)rp.listed,
+             human_size(rp.listed_bytes, size, sizeof size), (unsigned long long)rp.loaded,
+             human_size(rp.loaded_bytes, loaded, sizeof loaded),
+             s->opts->preload ? "" : "; the rest come back on their first get",
+             rp.damaged ? "; damaged ones are not served (see above)" : "");
     long orphans = persist_remove_orphans(d->persist, why, whylen);
     if (orphans < 0)
         return -1;
@@ -638,7 +723,10 @@ void durable_get_stats(const struct server *s, struct durable_stats *out)
     const struct durable *d = s->durable;
     if (!d)
         return;
+    out->pending_writes = d->pending_writes;
     out->failed_writes = d->lost_writes;
+    residency_get_stats(s, &out->spills, &out->spill_bytes, &out->restores, &out->restore_bytes);
+    out->evictions = store_evictions(s->store);
 }
 
 struct persist *durable_persist(const struct server *s)
@@ -648,7 +736,41 @@ struct persist *durable_persist(const struct server *s)
 
 void durable_repair(struct server *s, struct object *obj, const char *problem)
 {
-    (void)s;
-    log_error("durable '%s' (id %llu) is damaged on disk: %s", obj->name,
-              (unsigned long long)obj->id, problem);
+    struct durable *d = s->durable;
+    if (!d || !obj->persist || obj->state != OBJECT_SEALED)
+        return;
+    if (obj->block && !obj->loading) {
+        /* The copy in memory is whole (it was checked when it was written or read back): the
+         * file is written again from it, as an async seal would write it. */
+        struct durable_job *j = job_new(JOB_WRITE, obj);
+        if (!j) {
+            log_error("durable '%s' is damaged on disk (%s) and could not be rewritten: out of "
+                      "memory", obj->name, problem);
+            return;
+        }
+        log_warn("durable '%s' (id %llu) is damaged on disk (%s): writing it again from memory",
+                 obj->name, (unsigned long long)obj->id, problem);
+        j->obj = obj;
+        j->data = s->arena.data + obj->data_offset;
+        j->meta = s->arena.data + obj->meta_offset;
+        j->entry.sealed_ns = obj->created_ns;
+        j->acknowledged = 1;
+        store_hold(s->store, obj);
+        d->pending_writes++;
+        d->held_bytes += j->entry.size + j->entry.meta_size;
+        list_append(&d->staged, j);
+        submit_staged(d);
+        return;
+    }
+    struct durable_job *j = job_new(JOB_QUARANTINE, obj);
+    log_error("durable '%s' (id %llu) is damaged on disk and not in memory: %s; it is not served "
+              "any more and its file is moved to %s/corrupt/", obj->name,
+              (unsigned long long)obj->id, problem, persist_dir(d->persist));
+    if (j) {
+        j->entry.checksum = obj->checksum;
+        j->entry.sealed_ns = obj->created_ns;
+        list_append(&d->staged, j);
+    }
+    store_forget(s->store, obj);
+    submit_staged(d);
 }

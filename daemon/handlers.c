@@ -21,6 +21,7 @@
 
 #include "client_limits.h"
 #include "durable.h"
+#include "residency.h"
 #include "log.h"
 #include "releasering.h"
 #include "shmlayout.h"
@@ -67,6 +68,12 @@ static void reply_object(struct conn *c, uint32_t type, uint32_t seq, const stru
     struct shm_reply rep = {.type = type, .seq = seq};
     object_to_wire(obj, &rep.u.object);
     conn_send_reply(c, &rep);
+}
+
+void handlers_reply_object(struct conn *c, uint32_t type, uint32_t seq,
+                           const struct object *obj)
+{
+    reply_object(c, type, seq, obj);
 }
 
 /* Reply with the store's verdict: the empty reply on success, else its detail. */
@@ -162,12 +169,34 @@ static int store_flags(struct conn *c, const struct shm_request *req, uint32_t w
 {
     *flags = (wire & SHM_FLAG_REPLACE ? STORE_REPLACE : 0) |
              (wire & SHM_FLAG_PERSIST ? STORE_PERSIST : 0);
+    if (c->server->opts->persist_all && c->server->durable)
+        *flags |= STORE_PERSIST;   /* persist = all */
     if ((wire & SHM_FLAG_PERSIST) && !c->server->durable) {
         conn_send_error(c, req->type, req->seq, SHMSTORE_EINVAL,
                         "durable objects need a data directory: start shmstored with -d DIR");
         return 0;
     }
     return 1;
+}
+
+/* store_create, making room when the store is full (residency.h): 0, a store error, or
+ * ROOM_WAIT when c stalled and the request will run again. */
+#define ROOM_WAIT 1
+static int create_with_room(struct conn *c, struct shm_bytes name, uint64_t size,
+                            struct shm_bytes meta, unsigned flags, struct object **obj,
+                            struct store_detail *d)
+{
+    for (int tries = 0;; tries++) {
+        int rc = store_create(c->server->store, &c->client, (const char *)name.ptr, name.len,
+                              size, meta.ptr, meta.len, flags, obj, d);
+        if (rc != SHMSTORE_ENOSPC || tries > 0)
+            return rc;
+        enum room room = residency_make_room(c->server, c, size, meta.len, d);
+        if (room == ROOM_STALLED)
+            return ROOM_WAIT;
+        if (room == ROOM_NONE)
+            return rc;
+    }
 }
 
 static void handle_put(struct conn *c, const struct shm_request *req)
@@ -182,9 +211,10 @@ static void handle_put(struct conn *c, const struct shm_request *req)
     int rc;
     if (flags & STORE_PERSIST) {
         /* create, copy, then the durable seal, whose completion replies */
-        rc = store_create(store, &c->client, (const char *)req->u.put.name.ptr,
-                          req->u.put.name.len, req->u.put.data.len, req->u.put.meta.ptr,
-                          req->u.put.meta.len, flags, &obj, &d);
+        rc = create_with_room(c, req->u.put.name, req->u.put.data.len, req->u.put.meta, flags,
+                              &obj, &d);
+        if (rc == ROOM_WAIT)
+            return;
         int durable = 0;
         if (rc == 0) {
             if (req->u.put.data.len)
@@ -204,9 +234,19 @@ static void handle_put(struct conn *c, const struct shm_request *req)
         durable_seal(c->server, obj, c, &rep, 1);
         return;
     }
-    rc = store_put(store, &c->client, (const char *)req->u.put.name.ptr, req->u.put.name.len,
-                   req->u.put.data.ptr, req->u.put.data.len, req->u.put.meta.ptr,
-                   req->u.put.meta.len, flags, &obj, &d);
+    for (int tries = 0;; tries++) {
+        rc = store_put(store, &c->client, (const char *)req->u.put.name.ptr,
+                       req->u.put.name.len, req->u.put.data.ptr, req->u.put.data.len,
+                       req->u.put.meta.ptr, req->u.put.meta.len, flags, &obj, &d);
+        if (rc != SHMSTORE_ENOSPC || tries > 0)
+            break;
+        enum room room = residency_make_room(c->server, c, req->u.put.data.len,
+                                             req->u.put.meta.len, &d);
+        if (room == ROOM_STALLED)
+            return;
+        if (room == ROOM_NONE)
+            break;
+    }
     if (rc) {
         conn_send_error(c, req->type, req->seq, rc, "%s", d.text);
         return;
@@ -242,9 +282,10 @@ static void handle_create(struct conn *c, const struct shm_request *req)
         !within_limit(c, req, limits_check_unsealed(c->server->opts, &c->client, charge, &d), &d))
         return;
     struct object *obj;
-    int rc = store_create(c->server->store, &c->client, (const char *)req->u.create.name.ptr,
-                          req->u.create.name.len, req->u.create.size, req->u.create.meta.ptr,
-                          req->u.create.meta.len, flags, &obj, &d);
+    int rc = create_with_room(c, req->u.create.name, req->u.create.size, req->u.create.meta,
+                              flags, &obj, &d);
+    if (rc == ROOM_WAIT)
+        return;
     if (rc) {
         conn_send_error(c, req->type, req->seq, rc, "%s", d.text);
         return;
@@ -397,6 +438,11 @@ static void handle_get(struct conn *c, const struct shm_request *req)
     struct shm_bytes name = req->u.get.name;
     struct object *obj;
     int rc = store_get(s->store, &c->client, (const char *)name.ptr, name.len, &obj, &d);
+    if (rc == 0 && (!obj->block || obj->loading)) {
+        /* On disk only: the reply waits for the read back (residency.h). */
+        residency_get(s, c, req->seq, req->u.get.timeout_ms, obj);
+        return;
+    }
     if (rc == 0) {
         reply_object(c, req->type, req->seq, obj);
         return;

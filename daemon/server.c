@@ -38,6 +38,7 @@
 
 #include "conn.h"
 #include "durable.h"
+#include "residency.h"
 #include "humansize.h"
 #include "log.h"
 #include "notify.h"
@@ -386,9 +387,9 @@ int server_init(struct server *s, struct options *opts, char *why, size_t whylen
         snprintf(why, whylen, "cannot set up the event loop");
         goto fail;
     }
-    /* Durable objects come back before the socket opens: a client never sees a half-loaded
-     * store. */
-    if (durable_start(s, why, whylen) != 0)
+    /* The catalogue is read before the socket opens: a client never sees a half-listed store.
+     * Payloads come back on first get (or now, with preload). */
+    if (durable_start(s, why, whylen) != 0 || residency_start(s, why, whylen) != 0)
         goto fail;
     return 0;
 fail:
@@ -496,6 +497,7 @@ void server_stop(struct server *s)
             event_free(s->signal_events[i]);
     /* After the connections (their held replies go nowhere), before the store and arena the
      * writer thread reads. */
+    residency_stop(s);
     durable_stop(s);
     if (s->base)
         event_base_free(s->base);

@@ -29,7 +29,7 @@
 
 struct persist {
     char *dir;
-    int objects_fd, corrupt_fd;
+    int objects_fd, corrupt_fd, spill_fd;
     MDB_env *env;
     MDB_dbi dbi;
     size_t map_size;
@@ -133,13 +133,30 @@ static int lmdb_error(int rc)
     return rc == MDB_MAP_FULL ? -ENOSPC : -EIO;
 }
 
+/* Remove every file of a directory (best effort: what cannot go is overwritten later). */
+static void empty_directory(int dirfd)
+{
+    int fd = dup(dirfd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        if (de->d_name[0] != '.')
+            unlinkat(dirfd, de->d_name, 0);
+    closedir(d);
+}
+
 int persist_open(const char *dir, persist_t **out, char *why, size_t whylen)
 {
     *out = NULL;
     persist_t *p = calloc(1, sizeof *p);
     if (!p)
         return say(why, whylen, ENOMEM, "out of memory");
-    p->objects_fd = p->corrupt_fd = -1;
+    p->objects_fd = p->corrupt_fd = p->spill_fd = -1;
     int rc;
     int dirfd = -1, catalogue_fd = -1;
     p->dir = strdup(dir);
@@ -159,10 +176,13 @@ int persist_open(const char *dir, persist_t **out, char *why, size_t whylen)
     }
     if ((rc = p->objects_fd = open_subdir(dirfd, "objects", dir, why, whylen)) < 0 ||
         (rc = p->corrupt_fd = open_subdir(dirfd, "corrupt", dir, why, whylen)) < 0 ||
+        (rc = p->spill_fd = open_subdir(dirfd, "spill", dir, why, whylen)) < 0 ||
         (rc = catalogue_fd = open_subdir(dirfd, "catalogue", dir, why, whylen)) < 0)
         goto fail;
     close(catalogue_fd);
     catalogue_fd = -1;
+    /* Spilled objects were transient: they never outlive the daemon that spilled them. */
+    empty_directory(p->spill_fd);
     /* The new subdirectories' names must survive a crash as well. */
     fsync(dirfd);
 
@@ -212,6 +232,8 @@ void persist_close(persist_t *p)
         close(p->objects_fd);
     if (p->corrupt_fd >= 0)
         close(p->corrupt_fd);
+    if (p->spill_fd >= 0)
+        close(p->spill_fd);
     free(p->dir);
     free(p);
 }
@@ -337,33 +359,82 @@ static int read_all(int fd, void *buf, uint64_t len, uint64_t *got)
     return 0;
 }
 
-int persist_read_object(persist_t *p, const struct persist_entry *e, void *payload, void *meta,
-                        char *why, size_t whylen)
+/* Read area/ID (area is "objects" or "spill", open as dirfd) and check it against e. */
+static int read_checked(persist_t *p, int dirfd, const char *area, const struct persist_entry *e,
+                        void *payload, void *meta, char *why, size_t whylen)
 {
     char name[32];
     object_file_name(e->id, name, sizeof name);
-    int fd = openat(p->objects_fd, name, O_RDONLY | O_CLOEXEC);
+    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return say(why, whylen, errno, "%s/objects/%s: %s", p->dir, name, strerror(errno));
+        return say(why, whylen, errno, "%s/%s/%s: %s", p->dir, area, name, strerror(errno));
     struct stat st;
     int rc = 0;
     uint64_t got = 0, got_meta = 0;
     if (fstat(fd, &st) != 0)
-        rc = say(why, whylen, errno, "%s/objects/%s: %s", p->dir, name, strerror(errno));
+        rc = say(why, whylen, errno, "%s/%s/%s: %s", p->dir, area, name, strerror(errno));
     else if ((uint64_t)st.st_size != e->size + e->meta_size)
-        rc = say(why, whylen, EBADMSG, "%s/objects/%s: torn: %llu bytes, the catalogue says %llu",
-                 p->dir, name, (unsigned long long)st.st_size,
+        rc = say(why, whylen, EBADMSG, "%s/%s/%s: torn: %llu bytes, the catalogue says %llu",
+                 p->dir, area, name, (unsigned long long)st.st_size,
                  (unsigned long long)(e->size + e->meta_size));
     else if ((rc = read_all(fd, payload, e->size, &got)) != 0 ||
              (rc = read_all(fd, meta, e->meta_size, &got_meta)) != 0)
-        rc = say(why, whylen, rc, "%s/objects/%s: %s", p->dir, name, strerror(-rc));
+        rc = say(why, whylen, rc, "%s/%s/%s: %s", p->dir, area, name, strerror(-rc));
     else if (got != e->size || got_meta != e->meta_size)
-        rc = say(why, whylen, EBADMSG, "%s/objects/%s: torn: shorter than the catalogue says",
-                 p->dir, name);
+        rc = say(why, whylen, EBADMSG, "%s/%s/%s: torn: shorter than the catalogue says",
+                 p->dir, area, name);
     else if (persist_object_checksum(payload, e->size, meta, e->meta_size) != e->checksum)
-        rc = say(why, whylen, EBADMSG, "%s/objects/%s: checksum mismatch", p->dir, name);
+        rc = say(why, whylen, EBADMSG, "%s/%s/%s: checksum mismatch", p->dir, area, name);
     close(fd);
     return rc;
+}
+
+int persist_read_object(persist_t *p, const struct persist_entry *e, void *payload, void *meta,
+                        char *why, size_t whylen)
+{
+    return read_checked(p, p->objects_fd, "objects", e, payload, meta, why, whylen);
+}
+
+/* ---- the spill area ------------------------------------------------------------------------- */
+
+int persist_write_spill(persist_t *p, uint64_t id, const void *data, uint64_t size,
+                        const void *meta, uint64_t meta_size, uint64_t *checksum, char *why,
+                        size_t whylen)
+{
+    char name[32];
+    object_file_name(id, name, sizeof name);
+    int fd = openat(p->spill_fd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        int err = errno;
+        return say(why, whylen, err, "%s: cannot create %s/spill/%s: %s", disk_problem(err),
+                   p->dir, name, strerror(err));
+    }
+    *checksum = persist_object_checksum(data, size, meta, meta_size);
+    int rc = write_all(fd, data, size);
+    if (rc == 0)
+        rc = write_all(fd, meta, meta_size);
+    if (close(fd) != 0 && rc == 0)
+        rc = -errno;
+    if (rc != 0) {
+        unlinkat(p->spill_fd, name, 0);
+        return say(why, whylen, rc, "%s: cannot spill %llu bytes to %s/spill: %s",
+                   disk_problem(-rc), (unsigned long long)(size + meta_size), p->dir,
+                   strerror(-rc));
+    }
+    return 0;
+}
+
+int persist_read_spill(persist_t *p, const struct persist_entry *e, void *payload, void *meta,
+                       char *why, size_t whylen)
+{
+    return read_checked(p, p->spill_fd, "spill", e, payload, meta, why, whylen);
+}
+
+void persist_remove_spill(persist_t *p, uint64_t id)
+{
+    char name[32];
+    object_file_name(id, name, sizeof name);
+    unlinkat(p->spill_fd, name, 0);
 }
 
 /* ---- the catalogue -------------------------------------------------------------------------- */
@@ -526,6 +597,84 @@ int persist_list(persist_t *p, char ***names_out, struct persist_entry **entries
     return 0;
 }
 
+static int compare_ids(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+int persist_foreach(persist_t *p,
+                    int (*fn)(void *ctx, const char *name, size_t name_len,
+                              const struct persist_entry *e),
+                    void *ctx, char *why, size_t whylen)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = mdb_txn_begin(p->env, NULL, MDB_RDONLY, &txn);
+    if (rc == 0 && (rc = mdb_cursor_open(txn, p->dbi, &cur)) != 0)
+        mdb_txn_abort(txn);
+    if (rc != 0)
+        return say(why, whylen, lmdb_error(rc), "cannot read the catalogue in %s: %s", p->dir,
+                   mdb_strerror(rc));
+    MDB_val key, val;
+    int stop = 0;
+    for (int op = MDB_FIRST; !stop && mdb_cursor_get(cur, &key, &val, op) == 0; op = MDB_NEXT) {
+        struct catalogue_value v;
+        /* An entry of another layout is skipped, never misread. */
+        if (val.mv_size != sizeof v)
+            continue;
+        memcpy(&v, val.mv_data, sizeof v);
+        if (v.version == CATALOGUE_VERSION)
+            stop = fn(ctx, key.mv_data, key.mv_size, &v.entry);
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return stop < 0 ? say(why, whylen, -stop, "reading the catalogue in %s: %s", p->dir,
+                          strerror(-stop))
+                    : 0;
+}
+
+int persist_object_files(persist_t *p, uint64_t **ids_out, size_t *n_out, char *why,
+                         size_t whylen)
+{
+    *ids_out = NULL;
+    *n_out = 0;
+    int fd = dup(p->objects_fd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return say(why, whylen, errno, "cannot list %s/objects: %s", p->dir, strerror(errno));
+    }
+    rewinddir(d);
+    size_t n = 0, cap = 0;
+    uint64_t *ids = NULL;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        char *end;
+        errno = 0;
+        unsigned long long id = strtoull(de->d_name, &end, 16);
+        if (errno != 0 || end != de->d_name + 16 || *end != '\0')
+            continue;   /* not an object file: a temporary one, or a stranger */
+        if (n == cap) {
+            cap = cap ? 2 * cap : 1024;
+            uint64_t *grown = realloc(ids, cap * sizeof *ids);
+            if (!grown) {
+                free(ids);
+                closedir(d);
+                return say(why, whylen, ENOMEM, "out of memory listing %s/objects", p->dir);
+            }
+            ids = grown;
+        }
+        ids[n++] = id;
+    }
+    closedir(d);
+    qsort(ids, n, sizeof *ids, compare_ids);
+    *ids_out = ids;
+    *n_out = n;
+    return 0;
+}
+
 int persist_quarantine(persist_t *p, const char *name, const struct persist_entry *e, char *why,
                        size_t whylen)
 {
@@ -542,28 +691,39 @@ int persist_quarantine(persist_t *p, const char *name, const struct persist_entr
     return persist_commit(p, &drop, 1, why, whylen);
 }
 
-static int compare_ids(const void *a, const void *b)
+struct id_list {
+    uint64_t *ids;
+    size_t n, cap;
+};
+
+static int collect_id(void *ctx, const char *name, size_t name_len, const struct persist_entry *e)
 {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
+    (void)name;
+    (void)name_len;
+    struct id_list *l = ctx;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 1024;
+        uint64_t *grown = realloc(l->ids, cap * sizeof *grown);
+        if (!grown)
+            return -ENOMEM;
+        l->ids = grown;
+        l->cap = cap;
+    }
+    l->ids[l->n++] = e->id;
+    return 0;
 }
 
 long persist_remove_orphans(persist_t *p, char *why, size_t whylen)
 {
-    char **names;
-    struct persist_entry *entries;
-    size_t n;
-    int rc = persist_list(p, &names, &entries, &n, why, whylen);
-    if (rc != 0)
+    /* The catalogue's ids only, not its names: bounded memory for a large catalogue. */
+    struct id_list known = {0};
+    int rc = persist_foreach(p, collect_id, &known, why, whylen);
+    if (rc != 0) {
+        free(known.ids);
         return rc;
-    uint64_t *ids = malloc((n ? n : 1) * sizeof *ids);
-    if (!ids) {
-        persist_entries_free(names, entries, n);
-        return say(why, whylen, ENOMEM, "out of memory");
     }
-    for (size_t i = 0; i < n; i++)
-        ids[i] = entries[i].id;
-    persist_entries_free(names, entries, n);
+    uint64_t *ids = known.ids;
+    size_t n = known.n;
     qsort(ids, n, sizeof *ids, compare_ids);
 
     int fd = dup(p->objects_fd);

@@ -6,7 +6,9 @@
  *
  * Layout of DIR: catalogue/ is the LMDB environment (one database, name -> struct persist_entry);
  * objects/ holds one file per durable object, named by its id in hex, payload then metadata;
- * corrupt/ receives the files of objects found damaged at start. A file is written under a
+ * corrupt/ receives the files of objects found damaged; spill/ holds transient objects written out
+ * to make room in the arena (emptied at every open: they never outlive their daemon). A file is
+ * written under a
  * temporary name, fsynced and renamed, and only then does its catalogue entry commit, so an entry
  * never names a file that was not whole on disk when the entry was written.
  */
@@ -69,6 +71,27 @@ void persist_remove_object(persist_t *p, uint64_t id);
  * full, then remove the files of the ids it unbound. 0, or a negative errno with why. */
 int persist_commit(persist_t *p, const struct persist_op *ops, size_t n, char *why,
                    size_t whylen);
+
+/* Call fn for every catalogue entry, in name order, inside one read transaction: memory stays
+ * bounded however large the catalogue. fn returns 0 to go on, a positive value to stop, or a
+ * negative errno to stop with that error. 0, or a negative errno with why. */
+int persist_foreach(persist_t *p,
+                    int (*fn)(void *ctx, const char *name, size_t name_len,
+                              const struct persist_entry *e),
+                    void *ctx, char *why, size_t whylen);
+/* The ids of the object files in objects/, sorted (free *ids). 0, or a negative errno. */
+int persist_object_files(persist_t *p, uint64_t **ids, size_t *n, char *why, size_t whylen);
+
+/* The spill area: a transient object's copy while it is out of memory. No fsync: a spill file
+ * only matters while its daemon lives. persist_write_spill writes spill/ID and gives the
+ * checksum it read the bytes with; persist_read_spill reads and checks it as
+ * persist_read_object does (e: id, size, meta_size, checksum). */
+int persist_write_spill(persist_t *p, uint64_t id, const void *data, uint64_t size,
+                        const void *meta, uint64_t meta_size, uint64_t *checksum, char *why,
+                        size_t whylen);
+int persist_read_spill(persist_t *p, const struct persist_entry *e, void *payload, void *meta,
+                       char *why, size_t whylen);
+void persist_remove_spill(persist_t *p, uint64_t id);
 
 /* Every catalogue entry, in name order: *names gets n NUL-terminated names (one allocation each)
  * and *entries n entries. Free with persist_entries_free. 0, or a negative errno with why. */

@@ -50,6 +50,14 @@ struct store {
     struct store_client *clients;   /* every client between init and drop, for store_check */
     void (*unbind_hook)(void *ctx, const struct object *obj);
     void *unbind_ctx;
+    void (*spill_free_hook)(void *ctx, uint64_t id);
+    void *spill_free_ctx;
+    /* Residency: the eviction order, and what is on disk (sealed objects only). */
+    struct object *lru_head, *lru_tail;     /* least recently used first */
+    uint64_t disk_objects, disk_bytes, disk_only_objects;
+    uint64_t spilling_bytes;                /* of objects being spilled now */
+    uint64_t evictions;
+    uint64_t holds;                         /* pins of no client's (store_hold) */
 };
 
 static int fail(struct store_detail *d, int code, const char *fmt, ...)
@@ -197,10 +205,78 @@ static void owner_unlink(struct object *obj)
     obj->owner_prev = obj->owner_next = NULL;
 }
 
+/* ---- residency bookkeeping ------------------------------------------------------------------ */
+
+uint64_t store_object_bytes(uint64_t size, uint64_t meta_size)
+{
+    return meta_size ? round_up64(size) + meta_size : size;
+}
+
+static uint64_t object_bytes(const struct object *obj)
+{
+    return store_object_bytes(obj->size, obj->meta_size);
+}
+
+static int lru_linked(const store_t *s, const struct object *obj)
+{
+    return obj->lru_prev || s->lru_head == obj;
+}
+
+static void lru_remove(store_t *s, struct object *obj)
+{
+    if (!lru_linked(s, obj))
+        return;
+    if (obj->lru_prev)
+        obj->lru_prev->lru_next = obj->lru_next;
+    else
+        s->lru_head = obj->lru_next;
+    if (obj->lru_next)
+        obj->lru_next->lru_prev = obj->lru_prev;
+    else
+        s->lru_tail = obj->lru_prev;
+    obj->lru_prev = obj->lru_next = NULL;
+}
+
+/* The object may leave memory from now on: it is sealed, in memory and unpinned. It goes last,
+ * as the most recently used. */
+static void lru_add_if_evictable(store_t *s, struct object *obj)
+{
+    if (obj->state != OBJECT_SEALED || !obj->block || obj->pins || obj->loading ||
+        obj->spilling || lru_linked(s, obj))
+        return;
+    obj->lru_prev = s->lru_tail;
+    obj->lru_next = NULL;
+    if (s->lru_tail)
+        s->lru_tail->lru_next = obj;
+    else
+        s->lru_head = obj;
+    s->lru_tail = obj;
+}
+
+/* A sealed object's copy on disk starts or stops counting in the figures. */
+static void disk_count(store_t *s, const struct object *obj, int sign)
+{
+    if (!obj->on_disk || obj->state != OBJECT_SEALED)
+        return;
+    if (sign > 0) {
+        s->disk_objects++;
+        s->disk_bytes += obj->size + obj->meta_size;
+        s->disk_only_objects += obj->block == NULL;
+    } else {
+        s->disk_objects--;
+        s->disk_bytes -= obj->size + obj->meta_size;
+        s->disk_only_objects -= obj->block == NULL;
+    }
+}
+
 static void object_destroy(store_t *s, struct object *obj)
 {
+    lru_remove(s, obj);
+    if (obj->spilled && s->spill_free_hook)
+        s->spill_free_hook(s->spill_free_ctx, obj->id);
     id_map_remove(&s->objects, obj->id);
-    alloc_give(s->alloc, obj->block);
+    if (obj->block)
+        alloc_give(s->alloc, obj->block);
     free(obj->name);
     free(obj);
 }
@@ -210,6 +286,8 @@ static void object_unbind(store_t *s, struct object *obj)
 {
     if (obj->persist && s->unbind_hook)
         s->unbind_hook(s->unbind_ctx, obj);
+    disk_count(s, obj, -1);
+    lru_remove(s, obj);
     s->sealed_count--;
     if (obj->pins == 0) {
         object_destroy(s, obj);
@@ -231,7 +309,8 @@ static int pin_add(store_t *s, struct store_client *cl, struct object *obj, stru
         p->obj = obj;
     }
     p->count++;
-    obj->pins++;
+    if (obj->pins++ == 0)
+        lru_remove(s, obj);
     cl->pin_count++;
     s->pins++;
     return 0;
@@ -245,6 +324,8 @@ static void object_unpin(store_t *s, struct object *obj, uint64_t count)
     if (obj->pins == 0 && obj->state == OBJECT_DELETED) {
         s->deleted_pinned--;
         object_destroy(s, obj);
+    } else {
+        lru_add_if_evictable(s, obj);
     }
 }
 
@@ -489,6 +570,7 @@ static void seal_bind(store_t *s, struct object *obj)
     s->sealed_count++;
     if (previous)
         object_unbind(s, previous);
+    lru_add_if_evictable(s, obj);
     wake_waiters(s, e, obj);
 }
 
@@ -543,12 +625,15 @@ void store_seal_abandon(store_t *s, struct object *obj)
 
 void store_hold(store_t *s, struct object *obj)
 {
-    obj->pins++;
+    if (obj->pins++ == 0)
+        lru_remove(s, obj);
     s->pins++;
+    s->holds++;
 }
 
 void store_unhold(store_t *s, struct object *obj)
 {
+    s->holds--;
     object_unpin(s, obj, 1);
 }
 
@@ -560,45 +645,233 @@ void store_set_unbind_hook(store_t *s, void (*hook)(void *ctx, const struct obje
 }
 
 int store_restore(store_t *s, const char *name, size_t name_len, uint64_t id, uint64_t size,
-                  uint64_t meta_size, int64_t sealed_ns, struct object **out,
+                  uint64_t meta_size, int64_t sealed_ns, uint64_t checksum, struct object **out,
                   struct store_detail *d)
 {
     if (id == 0 || id_map_get(&s->objects, id))
         return fail(d, SHMSTORE_EEXIST, "%.*s: id %llu is taken", (int)name_len, name,
                     (unsigned long long)id);
-    struct store_client restorer;
-    store_client_init(s, &restorer);
-    /* The create takes the next id, so the next id is made the restored one for it. */
-    const uint64_t next = s->next_id;
-    s->next_id = id;
-    struct object *obj;
-    int rc = store_create(s, &restorer, name, name_len, size, NULL, meta_size, STORE_PERSIST,
-                          &obj, d);
-    s->next_id = next > id ? next : id + 1;
-    if (rc == 0) {
-        rc = seal_refused(s, obj, d);
-        if (rc == 0) {
-            seal_bind(s, obj);
-            obj->created_ns = sealed_ns;
-            *out = obj;
-        } else {
-            unsealed_free(s, obj);
-        }
+    struct name_entry *e = entry_find(s, name, name_len);
+    if (e && (e->sealed || e->reserved || e->replacers))
+        return fail(d, SHMSTORE_EEXIST, "%.*s: name already taken", (int)name_len, name);
+    struct object *obj = calloc(1, sizeof *obj);
+    char *name_copy = malloc(name_len + 1);
+    if (!obj || !name_copy)
+        goto out_of_memory;
+    memcpy(name_copy, name, name_len);
+    name_copy[name_len] = '\0';
+    e = entry_find_or_add(s, name, name_len);
+    if (!e)
+        goto out_of_memory;
+    if (id_map_put(&s->objects, id, obj) != 0) {
+        entry_release_if_unused(s, e);
+        goto out_of_memory;
     }
-    store_client_drop(s, &restorer);
-    return rc;
+    obj->id = id;
+    obj->name = name_copy;
+    obj->name_len = name_len;
+    obj->size = size;
+    obj->meta_size = meta_size;
+    obj->created_ns = sealed_ns;
+    obj->state = OBJECT_SEALED;
+    obj->persist = 1;
+    obj->on_disk = 1;
+    obj->checksum = checksum;
+    e->sealed = obj;
+    s->sealed_count++;
+    disk_count(s, obj, +1);
+    if (s->next_id <= id)
+        s->next_id = id + 1;
+    *out = obj;
+    return 0;
+
+out_of_memory:
+    free(obj);
+    free(name_copy);
+    return fail(d, SHMSTORE_ENOMEM, "daemon out of memory");
 }
 
-void store_restore_discard(store_t *s, struct object *obj)
+void store_forget(store_t *s, struct object *obj)
 {
     struct name_entry *e = entry_find(s, obj->name, obj->name_len);
-    if (e && e->sealed == obj) {
-        /* Not an unbind the catalogue must hear of: the caller deals with the entry itself. */
-        e->sealed = NULL;
-        entry_release_if_unused(s, e);
-        s->sealed_count--;
-        object_destroy(s, obj);
+    if (!e || e->sealed != obj)
+        return;
+    /* Not an unbind the catalogue hears of (persist cleared, so the hook stays silent): the
+     * caller deals with the entry itself. */
+    obj->persist = 0;
+    e->sealed = NULL;
+    entry_release_if_unused(s, e);
+    object_unbind(s, obj);
+}
+
+/* ---- residency ------------------------------------------------------------------------------ */
+
+void store_set_on_disk(store_t *s, struct object *obj, uint64_t checksum)
+{
+    if (obj->state != OBJECT_SEALED || obj->on_disk)
+        return;
+    obj->checksum = checksum;
+    obj->on_disk = 1;
+    disk_count(s, obj, +1);
+}
+
+/* obj leaves memory: its copy on disk is whole, and nobody pins it. */
+static void evict(store_t *s, struct object *obj)
+{
+    lru_remove(s, obj);
+    disk_count(s, obj, -1);
+    alloc_give(s->alloc, obj->block);
+    obj->block = NULL;
+    obj->data_offset = obj->meta_offset = 0;
+    disk_count(s, obj, +1);
+    s->evictions++;
+}
+
+/* Why nothing more can leave: what holds the memory, for the ENOSPC detail. */
+struct holders {
+    uint64_t pinned, pinned_bytes, unsealed_bytes, stuck, largest;
+    const struct object *largest_obj;
+};
+
+static void count_holder(uint64_t id, void *value, void *arg)
+{
+    (void)id;
+    struct holders *h = arg;
+    const struct object *obj = value;
+    if (!obj->block)
+        return;
+    const uint64_t bytes = object_bytes(obj);
+    if (obj->state == OBJECT_UNSEALED) {
+        h->unsealed_bytes += bytes;
+    } else if (obj->pins) {
+        h->pinned++;
+        h->pinned_bytes += bytes;
+        if (bytes >= h->largest) {
+            h->largest = bytes;
+            h->largest_obj = obj;
+        }
+    } else if (!obj->on_disk) {
+        h->stuck++;   /* transient, and its spill failed or there is no spill area */
     }
+}
+
+static void describe_holders(const store_t *s, char *buf, size_t len)
+{
+    struct holders h = {0};
+    id_map_foreach(&s->objects, count_holder, &h);
+    char pb[HUMAN_SIZE_MAX], ub[HUMAN_SIZE_MAX], lb[HUMAN_SIZE_MAX];
+    int at = snprintf(buf, len, "%llu objects (%s) are pinned by clients",
+                      (unsigned long long)h.pinned,
+                      human_size_exact(h.pinned_bytes, pb, sizeof pb));
+    if (h.largest_obj && at >= 0 && (size_t)at < len)
+        at += snprintf(buf + at, len - (size_t)at, " (the largest: '%s', %s)",
+                       h.largest_obj->name, human_size_exact(h.largest, lb, sizeof lb));
+    if (at >= 0 && (size_t)at < len)
+        snprintf(buf + at, len - (size_t)at, ", %s is held by objects being created, and %llu "
+                 "unpinned objects cannot be spilled", human_size_exact(h.unsealed_bytes, ub,
+                                                                        sizeof ub),
+                 (unsigned long long)h.stuck);
+}
+
+int store_make_room(store_t *s, uint64_t bytes, int can_spill, struct object **spill, size_t max,
+                    size_t *n, struct store_detail *d)
+{
+    *n = 0;
+    /* On-disk objects first: leaving costs them nothing. */
+    for (struct object *obj = s->lru_head, *next; obj && alloc_largest_free(s->alloc) < bytes;
+         obj = next) {
+        next = obj->lru_next;
+        if (obj->on_disk)
+            evict(s, obj);
+    }
+    if (alloc_largest_free(s->alloc) >= bytes)
+        return 0;
+    /* Then transient ones, through the spill area, until what is free and what is on its way
+     * out could hold the block. Fragmentation may ask for another round. */
+    uint64_t coming = alloc_free(s->alloc) + s->spilling_bytes;
+    if (can_spill) {
+        for (struct object *obj = s->lru_head, *next; obj && *n < max && coming < bytes;
+             obj = next) {
+            next = obj->lru_next;
+            if (obj->on_disk || obj->spill_failed)
+                continue;
+            obj->spilling = 1;
+            store_hold(s, obj);
+            s->spilling_bytes += object_bytes(obj);
+            coming += alloc_block_size(obj->block);
+            spill[(*n)++] = obj;
+        }
+    }
+    if (*n > 0 || s->spilling_bytes > 0)
+        return STORE_ROOM_PENDING;
+    char asked[HUMAN_SIZE_MAX], avail[HUMAN_SIZE_MAX], why[400];
+    describe_holders(s, why, sizeof why);
+    return fail(d, SHMSTORE_ENOSPC, "store full: asked %s, %s free of %llu, and nothing more can "
+                "leave memory: %s; release or delete objects, or " GROW_HINT,
+                human_size_exact(bytes, asked, sizeof asked),
+                human_size_exact(alloc_free(s->alloc), avail, sizeof avail),
+                (unsigned long long)alloc_capacity(s->alloc), why);
+}
+
+int store_spill_done(store_t *s, struct object *obj, int ok, uint64_t checksum)
+{
+    obj->spilling = 0;
+    s->spilling_bytes -= object_bytes(obj);
+    int useless = !ok || obj->state != OBJECT_SEALED;
+    if (!ok) {
+        obj->spill_failed = 1;
+    } else if (!useless) {
+        obj->spilled = 1;
+        obj->checksum = checksum;
+        obj->on_disk = 1;
+        disk_count(s, obj, +1);
+        if (obj->pins == 1)   /* only the spill's hold: nobody got it meanwhile */
+            evict(s, obj);
+    }
+    store_unhold(s, obj);
+    return useless;
+}
+
+int store_load_begin(store_t *s, struct object *obj, struct store_detail *d)
+{
+    alloc_block_t *block = alloc_take(s->alloc, object_bytes(obj));
+    if (!block) {
+        char asked[HUMAN_SIZE_MAX];
+        return fail(d, SHMSTORE_ENOSPC, "no room to read '%s' (%s) back into memory", obj->name,
+                    human_size_exact(object_bytes(obj), asked, sizeof asked));
+    }
+    disk_count(s, obj, -1);
+    obj->block = block;
+    obj->data_offset = alloc_block_offset(block);
+    obj->meta_offset = obj->data_offset + round_up64(obj->size);
+    obj->loading = 1;
+    disk_count(s, obj, +1);
+    store_hold(s, obj);
+    return 0;
+}
+
+void store_load_done(store_t *s, struct object *obj, int ok)
+{
+    obj->loading = 0;
+    if (!ok) {
+        disk_count(s, obj, -1);
+        alloc_give(s->alloc, obj->block);
+        obj->block = NULL;
+        obj->data_offset = obj->meta_offset = 0;
+        disk_count(s, obj, +1);
+    }
+    store_unhold(s, obj);
+}
+
+void store_set_spill_free_hook(store_t *s, void (*hook)(void *ctx, uint64_t id), void *ctx)
+{
+    s->spill_free_hook = hook;
+    s->spill_free_ctx = ctx;
+}
+
+uint64_t store_evictions(const store_t *s)
+{
+    return s->evictions;
 }
 
 int store_put(store_t *s, struct store_client *cl, const char *name, size_t name_len,
@@ -793,6 +1066,9 @@ void store_get_stats(const store_t *s, struct store_stats *out)
     out->deleted_pinned = s->deleted_pinned;
     out->pins = s->pins;
     out->waiters = s->waiters;
+    out->disk_objects = s->disk_objects;
+    out->disk_bytes = s->disk_bytes;
+    out->disk_only_objects = s->disk_only_objects;
 }
 
 /* ---- consistency check --------------------------------------------------------------------- */
@@ -804,6 +1080,7 @@ struct check_ctx {
     int bad;
     uint64_t blocks, block_bytes, object_pins, sealed, deleted, unsealed, unsealed_bytes;
     uint64_t unsealed_replacing, unsealed_ownerless, client_pins;
+    uint64_t evictable, disk_objects, disk_bytes, disk_only, spilling_bytes;
 };
 
 static void check_fail(struct check_ctx *ctx, const char *fmt, ...)
@@ -832,18 +1109,42 @@ static void check_object(uint64_t id, void *value, void *arg)
 {
     struct check_ctx *ctx = arg;
     const struct object *obj = value;
-    if (obj->id != id || !obj->block || !obj->name || strlen(obj->name) != obj->name_len) {
-        check_fail(ctx, "object %llu: record does not match its id, block or name",
+    if (obj->id != id || !obj->name || strlen(obj->name) != obj->name_len) {
+        check_fail(ctx, "object %llu: record does not match its id or name",
                    (unsigned long long)id);
         return;
     }
-    uint64_t bytes = obj->meta_size ? round_up64(obj->size) + obj->meta_size : obj->size;
-    if (alloc_block_offset(obj->block) != obj->data_offset || alloc_block_size(obj->block) < bytes)
+    uint64_t bytes = object_bytes(obj);
+    if (!obj->block) {
+        /* Only a sealed object with a whole copy on disk may be out of memory, unpinned. */
+        if (obj->state != OBJECT_SEALED || !obj->on_disk || obj->pins || obj->loading ||
+            obj->spilling)
+            check_fail(ctx, "object %llu (%s) is out of memory but not a sealed, unpinned "
+                       "object on disk", (unsigned long long)id, obj->name);
+    } else if (alloc_block_offset(obj->block) != obj->data_offset ||
+               alloc_block_size(obj->block) < bytes) {
         check_fail(ctx, "object %llu (%s): %llu bytes at %llu do not fit its block",
                    (unsigned long long)id, obj->name, (unsigned long long)bytes,
                    (unsigned long long)obj->data_offset);
-    ctx->blocks++;
-    ctx->block_bytes += alloc_block_size(obj->block);
+    }
+    if (obj->block) {
+        ctx->blocks++;
+        ctx->block_bytes += alloc_block_size(obj->block);
+    }
+    if (obj->spilling)
+        ctx->spilling_bytes += bytes;
+    if (obj->state == OBJECT_SEALED && obj->on_disk) {
+        ctx->disk_objects++;
+        ctx->disk_bytes += obj->size + obj->meta_size;
+        ctx->disk_only += obj->block == NULL;
+    }
+    const int evictable = obj->state == OBJECT_SEALED && obj->block && !obj->pins &&
+                          !obj->loading && !obj->spilling;
+    ctx->evictable += evictable;
+    if (evictable != lru_linked(ctx->s, obj))
+        check_fail(ctx, "object %llu (%s) is %s the eviction list but should%s be",
+                   (unsigned long long)id, obj->name, evictable ? "not on" : "on",
+                   evictable ? "" : " not");
     ctx->object_pins += obj->pins;
     const struct name_entry *e = name_map_get(ctx->s->names, obj->name, obj->name_len);
     switch (obj->state) {
@@ -991,10 +1292,25 @@ int store_check(const store_t *s, char *why, size_t whylen)
         check_fail(&ctx, "allocator has %llu blocks, %llu bytes used; objects hold %llu, %llu",
                    (unsigned long long)alloc_blocks(s->alloc), (unsigned long long)st.used_bytes,
                    (unsigned long long)ctx.blocks, (unsigned long long)ctx.block_bytes);
-    if (st.pins != ctx.object_pins || st.pins != ctx.client_pins)
-        check_fail(&ctx, "pins: stats %llu, objects %llu, clients %llu",
+    if (st.pins != ctx.object_pins || st.pins != ctx.client_pins + s->holds)
+        check_fail(&ctx, "pins: stats %llu, objects %llu, clients %llu and holds %llu",
                    (unsigned long long)st.pins, (unsigned long long)ctx.object_pins,
-                   (unsigned long long)ctx.client_pins);
+                   (unsigned long long)ctx.client_pins, (unsigned long long)s->holds);
+    uint64_t lru_length = 0;
+    for (const struct object *obj = s->lru_head; obj; obj = obj->lru_next)
+        if (++lru_length > ctx.evictable)
+            break;
+    if (lru_length != ctx.evictable)
+        check_fail(&ctx, "eviction list holds %llu objects, %llu are evictable",
+                   (unsigned long long)lru_length, (unsigned long long)ctx.evictable);
+    if (st.disk_objects != ctx.disk_objects || st.disk_bytes != ctx.disk_bytes ||
+        st.disk_only_objects != ctx.disk_only || s->spilling_bytes != ctx.spilling_bytes)
+        check_fail(&ctx, "disk objects/bytes/only/spilling: stats %llu/%llu/%llu/%llu, found "
+                   "%llu/%llu/%llu/%llu", (unsigned long long)st.disk_objects,
+                   (unsigned long long)st.disk_bytes, (unsigned long long)st.disk_only_objects,
+                   (unsigned long long)s->spilling_bytes, (unsigned long long)ctx.disk_objects,
+                   (unsigned long long)ctx.disk_bytes, (unsigned long long)ctx.disk_only,
+                   (unsigned long long)ctx.spilling_bytes);
     if (st.objects != ctx.sealed || bound != ctx.sealed)
         check_fail(&ctx, "sealed objects: stats %llu, objects %llu, bound names %llu",
                    (unsigned long long)st.objects, (unsigned long long)ctx.sealed,

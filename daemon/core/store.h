@@ -46,7 +46,9 @@ struct object {
      * when a whole copy of it is on disk, and comes back on its next get. */
     unsigned on_disk;           /* a whole copy is on disk: its durable file, or a spill file */
     unsigned spilled;           /* that copy is a spill file (a transient object) */
-    unsigned moving;            /* the I/O thread is reading it back or spilling it */
+    unsigned loading;           /* being read back into memory (holds a block and a hold) */
+    unsigned spilling;          /* being written to the spill area (in memory, readable) */
+    unsigned spill_failed;      /* its spill failed once: not chosen again */
     uint64_t checksum;          /* persist_object_checksum of the copy on disk, when on_disk */
     struct object *lru_prev, *lru_next;   /* the store's eviction order: sealed, in memory,
                                            * unpinned objects, least recently used first */
@@ -99,6 +101,9 @@ struct store_detail {
 #define STORE_REPLACE 1u   /* rebind a taken name at seal (SHMSTORE_REPLACE) */
 #define STORE_PERSIST 2u   /* durable (SHMSTORE_PERSIST): sealed with store_seal_begin/finish */
 
+/* The bytes of an object's block: the payload, then the metadata at the next 64-byte boundary. */
+uint64_t store_object_bytes(uint64_t size, uint64_t meta_size);
+
 /* arena: the daemon's writable mapping of `capacity` bytes, used to copy inline puts and
  * metadata. NULL when out of memory. */
 store_t *store_new(uint8_t *arena, uint64_t capacity);
@@ -142,14 +147,52 @@ void store_unhold(store_t *s, struct object *obj);
 void store_set_unbind_hook(store_t *s, void (*hook)(void *ctx, const struct object *obj),
                            void *ctx);
 
-/* Restart: make a sealed durable object with the id, name, sizes and seal time a catalogue gave,
- * its payload and metadata left for the caller to fill at data_offset and meta_offset before it
- * is served; store_restore_discard frees it again (its bytes could not be read). New ids start
+/* Restart: make a sealed durable object with the id, name, sizes, seal time and checksum a
+ * catalogue gave, on disk only: its first get reads it back (store_load_begin). New ids start
  * above every restored one. */
 int store_restore(store_t *s, const char *name, size_t name_len, uint64_t id, uint64_t size,
-                  uint64_t meta_size, int64_t sealed_ns, struct object **out,
+                  uint64_t meta_size, int64_t sealed_ns, uint64_t checksum, struct object **out,
                   struct store_detail *d);
-void store_restore_discard(store_t *s, struct object *obj);
+/* Unbind obj for good without telling the catalogue (the caller deals with its entry): a
+ * damaged object that must never be served. Freed now, or at its last unpin. */
+void store_forget(store_t *s, struct object *obj);
+
+/* ---- residency (docs/architecture.md, "Spill and restore") ----
+ *
+ * A sealed object whose bytes are also on disk (its durable file, or a spill file) may leave
+ * memory to make room; a get brings it back. Only unpinned objects leave, least recently used
+ * first; pinned ones never move. While the disk work runs the object carries a hold
+ * (store_hold), so nothing frees it; the *_done calls drop that hold, after which obj may be
+ * gone. */
+
+/* A whole copy of sealed obj is now on disk with this checksum: its durable write completed.
+ * Ignored when obj is no longer sealed (deleted or replaced meanwhile). */
+void store_set_on_disk(store_t *s, struct object *obj, uint64_t checksum);
+
+/* Make room for a block of `bytes`. Objects already on disk leave memory first, least recently
+ * used first (they cost no write), until such a block is free: 0. Otherwise, when can_spill,
+ * unpinned transient objects are chosen to be spilled, least recently used first, marked
+ * spilling, held, and put in spill[] (at most max; *n of them): STORE_ROOM_PENDING, and the
+ * caller writes each to the spill area, calls store_spill_done, and asks again. Also
+ * STORE_ROOM_PENDING with *n == 0 when spills already under way may make the room. Only when
+ * nothing more can leave: SHMSTORE_ENOSPC, the detail saying what is pinned. */
+#define STORE_ROOM_PENDING 1
+int store_make_room(store_t *s, uint64_t bytes, int can_spill, struct object **spill, size_t max,
+                    size_t *n, struct store_detail *d);
+/* The spill of obj finished: ok, its copy (with checksum) is in the spill area, and obj leaves
+ * memory unless a client pinned it meanwhile. Drops the hold. Returns 1 when the spill file is of
+ * no use (the spill failed, or obj was deleted meanwhile) and the caller should remove it. */
+int store_spill_done(store_t *s, struct object *obj, int ok, uint64_t checksum);
+/* obj is sealed and not in memory: take a block for its bytes and a hold, mark it loading; the
+ * caller reads it into data_offset/meta_offset. SHMSTORE_ENOSPC when no block is free (make
+ * room and retry). */
+int store_load_begin(store_t *s, struct object *obj, struct store_detail *d);
+/* The read finished: ok, obj is in memory again; else its block goes back. Drops the hold. */
+void store_load_done(store_t *s, struct object *obj, int ok);
+/* Called when an object with a spill file is freed, so the file can be removed. */
+void store_set_spill_free_hook(store_t *s, void (*hook)(void *ctx, uint64_t id), void *ctx);
+/* Objects that left memory to make room, since start. */
+uint64_t store_evictions(const store_t *s);
 int store_abort(store_t *s, struct store_client *cl, uint64_t id, struct store_detail *d);
 /* Pin the sealed object bound to name for cl. SHMSTORE_ENOTFOUND when there is none. */
 int store_get(store_t *s, struct store_client *cl, const char *name, size_t name_len,

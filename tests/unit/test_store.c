@@ -1946,25 +1946,186 @@ static void test_restore_keeps_ids_and_raises_next(void **state)
     struct object *o, *n;
     struct store_detail d;
     const uint64_t far = (uint64_t)1 << 52;
-    assert_int_equal(store_restore(f->s, "r", 1, far, 64, 3, 12345, &o, &d), 0);
+    const uint64_t used = stats(f->s).used_bytes;
+    assert_int_equal(store_restore(f->s, "r", 1, far, 64, 3, 12345, 0xC0FFEE, &o, &d), 0);
     assert_int_equal(o->id, far);
     assert_int_equal(o->created_ns, 12345);
     assert_int_equal(o->persist, 1);
+    assert_int_equal(o->checksum, 0xC0FFEE);
     assert_ptr_equal(lookup_s(f, "r"), o);
+    /* Listed, but on disk only: it takes no arena until its first get. */
+    assert_int_equal(object_location(o), LOCATION_DISK);
+    assert_int_equal(stats(f->s).used_bytes, used);
+    assert_int_equal(stats(f->s).disk_only_objects, 1);
     /* The same id twice is refused; a new object's id is above the restored one. */
-    assert_int_equal(store_restore(f->s, "s", 1, far, 1, 0, 1, &n, &d), SHMSTORE_EEXIST);
+    assert_int_equal(store_restore(f->s, "s", 1, far, 1, 0, 1, 0, &n, &d), SHMSTORE_EEXIST);
     assert_int_equal(put_s(f, 0, "new", "n", NULL, 0, &n), 0);
     assert_true(n->id > far);
-    /* Discarded (its file could not be read): gone, without a catalogue drop. */
+    /* A damaged one is forgotten: gone, without a catalogue drop. */
     struct unbound_log log = {0};
     store_set_unbind_hook(f->s, record_unbind, &log);
-    store_restore_discard(f->s, o);
+    store_forget(f->s, o);
     assert_null(lookup_s(f, "r"));
     assert_int_equal(log.calls, 0);
     store_set_unbind_hook(f->s, NULL, NULL);
-    /* An arena too small for it: ENOSPC, nothing changed. */
-    assert_int_equal(store_restore(f->s, "huge", 4, far + 10, ARENA_SIZE, 0, 1, &o, &d),
-                     SHMSTORE_ENOSPC);
+    /* Larger than the whole arena: listed all the same, a get could only fail. */
+    assert_int_equal(store_restore(f->s, "huge", 4, far + 10, 2 * ARENA_SIZE, 0, 1, 0, &o, &d),
+                     0);
+    assert_int_equal(store_load_begin(f->s, o, &d), SHMSTORE_ENOSPC);
+    assert_sound(f->s);
+}
+
+/* A get of an object on disk only: the caller takes a block for it, reads, and it is in memory
+ * (and on disk) again; a failed read gives the block back. */
+static void test_load_brings_an_object_back(void **state)
+{
+    struct fixture *f = *state;
+    struct object *o, *got;
+    struct store_detail d;
+    assert_int_equal(store_restore(f->s, "r", 1, 1ull << 52, 100, 5, 1, 7, &o, &d), 0);
+    assert_int_equal(get_s(f, 0, "r", &got), 0);
+    assert_ptr_equal(got, o);
+    assert_int_equal(store_load_begin(f->s, o, &d), 0);
+    assert_true(o->loading);
+    assert_non_null(o->block);
+    assert_int_equal(o->meta_offset, o->data_offset + 128);
+    assert_sound(f->s);
+    store_load_done(f->s, o, 0);   /* the read failed */
+    assert_int_equal(object_location(o), LOCATION_DISK);
+    assert_int_equal(store_load_begin(f->s, o, &d), 0);
+    store_load_done(f->s, o, 1);
+    assert_int_equal(object_location(o), LOCATION_BOTH);
+    assert_int_equal(stats(f->s).used_bytes, footprint(100, 5));
+    assert_int_equal(stats(f->s).disk_only_objects, 0);
+    assert_int_equal(stats(f->s).disk_objects, 1);
+    assert_int_equal(release_s(f, 0, o->id), 0);
+    assert_sound(f->s);
+}
+
+/* Fill the arena with objects of one size; returns how many fit. */
+static int fill(struct fixture *f, const char *prefix, uint64_t size, unsigned flags,
+                struct object **objs, int max)
+{
+    int n = 0;
+    char name[32];
+    while (n < max) {
+        snprintf(name, sizeof name, "%s%d", prefix, n);
+        struct object *o;
+        if (create_s(f, 0, name, size, NULL, flags, &o) != 0)
+            break;
+        assert_int_equal(seal_s(f, 0, o->id), 0);
+        objs[n++] = o;
+    }
+    return n;
+}
+
+static void test_make_room_evicts_on_disk_objects_first(void **state)
+{
+    struct fixture *f = *state;
+    struct object *objs[64], *spill[8], *pinned;
+    struct store_detail d;
+    size_t n;
+    const uint64_t size = ARENA_SIZE / 8;
+    int count = fill(f, "o", size, 0, objs, 64);
+    assert_true(count >= 6);
+    /* Every other one is "on disk" (a durable write completed), the first is pinned. */
+    for (int i = 0; i < count; i += 2)
+        store_set_on_disk(f->s, objs[i], 100 + (uint64_t)i);
+    assert_int_equal(get_s(f, 1, "o0", &pinned), 0);
+    assert_int_equal(store_make_room(f->s, size, 1, spill, 8, &n, &d), 0);
+    assert_int_equal(n, 0);
+    /* The least recently used object on disk went (o2: o0 is pinned), nothing else. */
+    assert_int_equal(object_location(objs[0]), LOCATION_BOTH);
+    assert_int_equal(object_location(objs[2]), LOCATION_DISK);
+    assert_int_equal(object_location(objs[4]), LOCATION_BOTH);
+    assert_int_equal(object_location(objs[1]), LOCATION_MEMORY);
+    assert_int_equal(store_evictions(f->s), 1);
+    assert_sound(f->s);
+    /* The room taken, more asked: the next on-disk object goes, never a transient one. */
+    struct object *o;
+    assert_int_equal(create_s(f, 0, "new", size, NULL, 0, &o), 0);
+    assert_int_equal(store_make_room(f->s, size, 0, spill, 8, &n, &d), 0);
+    assert_int_equal(object_location(objs[4]), LOCATION_DISK);
+    assert_int_equal(object_location(objs[1]), LOCATION_MEMORY);
+    assert_int_equal(object_location(objs[0]), LOCATION_BOTH);   /* pinned: never moves */
+    /* Two contiguous blocks' worth: no single run of on-disk objects holds it, and nothing
+     * transient may be spilled: ENOSPC, and the pinned one is named. */
+    assert_int_equal(store_make_room(f->s, size * 2, 0, spill, 8, &n, &d), SHMSTORE_ENOSPC);
+    assert_non_null(strstr(d.text, "'o0'"));
+    assert_int_equal(abort_s(f, 0, o->id), 0);
+    assert_int_equal(release_s(f, 1, pinned->id), 0);
+    assert_sound(f->s);
+}
+
+static void test_make_room_spills_transient_objects(void **state)
+{
+    struct fixture *f = *state;
+    struct object *objs[64], *spill[8], *pinned;
+    struct store_detail d;
+    size_t n;
+    const uint64_t size = ARENA_SIZE / 8;
+    int count = fill(f, "t", size, 0, objs, 64);
+    assert_int_equal(get_s(f, 1, "t0", &pinned), 0);
+    /* Without spill nothing can leave: ENOSPC, saying what is pinned. */
+    assert_int_equal(store_make_room(f->s, size, 0, spill, 8, &n, &d), SHMSTORE_ENOSPC);
+    assert_non_null(strstr(d.text, "1 objects"));
+    assert_non_null(strstr(d.text, "'t0'"));
+    /* With spill: the least recently used unpinned one is chosen, held, still readable. */
+    assert_int_equal(store_make_room(f->s, size, 1, spill, 8, &n, &d), STORE_ROOM_PENDING);
+    assert_int_equal(n, 1);
+    assert_ptr_equal(spill[0], objs[1]);
+    assert_true(objs[1]->spilling);
+    assert_sound(f->s);
+    /* Asked again while that spill runs: wait for it, choose nothing more. */
+    assert_int_equal(store_make_room(f->s, size, 1, spill + 1, 7, &n, &d), STORE_ROOM_PENDING);
+    assert_int_equal(n, 0);
+    /* Done: it leaves memory, its copy is a spill file. */
+    assert_int_equal(store_spill_done(f->s, objs[1], 1, 42), 0);
+    assert_int_equal(object_location(objs[1]), LOCATION_DISK);
+    assert_true(objs[1]->spilled);
+    assert_int_equal(objs[1]->checksum, 42);
+    assert_int_equal(store_make_room(f->s, size, 1, spill, 8, &n, &d), 0);
+    /* A spill that a get overtakes: the object stays (both), the file is kept. */
+    assert_int_equal(store_make_room(f->s, 2 * size, 1, spill, 8, &n, &d), STORE_ROOM_PENDING);
+    assert_true(n >= 1);
+    struct object *got;
+    assert_int_equal(get_s(f, 2, spill[0]->name, &got), 0);
+    assert_int_equal(store_spill_done(f->s, spill[0], 1, 1), 0);
+    assert_int_equal(object_location(got), LOCATION_BOTH);
+    /* A failed spill: never chosen again; its file is of no use. */
+    for (size_t i = 1; i < n; i++)
+        assert_int_equal(store_spill_done(f->s, spill[i], 0, 0), 1);
+    /* A spilled object's freeing removes its file (the hook). */
+    struct unbound_log log = {0};
+    (void)log;
+    assert_int_equal(release_s(f, 2, got->id), 0);
+    assert_int_equal(release_s(f, 1, pinned->id), 0);
+    (void)count;
+    assert_sound(f->s);
+}
+
+static uint64_t freed_spill_id;
+static void record_spill_free(void *ctx, uint64_t id)
+{
+    (void)ctx;
+    freed_spill_id = id;
+}
+
+static void test_spilled_object_freed_removes_its_file(void **state)
+{
+    struct fixture *f = *state;
+    struct object *o, *spill[1];
+    struct store_detail d;
+    size_t n;
+    assert_int_equal(put_s(f, 0, "a", "payload", NULL, 0, &o), 0);
+    assert_int_equal(store_make_room(f->s, ARENA_SIZE, 1, spill, 1, &n, &d), STORE_ROOM_PENDING);
+    assert_ptr_equal(spill[0], o);
+    assert_int_equal(store_spill_done(f->s, o, 1, 9), 0);
+    store_set_spill_free_hook(f->s, record_spill_free, NULL);
+    const uint64_t id = o->id;
+    assert_int_equal(store_delete(f->s, "a", 1, &d), 0);
+    assert_int_equal(freed_spill_id, id);
+    store_set_spill_free_hook(f->s, NULL, NULL);
     assert_sound(f->s);
 }
 
@@ -1977,6 +2138,10 @@ int main(void)
         T(test_durable_write_outlives_its_client),
         T(test_durable_seal_failure_keeps_it_unsealed),
         T(test_restore_keeps_ids_and_raises_next),
+        T(test_load_brings_an_object_back),
+        T(test_make_room_evicts_on_disk_objects_first),
+        T(test_make_room_spills_transient_objects),
+        T(test_spilled_object_freed_removes_its_file),
         T(test_abort_frees_object_and_name),
         T(test_put_copies_data_and_meta),
         T(test_eexist_on_sealed_name),

@@ -1,0 +1,524 @@
+/*
+ * residency.c — the I/O thread that spills and reads back objects, and the loop's side of it
+ * (residency.h; docs/architecture.md, "Spill and restore").
+ *
+ * Jobs are made on the loop, handed to the thread under a mutex, done one at a time in order,
+ * and handed back through an eventfd the loop watches, as the durable writer does. The thread
+ * touches only files and the arena bytes of the job's object, which the store keeps still for it:
+ * a spilled object is held and immutable, a loading object is held and served to nobody until
+ * its read is done. The catalogue (LMDB) is never touched here.
+ *
+ * Three kinds of job: LOAD reads an object back into the block store_load_begin took and checks
+ * its checksum; SPILL writes a transient object to the spill area; UNSPILL removes a spill file
+ * nobody needs any more. A LOAD gathers every get of its object that arrives before it is done;
+ * a spill's completion runs every stalled request again.
+ */
+#define _GNU_SOURCE
+#include "residency.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "conn.h"
+#include "durable.h"
+#include "handlers.h"
+#include "humansize.h"
+#include "idmap.h"
+#include "log.h"
+#include "persist.h"
+#include "server.h"
+#include "shmstore.h"
+
+/* At most this many objects are chosen for spilling by one request that needs room. */
+#define SPILL_BATCH 64
+
+enum io_kind { IO_LOAD, IO_SPILL, IO_UNSPILL };
+
+struct io_job {
+    enum io_kind kind;
+    struct object *obj;             /* LOAD, SPILL: loop side only */
+    struct persist_entry entry;     /* id, sizes and (LOAD) the checksum to check */
+    int from_spill;                 /* LOAD: the copy is in the spill area, not objects/ */
+    void *payload, *meta;           /* LOAD, SPILL: the object's bytes in the arena */
+    int result;                     /* 0 or a negative errno, with detail */
+    char detail[512];
+    uint64_t checksum;              /* SPILL: of what was written */
+    struct conn *waiters;           /* LOAD: gets waiting for it (conn->load_next) */
+    struct io_job *next;
+};
+
+struct io_list {
+    struct io_job *head, *tail;
+};
+
+struct residency {
+    struct server *server;
+    persist_t *persist;
+    pthread_t thread;
+    int thread_started;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    struct io_list queue, done;     /* under lock */
+    int stopping;                   /* under lock */
+    int event_fd;
+    struct event *done_event;
+    id_map loads;                   /* object id -> its LOAD job, while one runs */
+    struct conn *stalled;           /* requests waiting for room */
+    uint64_t spills, spill_bytes, restores, restore_bytes;
+};
+
+static void list_append(struct io_list *l, struct io_job *j)
+{
+    j->next = NULL;
+    if (l->tail)
+        l->tail->next = j;
+    else
+        l->head = j;
+    l->tail = j;
+}
+
+/* ---- the I/O thread ------------------------------------------------------------------------- */
+
+static void run_job(persist_t *p, struct io_job *j)
+{
+    switch (j->kind) {
+    case IO_LOAD:
+        j->result = j->from_spill
+                        ? persist_read_spill(p, &j->entry, j->payload, j->meta, j->detail,
+                                             sizeof j->detail)
+                        : persist_read_object(p, &j->entry, j->payload, j->meta, j->detail,
+                                              sizeof j->detail);
+        break;
+    case IO_SPILL:
+        j->result = persist_write_spill(p, j->entry.id, j->payload, j->entry.size, j->meta,
+                                        j->entry.meta_size, &j->checksum, j->detail,
+                                        sizeof j->detail);
+        break;
+    case IO_UNSPILL:
+        persist_remove_spill(p, j->entry.id);
+        break;
+    }
+}
+
+static void *io_main(void *arg)
+{
+    struct residency *r = arg;
+    pthread_mutex_lock(&r->lock);
+    for (;;) {
+        while (!r->queue.head && !r->stopping)
+            pthread_cond_wait(&r->wake, &r->lock);
+        struct io_job *j = r->queue.head;
+        if (!j)
+            break;   /* stopping, and the queue is empty */
+        r->queue.head = j->next;
+        if (!r->queue.head)
+            r->queue.tail = NULL;
+        pthread_mutex_unlock(&r->lock);
+        run_job(r->persist, j);
+        pthread_mutex_lock(&r->lock);
+        list_append(&r->done, j);
+        uint64_t one = 1;
+        (void)!write(r->event_fd, &one, sizeof one);   /* a full counter is a wake-up too */
+    }
+    pthread_mutex_unlock(&r->lock);
+    return NULL;
+}
+
+static void submit(struct residency *r, struct io_job *j)
+{
+    pthread_mutex_lock(&r->lock);
+    list_append(&r->queue, j);
+    pthread_cond_signal(&r->wake);
+    pthread_mutex_unlock(&r->lock);
+}
+
+static struct io_job *job_for(enum io_kind kind, const struct object *obj, uint8_t *arena)
+{
+    struct io_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return NULL;
+    j->kind = kind;
+    j->entry.id = obj->id;
+    j->entry.size = obj->size;
+    j->entry.meta_size = obj->meta_size;
+    j->entry.checksum = obj->checksum;
+    if (arena && obj->block) {
+        j->payload = arena + obj->data_offset;
+        j->meta = arena + obj->meta_offset;
+    }
+    return j;
+}
+
+/* ---- waiting for room ----------------------------------------------------------------------- */
+
+static void stall(struct residency *r, struct conn *c)
+{
+    c->stall_prev = NULL;
+    c->stall_next = r->stalled;
+    if (r->stalled)
+        r->stalled->stall_prev = c;
+    r->stalled = c;
+    conn_set_state(c, CONN_STALLED);
+}
+
+static void unstall(struct residency *r, struct conn *c)
+{
+    if (c->stall_prev)
+        c->stall_prev->stall_next = c->stall_next;
+    else if (r->stalled == c)
+        r->stalled = c->stall_next;
+    if (c->stall_next)
+        c->stall_next->stall_prev = c->stall_prev;
+    c->stall_prev = c->stall_next = NULL;
+}
+
+/* Room may have been made: every stalled request runs again (and stalls again if it must). */
+static void run_stalled(struct residency *r)
+{
+    while (r->stalled) {
+        struct conn *c = r->stalled;
+        unstall(r, c);
+        conn_set_state(c, CONN_READY);   /* kicks the connection: its frame runs again */
+    }
+}
+
+/* The spill area holds a file nobody needs any more. */
+static void remove_spill_file(struct residency *r, uint64_t id)
+{
+    struct io_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        log_warn("out of memory: spill file of object %llu stays until the next start",
+                 (unsigned long long)id);
+        return;
+    }
+    j->kind = IO_UNSPILL;
+    j->entry.id = id;
+    submit(r, j);
+}
+
+static void on_spilled_object_freed(void *ctx, uint64_t id)
+{
+    remove_spill_file(ctx, id);
+}
+
+enum room residency_make_room(struct server *s, struct conn *c, uint64_t size,
+                              uint64_t meta_size, struct store_detail *d)
+{
+    struct residency *r = s->residency;
+    const uint64_t bytes = store_object_bytes(size, meta_size);
+    /* Without a data directory nothing can leave; beyond the whole arena nothing would help.
+     * The store's own ENOSPC detail stands. */
+    if (!r || bytes > s->arena.data_bytes)
+        return ROOM_NONE;
+    struct object *chosen[SPILL_BATCH];
+    size_t n = 0;
+    int rc = store_make_room(s->store, bytes, s->opts->spill, chosen, SPILL_BATCH, &n, d);
+    if (rc == 0)
+        return ROOM_MADE;
+    if (rc != STORE_ROOM_PENDING)
+        return ROOM_NONE;
+    for (size_t i = 0; i < n; i++) {
+        struct io_job *j = job_for(IO_SPILL, chosen[i], s->arena.data);
+        if (!j) {
+            store_spill_done(s->store, chosen[i], 0, 0);
+            continue;
+        }
+        j->obj = chosen[i];
+        submit(r, j);
+    }
+    stall(r, c);
+    return ROOM_STALLED;
+}
+
+static void complete_spill(struct residency *r, struct io_job *j)
+{
+    struct object *obj = j->obj;
+    if (j->result != 0)
+        log_warn("could not spill '%s' (id %llu) to make room: %s", obj->name,
+                 (unsigned long long)obj->id, j->detail);
+    else {
+        r->spills++;
+        r->spill_bytes += j->entry.size + j->entry.meta_size;
+        log_debug("spilled '%s' (id %llu, %llu bytes)", obj->name, (unsigned long long)obj->id,
+                  (unsigned long long)(j->entry.size + j->entry.meta_size));
+    }
+    int useless = store_spill_done(r->server->store, obj, j->result == 0, j->checksum);
+    if (useless && j->result == 0)
+        remove_spill_file(r, j->entry.id);
+}
+
+/* ---- reading back --------------------------------------------------------------------------- */
+
+static void load_detach(struct conn *c)
+{
+    struct io_job *j = c->load;
+    if (c->load_prev)
+        c->load_prev->load_next = c->load_next;
+    else if (j && j->waiters == c)
+        j->waiters = c->load_next;
+    if (c->load_next)
+        c->load_next->load_prev = c->load_prev;
+    c->load_prev = c->load_next = NULL;
+    c->load = NULL;
+    if (c->load_timer) {
+        event_free(c->load_timer);
+        c->load_timer = NULL;
+    }
+}
+
+/* End c's wait with an error: its pin on obj goes, and the get is answered. */
+static void load_fail(struct conn *c, struct object *obj, int code, const char *detail)
+{
+    struct store_detail ignored;
+    load_detach(c);
+    store_release(c->server->store, &c->client, obj->id, &ignored);
+    conn_send_error(c, SHM_MSG_GET, c->load_seq, code, "%s", detail);
+    if (c->state == CONN_LOADING)
+        conn_set_state(c, CONN_READY);
+}
+
+static void on_load_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct conn *c = arg;
+    struct object *obj = c->load->obj;
+    char detail[SHMSTORE_NAME_MAX + 128];
+    snprintf(detail, sizeof detail, "'%s' is being read back from disk and was not in memory "
+             "within %lld ms", obj->name, (long long)c->load_timeout_ms);
+    load_fail(c, obj, SHMSTORE_ETIMEDOUT, detail);
+}
+
+static void load_attach(struct conn *c, struct io_job *j, uint32_t seq, int64_t timeout_ms)
+{
+    c->load = j;
+    c->load_seq = seq;
+    c->load_timeout_ms = timeout_ms;
+    c->load_prev = NULL;
+    c->load_next = j->waiters;
+    if (j->waiters)
+        j->waiters->load_prev = c;
+    j->waiters = c;
+    if (timeout_ms > 0) {
+        c->load_timer = evtimer_new(c->server->base, on_load_timeout, c);
+        struct timeval tv = {(time_t)(timeout_ms / 1000),
+                             (suseconds_t)(timeout_ms % 1000) * 1000};
+        if (c->load_timer)
+            evtimer_add(c->load_timer, &tv);
+    }
+    conn_set_state(c, CONN_LOADING);
+}
+
+void residency_get(struct server *s, struct conn *c, uint32_t seq, int64_t timeout_ms,
+                   struct object *obj)
+{
+    struct residency *r = s->residency;
+    struct store_detail d;
+    struct io_job *j = obj->loading ? id_map_get(&r->loads, obj->id) : NULL;
+    if (j) {
+        load_attach(c, j, seq, timeout_ms);
+        return;
+    }
+    int rc = store_load_begin(s->store, obj, &d);
+    if (rc == SHMSTORE_ENOSPC) {
+        /* The object is out of memory, so no eviction can take it from under its pin. */
+        enum room room = residency_make_room(s, c, obj->size, obj->meta_size, &d);
+        if (room == ROOM_MADE)
+            rc = store_load_begin(s->store, obj, &d);
+        if (room == ROOM_STALLED) {
+            /* The pin goes while the request waits: it runs again from the start. */
+            store_release(s->store, &c->client, obj->id, &(struct store_detail){{0}});
+            return;
+        }
+    }
+    j = rc == 0 ? job_for(IO_LOAD, obj, s->arena.data) : NULL;
+    if (j && id_map_put(&r->loads, obj->id, j) != 0) {
+        free(j);
+        j = NULL;
+    }
+    if (!j) {
+        if (rc == 0)
+            store_load_done(s->store, obj, 0);
+        store_release(s->store, &c->client, obj->id, &(struct store_detail){{0}});
+        conn_send_error(c, SHM_MSG_GET, seq, rc ? rc : SHMSTORE_ENOMEM, "%s",
+                        rc ? d.text : "daemon out of memory");
+        return;
+    }
+    j->obj = obj;
+    j->from_spill = obj->spilled;
+    load_attach(c, j, seq, timeout_ms);
+    submit(r, j);
+}
+
+static void complete_load(struct residency *r, struct io_job *j)
+{
+    struct server *s = r->server;
+    struct object *obj = j->obj;
+    id_map_remove(&r->loads, obj->id);
+    if (j->result == 0) {
+        r->restores++;
+        r->restore_bytes += j->entry.size + j->entry.meta_size;
+        while (j->waiters) {
+            struct conn *c = j->waiters;
+            load_detach(c);
+            handlers_reply_object(c, SHM_MSG_GET, c->load_seq, obj);
+            if (c->state == CONN_LOADING)
+                conn_set_state(c, CONN_READY);
+        }
+        store_load_done(s->store, obj, 1);
+        return;
+    }
+    const int deleted = obj->state != OBJECT_SEALED;
+    const int damaged = !deleted && (j->result == -EBADMSG || j->result == -ENOENT);
+    char detail[700];
+    if (deleted)
+        snprintf(detail, sizeof detail, "'%s' was deleted while it was read back from disk",
+                 obj->name);
+    else if (damaged)
+        snprintf(detail, sizeof detail, "'%s' is damaged on disk and is not served: %s",
+                 obj->name, j->detail);
+    else
+        snprintf(detail, sizeof detail, "cannot read '%s' back from disk: %s", obj->name,
+                 j->detail);
+    while (j->waiters)
+        load_fail(j->waiters, obj, deleted ? SHMSTORE_ENOTFOUND : SHMSTORE_EIO, detail);
+    if (damaged) {
+        log_error("%s", detail);
+        if (obj->spilled)
+            store_forget(s->store, obj);   /* the spill file goes with it */
+        else
+            durable_repair(s, obj, j->detail);
+    } else if (!deleted) {
+        log_error("%s", detail);
+    }
+    store_load_done(s->store, obj, 0);
+}
+
+/* ---- the loop's completions, start and stop ------------------------------------------------- */
+
+static void on_done(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    struct residency *r = arg;
+    uint64_t count;
+    (void)!read(fd, &count, sizeof count);
+    pthread_mutex_lock(&r->lock);
+    struct io_job *j = r->done.head;
+    r->done.head = r->done.tail = NULL;
+    pthread_mutex_unlock(&r->lock);
+    int spilled = 0;
+    while (j) {
+        struct io_job *next = j->next;
+        if (j->kind == IO_LOAD) {
+            complete_load(r, j);
+        } else if (j->kind == IO_SPILL) {
+            complete_spill(r, j);
+            spilled = 1;
+        }
+        free(j);
+        j = next;
+    }
+    if (spilled)
+        run_stalled(r);
+}
+
+void residency_forget_conn(struct server *s, struct conn *c)
+{
+    struct residency *r = s->residency;
+    if (!r)
+        return;
+    if (c->load)
+        load_detach(c);   /* its pin goes with its client */
+    unstall(r, c);
+}
+
+void residency_get_stats(const struct server *s, uint64_t *spills, uint64_t *spill_bytes,
+                         uint64_t *restores, uint64_t *restore_bytes)
+{
+    const struct residency *r = s->residency;
+    *spills = r ? r->spills : 0;
+    *spill_bytes = r ? r->spill_bytes : 0;
+    *restores = r ? r->restores : 0;
+    *restore_bytes = r ? r->restore_bytes : 0;
+}
+
+int residency_start(struct server *s, char *why, size_t whylen)
+{
+    persist_t *p = durable_persist(s);
+    if (!p)
+        return 0;
+    struct residency *r = calloc(1, sizeof *r);
+    if (!r) {
+        snprintf(why, whylen, "out of memory");
+        return -1;
+    }
+    r->server = s;
+    r->persist = p;
+    r->event_fd = -1;
+    r->loads = (id_map)ID_MAP_INIT;
+    pthread_mutex_init(&r->lock, NULL);
+    pthread_cond_init(&r->wake, NULL);
+    s->residency = r;
+    r->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (r->event_fd < 0) {
+        snprintf(why, whylen, "cannot make an eventfd: %s", strerror(errno));
+        return -1;
+    }
+    r->done_event = event_new(s->base, r->event_fd, EV_READ | EV_PERSIST, on_done, r);
+    if (!r->done_event || event_add(r->done_event, NULL) != 0) {
+        snprintf(why, whylen, "cannot set up the event loop");
+        return -1;
+    }
+    int rc = pthread_create(&r->thread, NULL, io_main, r);
+    if (rc != 0) {
+        snprintf(why, whylen, "cannot start the I/O thread: %s", strerror(rc));
+        return -1;
+    }
+    r->thread_started = 1;
+    store_set_spill_free_hook(s->store, on_spilled_object_freed, r);
+    return 0;
+}
+
+static void free_jobs(struct residency *r, struct io_job *j)
+{
+    while (j) {
+        struct io_job *next = j->next;
+        /* Their objects' holds die with the store, which is freed right after. */
+        (void)r;
+        free(j);
+        j = next;
+    }
+}
+
+void residency_stop(struct server *s)
+{
+    struct residency *r = s->residency;
+    if (!r)
+        return;
+    store_set_spill_free_hook(s->store, NULL, NULL);
+    if (r->thread_started) {
+        pthread_mutex_lock(&r->lock);
+        r->stopping = 1;
+        pthread_cond_signal(&r->wake);
+        pthread_mutex_unlock(&r->lock);
+        pthread_join(r->thread, NULL);
+    }
+    free_jobs(r, r->done.head);
+    free_jobs(r, r->queue.head);
+    if (r->done_event)
+        event_free(r->done_event);
+    if (r->event_fd >= 0)
+        close(r->event_fd);
+    id_map_clear(&r->loads);
+    pthread_mutex_destroy(&r->lock);
+    pthread_cond_destroy(&r->wake);
+    free(r);
+    s->residency = NULL;
+}
