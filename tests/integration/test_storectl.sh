@@ -574,7 +574,8 @@ expect_rc "put of a 255-byte name: exit 0" 0
 sc put sizes/two-kib "$T/two_k"
 sc put sizes/one-and-half-kib "$T/one_and_half_k"
 sc ls
-if [ "$rc" = 0 ] && head -n 1 "$T/out" | grep -qE '^NAME +SIZE +META +PINS +CREATED$'; then ok "ls: table header NAME SIZE META PINS CREATED"; else not_ok "ls: table header NAME SIZE META PINS CREATED" "$(diag)"; fi
+if [ "$rc" = 0 ] && head -n 1 "$T/out" | grep -qE '^NAME +SIZE +META +PINS +WHERE +DURABLE +CREATED$'; then ok "ls: table header NAME SIZE META PINS WHERE DURABLE CREATED"; else not_ok "ls: table header NAME SIZE META PINS WHERE DURABLE CREATED" "$(diag)"; fi
+if grep -qE '^small +14 B +[0-9.]+ [KMG]?i?B +[0-9]+ +memory +no +' "$T/out"; then ok "ls: a transient object is in memory, not durable"; else not_ok "ls: a transient object is in memory, not durable" "$(grep '^small ' "$T/out")"; fi
 if grep -qE '^big +5\.00 MiB ' "$T/out"; then ok "ls: 5 MiB object shown as '5.00 MiB'"; else not_ok "ls: 5 MiB object shown as '5.00 MiB'" "$(grep '^big ' "$T/out")"; fi
 if grep -qE '^sizes/two-kib +2\.00 KiB ' "$T/out"; then ok "ls: 2048 bytes shown as '2.00 KiB'"; else not_ok "ls: 2048 bytes shown as '2.00 KiB'" "$(grep two-kib "$T/out")"; fi
 if grep -qE '^sizes/one-and-half-kib +1\.50 KiB ' "$T/out"; then ok "ls: 1536 bytes shown as '1.50 KiB'"; else not_ok "ls: 1536 bytes shown as '1.50 KiB'" "$(grep half "$T/out")"; fi
@@ -925,6 +926,59 @@ check "--prometheus reports errors by code" test $? = 0
 sc info --json --prometheus
 expect_rc "info --json --prometheus together is a usage error" 2
 
+# ---- where objects are, disk figures, verify without a data directory ------------------------
+
+sc stat small --json
+if json_valid "$T/out" && [ "$(json_get "$T/out" location)" = memory ] && [ "$(json_get "$T/out" durable)" = false ]; then
+    ok "stat --json: location \"memory\", durable false for a transient object"
+else
+    not_ok "stat --json: location \"memory\", durable false for a transient object" "$(diag)"
+fi
+sc stat small
+if grep -qx 'location:  memory' "$T/out" && grep -qx 'durable:   no' "$T/out"; then ok "stat: location and durable lines"; else not_ok "stat: location and durable lines" "$(diag)"; fi
+if [ -n "$PY" ]; then
+    "$STORECTL" -s "$SOCK" ls --json >"$T/where.json" 2>/dev/null
+    if "$PY" -c 'import json,sys
+entries = json.load(open(sys.argv[1]))
+assert entries
+for e in entries:
+    assert e["location"] in ("memory", "disk", "both"), e
+    assert e["durable"] in (True, False), e' "$T/where.json" 2>"$T/pyerr"; then
+        ok "ls --json: every entry has location (memory|disk|both) and durable (bool)"
+    else
+        not_ok "ls --json: every entry has location (memory|disk|both) and durable (bool)" "$(cat "$T/pyerr")"
+    fi
+fi
+sc info --json
+info_keys_ok=1
+for key in disk_objects disk_bytes disk_only_objects pending_writes failed_writes spills \
+           spill_bytes restores restore_bytes evictions; do
+    [ "$(json_get "$T/out" $key)" = 0 ] || info_keys_ok=0
+done
+if [ $info_keys_ok = 1 ]; then ok "info --json: disk, spill, restore and eviction figures, all 0 without a data directory"; else not_ok "info --json: disk, spill, restore and eviction figures, all 0 without a data directory" "$(cat "$T/out")"; fi
+sc info
+if grep -qE '^disk_bytes +0 B \(0\)$' "$T/out" && grep -qE '^pending_writes +0$' "$T/out" && grep -qE '^evictions +0$' "$T/out"; then ok "info: disk_bytes, pending_writes and evictions rows"; else not_ok "info: disk_bytes, pending_writes and evictions rows" "$(diag)"; fi
+sc info --prometheus
+for metric in shmstore_disk_objects shmstore_disk_bytes shmstore_disk_only_objects \
+              shmstore_pending_writes shmstore_failed_writes_total shmstore_spills_total \
+              shmstore_spill_bytes_total shmstore_restores_total shmstore_restore_bytes_total \
+              shmstore_evictions_total; do
+    if grep -q "^# TYPE $metric " "$T/out" && grep -q "^$metric 0\$" "$T/out"; then
+        ok "--prometheus has $metric with its TYPE"
+    else
+        not_ok "--prometheus has $metric with its TYPE"
+    fi
+done
+
+sc verify
+if [ "$rc" = 0 ] && [ "$(cat "$T/out")" = "no data directory: nothing to verify" ]; then ok "verify without a data directory: exit 0, nothing to verify"; else not_ok "verify without a data directory: exit 0, nothing to verify" "$(diag)"; fi
+sc verify --json
+if [ "$rc" = 0 ] && json_valid "$T/out" && [ "$(json_get "$T/out" data_dir)" = false ] && [ "$(json_get "$T/out" problem_count)" = 0 ]; then ok "verify --json without a data directory: data_dir false, no problems"; else not_ok "verify --json without a data directory: data_dir false, no problems" "$(diag)"; fi
+sc verify extra
+expect_usage "verify with an argument is a usage error"
+sc verify --bogus
+expect_usage "verify --bogus is a usage error"
+
 # ---- the store is left clean ----------------------------------------------------------------
 
 "$STORECTL" -s "$SOCK" ls --json >"$T/all.json" 2>/dev/null
@@ -948,6 +1002,130 @@ if [ "$rc" = 0 ] && [ ! -s "$T/out" ]; then ok "ls of an empty store (not a tty)
 # ---- shutdown -------------------------------------------------------------------------------
 
 stop_daemon
+
+# ---- verify with a data directory -----------------------------------------------------------
+# A daemon of its own on a data directory: clean files verify (exit 0); a byte flipped in one
+# object's file and another file removed are reported (exit 1) and repaired from memory; after a
+# restart the objects are on disk only, and a damaged one is deleted and its file moved to
+# corrupt/; more damage than a reply lists is counted.
+
+DATA=$T/data
+SOCK=$T/durable.sock
+
+# start_data_daemon: shmstored on $SOCK with $DATA; 0 once it answers ping.
+start_data_daemon() {
+    # shellcheck disable=SC2086
+    $SHMSTORE_DAEMON_WRAPPER "$SHMSTORED" -s "$SOCK" -m 64M -d "$DATA" 2>>"$T/log" &
+    DPID=$!
+    i=0
+    while [ $i -lt 200 ]; do
+        "$STORECTL" -s "$SOCK" ping >/dev/null 2>&1 && return 0
+        sleep 0.1
+        i=$((i + 1))
+    done
+    return 1
+}
+
+# object_file NAME: the path of NAME's durable file (objects/ID, the id in 16 hex digits).
+object_file() {
+    "$STORECTL" -s "$SOCK" stat "$1" --json >"$T/id.json" 2>/dev/null || return 1
+    printf '%s/objects/%016x' "$DATA" "$(json_get "$T/id.json" id)"
+}
+
+# flip_byte FILE OFFSET: change one byte of FILE in place.
+flip_byte() {
+    byte=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+    printf "$(printf '\\%03o' $(((byte + 1) % 256)))" | dd of="$1" bs=1 seek="$2" conv=notrunc 2>/dev/null
+}
+
+: >"$T/log"
+check "shmstored with a data directory is ready" start_data_daemon
+head -c $((3 * MIB + 17)) /dev/urandom >"$T/durable_big"
+sc put d/big "$T/durable_big" --persist --meta 'some metadata'
+expect_rc "put --persist of 3 MiB: exit 0" 0
+sc put d/small "$T/small" --persist
+sc put d/other "$T/small2" --persist
+sc put d/transient "$T/small3"
+sc sync
+expect_rc "sync: exit 0" 0
+sc ls 'd/*'
+if grep -qE '^d/big +3\.00 MiB +13 B +0 +both +yes ' "$T/out" && grep -qE '^d/transient .* memory +no ' "$T/out"; then ok "ls: durable objects are in memory and on disk (both, yes)"; else not_ok "ls: durable objects are in memory and on disk (both, yes)" "$(diag)"; fi
+sc stat d/big --json
+if [ "$(json_get "$T/out" location)" = both ] && [ "$(json_get "$T/out" durable)" = true ]; then ok "stat --json: location \"both\", durable true"; else not_ok "stat --json: location \"both\", durable true" "$(diag)"; fi
+sc info --json
+if [ "$(json_get "$T/out" disk_objects)" = 3 ] && [ "$(json_get "$T/out" disk_bytes)" = $((3 * MIB + 17 + 13 + 13 + 12)) ] && [ "$(json_get "$T/out" disk_only_objects)" = 0 ]; then ok "info --json: disk_objects 3, disk_bytes their payload and metadata"; else not_ok "info --json: disk_objects 3, disk_bytes their payload and metadata" "$(cat "$T/out")"; fi
+
+sc verify
+if [ "$rc" = 0 ] && grep -qE "^verified 3 durable objects, .*\\($((3 * MIB + 17 + 13 + 13 + 12)) bytes\\) in [0-9.]+ s: 0 problems$" "$T/out"; then ok "verify of clean files: exit 0, 3 objects and their bytes, 0 problems"; else not_ok "verify of clean files: exit 0, 3 objects and their bytes, 0 problems" "$(diag)"; fi
+
+big_file=$(object_file d/big)
+small_file=$(object_file d/small)
+if [ -f "$big_file" ] && [ -f "$small_file" ]; then ok "durable files are DIR/objects/ID"; else not_ok "durable files are DIR/objects/ID" "$big_file $small_file: $(ls "$DATA/objects")"; fi
+flip_byte "$big_file" 1000000
+rm -f "$small_file"
+sc verify
+if [ "$rc" = 1 ] && grep -qE '^damaged: d/big \(id [0-9]+\): checksum mismatch; rewritten from memory$' "$T/out" && grep -qE '^damaged: d/small \(id [0-9]+\): missing file; rewritten from memory$' "$T/out" && grep -qE ': 2 problems$' "$T/out"; then
+    ok "verify: a flipped byte and a missing file are reported, exit 1"
+else
+    not_ok "verify: a flipped byte and a missing file are reported, exit 1" "$(diag)"
+fi
+if ! grep -q 'd/other' "$T/out"; then ok "verify: the undamaged object is not reported"; else not_ok "verify: the undamaged object is not reported" "$(diag)"; fi
+if grep -q 'verify: checking 3 durable objects' "$T/log" && grep -q 'verify: done in .* 2 problems' "$T/log"; then ok "verify: start and end in the daemon log"; else not_ok "verify: start and end in the daemon log" "$(grep verify "$T/log")"; fi
+sc sync
+sc verify --json
+if [ "$rc" = 0 ] && json_valid "$T/out" && [ "$(json_get "$T/out" problem_count)" = 0 ] && [ "$(json_get "$T/out" objects)" = 3 ] && [ "$(json_get "$T/out" data_dir)" = true ]; then ok "verify --json after the repair: both files rewritten from memory, exit 0"; else not_ok "verify --json after the repair: both files rewritten from memory, exit 0" "$(diag)"; fi
+sc get d/big
+if [ "$rc" = 0 ] && cmp -s "$T/out" "$T/durable_big"; then ok "get after the repair: the right bytes"; else not_ok "get after the repair: the right bytes" "exit $rc"; fi
+
+# Restarted, the objects come back on disk only; damage there cannot be repaired.
+stop_daemon
+check "shmstored restarts on its data directory" start_data_daemon
+sc ls 'd/*'
+if grep -qE '^d/big .* disk +yes ' "$T/out" && ! grep -q 'd/transient' "$T/out"; then ok "ls after a restart: durable objects on disk only, the transient one gone"; else not_ok "ls after a restart: durable objects on disk only, the transient one gone" "$(diag)"; fi
+sc stat d/big
+if grep -qx 'location:  disk' "$T/out" && grep -qx 'meta:      (on disk, not read)' "$T/out"; then ok "stat of an object on disk only does not read it back"; else not_ok "stat of an object on disk only does not read it back" "$(diag)"; fi
+sc info --json
+if [ "$(json_get "$T/out" disk_only_objects)" = 3 ]; then ok "info --json: disk_only_objects 3 after a restart"; else not_ok "info --json: disk_only_objects 3 after a restart" "$(cat "$T/out")"; fi
+other_file=$(object_file d/other)
+other_name=${other_file##*/}
+flip_byte "$other_file" 3
+sc verify --json
+if [ "$rc" = 1 ] && json_valid "$T/out" && [ "$(json_get "$T/out" problem_count)" = 1 ] && grep -q '"name":"d/other",.*"what":"checksum mismatch","action":"not in memory: deleted, its file moved to corrupt/"' "$T/out"; then
+    ok "verify --json of a damaged object on disk only: reported, exit 1"
+else
+    not_ok "verify --json of a damaged object on disk only: reported, exit 1" "$(diag)"
+fi
+sc sync
+sc stat d/other
+expect_rc "the damaged object on disk only is no longer served" 1
+if [ -f "$DATA/corrupt/$other_name" ]; then ok "its file is in DIR/corrupt/"; else not_ok "its file is in DIR/corrupt/" "$(ls -R "$DATA")"; fi
+sc get d/big
+if [ "$rc" = 0 ] && cmp -s "$T/out" "$T/durable_big"; then ok "an undamaged object on disk only is read back whole"; else not_ok "an undamaged object on disk only is read back whole" "exit $rc"; fi
+
+# More damage than one reply lists: counted, and the list capped.
+i=0
+while [ $i -lt 110 ]; do
+    printf '%s' "$i" | "$STORECTL" -s "$SOCK" put "many/$i" --persist >/dev/null 2>&1
+    i=$((i + 1))
+done
+sc sync
+rm -f "$DATA"/objects/*
+sc verify --json
+if [ "$rc" = 1 ] && [ -n "$PY" ] && "$PY" -c 'import json,sys
+d = json.load(open(sys.argv[1]))
+assert d["problem_count"] == 112, d["problem_count"]
+assert len(d["problems"]) == 100 and d["unlisted"] == 12, (len(d["problems"]), d["unlisted"])' "$T/out" 2>"$T/pyerr"; then
+    ok "verify --json of 112 missing files: 100 listed, 12 counted as unlisted"
+elif [ -z "$PY" ] && [ "$rc" = 1 ] && [ "$(json_get "$T/out" unlisted)" = 12 ]; then
+    ok "verify --json of 112 missing files: 12 counted as unlisted"
+else
+    not_ok "verify --json of 112 missing files: 100 listed, 12 counted as unlisted" "$(cat "$T/pyerr" 2>/dev/null)" "$(diag)"
+fi
+# (d/small, on disk only, was deleted by the last verify; the others' rewrites may be pending)
+sc verify
+if [ "$rc" = 1 ] && grep -qxE '\.\.\. and 1[12] more damaged objects \(the daemon.s log lists every one\)' "$T/out"; then ok "verify: says how many more problems than it lists"; else not_ok "verify: says how many more problems than it lists" "$(tail -n 3 "$T/out")"; fi
+stop_daemon
+
 echo "1..$n"
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
