@@ -36,19 +36,19 @@ struct object {
     int64_t created_ns;         /* seal time (create time while unsealed) */
     uint64_t pins;
     enum object_state state;
-    unsigned replace;           /* created with SHMSTORE_REPLACE */
-    unsigned persist;           /* durable: created with SHMSTORE_PERSIST, or restored */
-    unsigned writing;           /* UNSEALED, its durable seal on the way to disk: immutable,
+    unsigned replace : 1;       /* created with SHMSTORE_REPLACE */
+    unsigned persist : 1;       /* durable: created with SHMSTORE_PERSIST, or restored */
+    unsigned writing : 1;       /* UNSEALED, its durable seal on the way to disk: immutable,
                                  * neither abortable nor freeable until the write completes */
-    struct store_client *owner; /* UNSEALED only */
-    struct object *owner_prev, *owner_next;
     /* Residency (docs/architecture.md, "Spill and restore"): a sealed object may leave memory
      * when a whole copy of it is on disk, and comes back on its next get. */
-    unsigned on_disk;           /* a whole copy is on disk: its durable file, or a spill file */
-    unsigned spilled;           /* that copy is a spill file (a transient object) */
-    unsigned loading;           /* being read back into memory (holds a block and a hold) */
-    unsigned spilling;          /* being written to the spill area (in memory, readable) */
-    unsigned spill_failed;      /* its spill failed once: not chosen again */
+    unsigned on_disk : 1;       /* a whole copy is on disk: its durable file, or a spill file */
+    unsigned spilled : 1;       /* that copy is a spill file (a transient object) */
+    unsigned loading : 1;       /* being read back into memory (holds a block and a hold) */
+    unsigned spilling : 1;      /* being written to the spill area (in memory, readable) */
+    unsigned spill_failed : 1;  /* its spill failed once: not chosen again */
+    struct store_client *owner; /* UNSEALED only */
+    struct object *owner_prev, *owner_next;
     uint64_t checksum;          /* persist_object_checksum of the copy on disk, when on_disk */
     struct object *lru_prev, *lru_next;   /* the store's eviction order: sealed, in memory,
                                            * unpinned objects, least recently used first */
