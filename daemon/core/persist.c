@@ -842,7 +842,9 @@ int persist_verify_object(const char *dir, const struct persist_entry *e, uint64
         return say(why, whylen, EBADMSG, "wrong length: %llu bytes, the catalogue says %llu",
                    (unsigned long long)st.st_size, (unsigned long long)expected);
     }
-    unsigned char *buf = malloc(VERIFY_CHUNK);
+    /* No bigger than the file: a store of small objects costs no 1 MiB mapping per file. */
+    const size_t buf_size = expected < VERIFY_CHUNK ? (size_t)expected + 1 : VERIFY_CHUNK;
+    unsigned char *buf = malloc(buf_size);
     if (!buf) {
         close(fd);
         return say(why, whylen, ENOMEM, "out of memory");
@@ -857,7 +859,7 @@ int persist_verify_object(const char *dir, const struct persist_entry *e, uint64
         sum_stream_init(&sum, payload_sum = sum_stream_end(&sum));
     while (*bytes_read < expected) {
         uint64_t left = expected - *bytes_read;
-        ssize_t got = read(fd, buf, left < VERIFY_CHUNK ? (size_t)left : VERIFY_CHUNK);
+        ssize_t got = read(fd, buf, left < buf_size ? (size_t)left : buf_size);
         if (got < 0 && errno == EINTR)
             continue;
         if (got < 0) {
