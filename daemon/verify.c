@@ -146,8 +146,11 @@ static void *verify_main(void *arg)
     for (size_t i = 0; i < run->n && !atomic_load(&run->cancel); i++) {
         char what[SHM_VERIFY_TEXT_MAX];
         uint64_t got = 0;
-        int rc = persist_verify_object(run->dir, &run->items[i].entry, &got, what, sizeof what);
+        int rc = persist_verify_object(run->dir, &run->items[i].entry, &got, &run->cancel, what,
+                                       sizeof what);
         run->bytes += got;
+        if (rc == -ECANCELED)
+            break;
         run->checked++;
         if (rc == 0)
             continue;

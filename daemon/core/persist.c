@@ -821,7 +821,7 @@ static uint64_t sum_stream_end(const struct sum_stream *st)
 #define VERIFY_CHUNK (1u << 20)
 
 int persist_verify_object(const char *dir, const struct persist_entry *e, uint64_t *bytes_read,
-                          char *why, size_t whylen)
+                          const atomic_int *stop, char *why, size_t whylen)
 {
     char path[4200];
     *bytes_read = 0;
@@ -858,6 +858,10 @@ int persist_verify_object(const char *dir, const struct persist_entry *e, uint64
     if (in_meta)
         sum_stream_init(&sum, payload_sum = sum_stream_end(&sum));
     while (*bytes_read < expected) {
+        if (stop && atomic_load(stop)) {
+            rc = say(why, whylen, ECANCELED, "stopped");
+            break;
+        }
         uint64_t left = expected - *bytes_read;
         ssize_t got = read(fd, buf, left < buf_size ? (size_t)left : buf_size);
         if (got < 0 && errno == EINTR)

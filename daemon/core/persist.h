@@ -15,6 +15,7 @@
 #ifndef SHMSTORE_PERSIST_H
 #define SHMSTORE_PERSIST_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -124,8 +125,10 @@ const char *persist_dir(const persist_t *p);
  * depend on the daemon's persist_t staying open. *bytes_read gets the bytes it read. 0; -ENOENT
  * when the file is missing; -EBADMSG when its length or checksum is wrong; another negative errno
  * when it cannot be read; why says which in a few words, without the directory ("checksum
- * mismatch", "wrong length: 10 bytes, the catalogue says 12"). */
+ * mismatch", "wrong length: 10 bytes, the catalogue says 12"). stop, when not NULL, is read
+ * between chunks: once it is nonzero the check gives up with -ECANCELED, so a daemon stopping
+ * in the middle of a huge object waits for one chunk, not the whole file. */
 int persist_verify_object(const char *dir, const struct persist_entry *e, uint64_t *bytes_read,
-                          char *why, size_t whylen);
+                          const atomic_int *stop, char *why, size_t whylen);
 
 #endif
