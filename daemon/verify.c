@@ -225,7 +225,8 @@ static void on_run_done(evutil_socket_t fd, short what, void *arg)
         if (!obj || obj->id != it->entry.id || !obj->persist || !obj->on_disk || obj->spilled)
             continue;
         sum->problems++;
-        const int in_memory = object_location(obj) != LOCATION_DISK;
+        /* As durable_repair decides: a copy still being read back is not whole yet. */
+        const int in_memory = object_location(obj) != LOCATION_DISK && !obj->loading;
         const char *action = in_memory ? "rewritten from memory"
                                        : "not in memory: deleted, its file moved to corrupt/";
         char problem[SHM_VERIFY_TEXT_MAX + 4200];
