@@ -349,14 +349,20 @@ static int encode_map(msgpack_packer *pk, const struct info_key *keys, size_t nk
     return 0;
 }
 
+/* From problems[], or, for a decoded reply sent on again (problems NULL), from the checked bytes
+ * the decoder kept. */
 static int encode_problems(msgpack_packer *pk, const struct shm_reply *rep)
 {
     uint32_t count = rep->u.verify.count;
+    const struct shm_bytes *packed = &rep->u.verify.packed;
     /* Decoders refuse longer lists, so do not send one. */
-    if (count > SHM_VERIFY_PROBLEMS_MAX || (count > 0 && rep->u.verify.problems == NULL))
+    if (count > SHM_VERIFY_PROBLEMS_MAX ||
+        (count > 0 && rep->u.verify.problems == NULL && packed->len == 0))
         return -1;
     if (msgpack_pack_array(pk, count))
         return -1;
+    if (count > 0 && rep->u.verify.problems == NULL)
+        return pk->callback(pk->data, (const char *)packed->ptr, packed->len);
     for (uint32_t i = 0; i < count; i++)
         if (msgpack_pack_array(pk, PROBLEM_FIELDS) ||
             encode_fields(pk, problem_fields, PROBLEM_FIELDS, &rep->u.verify.problems[i]))

@@ -1383,6 +1383,25 @@ static void test_verify_reply_limits(void **state)
     assert_int_equal(shm_encode_reply(&big, &buf), 0);
     shm_buf_free(&buf);
 
+    /* A decoded reply encodes again as it came (the problems from the bytes the decoder kept) */
+    struct shm_reply sample[N_SAMPLE_REPLIES], back, again;
+    sample_replies(sample);
+    assert_int_equal(sample[18].type, SHM_MSG_VERIFY);
+    assert_int_equal(shm_encode_reply(&sample[18], &buf), 0);
+    uint32_t len;
+    const uint8_t *body = single_frame(&buf, &len);
+    assert_int_equal(shm_decode_reply(body, len, &back, NULL), SHM_DECODE_OK);
+    assert_null(back.u.verify.problems);
+    struct shm_buf buf2 = { 0 };
+    assert_int_equal(shm_encode_reply(&back, &buf2), 0);
+    assert_int_equal(buf2.len, buf.len);
+    assert_memory_equal(buf2.data, buf.data, buf.len);
+    body = single_frame(&buf2, &len);
+    assert_int_equal(shm_decode_reply(body, len, &again, NULL), SHM_DECODE_OK);
+    assert_replies_equal(&sample[18], &again);
+    shm_buf_free(&buf);
+    shm_buf_free(&buf2);
+
     /* Problems of another reply type, or of an error reply, are not read */
     struct shm_reply other = { .type = SHM_MSG_INFO };
     size_t offset = 0;
