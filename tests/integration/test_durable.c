@@ -4,7 +4,7 @@
  *
  * The kill test, once under durability = sync and once under async, runs writer processes that
  * put (with REPLACE, inline or created in place) and delete durable objects of 0 B to 64 MiB
- * (mostly small; in about one cycle in four a writer puts one of 4 to 64 MiB) under a few names
+ * (mostly small; in about one cycle in three a writer puts one of 4 to 64 MiB) under a few names
  * each, logging in shared memory every state each name goes through. The test SIGKILLs the
  * daemon at a random moment, lets the writers notice (their calls fail with ECONN and they
  * exit), starts a new daemon on the same data directory and checks every name: it must hold the
@@ -249,8 +249,10 @@ static int sync_own_names(shmstore_client *c, unsigned writer)
 }
 
 /* A writer: random puts and deletes on its own names until the daemon goes away; under async
- * also a shmstore_sync() after about one operation in 64. */
-static void kill_writer(const char *socket, unsigned writer, uint64_t seed, int sync_mode)
+ * also a shmstore_sync() after about one operation in 64. With one_large, one of its first puts
+ * is of more than 4 MiB. */
+static void kill_writer(const char *socket, unsigned writer, uint64_t seed, int sync_mode,
+                        int one_large)
 {
     shmstore_client *c;
     if (shmstore_connect(socket, &c) != 0)
@@ -259,8 +261,7 @@ static void kill_writer(const char *socket, unsigned writer, uint64_t seed, int 
     if (!buf)
         _exit(2);
     uint64_t st = seed;
-    /* One large object, early, in about one cycle in three; -1: none. */
-    int large_at = mix(&st) % 3 == 0 ? (int)(mix(&st) % 4) : -1;
+    int large_at = one_large ? (int)(mix(&st) % 4) : -1;   /* -1: none */
     for (;;) {
         unsigned slot = writer * NAMES_PER_WRITER + (unsigned)(mix(&st) % NAMES_PER_WRITER);
         struct name_log *log = &logs[slot];
@@ -410,8 +411,9 @@ static void kill_cycles_under(const char *mode)
 {
     const int sync_mode = strcmp(mode, "sync") == 0;
     const char *seed_env = getenv("SHMSTORE_DURABLE_SEED");
-    uint64_t seed = seed_env && *seed_env ? strtoull(seed_env, NULL, 0)
-                                          : (uint64_t)time(NULL) ^ (uint64_t)getpid() << 16;
+    uint64_t seed = seed_env && *seed_env
+                        ? strtoull(seed_env, NULL, 0)
+                        : ((uint64_t)time(NULL) ^ (uint64_t)getpid() << 16) + (uint64_t)sync_mode;
     const size_t n = kill_cycles();
     printf("# durability = %s, %zu cycles, seed %" PRIu64 " (SHMSTORE_DURABLE_SEED=%" PRIu64
            " to replay)\n", mode, n, seed, seed);
@@ -438,6 +440,9 @@ static void kill_cycles_under(const char *mode)
         shmstore_client *c;
         assert_int_equal(shmstore_connect(d.socket, &c), 0);
         assert_int_equal(shmstore_put(c, "transient", "gone", 4, NULL, 0, SHMSTORE_REPLACE), 0);
+        /* In about one cycle in three one writer puts a large object, and the crash comes
+         * later, so that some are acknowledged and some cut short. */
+        int large_writer = mix(&st) % 3 == 0 ? (int)(mix(&st) % WRITERS) : -1;
         pid_t children[WRITERS + 1];
         unsigned n_children = 0;
         for (unsigned w = 0; w <= WRITERS; w++) {
@@ -449,12 +454,15 @@ static void kill_cycles_under(const char *mode)
             if (pid == 0) {
                 if (w == WRITERS)
                     kill_syncer(d.socket, child_seed, syncs);
-                kill_writer(d.socket, w, child_seed, sync_mode);
+                kill_writer(d.socket, w, child_seed, sync_mode, (int)w == large_writer);
             }
             children[n_children++] = pid;
         }
-        /* 0 to 300 ms of writing (more under valgrind, which is slower), then the crash. */
-        unsigned delay_us = (unsigned)(mix(&st) % 300000) * (harness_under_valgrind() ? 5 : 1);
+        /* 0 to 300 ms of writing (100 to 900 with a large object; more under valgrind, which is
+         * slower), then the crash. */
+        unsigned delay_us = large_writer < 0 ? (unsigned)(mix(&st) % 300000)
+                                             : 100000 + (unsigned)(mix(&st) % 800000);
+        delay_us *= harness_under_valgrind() ? 5 : 1;
         usleep(delay_us);
         harness_kill(&d);
         for (unsigned i = 0; i < n_children; i++) {
