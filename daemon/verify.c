@@ -9,9 +9,13 @@
  * are counted as pending. Then a thread of the run's own reads each file in 1 MiB chunks through
  * persist_verify_object, which opens it by path: it needs neither the LMDB catalogue nor the
  * daemon's persist_t, so the writer thread and the catalogue are never touched from here. The
- * thread signals an eventfd when done. Back on the loop, each damaged file whose name is still
- * bound to the id that was checked (a file removed because its object was replaced or deleted
- * meanwhile is no problem) goes to durable_repair, and the reply lists at most
+ * thread signals an eventfd when done. Back on the loop, a damaged file whose name is no longer
+ * bound to the id that was checked is no problem: its object was replaced or deleted meanwhile
+ * and its file went with it. The others get a second look, RECHECK_DELAY_MS later, by the same
+ * thread: under durability = sync the writer commits a replacing object, and removes the file
+ * of the one it replaces, just before the loop hears of it and binds the new one, so for a moment
+ * a bound object's file is gone for a good reason. Only a problem seen twice, with the same id
+ * still bound both times, counts: it goes to durable_repair, and the reply lists at most
  * SHM_VERIFY_PROBLEMS_MAX problems and counts the rest, so it fits a frame however much is
  * wrong; the log has every one.
  *
@@ -45,6 +49,8 @@
 
 /* Names the snapshot visits per loop turn. */
 #define SNAPSHOT_SLICE 16384u
+/* Between the first sight of a problem and the second look at it. */
+#define RECHECK_DELAY_MS 100
 
 /* One durable object to check; its name is at name_at in the run's pool. */
 struct verify_item {
@@ -76,6 +82,10 @@ struct verify_run {
     uint64_t pending;            /* durable, written asynchronously, no file yet */
     uint64_t snapshot_bytes;
     struct event *slice_event;
+    struct event *recheck_event;
+    int rechecking;              /* the second look: items are the first pass's suspects */
+    size_t checked_first;        /* the first pass's figures, which the summary reports */
+    uint64_t bytes_first;
     /* thread; the loop reads these only after joining it */
     pthread_t thread;
     int thread_started;
@@ -88,19 +98,27 @@ struct verify_run {
     struct event *done_event;
 };
 
-static void run_free(struct verify_run *run)
+static void free_failures(struct verify_run *run)
 {
-    if (run->slice_event)
-        event_free(run->slice_event);
-    if (run->done_event)
-        event_free(run->done_event);
-    if (run->event_fd >= 0)
-        close(run->event_fd);
     while (run->failures) {
         struct verify_failure *next = run->failures->next;
         free(run->failures);
         run->failures = next;
     }
+    run->failures_tail = &run->failures;
+}
+
+static void run_free(struct verify_run *run)
+{
+    if (run->slice_event)
+        event_free(run->slice_event);
+    if (run->recheck_event)
+        event_free(run->recheck_event);
+    if (run->done_event)
+        event_free(run->done_event);
+    if (run->event_fd >= 0)
+        close(run->event_fd);
+    free_failures(run);
     free(run->items);
     free(run->pool);
     free(run->cursor);
@@ -202,27 +220,60 @@ static void answer_error(struct verify_run *run, int code, const char *detail)
     conn_kick(c);
 }
 
-/* Report and repair the damaged files of objects that are still what was checked. */
-static void on_run_done(evutil_socket_t fd, short what, void *arg)
+/* The object a failed check was about, if it is still bound to its name with the id checked
+ * and still has its durable file; NULL when it was replaced, deleted or rewritten meanwhile. */
+static struct object *still_checked(const struct verify_run *run, const struct verify_item *it)
 {
-    (void)what;
-    struct verify_run *run = arg;
-    struct server *s = run->server;
-    uint64_t count;
-    (void)!read(fd, &count, sizeof count);
-    pthread_join(run->thread, NULL);
-    run->thread_started = 0;
+    struct object *obj = store_lookup(run->server->store, run->pool + it->name_at, it->name_len);
+    if (!obj || obj->id != it->entry.id || !obj->persist || !obj->on_disk || obj->spilled)
+        return NULL;
+    return obj;
+}
 
+static void on_recheck(evutil_socket_t fd, short what, void *arg);
+
+/* After the first pass: the suspects that are still what was checked get a second look; 0, or
+ * -1 when there are none (or no memory to look again: then the first sight stands). */
+static int start_recheck(struct verify_run *run)
+{
+    size_t n = 0;
+    for (struct verify_failure *f = run->failures; f; f = f->next)
+        n += still_checked(run, &run->items[f->item]) != NULL;
+    if (n == 0)
+        return -1;
+    struct verify_item *suspects = malloc(n * sizeof *suspects);
+    if (!suspects)
+        return -1;
+    n = 0;
+    for (struct verify_failure *f = run->failures; f; f = f->next)
+        if (still_checked(run, &run->items[f->item]))
+            suspects[n++] = run->items[f->item];
+    free_failures(run);
+    free(run->items);
+    run->items = suspects;
+    run->n = run->cap = n;
+    run->checked_first = run->checked;
+    run->bytes_first = run->bytes;
+    run->checked = 0;
+    run->bytes = 0;
+    run->rechecking = 1;
+    struct timeval delay = {0, RECHECK_DELAY_MS * 1000};
+    event_add(run->recheck_event, &delay);
+    return 0;
+}
+
+/* Report and repair the damaged files of objects that are still what was checked. */
+static void finish(struct verify_run *run)
+{
+    struct server *s = run->server;
     struct shm_verify_problem listed[SHM_VERIFY_PROBLEMS_MAX];
     struct shm_reply rep = {.type = SHM_MSG_VERIFY, .seq = run->seq};
     struct shm_verify_summary *sum = &rep.u.verify.summary;
     uint32_t nlisted = 0;
     for (struct verify_failure *f = run->failures; f; f = f->next) {
         const struct verify_item *it = &run->items[f->item];
-        const char *name = run->pool + it->name_at;
-        struct object *obj = store_lookup(s->store, name, it->name_len);
-        /* Replaced, deleted or rewritten meanwhile: the file checked is not its file now. */
-        if (!obj || obj->id != it->entry.id || !obj->persist || !obj->on_disk || obj->spilled)
+        struct object *obj = still_checked(run, it);
+        if (!obj)
             continue;
         sum->problems++;
         /* As durable_repair decides: a copy still being read back is not whole yet. */
@@ -233,22 +284,21 @@ static void on_run_done(evutil_socket_t fd, short what, void *arg)
         snprintf(problem, sizeof problem, "%s/objects/%016llx: %s (found by verify)", run->dir,
                  (unsigned long long)it->entry.id, f->what);
         if (nlisted < SHM_VERIFY_PROBLEMS_MAX) {
-            struct shm_verify_problem *p = &listed[nlisted];
-            p->name.ptr = (const uint8_t *)name;
+            struct shm_verify_problem *p = &listed[nlisted++];
+            p->name.ptr = (const uint8_t *)(run->pool + it->name_at);
             p->name.len = (uint32_t)it->name_len;
             p->id = it->entry.id;
             p->what.ptr = (const uint8_t *)f->what;
             p->what.len = (uint32_t)strlen(f->what);
             p->action.ptr = (const uint8_t *)action;
             p->action.len = (uint32_t)strlen(action);
-            nlisted++;
         }
         /* Last: it may unbind and free obj. */
         durable_repair(s, obj, problem);
     }
     sum->data_dir = 1;
-    sum->objects = run->checked;
-    sum->bytes = run->bytes;
+    sum->objects = run->rechecking ? run->checked_first : run->checked;
+    sum->bytes = run->rechecking ? run->bytes_first : run->bytes;
     sum->pending = run->pending;
     sum->unlisted = sum->problems - nlisted;
     sum->duration_ms = elapsed_ms(&run->started);
@@ -261,6 +311,29 @@ static void on_run_done(evutil_socket_t fd, short what, void *arg)
              sum->pending ? ", some not written yet" : "");
     answer(run, &rep);
     run_free(run);
+}
+
+static void on_run_done(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    struct verify_run *run = arg;
+    uint64_t count;
+    (void)!read(fd, &count, sizeof count);
+    pthread_join(run->thread, NULL);
+    run->thread_started = 0;
+    if (run->rechecking || start_recheck(run) != 0)
+        finish(run);
+}
+
+static int start_thread(struct verify_run *run);
+
+static void on_recheck(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct verify_run *run = arg;
+    if (start_thread(run) != 0)
+        finish(run);   /* no second look: nothing is reported (the next verify looks again) */
 }
 
 /* ---- the snapshot --------------------------------------------------------------------------- */
@@ -360,14 +433,19 @@ static void on_slice(evutil_socket_t fd, short what, void *arg)
     log_info("verify: checking %zu durable objects (%s) in %s%s", run->n,
              human_size(run->snapshot_bytes, size, sizeof size), run->dir,
              run->pending ? "; some are not written yet and are left out" : "");
+    if (start_thread(run) != 0)
+        fail_run(run, "cannot start the verify thread");
+}
+
+static int start_thread(struct verify_run *run)
+{
     int rc = pthread_create(&run->thread, NULL, verify_main, run);
     if (rc != 0) {
-        char why[128];
-        snprintf(why, sizeof why, "cannot start the verify thread: %s", strerror(rc));
-        fail_run(run, why);
-        return;
+        log_error("verify: cannot start its thread: %s", strerror(rc));
+        return -1;
     }
     run->thread_started = 1;
+    return 0;
 }
 
 /* ---- the request ---------------------------------------------------------------------------- */
@@ -404,10 +482,13 @@ void verify_request(struct conn *c, const struct shm_request *req)
     run->dir = strdup(persist_dir(p));
     run->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (run->event_fd >= 0) {
-        run->done_event = event_new(s->base, run->event_fd, EV_READ, on_run_done, run);
+        /* Persistent: it stays added from start to end, which is how running() finds the run. */
+        run->done_event = event_new(s->base, run->event_fd, EV_READ | EV_PERSIST, on_run_done,
+                                    run);
         run->slice_event = event_new(s->base, -1, 0, on_slice, run);
+        run->recheck_event = evtimer_new(s->base, on_recheck, run);
     }
-    if (!run->dir || !run->done_event || !run->slice_event ||
+    if (!run->dir || !run->done_event || !run->slice_event || !run->recheck_event ||
         event_add(run->done_event, NULL) != 0) {
         conn_send_error(c, req->type, req->seq, SHMSTORE_ENOMEM,
                         "daemon cannot start a verify: %s",
