@@ -276,10 +276,15 @@ static void finish(struct verify_run *run)
         if (!obj)
             continue;
         sum->problems++;
+        /* Only a file known to be damaged is repaired, as at start: one that could not be read
+         * (an I/O error, no file descriptor left, ...) may be whole, and an object on disk only
+         * must not be deleted for that. */
+        const int damaged = f->result == -ENOENT || f->result == -EBADMSG;
         /* As durable_repair decides: a copy still being read back is not whole yet. */
         const int in_memory = object_location(obj) != LOCATION_DISK && !obj->loading;
-        const char *action = in_memory ? "rewritten from memory"
-                                       : "not in memory: deleted, its file moved to corrupt/";
+        const char *action = !damaged   ? "none: it could not be read, so it was left as it is"
+                             : in_memory ? "rewritten from memory"
+                                         : "not in memory: deleted, its file moved to corrupt/";
         char problem[SHM_VERIFY_TEXT_MAX + 4200];
         snprintf(problem, sizeof problem, "%s/objects/%016llx: %s (found by verify)", run->dir,
                  (unsigned long long)it->entry.id, f->what);
@@ -293,8 +298,11 @@ static void finish(struct verify_run *run)
             p->action.ptr = (const uint8_t *)action;
             p->action.len = (uint32_t)strlen(action);
         }
-        /* Last: it may unbind and free obj. */
-        durable_repair(s, obj, problem);
+        if (!damaged)
+            log_error("verify: durable '%s' (id %llu) could not be checked: %s", obj->name,
+                      (unsigned long long)obj->id, problem);
+        else
+            durable_repair(s, obj, problem);   /* last: it may unbind and free obj */
     }
     sum->data_dir = 1;
     sum->objects = run->rechecking ? run->checked_first : run->checked;

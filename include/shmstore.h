@@ -469,7 +469,8 @@ typedef struct shmstore_verify_problem {
     uint64_t id;
     const char *what;     /* "checksum mismatch", "missing file", "wrong length: ..." */
     const char *action;   /* what the daemon did about it: "rewritten from memory", or
-                             "not in memory: deleted, its file moved to corrupt/" */
+                             "not in memory: deleted, its file moved to corrupt/", or nothing
+                             for a file that could not be read (an I/O error): "none: ..." */
 } shmstore_verify_problem;
 
 /** Called once per problem by shmstore_verify(); problem and its strings are valid only during
