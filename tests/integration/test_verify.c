@@ -8,7 +8,9 @@
  * problem; a damaged file is reported to the callback with its name, id, what is wrong and what
  * was done, and a callback's nonzero value stops the list and is returned; objects replaced and
  * deleted by another client while verifies run are never reported, whatever the interleaving
- * (their old files disappear under the check: that is not damage).
+ * (their old files disappear under the check: that is not damage). And a daemon older than
+ * STAT_EX and LIST_EX (a proxy that answers them as such a daemon does, "unknown request type")
+ * still gets stat and list from shmstore_status and shmstore_list_status, location 0.
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -18,14 +20,18 @@
 #include <cmocka.h>
 
 #include <ftw.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "harness.h"
+#include "proto.h"
 #include "shmstore.h"
 
 static char data_dir[64];
@@ -355,12 +361,189 @@ static void test_replaced_and_deleted_are_not_problems(void **state)
     churn_under("sync");
 }
 
+/* ---- a daemon older than STAT_EX and LIST_EX ------------------------------------------------ */
+
+struct old_daemon {
+    char socket[96];   /* dir/old.sock: fits a sockaddr_un */
+    const char *real_socket;
+    int listen_fd;
+    pthread_t thread;
+    int refused;   /* STAT_EX and LIST_EX requests it answered as unknown */
+};
+
+static int connect_unix(const char *path)
+{
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+static int write_all_fd(int fd, const void *data, size_t len)
+{
+    const char *q = data;
+    while (len > 0) {
+        ssize_t n = write(fd, q, len);
+        if (n <= 0)
+            return -1;
+        q += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Daemon to client: bytes as they come, with the descriptors they carry (the HELLO reply's). */
+static int pass_down(int from, int to)
+{
+    char buf[65536];
+    union {
+        struct cmsghdr align;
+        char bytes[CMSG_SPACE(sizeof(int) * 4)];
+    } control;
+    struct iovec iov = {buf, sizeof buf};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.bytes,
+                         .msg_controllen = sizeof control.bytes};
+    ssize_t n = recvmsg(from, &msg, MSG_CMSG_CLOEXEC);
+    if (n <= 0)
+        return -1;
+    iov.iov_len = (size_t)n;
+    msg.msg_controllen = CMSG_FIRSTHDR(&msg) ? msg.msg_controllen : 0;
+    if (msg.msg_controllen == 0)
+        msg.msg_control = NULL;
+    ssize_t sent = sendmsg(to, &msg, MSG_NOSIGNAL);
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm))
+        for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof fd);
+            close(fd);   /* the client has its own copy now */
+        }
+    return sent == n ? 0 : -1;
+}
+
+/* One client at a time, each frame it sends read whole: STAT_EX and LIST_EX are answered here,
+ * every other frame goes on to the real daemon. */
+static void *old_daemon_main(void *arg)
+{
+    struct old_daemon *od = arg;
+    int client;
+    while ((client = accept4(od->listen_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+        int daemon = connect_unix(od->real_socket);
+        static uint8_t in[2 * SHM_FRAME_MAX];
+        size_t have = 0;
+        struct pollfd pfd[2] = {{client, POLLIN, 0}, {daemon, POLLIN, 0}};
+        while (daemon >= 0 && poll(pfd, 2, -1) > 0) {
+            if (pfd[1].revents && pass_down(daemon, client) != 0)
+                break;
+            if (!pfd[0].revents)
+                continue;
+            ssize_t n = read(client, in + have, sizeof in - have);
+            if (n <= 0)
+                break;
+            have += (size_t)n;
+            uint32_t body;
+            while (have >= SHM_FRAME_HEADER && shm_frame_length(in, &body) == 0 &&
+                   have >= SHM_FRAME_HEADER + body) {
+                struct shm_request req;
+                size_t frame = SHM_FRAME_HEADER + body;
+                int rc = shm_decode_request(in + SHM_FRAME_HEADER, body, &req);
+                if (rc == SHM_DECODE_OK &&
+                    (req.type == SHM_MSG_STAT_EX || req.type == SHM_MSG_LIST_EX)) {
+                    struct shm_buf out = {0};
+                    shm_encode_error(req.type, req.seq, SHMSTORE_EPROTO,
+                                     &out, "unknown request type %u (this daemon speaks "
+                                     "protocol %u)", req.type, SHM_PROTO_VERSION);
+                    write_all_fd(client, out.data, out.len);
+                    shm_buf_free(&out);
+                    od->refused++;
+                } else {
+                    write_all_fd(daemon, in, frame);
+                }
+                memmove(in, in + frame, have - frame);
+                have -= frame;
+            }
+        }
+        if (daemon >= 0)
+            close(daemon);
+        close(client);
+    }
+    return NULL;
+}
+
+static void old_daemon_start(struct old_daemon *od, const struct test_daemon *real)
+{
+    snprintf(od->socket, sizeof od->socket, "%s/old.sock", real->dir);
+    od->real_socket = real->socket;
+    od->refused = 0;
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    snprintf(addr.sun_path, sizeof addr.sun_path, "%s", od->socket);
+    od->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(od->listen_fd >= 0);
+    assert_int_equal(bind(od->listen_fd, (struct sockaddr *)&addr, sizeof addr), 0);
+    assert_int_equal(listen(od->listen_fd, 4), 0);
+    assert_int_equal(pthread_create(&od->thread, NULL, old_daemon_main, od), 0);
+}
+
+static void old_daemon_stop(struct old_daemon *od)
+{
+    shutdown(od->listen_fd, SHUT_RDWR);   /* accept returns */
+    assert_int_equal(pthread_join(od->thread, NULL), 0);
+    close(od->listen_fd);
+    unlink(od->socket);
+}
+
+static void test_older_daemon(void **state)
+{
+    (void)state;
+    struct test_daemon d;
+    assert_int_equal(harness_start(&d, "16M", NULL), 0);
+    struct old_daemon od;
+    old_daemon_start(&od, &d);
+    shmstore_client *c = NULL;
+    assert_int_equal(shmstore_connect(od.socket, &c), 0);
+    for (int i = 0; i < 300; i++) {   /* more than one LIST page */
+        char name[32];
+        snprintf(name, sizeof name, "old/%03d", i);
+        assert_int_equal(shmstore_put(c, name, "x", 1, NULL, 0, 0), 0);
+    }
+
+    shmstore_object_status st;
+    memset(&st, 0xff, sizeof st);
+    assert_int_equal(shmstore_status(c, "old/007", &st), 0);
+    assert_string_equal(st.stat.name, "old/007");
+    assert_int_equal(st.location, 0);   /* the daemon did not say */
+    assert_int_equal(st.durable, 0);
+    assert_int_equal(od.refused, 1);
+    struct seen seen = {0};
+    assert_int_equal(shmstore_list_status_sized(c, "old/*", note_newer, &seen,
+                                                sizeof(struct newer_status)), 0);
+    assert_int_equal(seen.count, 300);
+    assert_int_equal(seen.location, 0);
+    /* The handle remembers: no more STAT_EX or LIST_EX on this connection. */
+    assert_int_equal(shmstore_status(c, "old/008", &st), 0);
+    assert_int_equal(od.refused, 1);
+    assert_string_equal(shmstore_errmsg(c), "");
+    shmstore_close(c);
+
+    /* Straight to the real daemon, the same calls say where the objects are. */
+    c = connect_to(&d);
+    assert_int_equal(shmstore_status(c, "old/007", &st), 0);
+    assert_int_equal(st.location, SHMSTORE_IN_MEMORY);
+    shmstore_close(c);
+    old_daemon_stop(&od);
+    assert_int_equal(harness_stop(&d), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_without_data_dir),
         cmocka_unit_test(test_damage_reported_and_repaired),
         cmocka_unit_test(test_replaced_and_deleted_are_not_problems),
+        cmocka_unit_test(test_older_daemon),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
