@@ -407,25 +407,27 @@ static void on_slice(evutil_socket_t fd, short what, void *arg)
     struct verify_run *run = arg;
     store_t *store = run->server->store;
     unsigned budget = SNAPSHOT_SLICE;
+    /* Within the turn the store does not change: the last name seen is where to go on, and is
+     * copied only when the turn ends. */
+    const char *after = run->cursor;
+    size_t after_len = run->cursor_len;
     for (;;) {
-        const char *resume = NULL;
-        size_t resume_len = 0;
-        struct object *obj = store_next_sealed(store, run->cursor, run->cursor_len, &budget,
-                                               &resume, &resume_len);
+        const char *resume = after;
+        size_t resume_len = after_len;
+        struct object *obj = store_next_sealed(store, after, after_len, &budget, &resume,
+                                               &resume_len);
         if (!obj) {
             if (budget > 0)
                 break;   /* the end of the names */
-            if (resume && set_cursor(run, resume, resume_len) != 0) {
+            if (resume != run->cursor && set_cursor(run, resume, resume_len) != 0) {
                 fail_run(run, "daemon out of memory taking the snapshot");
                 return;
             }
             event_active(run->slice_event, EV_TIMEOUT, 0);
             return;
         }
-        if (set_cursor(run, obj->name, obj->name_len) != 0) {
-            fail_run(run, "daemon out of memory taking the snapshot");
-            return;
-        }
+        after = obj->name;
+        after_len = obj->name_len;
         if (!obj->persist)
             continue;
         if (!obj->on_disk || obj->spilled) {
