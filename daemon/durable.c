@@ -568,7 +568,7 @@ static int restore_entry(void *ctx, const char *name, size_t len, const struct p
 {
     struct restore_pass *rp = ctx;
     struct server *s = rp->d->server;
-    if (!bsearch(&e->id, rp->files, rp->nfiles, sizeof *rp->files, compare_u64))
+    if (!rp->nfiles || !bsearch(&e->id, rp->files, rp->nfiles, sizeof *rp->files, compare_u64))
         return note_missing(rp, name, len, e);
     struct object *obj;
     struct store_detail sd;

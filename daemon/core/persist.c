@@ -273,21 +273,54 @@ int persist_write_object(persist_t *p, uint64_t id, const void *data, uint64_t s
     char name[32], temp[40];
     object_file_name(id, name, sizeof name);
     snprintf(temp, sizeof temp, "%s.tmp", name);
-    int fd = openat(p->objects_fd, temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    /* A new id's file is written under its own name: no catalogue entry names it until its batch
+     * has committed, so until then it is an orphan like a temporary file (removed at start), and
+     * it needs no rename, whose directory update every later fsync of the batch would write
+     * again (ext4: 0.8-1.7 ms per file in a batch of 1,000, 0.1 ms without). Only a file that
+     * exists already (an object written again, as durable_repair does) is written beside it and
+     * renamed over it by persist_publish_object, so the named file is never torn by a crash. */
+    const char *file = name;
+    int fd = openat(p->objects_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    if (fd < 0 && errno == EEXIST) {
+        file = temp;
+        fd = openat(p->objects_fd, temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    }
     if (fd < 0) {
         int err = errno;
         return say(why, whylen, err, "%s: cannot create %s/objects/%s: %s", disk_problem(err),
-                   p->dir, temp, strerror(err));
+                   p->dir, file, strerror(err));
     }
     /* No posix_fallocate first: on ext4 it made a 64 MiB durable put 2x slower (unwritten
-     * extents converted at fsync), and write() reports a full disk just as well. */
-    int rc = write_all(fd, data, size);
+     * extents converted at fsync), and write() reports a full disk just as well.
+     * Each IO_CHUNK of payload is handed to the disk as soon as it is in the page cache, and the
+     * rest once the file is written (sync_file_range(SYNC_FILE_RANGE_WRITE) starts writeback
+     * and does not wait): the disk writes while the next chunk is copied, so the fsync of
+     * persist_publish_object finds little left (a 256 MiB durable put went from 0.6 to 0.9 of
+     * write + one fsync, tests/bench durable.c), and the blocks of every file of a batch are
+     * allocated before the batch's first fsync. Only a hint: its errors surface at the fsync. */
+    int rc = 0;
+    const unsigned char *q = data;
+    uint64_t left = size, written = 0, started = 0;
+    while (rc == 0 && left > 0) {
+        size_t chunk = left > IO_CHUNK ? IO_CHUNK : (size_t)left;
+        rc = write_all(fd, q, chunk);
+        q += chunk;
+        left -= chunk;
+        written += chunk;
+        if (rc == 0 && chunk == IO_CHUNK) {
+            (void)sync_file_range(fd, (off_t)started, (off_t)(written - started),
+                                  SYNC_FILE_RANGE_WRITE);
+            started = written;
+        }
+    }
     if (rc == 0)
         rc = write_all(fd, meta, meta_size);
+    if (rc == 0)
+        (void)sync_file_range(fd, (off_t)started, 0, SYNC_FILE_RANGE_WRITE);
     if (close(fd) != 0 && rc == 0)
         rc = -errno;
     if (rc != 0) {
-        unlinkat(p->objects_fd, temp, 0);
+        unlinkat(p->objects_fd, file, 0);
         double need = (double)(size + meta_size);
         const char *unit = "bytes";
         static const char *const units[] = {"KiB", "MiB", "GiB", "TiB"};
@@ -307,18 +340,24 @@ int persist_publish_object(persist_t *p, uint64_t id, char *why, size_t whylen)
     char name[32], temp[40];
     object_file_name(id, name, sizeof name);
     snprintf(temp, sizeof temp, "%s.tmp", name);
-    int rc = 0;
+    /* Under its own name, unless persist_write_object wrote it beside an existing file. */
+    int rc = 0, renaming = 1;
     int fd = openat(p->objects_fd, temp, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {
+        renaming = 0;
+        fd = openat(p->objects_fd, name, O_RDONLY | O_CLOEXEC);
+    }
     if (fd < 0 || fsync(fd) != 0)
         rc = -errno;
     if (fd >= 0)
         close(fd);
-    if (rc == 0 && renameat(p->objects_fd, temp, p->objects_fd, name) != 0)
+    if (rc == 0 && renaming && renameat(p->objects_fd, temp, p->objects_fd, name) != 0)
         rc = -errno;
     if (rc != 0) {
-        unlinkat(p->objects_fd, temp, 0);
+        const char *file = renaming ? temp : name;
+        unlinkat(p->objects_fd, file, 0);
         return say(why, whylen, rc, "%s: cannot sync %s/objects/%s: %s", disk_problem(-rc),
-                   p->dir, temp, strerror(-rc));
+                   p->dir, file, strerror(-rc));
     }
     return 0;
 }
@@ -669,7 +708,8 @@ int persist_object_files(persist_t *p, uint64_t **ids_out, size_t *n_out, char *
         ids[n++] = id;
     }
     closedir(d);
-    qsort(ids, n, sizeof *ids, compare_ids);
+    if (n)
+        qsort(ids, n, sizeof *ids, compare_ids);
     *ids_out = ids;
     *n_out = n;
     return 0;
@@ -724,7 +764,8 @@ long persist_remove_orphans(persist_t *p, char *why, size_t whylen)
     }
     uint64_t *ids = known.ids;
     size_t n = known.n;
-    qsort(ids, n, sizeof *ids, compare_ids);
+    if (n)
+        qsort(ids, n, sizeof *ids, compare_ids);
 
     int fd = dup(p->objects_fd);
     DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
@@ -744,7 +785,7 @@ long persist_remove_orphans(persist_t *p, char *why, size_t whylen)
         errno = 0;
         unsigned long long id = strtoull(de->d_name, &end, 16);
         int whole_name = errno == 0 && end == de->d_name + 16 && *end == '\0';
-        if (whole_name && bsearch(&(uint64_t){id}, ids, n, sizeof *ids, compare_ids))
+        if (whole_name && n && bsearch(&(uint64_t){id}, ids, n, sizeof *ids, compare_ids))
             continue;
         if (unlinkat(p->objects_fd, de->d_name, 0) == 0)
             removed++;

@@ -29,11 +29,16 @@ class DurableTest(unittest.TestCase):
     def setUp(self):
         self.data_dir = tempfile.mkdtemp(prefix="shmstore-durable-")
         self.addCleanup(shutil.rmtree, self.data_dir, ignore_errors=True)
+        # A SIGKILL right after the puts: only durability = sync promises they are on disk
+        # (the default, async, promises it after a sync or within flush_interval).
+        self.config = os.path.join(self.data_dir, "sync.conf")
+        with open(self.config, "w") as f:
+            f.write("durability = sync\n")
 
     def test_values_survive_sigkill_and_restart(self):
         array = np.arange(250_000, dtype=np.float64).reshape(500, 500)
         table = {"name": "run 7", "weights": np.linspace(0, 1, 4096), "tags": ["a", "b"]}
-        store = shmstore.serve(memory="16M", data_dir=self.data_dir)
+        store = shmstore.serve(memory="16M", data_dir=self.data_dir, config=self.config)
         try:
             with store.connect() as client:
                 client.put("array", array, persist=True)
@@ -46,7 +51,7 @@ class DurableTest(unittest.TestCase):
         finally:
             kill_hard(store)
 
-        with shmstore.serve(memory="16M", data_dir=self.data_dir) as store:
+        with shmstore.serve(memory="16M", data_dir=self.data_dir, config=self.config) as store:
             with store.connect() as client:
                 got = client.get("array")
                 self.assertEqual(got.dtype, array.dtype)
