@@ -170,6 +170,17 @@ void conn_set_state(struct conn *c, enum conn_state state)
     }
 }
 
+void conn_release_frame(struct conn *c)
+{
+    uint8_t header[SHM_FRAME_HEADER];
+    uint32_t body_len = 0;
+    if (evbuffer_copyout(c->in, header, sizeof header) == (ev_ssize_t)sizeof header &&
+        shm_frame_length(header, &body_len) == 0) {
+        evbuffer_drain(c->in, SHM_FRAME_HEADER + (size_t)body_len);
+        c->server->requests++;
+    }
+}
+
 void conn_drain_releases(struct conn *c)
 {
     if (c->ring)
@@ -341,8 +352,9 @@ static void process_input(struct conn *c)
         } else {
             conn_drain_releases(c);   /* the client's own releases come before its request */
             handlers_dispatch(c, &req);
-            if (c->state == CONN_STALLED) {
-                /* It waits for room and runs again whole: the frame stays, counted once. */
+            if (c->state == CONN_STALLED || c->state == CONN_LOADING) {
+                /* It waits for room or for a read, and may run again whole: the frame stays
+                 * until conn_release_frame, and is counted then. */
                 c->server->requests--;
                 return;
             }
@@ -401,8 +413,8 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     if ((c->state == CONN_WAITING || c->state == CONN_PERSISTING ||
          c->state == CONN_LOADING || c->state == CONN_STALLED) &&
         evbuffer_get_length(c->in) > 2 * SHM_FRAME_MAX) {
-        log_warn("client %llu (pid %d) floods requests while its get waits; dropping it",
-                 (unsigned long long)c->client.id, (int)c->pid);
+        log_warn("client %llu (pid %d) floods requests while one is %s; dropping it",
+                 (unsigned long long)c->client.id, (int)c->pid, state_names[c->state]);
         conn_set_state(c, CONN_CLOSED);
         return;
     }

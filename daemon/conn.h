@@ -6,7 +6,7 @@
  *                           READY <--reply--> PERSISTING (a durable seal, put or delete
  *                                                        waits for the disk: durable.h)
  *                           READY <--reply--> LOADING (a get waits for its object to be read
- *                                                     back from disk: residency.h)
+ *                                                     back from disk, its frame kept: residency.h)
  *                           READY <--redo---> STALLED (a request waits for room being made; its
  *                                                     frame stays and runs again)
  *        \                    |
@@ -86,6 +86,9 @@ void conn_send_error(struct conn *c, uint32_t type, uint32_t seq, int code, cons
 /* Send the HELLO reply with descriptors attached (SCM_RIGHTS). 0, or -1 when it cannot. */
 int conn_send_reply_with_fds(struct conn *c, const struct shm_reply *rep, const int *fds,
                              size_t nfds);
+/* A request held in LOADING is answered: its frame, kept at the head of the input so that it
+ * could run again, goes now. */
+void conn_release_frame(struct conn *c);
 /* Apply the releases the client queued in its ring. */
 void conn_drain_releases(struct conn *c);
 /* Ask the loop to flush output and resume reading input soon (safe from any callback). */

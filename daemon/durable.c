@@ -47,7 +47,9 @@
 
 /* A SYNC job writes nothing: it completes after every job queued before it, since jobs complete
  * in queue order. */
-enum job_kind { JOB_WRITE, JOB_DROP, JOB_SYNC, JOB_QUARANTINE };
+/* JOB_REWRITE writes a file again for an entry the catalogue already has (a repair): no
+ * catalogue change, so it can never bind a name back to an object replaced meanwhile. */
+enum job_kind { JOB_WRITE, JOB_DROP, JOB_SYNC, JOB_QUARANTINE, JOB_REWRITE };
 
 struct durable_job {
     enum job_kind kind;
@@ -148,7 +150,7 @@ static void write_batch(persist_t *p, struct durable_job *batch)
         n++;
         if (j->kind == JOB_QUARANTINE)   /* its own commit; it drops only its own id */
             j->result = persist_quarantine(p, j->name, &j->entry, j->detail, sizeof j->detail);
-        if (j->kind != JOB_WRITE)
+        if (j->kind != JOB_WRITE && j->kind != JOB_REWRITE)
             continue;
         j->entry.checksum = persist_object_checksum(j->data, j->entry.size, j->meta,
                                                     j->entry.meta_size);
@@ -157,7 +159,7 @@ static void write_batch(persist_t *p, struct durable_job *batch)
     }
     /* Every file is written before the first fsync: the batch's data goes down together. */
     for (struct durable_job *j = batch; j; j = j->next)
-        if (j->kind == JOB_WRITE && j->result == 0) {
+        if ((j->kind == JOB_WRITE || j->kind == JOB_REWRITE) && j->result == 0) {
             j->result = persist_publish_object(p, j->entry.id, j->detail, sizeof j->detail);
             written += j->result == 0;
         }
@@ -179,7 +181,9 @@ static void write_batch(persist_t *p, struct durable_job *batch)
         return;
     /* Nothing of this batch is in the catalogue: its files are orphans, removed now. */
     for (struct durable_job *j = batch; j; j = j->next) {
-        if (j->result != 0 || j->kind == JOB_SYNC || j->kind == JOB_QUARANTINE)
+        /* A rewritten file is whole and its entry was committed long ago: it stays. */
+        if (j->result != 0 || j->kind == JOB_SYNC || j->kind == JOB_QUARANTINE ||
+            j->kind == JOB_REWRITE)
             continue;
         j->result = rc;
         snprintf(j->detail, sizeof j->detail, "%s", why);
@@ -291,6 +295,8 @@ static void complete_write(struct durable *d, struct durable_job *j)
     if (j->acknowledged) {
         if (j->result == 0)
             store_set_on_disk(store, obj, j->entry.checksum);
+        else
+            store_clear_on_disk(store, obj);   /* a failed rewrite took the old file too */
         /* Its client was told already: the log is the only place left to say it. */
         if (j->result != 0) {
             d->lost_writes++;
@@ -354,7 +360,7 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
     while (done.head) {
         struct durable_job *j = done.head;
         done.head = j->next;
-        if (j->kind == JOB_WRITE) {
+        if (j->kind == JOB_WRITE || j->kind == JOB_REWRITE) {
             complete_write(d, j);
         } else if (j->kind == JOB_QUARANTINE) {
             if (j->result != 0)
@@ -742,7 +748,7 @@ void durable_repair(struct server *s, struct object *obj, const char *problem)
     if (obj->block && !obj->loading) {
         /* The copy in memory is whole (it was checked when it was written or read back): the
          * file is written again from it, as an async seal would write it. */
-        struct durable_job *j = job_new(JOB_WRITE, obj);
+        struct durable_job *j = job_new(JOB_REWRITE, obj);
         if (!j) {
             log_error("durable '%s' is damaged on disk (%s) and could not be rewritten: out of "
                       "memory", obj->name, problem);
@@ -754,6 +760,7 @@ void durable_repair(struct server *s, struct object *obj, const char *problem)
         j->data = s->arena.data + obj->data_offset;
         j->meta = s->arena.data + obj->meta_offset;
         j->entry.sealed_ns = obj->created_ns;
+        j->entry.checksum = obj->checksum;
         j->acknowledged = 1;
         store_hold(s->store, obj);
         d->pending_writes++;

@@ -233,6 +233,11 @@ enum room residency_make_room(struct server *s, struct conn *c, uint64_t size,
         j->obj = chosen[i];
         submit(r, j);
     }
+    /* Nothing on its way out (out of memory for every job): no completion would wake it. */
+    if (!store_spilling_bytes(s->store)) {
+        snprintf(d->text, sizeof d->text, "daemon out of memory making room");
+        return ROOM_NONE;
+    }
     stall(r, c);
     return ROOM_STALLED;
 }
@@ -279,6 +284,7 @@ static void load_fail(struct conn *c, struct object *obj, int code, const char *
     struct store_detail ignored;
     load_detach(c);
     store_release(c->server->store, &c->client, obj->id, &ignored);
+    conn_release_frame(c);
     conn_send_error(c, SHM_MSG_GET, c->load_seq, code, "%s", detail);
     if (c->state == CONN_LOADING)
         conn_set_state(c, CONN_READY);
@@ -368,6 +374,7 @@ static void complete_load(struct residency *r, struct io_job *j)
         while (j->waiters) {
             struct conn *c = j->waiters;
             load_detach(c);
+            conn_release_frame(c);
             handlers_reply_object(c, SHM_MSG_GET, c->load_seq, obj);
             if (c->state == CONN_LOADING)
                 conn_set_state(c, CONN_READY);
@@ -375,29 +382,33 @@ static void complete_load(struct residency *r, struct io_job *j)
         store_load_done(s->store, obj, 1);
         return;
     }
-    const int deleted = obj->state != OBJECT_SEALED;
-    const int damaged = !deleted && (j->result == -EBADMSG || j->result == -ENOENT);
+    if (obj->state != OBJECT_SEALED) {
+        /* Deleted or replaced while it was read, and its file went with its name: each get
+         * runs again from its kept frame, and finds the name's object now, or none. */
+        while (j->waiters) {
+            struct conn *c = j->waiters;
+            load_detach(c);
+            store_release(s->store, &c->client, obj->id, &(struct store_detail){{0}});
+            conn_set_state(c, CONN_READY);
+        }
+        store_load_done(s->store, obj, 0);
+        return;
+    }
+    const int damaged = j->result == -EBADMSG || j->result == -ENOENT;
     char detail[700];
-    if (deleted)
-        snprintf(detail, sizeof detail, "'%s' was deleted while it was read back from disk",
-                 obj->name);
-    else if (damaged)
+    if (damaged)
         snprintf(detail, sizeof detail, "'%s' is damaged on disk and is not served: %s",
                  obj->name, j->detail);
     else
         snprintf(detail, sizeof detail, "cannot read '%s' back from disk: %s", obj->name,
                  j->detail);
     while (j->waiters)
-        load_fail(j->waiters, obj, deleted ? SHMSTORE_ENOTFOUND : SHMSTORE_EIO, detail);
-    if (damaged) {
-        log_error("%s", detail);
-        if (obj->spilled)
-            store_forget(s->store, obj);   /* the spill file goes with it */
-        else
-            durable_repair(s, obj, j->detail);
-    } else if (!deleted) {
-        log_error("%s", detail);
-    }
+        load_fail(j->waiters, obj, SHMSTORE_EIO, detail);
+    log_error("%s", detail);
+    if (damaged && obj->spilled)
+        store_forget(s->store, obj);   /* the spill file goes with it */
+    else if (damaged)
+        durable_repair(s, obj, j->detail);
     store_load_done(s->store, obj, 0);
 }
 

@@ -39,6 +39,7 @@
 #include "conn.h"
 #include "durable.h"
 #include "residency.h"
+#include "verify.h"
 #include "humansize.h"
 #include "log.h"
 #include "notify.h"
@@ -497,6 +498,7 @@ void server_stop(struct server *s)
             event_free(s->signal_events[i]);
     /* After the connections (their held replies go nowhere), before the store and arena the
      * writer thread reads. */
+    verify_stop(s);
     residency_stop(s);
     durable_stop(s);
     if (s->base)

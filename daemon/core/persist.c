@@ -527,10 +527,11 @@ static int apply_ops(persist_t *p, MDB_txn *txn, const struct persist_op *ops, s
         if (op->kind == PERSIST_BIND) {
             struct catalogue_value v = {.version = CATALOGUE_VERSION, .entry = op->entry};
             MDB_val val = {.mv_size = sizeof v, .mv_data = &v};
+            /* The replaced id's file stays: its object may still be read back in memory until
+             * the loop unbinds it, whose DROP then removes it (or, after a crash, the orphan
+             * sweep at start). */
             if ((rc = mdb_put(txn, p->dbi, &key, &val, 0)) != 0)
                 return rc;
-            if (found == 0 && old.id != op->entry.id && unbound_add(u, old.id) != 0)
-                return ENOMEM;
         } else {
             if (found == 0 && old.id == op->entry.id &&
                 (rc = mdb_del(txn, p->dbi, &key, NULL)) != 0)

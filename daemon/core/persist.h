@@ -30,9 +30,10 @@ struct persist_entry {
 };
 
 /* One change of a catalogue transaction. BIND sets name -> entry (replacing whatever the name
- * had); DROP removes the name only while it still names entry.id, so a drop queued for an object
- * a newer bind already replaced changes nothing. The file of every id a commit unbinds is removed
- * after the commit. */
+ * had, whose file stays); DROP removes the name only while it still names entry.id, so a drop
+ * queued for an object a newer bind already replaced changes nothing, and after the commit
+ * removes entry.id's file in any case: the daemon drops an id exactly when its object has lost
+ * its name, and no sooner, since until then a get may still read the file. */
 enum persist_op_kind { PERSIST_BIND, PERSIST_DROP };
 struct persist_op {
     enum persist_op_kind kind;

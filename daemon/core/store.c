@@ -706,6 +706,15 @@ void store_forget(store_t *s, struct object *obj)
 
 /* ---- residency ------------------------------------------------------------------------------ */
 
+void store_clear_on_disk(store_t *s, struct object *obj)
+{
+    if (!obj->on_disk || !obj->block)
+        return;   /* never on disk, or its memory copy is gone too: nothing to fall back on */
+    disk_count(s, obj, -1);
+    obj->on_disk = 0;
+    obj->spilled = 0;
+}
+
 void store_set_on_disk(store_t *s, struct object *obj, uint64_t checksum)
 {
     if (obj->state != OBJECT_SEALED || obj->on_disk)
@@ -729,6 +738,7 @@ static void evict(store_t *s, struct object *obj)
 
 /* Why nothing more can leave: what holds the memory, for the ENOSPC detail. */
 struct holders {
+    int can_spill;
     uint64_t pinned, pinned_bytes, unsealed_bytes, stuck, largest;
     const struct object *largest_obj;
 };
@@ -750,48 +760,64 @@ static void count_holder(uint64_t id, void *value, void *arg)
             h->largest = bytes;
             h->largest_obj = obj;
         }
-    } else if (!obj->on_disk) {
-        h->stuck++;   /* transient, and its spill failed or there is no spill area */
+    } else if (!obj->on_disk && (!h->can_spill || obj->spill_failed)) {
+        h->stuck++;   /* transient, and no spill area or its spill failed */
     }
 }
 
-static void describe_holders(const store_t *s, char *buf, size_t len)
+static void describe_holders(const store_t *s, int can_spill, char *buf, size_t len)
 {
-    struct holders h = {0};
+    struct holders h = {.can_spill = can_spill};
     id_map_foreach(&s->objects, count_holder, &h);
     char pb[HUMAN_SIZE_MAX], ub[HUMAN_SIZE_MAX], lb[HUMAN_SIZE_MAX];
-    int at = snprintf(buf, len, "%llu objects (%s) are pinned by clients",
-                      (unsigned long long)h.pinned,
+    int at = snprintf(buf, len, "%llu objects (%s) are pinned", (unsigned long long)h.pinned,
                       human_size_exact(h.pinned_bytes, pb, sizeof pb));
     if (h.largest_obj && at >= 0 && (size_t)at < len)
         at += snprintf(buf + at, len - (size_t)at, " (the largest: '%s', %s)",
                        h.largest_obj->name, human_size_exact(h.largest, lb, sizeof lb));
+    if (s->holds && at >= 0 && (size_t)at < len)
+        at += snprintf(buf + at, len - (size_t)at, " (%llu of the pins are the daemon's own disk "
+                       "work)", (unsigned long long)s->holds);
     if (at >= 0 && (size_t)at < len)
         snprintf(buf + at, len - (size_t)at, ", %s is held by objects being created, and %llu "
-                 "unpinned objects cannot be spilled", human_size_exact(h.unsealed_bytes, ub,
-                                                                        sizeof ub),
-                 (unsigned long long)h.stuck);
+                 "unpinned objects cannot be spilled%s",
+                 human_size_exact(h.unsealed_bytes, ub, sizeof ub), (unsigned long long)h.stuck,
+                 can_spill ? "" : " (spill is off)");
+}
+
+/* Whether obj may be chosen to leave memory: already on disk, or spillable. */
+static int may_leave(const struct object *obj, int can_spill)
+{
+    return obj->on_disk || (can_spill && !obj->spill_failed);
 }
 
 int store_make_room(store_t *s, uint64_t bytes, int can_spill, struct object **spill, size_t max,
                     size_t *n, struct store_detail *d)
 {
     *n = 0;
-    /* On-disk objects first: leaving costs them nothing. */
-    for (struct object *obj = s->lru_head, *next; obj && alloc_largest_free(s->alloc) < bytes;
-         obj = next) {
-        next = obj->lru_next;
-        if (obj->on_disk)
-            evict(s, obj);
-    }
-    if (alloc_largest_free(s->alloc) >= bytes)
-        return 0;
-    /* Then transient ones, through the spill area, until what is free and what is on its way
-     * out could hold the block. Fragmentation may ask for another round. */
-    uint64_t coming = alloc_free(s->alloc) + s->spilling_bytes;
-    if (can_spill) {
-        for (struct object *obj = s->lru_head, *next; obj && *n < max && coming < bytes;
-             obj = next) {
+    /* If even everything that may leave, with what is free, could not hold it, nothing moves. */
+    uint64_t could_free = alloc_free(s->alloc) + s->spilling_bytes;
+    for (const struct object *obj = s->lru_head; obj && could_free < bytes; obj = obj->lru_next)
+        if (may_leave(obj, can_spill))
+            could_free += alloc_block_size(obj->block);
+    if (could_free >= bytes) {
+        /* On-disk objects first: leaving costs them nothing. */
+        for (struct object *obj = s->lru_head, *next;
+             obj && alloc_largest_free(s->alloc) < bytes; obj = next) {
+            next = obj->lru_next;
+            if (obj->on_disk)
+                evict(s, obj);
+        }
+        if (alloc_largest_free(s->alloc) >= bytes)
+            return 0;
+        /* Then transient ones, through the spill area, until the largest free block and what is
+         * on its way out could hold the block. The free space may be in pieces, so that is
+         * counted from the largest free block, not from all that is free: a round whose spills
+         * leave the pieces apart is followed by another, until the block exists or nothing
+         * more can leave (every spilled object can leave at once the next time). */
+        uint64_t coming = alloc_largest_free(s->alloc) + s->spilling_bytes;
+        for (struct object *obj = s->lru_head, *next;
+             can_spill && obj && *n < max && coming < bytes; obj = next) {
             next = obj->lru_next;
             if (obj->on_disk || obj->spill_failed)
                 continue;
@@ -801,11 +827,11 @@ int store_make_room(store_t *s, uint64_t bytes, int can_spill, struct object **s
             coming += alloc_block_size(obj->block);
             spill[(*n)++] = obj;
         }
+        if (*n > 0 || s->spilling_bytes > 0)
+            return STORE_ROOM_PENDING;
     }
-    if (*n > 0 || s->spilling_bytes > 0)
-        return STORE_ROOM_PENDING;
     char asked[HUMAN_SIZE_MAX], avail[HUMAN_SIZE_MAX], why[400];
-    describe_holders(s, why, sizeof why);
+    describe_holders(s, can_spill, why, sizeof why);
     return fail(d, SHMSTORE_ENOSPC, "store full: asked %s, %s free of %llu, and nothing more can "
                 "leave memory: %s; release or delete objects, or " GROW_HINT,
                 human_size_exact(bytes, asked, sizeof asked),
@@ -867,6 +893,11 @@ void store_set_spill_free_hook(store_t *s, void (*hook)(void *ctx, uint64_t id),
 {
     s->spill_free_hook = hook;
     s->spill_free_ctx = ctx;
+}
+
+uint64_t store_spilling_bytes(const store_t *s)
+{
+    return s->spilling_bytes;
 }
 
 uint64_t store_evictions(const store_t *s)

@@ -168,6 +168,8 @@ void store_forget(store_t *s, struct object *obj);
 /* A whole copy of sealed obj is now on disk with this checksum: its durable write completed.
  * Ignored when obj is no longer sealed (deleted or replaced meanwhile). */
 void store_set_on_disk(store_t *s, struct object *obj, uint64_t checksum);
+/* obj's copy on disk is gone (a rewrite of its file failed): it stays in memory from now on. */
+void store_clear_on_disk(store_t *s, struct object *obj);
 
 /* Make room for a block of `bytes`. Objects already on disk leave memory first, least recently
  * used first (they cost no write), until such a block is free: 0. Otherwise, when can_spill,
@@ -191,6 +193,8 @@ int store_load_begin(store_t *s, struct object *obj, struct store_detail *d);
 void store_load_done(store_t *s, struct object *obj, int ok);
 /* Called when an object with a spill file is freed, so the file can be removed. */
 void store_set_spill_free_hook(store_t *s, void (*hook)(void *ctx, uint64_t id), void *ctx);
+/* Bytes of the objects being spilled now. */
+uint64_t store_spilling_bytes(const store_t *s);
 /* Objects that left memory to make room, since start. */
 uint64_t store_evictions(const store_t *s);
 int store_abort(store_t *s, struct store_client *cl, uint64_t id, struct store_detail *d);

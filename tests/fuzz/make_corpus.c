@@ -48,9 +48,12 @@ static void proto_corpus(void)
 {
     struct shm_buf b = {0};
     struct shm_request req = {.seq = 7};
-    const char *names[] = {"", "hello", "put", "create", "seal", "abort", "get", "release",
-                           "delete", "stat", "list", "info", "ping", "delete-matching",
-                           "get-cancel", "sync"};
+    static const char *const names[] = {
+        "", "hello", "put", "create", "seal", "abort", "get", "release", "delete", "stat",
+        "list", "info", "ping", "delete-matching", "get-cancel", "sync", "verify", "stat-ex",
+        "list-ex"};
+    _Static_assert(sizeof names / sizeof names[0] == SHM_MSG_TYPE_END,
+                   "a corpus file name for every message type");
     for (uint32_t type = SHM_MSG_HELLO; type < SHM_MSG_TYPE_END; type++) {
         memset(&req.u, 0, sizeof req.u);
         req.type = type;
@@ -69,8 +72,10 @@ static void proto_corpus(void)
             break;
         case SHM_MSG_GET: req.u.get.name = BYTES("x"); req.u.get.timeout_ms = 250; break;
         case SHM_MSG_DELETE:
-        case SHM_MSG_STAT: req.u.by_name.name = BYTES("x"); break;
+        case SHM_MSG_STAT:
+        case SHM_MSG_STAT_EX: req.u.by_name.name = BYTES("x"); break;
         case SHM_MSG_LIST:
+        case SHM_MSG_LIST_EX:
             req.u.list.pattern = BYTES("job*");
             req.u.list.cursor = BYTES("job3");
             req.u.list.max = 2;
@@ -89,9 +94,14 @@ static void proto_corpus(void)
     }
 
     struct shm_object objs[3] = {
-        {BYTES("job1"), 11, 0, 100, 128, 8, 1, 1764633600000000000},
-        {BYTES("job2"), 12, 4096, 0, 4096, 0, 0, 1764633600000000001},
-        {BYTES("job3"), 13, 8192, 70000, 81920, 100, 3, 1764633600000000002},
+        {BYTES("job1"), 11, 0, 100, 128, 8, 1, 1764633600000000000, SHM_LOCATION_MEMORY, 0},
+        {BYTES("job2"), 12, 4096, 0, 4096, 0, 0, 1764633600000000001, SHM_LOCATION_DISK, 1},
+        {BYTES("job3"), 13, 8192, 70000, 81920, 100, 3, 1764633600000000002,
+         SHM_LOCATION_MEMORY | SHM_LOCATION_DISK, 1},
+    };
+    const struct shm_verify_problem problems[2] = {
+        {BYTES("job4"), 14, BYTES("checksum mismatch"), BYTES("rewritten from memory")},
+        {BYTES("job5"), 15, BYTES("missing file"), BYTES("moved to corrupt/ and deleted")},
     };
     struct shm_reply rep = {.seq = 7};
     for (uint32_t type = SHM_MSG_HELLO; type < SHM_MSG_TYPE_END; type++) {
@@ -109,7 +119,14 @@ static void proto_corpus(void)
         case SHM_MSG_CREATE: rep.u.create.id = 12; rep.u.create.data_offset = 4096; break;
         case SHM_MSG_GET:
         case SHM_MSG_STAT: rep.u.object = objs[0]; break;
+        case SHM_MSG_STAT_EX: rep.u.object = objs[2]; break;
+        case SHM_MSG_VERIFY:
+            rep.u.verify.summary = (struct shm_verify_summary){1, 5, 1u << 20, 2, 1, 0, 12};
+            rep.u.verify.count = 2;
+            rep.u.verify.problems = problems;
+            break;
         case SHM_MSG_LIST:
+        case SHM_MSG_LIST_EX:
             rep.u.list.count = 3;
             rep.u.list.entries = objs;
             rep.u.list.next_cursor = BYTES("job3");
