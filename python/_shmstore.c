@@ -611,12 +611,26 @@ static PyObject *Client_delete_matching(ClientObject *self, PyObject *args)
     return PyLong_FromUnsignedLongLong((unsigned long long)deleted);
 }
 
-static PyObject *stat_to_dict(const shmstore_object_stat *st)
+/* location: "memory", "disk" or "both"; None from a daemon too old to say. */
+static const char *location_name(uint32_t location)
 {
-    return Py_BuildValue("{s:s,s:K,s:K,s:K,s:K,s:L}", "name", st->name, "id",
+    switch (location & (SHMSTORE_IN_MEMORY | SHMSTORE_ON_DISK)) {
+    case SHMSTORE_IN_MEMORY: return "memory";
+    case SHMSTORE_ON_DISK: return "disk";
+    case SHMSTORE_IN_MEMORY | SHMSTORE_ON_DISK: return "both";
+    default: return NULL;
+    }
+}
+
+static PyObject *stat_to_dict(const shmstore_object_status *status)
+{
+    const shmstore_object_stat *st = &status->stat;
+    return Py_BuildValue("{s:s,s:K,s:K,s:K,s:K,s:L,s:z,s:O}", "name", st->name, "id",
                          (unsigned long long)st->id, "size", (unsigned long long)st->size,
                          "meta_size", (unsigned long long)st->meta_size, "pins",
-                         (unsigned long long)st->pins, "created_ns", (long long)st->created_ns);
+                         (unsigned long long)st->pins, "created_ns", (long long)st->created_ns,
+                         "location", location_name(status->location), "durable",
+                         status->durable ? Py_True : Py_False);
 }
 
 static PyObject *Client_stat(ClientObject *self, PyObject *args)
@@ -626,10 +640,10 @@ static PyObject *Client_stat(ClientObject *self, PyObject *args)
         return NULL;
     if (client_enter(self) < 0)
         return NULL;
-    shmstore_object_stat st;
+    shmstore_object_status st;
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = shmstore_stat(self->c, name, &st);
+    rc = shmstore_status(self->c, name, &st);
     Py_END_ALLOW_THREADS
     struct call_context ctx = {.name = name};
     if (client_leave_in(self, rc, &ctx) < 0)
@@ -639,17 +653,17 @@ static PyObject *Client_stat(ClientObject *self, PyObject *args)
 
 /* list() collects entries in C (the callback runs without the GIL) and converts afterwards. */
 struct stat_vec {
-    shmstore_object_stat *v;
+    shmstore_object_status *v;
     size_t n, cap;
     int oom;
 };
 
-static int collect_stat(const shmstore_object_stat *entry, void *arg)
+static int collect_stat(const shmstore_object_status *entry, void *arg)
 {
     struct stat_vec *sv = arg;
     if (sv->n == sv->cap) {
         size_t cap = sv->cap ? sv->cap * 2 : 64;
-        shmstore_object_stat *v = realloc(sv->v, cap * sizeof *v);
+        shmstore_object_status *v = realloc(sv->v, cap * sizeof *v);
         if (!v) {
             sv->oom = 1;
             return SHMSTORE_ENOMEM;
@@ -671,7 +685,7 @@ static PyObject *Client_list(ClientObject *self, PyObject *args)
     struct stat_vec sv = {0};
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = shmstore_list(self->c, pattern, collect_stat, &sv);
+    rc = shmstore_list_status(self->c, pattern, collect_stat, &sv);
     Py_END_ALLOW_THREADS
     if (sv.oom) {
         /* our callback stopped the list */
@@ -724,11 +738,19 @@ static PyObject *Client_info(ClientObject *self, PyObject *Py_UNUSED(ignored))
     }
     in.version[sizeof in.version - 1] = '\0';
 #define U(field) #field, (unsigned long long)in.field
-    return Py_BuildValue("{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:N,s:s}",
-                         U(capacity_bytes), U(used_bytes), U(free_bytes), U(largest_free_bytes),
-                         U(objects), U(unsealed_objects), U(unsealed_bytes), U(deleted_pinned),
-                         U(pins), U(clients), U(waiters), U(uptime_s), U(requests), "errors",
-                         errors, "version", in.version);
+    PyObject *figures = Py_BuildValue(
+        "{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:N,s:s}", U(capacity_bytes),
+        U(used_bytes), U(free_bytes), U(largest_free_bytes), U(objects), U(unsealed_objects),
+        U(unsealed_bytes), U(deleted_pinned), U(pins), U(clients), U(waiters), U(uptime_s),
+        U(requests), "errors", errors, "version", in.version);
+    PyObject *disk = figures ? Py_BuildValue(
+        "{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K}", U(disk_objects), U(disk_bytes),
+        U(disk_only_objects), U(pending_writes), U(failed_writes), U(spills), U(spill_bytes),
+        U(restores), U(restore_bytes), U(evictions)) : NULL;
+    if (!disk || PyDict_Update(figures, disk) < 0)
+        Py_CLEAR(figures);
+    Py_XDECREF(disk);
+    return figures;
 #undef U
 }
 

@@ -201,8 +201,9 @@ class Client:
         return 1
 
     def stat(self, name):
-        """dict(name, id, size, meta_size, pins, created_ns) of the object, without pinning
-        it; NotFound if there is none."""
+        """dict(name, id, size, meta_size, pins, created_ns, location, durable) of the object,
+        without pinning it; NotFound if there is none. location: "memory", "disk" (out of
+        memory: its next get reads it back) or "both"; durable: it survives a restart."""
         return self._c.stat(name)
 
     def list(self, pattern=None):
@@ -212,7 +213,9 @@ class Client:
 
     def info(self):
         """dict of store-wide figures: capacity_bytes, used_bytes, free_bytes, objects, pins,
-        clients, waiters, ..., and errors, the error replies sent since the daemon started,
+        clients, waiters, ..., the disk figures (disk_objects, disk_bytes, disk_only_objects,
+        pending_writes, failed_writes, spills, spill_bytes, restores, restore_bytes,
+        evictions), and errors, the error replies sent since the daemon started,
         by name ("ENOTFOUND": 3, ...: the names `storectl info --json` uses)."""
         return self._c.info()
 

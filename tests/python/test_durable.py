@@ -53,7 +53,16 @@ class DurableTest(unittest.TestCase):
 
         with shmstore.serve(memory="16M", data_dir=self.data_dir, config=self.config) as store:
             with store.connect() as client:
+                # Listed at once, read back on the first get.
+                self.assertEqual(client.stat("array")["location"], "disk")
+                self.assertTrue(client.stat("array")["durable"])
+                self.assertEqual(client.info()["restores"], 0)
                 got = client.get("array")
+                self.assertEqual(client.stat("array")["location"], "both")
+                self.assertEqual(client.info()["restores"], 1)
+                self.assertEqual({e["name"]: e["durable"] for e in client.list()},
+                                 {"array": True, "table": True, "filled": True,
+                                  "ns/blob": True})
                 self.assertEqual(got.dtype, array.dtype)
                 np.testing.assert_array_equal(got, array)
                 got_table = client.get("table")
