@@ -152,10 +152,9 @@ static void write_batch(persist_t *p, struct durable_job *batch)
             j->result = persist_quarantine(p, j->name, &j->entry, j->detail, sizeof j->detail);
         if (j->kind != JOB_WRITE && j->kind != JOB_REWRITE)
             continue;
-        j->entry.checksum = persist_object_checksum(j->data, j->entry.size, j->meta,
-                                                    j->entry.meta_size);
         j->result = persist_write_object(p, j->entry.id, j->data, j->entry.size, j->meta,
-                                         j->entry.meta_size, j->detail, sizeof j->detail);
+                                         j->entry.meta_size, &j->entry.checksum, j->detail,
+                                         sizeof j->detail);
     }
     /* Every file is written before the first fsync: the batch's data goes down together. */
     for (struct durable_job *j = batch; j; j = j->next)

@@ -238,6 +238,68 @@ void persist_close(persist_t *p)
     free(p);
 }
 
+/* persist_checksum over bytes that arrive in pieces: the same lanes over whole 32-byte blocks,
+ * the same tail and finish, so a streamed sum equals the one-buffer sum of the same bytes. */
+struct sum_stream {
+    uint64_t lane[4];
+    unsigned char carry[32];   /* bytes of a block not yet complete */
+    size_t carried;
+    uint64_t len;
+};
+
+static void sum_stream_init(struct sum_stream *st, uint64_t seed)
+{
+    st->lane[0] = seed + SUM_PRIME1 + SUM_PRIME2;
+    st->lane[1] = seed + SUM_PRIME2;
+    st->lane[2] = seed;
+    st->lane[3] = seed - SUM_PRIME1;
+    st->carried = 0;
+    st->len = 0;
+}
+
+static void sum_stream_block(struct sum_stream *st, const unsigned char *q)
+{
+    for (int k = 0; k < 4; k++)
+        st->lane[k] = sum_round(st->lane[k], load64(q + 8 * k));
+}
+
+static void sum_stream_add(struct sum_stream *st, const unsigned char *q, size_t n)
+{
+    st->len += n;
+    if (st->carried) {
+        size_t take = 32 - st->carried < n ? 32 - st->carried : n;
+        memcpy(st->carry + st->carried, q, take);
+        st->carried += take;
+        q += take;
+        n -= take;
+        if (st->carried < 32)
+            return;
+        sum_stream_block(st, st->carry);
+        st->carried = 0;
+    }
+    for (; n >= 32; q += 32, n -= 32)
+        sum_stream_block(st, q);
+    memcpy(st->carry, q, n);
+    st->carried = n;
+}
+
+static uint64_t sum_stream_end(const struct sum_stream *st)
+{
+    const unsigned char *q = st->carry;
+    size_t i = 0, len = st->carried;
+    uint64_t h = rotl64(st->lane[0], 1) + rotl64(st->lane[1], 7) + rotl64(st->lane[2], 12) +
+                 rotl64(st->lane[3], 18);
+    for (; i + 8 <= len; i += 8)
+        h = sum_round(h, load64(q + i));
+    for (; i < len; i++)
+        h = rotl64(h ^ (q[i] * SUM_PRIME1), 11) * SUM_PRIME2;
+    h ^= st->len;
+    h ^= h >> 33;
+    h *= SUM_PRIME2;
+    h ^= h >> 29;
+    return h;
+}
+
 /* ---- object files --------------------------------------------------------------------------- */
 
 static int write_all(int fd, const void *buf, uint64_t len)
@@ -268,8 +330,11 @@ static const char *disk_problem(int err)
 }
 
 int persist_write_object(persist_t *p, uint64_t id, const void *data, uint64_t size,
-                         const void *meta, uint64_t meta_size, char *why, size_t whylen)
+                         const void *meta, uint64_t meta_size, uint64_t *checksum, char *why,
+                         size_t whylen)
 {
+    struct sum_stream sum;
+    sum_stream_init(&sum, 0);
     char name[32], temp[40];
     object_file_name(id, name, sizeof name);
     snprintf(temp, sizeof temp, "%s.tmp", name);
@@ -303,7 +368,11 @@ int persist_write_object(persist_t *p, uint64_t id, const void *data, uint64_t s
     uint64_t left = size, written = 0, started = 0;
     while (rc == 0 && left > 0) {
         size_t chunk = left > IO_CHUNK ? IO_CHUNK : (size_t)left;
-        rc = write_all(fd, q, chunk);
+        for (size_t at = 0; rc == 0 && at < chunk; at += 1u << 20) {
+            size_t piece = chunk - at < (1u << 20) ? chunk - at : (1u << 20);
+            sum_stream_add(&sum, q + at, piece);
+            rc = write_all(fd, q + at, piece);
+        }
         q += chunk;
         left -= chunk;
         written += chunk;
@@ -313,6 +382,9 @@ int persist_write_object(persist_t *p, uint64_t id, const void *data, uint64_t s
             started = written;
         }
     }
+    sum_stream_init(&sum, sum_stream_end(&sum));
+    sum_stream_add(&sum, meta, meta_size);
+    *checksum = sum_stream_end(&sum);
     if (rc == 0)
         rc = write_all(fd, meta, meta_size);
     if (rc == 0)
@@ -377,7 +449,9 @@ void persist_remove_object(persist_t *p, uint64_t id)
     unlinkat(p->objects_fd, name, 0);
 }
 
-static int read_all(int fd, void *buf, uint64_t len, uint64_t *got)
+/* Read len bytes into buf in IO_CHUNK reads, adding each chunk to sum while it is still in the
+ * cache (one pass over memory instead of two). */
+static int read_summed(int fd, void *buf, uint64_t len, uint64_t *got, struct sum_stream *sum)
 {
     unsigned char *q = buf;
     *got = 0;
@@ -391,6 +465,7 @@ static int read_all(int fd, void *buf, uint64_t len, uint64_t *got)
         }
         if (r == 0)
             break;
+        sum_stream_add(sum, q, (size_t)r);
         q += r;
         len -= (uint64_t)r;
         *got += (uint64_t)r;
@@ -398,10 +473,11 @@ static int read_all(int fd, void *buf, uint64_t len, uint64_t *got)
     return 0;
 }
 
-/* Read area/ID (area is "objects" or "spill", open as dirfd) and check it against e. */
 static int read_checked(persist_t *p, int dirfd, const char *area, const struct persist_entry *e,
                         void *payload, void *meta, char *why, size_t whylen)
 {
+    struct sum_stream sum;
+    sum_stream_init(&sum, 0);
     char name[32];
     object_file_name(e->id, name, sizeof name);
     int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
@@ -416,13 +492,14 @@ static int read_checked(persist_t *p, int dirfd, const char *area, const struct 
         rc = say(why, whylen, EBADMSG, "%s/%s/%s: torn: %llu bytes, the catalogue says %llu",
                  p->dir, area, name, (unsigned long long)st.st_size,
                  (unsigned long long)(e->size + e->meta_size));
-    else if ((rc = read_all(fd, payload, e->size, &got)) != 0 ||
-             (rc = read_all(fd, meta, e->meta_size, &got_meta)) != 0)
+    else if ((rc = read_summed(fd, payload, e->size, &got, &sum)) != 0 ||
+             (sum_stream_init(&sum, sum_stream_end(&sum)),
+              rc = read_summed(fd, meta, e->meta_size, &got_meta, &sum)) != 0)
         rc = say(why, whylen, rc, "%s/%s/%s: %s", p->dir, area, name, strerror(-rc));
     else if (got != e->size || got_meta != e->meta_size)
         rc = say(why, whylen, EBADMSG, "%s/%s/%s: torn: shorter than the catalogue says",
                  p->dir, area, name);
-    else if (persist_object_checksum(payload, e->size, meta, e->meta_size) != e->checksum)
+    else if (sum_stream_end(&sum) != e->checksum)
         rc = say(why, whylen, EBADMSG, "%s/%s/%s: checksum mismatch", p->dir, area, name);
     close(fd);
     return rc;
@@ -797,68 +874,6 @@ long persist_remove_orphans(persist_t *p, char *why, size_t whylen)
 }
 
 /* ---- verify: the checksum of a file read in chunks ------------------------------------------ */
-
-/* persist_checksum over bytes that arrive in pieces: the same lanes over whole 32-byte blocks,
- * the same tail and finish, so a streamed sum equals the one-buffer sum of the same bytes. */
-struct sum_stream {
-    uint64_t lane[4];
-    unsigned char carry[32];   /* bytes of a block not yet complete */
-    size_t carried;
-    uint64_t len;
-};
-
-static void sum_stream_init(struct sum_stream *st, uint64_t seed)
-{
-    st->lane[0] = seed + SUM_PRIME1 + SUM_PRIME2;
-    st->lane[1] = seed + SUM_PRIME2;
-    st->lane[2] = seed;
-    st->lane[3] = seed - SUM_PRIME1;
-    st->carried = 0;
-    st->len = 0;
-}
-
-static void sum_stream_block(struct sum_stream *st, const unsigned char *q)
-{
-    for (int k = 0; k < 4; k++)
-        st->lane[k] = sum_round(st->lane[k], load64(q + 8 * k));
-}
-
-static void sum_stream_add(struct sum_stream *st, const unsigned char *q, size_t n)
-{
-    st->len += n;
-    if (st->carried) {
-        size_t take = 32 - st->carried < n ? 32 - st->carried : n;
-        memcpy(st->carry + st->carried, q, take);
-        st->carried += take;
-        q += take;
-        n -= take;
-        if (st->carried < 32)
-            return;
-        sum_stream_block(st, st->carry);
-        st->carried = 0;
-    }
-    for (; n >= 32; q += 32, n -= 32)
-        sum_stream_block(st, q);
-    memcpy(st->carry, q, n);
-    st->carried = n;
-}
-
-static uint64_t sum_stream_end(const struct sum_stream *st)
-{
-    const unsigned char *q = st->carry;
-    size_t i = 0, len = st->carried;
-    uint64_t h = rotl64(st->lane[0], 1) + rotl64(st->lane[1], 7) + rotl64(st->lane[2], 12) +
-                 rotl64(st->lane[3], 18);
-    for (; i + 8 <= len; i += 8)
-        h = sum_round(h, load64(q + i));
-    for (; i < len; i++)
-        h = rotl64(h ^ (q[i] * SUM_PRIME1), 11) * SUM_PRIME2;
-    h ^= st->len;
-    h ^= h >> 33;
-    h *= SUM_PRIME2;
-    h ^= h >> 29;
-    return h;
-}
 
 #define VERIFY_CHUNK (1u << 20)
 

@@ -62,7 +62,8 @@ uint64_t persist_object_checksum(const void *data, uint64_t size, const void *me
  * return 0, or a negative errno (-ENOSPC, -EROFS, -EIO, ...) with the reason in why, and leave no
  * file behind on failure. */
 int persist_write_object(persist_t *p, uint64_t id, const void *data, uint64_t size,
-                         const void *meta, uint64_t meta_size, char *why, size_t whylen);
+                         const void *meta, uint64_t meta_size, uint64_t *checksum, char *why,
+                         size_t whylen);
 int persist_publish_object(persist_t *p, uint64_t id, char *why, size_t whylen);
 /* fsync the objects directory, making earlier renames durable. */
 int persist_sync_objects(persist_t *p, char *why, size_t whylen);

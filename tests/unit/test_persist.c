@@ -82,10 +82,14 @@ static struct persist_entry put_object(struct fixture *f, const char *name, uint
     struct persist_entry e = {.id = id, .size = size, .meta_size = meta_size,
                               .checksum = persist_object_checksum(data, size, meta, meta_size),
                               .sealed_ns = (int64_t)id * 1000};
-    if (persist_write_object(f->p, id, data, size, meta, meta_size, why, sizeof why) != 0 ||
+    uint64_t written_sum = 0;
+    if (persist_write_object(f->p, id, data, size, meta, meta_size, &written_sum, why,
+                             sizeof why) != 0 ||
         persist_publish_object(f->p, id, why, sizeof why) != 0 ||
         persist_sync_objects(f->p, why, sizeof why) != 0)
         fail_msg("write: %s", why);
+    /* The checksum computed while writing is the one-buffer checksum of the same bytes. */
+    assert_true(written_sum == persist_object_checksum(data, size, meta, meta_size));
     struct persist_op op = {.kind = PERSIST_BIND, .name = name, .name_len = strlen(name),
                             .entry = e};
     if (persist_commit(f->p, &op, 1, why, sizeof why) != 0)
@@ -255,8 +259,9 @@ static void test_orphans_are_removed(void **state)
     fill(data, sizeof data, 2);
     put_object(f, "kept", 40, data, sizeof data, NULL);
     /* A file whose entry never committed, a leftover temporary file, and a stray name. */
-    assert_int_equal(persist_write_object(f->p, 41, data, sizeof data, NULL, 0, why, sizeof why),
-                     0);
+    uint64_t sum;
+    assert_int_equal(persist_write_object(f->p, 41, data, sizeof data, NULL, 0, &sum, why,
+                                          sizeof why), 0);
     assert_int_equal(persist_publish_object(f->p, 41, why, sizeof why), 0);
     char path[128];
     snprintf(path, sizeof path, "%s/objects/%016llx.tmp", f->dir, 42ull);
