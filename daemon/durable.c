@@ -143,6 +143,18 @@ static struct durable_job *job_new(enum job_kind kind, const struct object *obj)
 
 /* ---- the writer thread ---------------------------------------------------------------------- */
 
+/* A write whose bytes go inside the catalogue entry (small objects) rather than into a file. */
+static int writes_inline(const struct durable_job *j)
+{
+    return (j->kind == JOB_WRITE || j->kind == JOB_REWRITE) &&
+           j->entry.size + j->entry.meta_size <= PERSIST_INLINE_MAX;
+}
+
+static int writes_file(const struct durable_job *j)
+{
+    return (j->kind == JOB_WRITE || j->kind == JOB_REWRITE) && !writes_inline(j);
+}
+
 static void write_batch(persist_t *p, struct durable_job *batch)
 {
     size_t n = 0, written = 0;
@@ -150,15 +162,19 @@ static void write_batch(persist_t *p, struct durable_job *batch)
         n++;
         if (j->kind == JOB_QUARANTINE)   /* its own commit; it drops only its own id */
             j->result = persist_quarantine(p, j->name, &j->entry, j->detail, sizeof j->detail);
-        if (j->kind != JOB_WRITE && j->kind != JOB_REWRITE)
-            continue;
-        j->result = persist_write_object(p, j->entry.id, j->data, j->entry.size, j->meta,
-                                         j->entry.meta_size, &j->entry.checksum, j->detail,
-                                         sizeof j->detail);
+        if (writes_inline(j)) {
+            j->entry.inline_copy = 1;
+            j->entry.checksum = persist_object_checksum(j->data, j->entry.size, j->meta,
+                                                        j->entry.meta_size);
+        } else if (writes_file(j)) {
+            j->result = persist_write_object(p, j->entry.id, j->data, j->entry.size, j->meta,
+                                             j->entry.meta_size, &j->entry.checksum, j->detail,
+                                             sizeof j->detail);
+        }
     }
     /* Every file is written before the first fsync: the batch's data goes down together. */
     for (struct durable_job *j = batch; j; j = j->next)
-        if ((j->kind == JOB_WRITE || j->kind == JOB_REWRITE) && j->result == 0) {
+        if (writes_file(j) && j->result == 0) {
             j->result = persist_publish_object(p, j->entry.id, j->detail, sizeof j->detail);
             written += j->result == 0;
         }
@@ -168,11 +184,17 @@ static void write_batch(persist_t *p, struct durable_job *batch)
     size_t nops = 0;
     if (rc == 0 && !ops)
         rc = -ENOMEM, snprintf(why, sizeof why, "daemon out of memory committing the catalogue");
-    for (struct durable_job *j = batch; rc == 0 && j; j = j->next)
-        if (j->result == 0 && (j->kind == JOB_WRITE || j->kind == JOB_DROP))
-            ops[nops++] = (struct persist_op){
-                .kind = j->kind == JOB_WRITE ? PERSIST_BIND : PERSIST_DROP,
-                .name = j->name, .name_len = j->name_len, .entry = j->entry};
+    /* One transaction: the binds (inline bytes included), drops and inline repairs of the batch.
+     * A file repair needs no catalogue change; its entry is already right. */
+    for (struct durable_job *j = batch; rc == 0 && j; j = j->next) {
+        if (j->result != 0 || !(j->kind == JOB_WRITE || j->kind == JOB_DROP || writes_inline(j)))
+            continue;
+        ops[nops++] = (struct persist_op){
+            .kind = j->kind == JOB_DROP ? PERSIST_DROP
+                    : j->kind == JOB_REWRITE ? PERSIST_REBIND : PERSIST_BIND,
+            .name = j->name, .name_len = j->name_len, .entry = j->entry, .data = j->data,
+            .meta = j->meta};
+    }
     if (rc == 0 && nops)
         rc = persist_commit(p, ops, nops, why, sizeof why);
     free(ops);
@@ -182,11 +204,11 @@ static void write_batch(persist_t *p, struct durable_job *batch)
     for (struct durable_job *j = batch; j; j = j->next) {
         /* A rewritten file is whole and its entry was committed long ago: it stays. */
         if (j->result != 0 || j->kind == JOB_SYNC || j->kind == JOB_QUARANTINE ||
-            j->kind == JOB_REWRITE)
+            (writes_file(j) && j->kind == JOB_REWRITE))
             continue;
         j->result = rc;
         snprintf(j->detail, sizeof j->detail, "%s", why);
-        if (j->kind == JOB_WRITE)
+        if (writes_file(j))
             persist_remove_object(p, j->entry.id);
     }
 }
@@ -292,8 +314,10 @@ static void complete_write(struct durable *d, struct durable_job *j)
     struct object *obj = j->obj;
     d->pending_writes--;
     if (j->acknowledged) {
-        if (j->result == 0)
+        if (j->result == 0) {
+            obj->inline_copy = j->entry.inline_copy;
             store_set_on_disk(store, obj, j->entry.checksum);
+        }
         else
             store_clear_on_disk(store, obj);   /* a failed rewrite took the old file too */
         /* Its client was told already: the log is the only place left to say it. */
@@ -342,6 +366,7 @@ static void complete_write(struct durable *d, struct durable_job *j)
         return;
     }
     obj->created_ns = j->entry.sealed_ns;
+    obj->inline_copy = j->entry.inline_copy;
     store_set_on_disk(store, obj, j->entry.checksum);
     send_held_reply(j, 0, NULL);
 }
@@ -545,8 +570,11 @@ static void preload_one(struct restore_pass *rp, struct object *obj, const struc
         return;
     }
     char problem[512];
-    int rc = persist_read_object(rp->d->persist, e, s->arena.data + obj->data_offset,
-                                 s->arena.data + obj->meta_offset, problem, sizeof problem);
+    void *payload = s->arena.data + obj->data_offset, *meta = s->arena.data + obj->meta_offset;
+    int rc = e->inline_copy
+                 ? persist_read_inline(rp->d->persist, obj->name, obj->name_len, e, payload, meta,
+                                       problem, sizeof problem)
+                 : persist_read_object(rp->d->persist, e, payload, meta, problem, sizeof problem);
     if (rc == 0) {
         rp->loaded++;
         rp->loaded_bytes += e->size + e->meta_size;
@@ -573,7 +601,8 @@ static int restore_entry(void *ctx, const char *name, size_t len, const struct p
 {
     struct restore_pass *rp = ctx;
     struct server *s = rp->d->server;
-    if (!rp->nfiles || !bsearch(&e->id, rp->files, rp->nfiles, sizeof *rp->files, compare_u64))
+    if (!e->inline_copy &&
+        (!rp->nfiles || !bsearch(&e->id, rp->files, rp->nfiles, sizeof *rp->files, compare_u64)))
         return note_missing(rp, name, len, e);
     struct object *obj;
     struct store_detail sd;
@@ -586,6 +615,7 @@ static int restore_entry(void *ctx, const char *name, size_t len, const struct p
             log_warn("durable '%.*s' is not listed: %s", (int)len, name, sd.text);
         return 0;
     }
+    obj->inline_copy = e->inline_copy != 0;
     rp->listed++;
     rp->listed_bytes += e->size + e->meta_size;
     if (rp->preload)
@@ -775,6 +805,7 @@ void durable_repair(struct server *s, struct object *obj, const char *problem)
     if (j) {
         j->entry.checksum = obj->checksum;
         j->entry.sealed_ns = obj->created_ns;
+        j->entry.inline_copy = obj->inline_copy;
         list_append(&d->staged, j);
     }
     store_forget(s->store, obj);

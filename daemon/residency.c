@@ -46,6 +46,8 @@ struct io_job {
     struct object *obj;             /* LOAD, SPILL: loop side only */
     struct persist_entry entry;     /* id, sizes and (LOAD) the checksum to check */
     int from_spill;                 /* LOAD: the copy is in the spill area, not objects/ */
+    const char *name;               /* LOAD of an inline copy: the object's (held: it stays) */
+    size_t name_len;
     void *payload, *meta;           /* LOAD, SPILL: the object's bytes in the arena */
     int result;                     /* 0 or a negative errno, with detail */
     char detail[512];
@@ -90,11 +92,15 @@ static void run_job(persist_t *p, struct io_job *j)
 {
     switch (j->kind) {
     case IO_LOAD:
-        j->result = j->from_spill
-                        ? persist_read_spill(p, &j->entry, j->payload, j->meta, j->detail,
-                                             sizeof j->detail)
-                        : persist_read_object(p, &j->entry, j->payload, j->meta, j->detail,
-                                              sizeof j->detail);
+        if (j->from_spill)
+            j->result = persist_read_spill(p, &j->entry, j->payload, j->meta, j->detail,
+                                           sizeof j->detail);
+        else if (j->entry.inline_copy)
+            j->result = persist_read_inline(p, j->name, j->name_len, &j->entry, j->payload,
+                                            j->meta, j->detail, sizeof j->detail);
+        else
+            j->result = persist_read_object(p, &j->entry, j->payload, j->meta, j->detail,
+                                            sizeof j->detail);
         break;
     case IO_SPILL:
         j->result = persist_write_spill(p, j->entry.id, j->payload, j->entry.size, j->meta,
@@ -359,6 +365,9 @@ void residency_get(struct server *s, struct conn *c, uint32_t seq, int64_t timeo
     }
     j->obj = obj;
     j->from_spill = obj->spilled;
+    j->entry.inline_copy = obj->inline_copy && !obj->spilled;
+    j->name = obj->name;
+    j->name_len = obj->name_len;
     load_attach(c, j, seq, timeout_ms);
     submit(r, j);
 }

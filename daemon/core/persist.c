@@ -35,11 +35,38 @@ struct persist {
     size_t map_size;
 };
 
-/* The value stored under a name; a version word first so a later layout can be told apart. */
-struct catalogue_value {
-    uint32_t version, reserved;
-    struct persist_entry entry;
+/* The value stored under a name: a version word first so a later layout can be told apart, then
+ * flags, the entry, and for an inline object its payload and metadata right after. */
+struct stored_entry {
+    uint64_t id, size, meta_size, checksum;
+    int64_t sealed_ns;
 };
+struct catalogue_value {
+    uint32_t version, flags;
+    struct stored_entry entry;
+};
+#define VALUE_INLINE 1u
+
+/* The entry in val, and where its inline bytes are (NULL when it has a file). -1 for a value of
+ * another layout, which is skipped, never misread. */
+static int decode_value(const MDB_val *val, struct persist_entry *e, const uint8_t **bytes)
+{
+    struct catalogue_value v;
+    if (val->mv_size < sizeof v)
+        return -1;
+    memcpy(&v, val->mv_data, sizeof v);
+    const int has_bytes = (v.flags & VALUE_INLINE) != 0;
+    if (v.version != CATALOGUE_VERSION ||
+        (has_bytes && (v.entry.size > PERSIST_INLINE_MAX ||
+                       v.entry.meta_size > PERSIST_INLINE_MAX)) ||
+        val->mv_size != sizeof v + (has_bytes ? v.entry.size + v.entry.meta_size : 0))
+        return -1;
+    *e = (struct persist_entry){v.entry.id, v.entry.size, v.entry.meta_size, v.entry.checksum,
+                                v.entry.sealed_ns, (uint32_t)has_bytes};
+    if (bytes)
+        *bytes = has_bytes ? (const uint8_t *)val->mv_data + sizeof v : NULL;
+    return 0;
+}
 
 static int say(char *why, size_t whylen, int err, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -265,6 +292,8 @@ static void sum_stream_block(struct sum_stream *st, const unsigned char *q)
 
 static void sum_stream_add(struct sum_stream *st, const unsigned char *q, size_t n)
 {
+    if (n == 0)
+        return;   /* q may be NULL (no metadata) */
     st->len += n;
     if (st->carried) {
         size_t take = 32 - st->carried < n ? 32 - st->carried : n;
@@ -511,6 +540,43 @@ int persist_read_object(persist_t *p, const struct persist_entry *e, void *paylo
     return read_checked(p, p->objects_fd, "objects", e, payload, meta, why, whylen);
 }
 
+int persist_read_inline(persist_t *p, const char *name, size_t name_len,
+                        const struct persist_entry *e, void *payload, void *meta, char *why,
+                        size_t whylen)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(p->env, NULL, MDB_RDONLY, &txn);
+    if (rc != 0)
+        return say(why, whylen, lmdb_error(rc), "cannot read the catalogue in %s: %s", p->dir,
+                   mdb_strerror(rc));
+    MDB_val key = {.mv_size = name_len, .mv_data = (void *)name}, val;
+    struct persist_entry found;
+    const uint8_t *bytes = NULL;
+    rc = mdb_get(txn, p->dbi, &key, &val);
+    if (rc == MDB_NOTFOUND)
+        rc = say(why, whylen, ENOENT, "%.*s: no catalogue entry", (int)name_len, name);
+    else if (rc != 0)
+        rc = say(why, whylen, lmdb_error(rc), "%.*s: cannot read its catalogue entry: %s",
+                 (int)name_len, name, mdb_strerror(rc));
+    else if (decode_value(&val, &found, &bytes) != 0 || found.id != e->id || !bytes)
+        rc = say(why, whylen, ENOENT, "%.*s: the catalogue names another object now",
+                 (int)name_len, name);
+    else if (found.size != e->size || found.meta_size != e->meta_size)
+        rc = say(why, whylen, EBADMSG, "%.*s: torn catalogue entry", (int)name_len, name);
+    else if (persist_object_checksum(bytes, e->size, bytes + e->size, e->meta_size) !=
+             e->checksum)
+        rc = say(why, whylen, EBADMSG, "%.*s: checksum mismatch in its catalogue entry",
+                 (int)name_len, name);
+    else {
+        if (e->size)
+            memcpy(payload, bytes, e->size);
+        if (e->meta_size)
+            memcpy(meta, bytes + e->size, e->meta_size);
+    }
+    mdb_txn_abort(txn);
+    return rc;
+}
+
 /* ---- the spill area ------------------------------------------------------------------------- */
 
 int persist_write_spill(persist_t *p, uint64_t id, const void *data, uint64_t size,
@@ -582,12 +648,7 @@ static int lookup(MDB_txn *txn, MDB_dbi dbi, const char *name, size_t len,
     int rc = mdb_get(txn, dbi, &key, &val);
     if (rc != 0)
         return rc;
-    struct catalogue_value v;
-    if (val.mv_size != sizeof v)
-        return MDB_CORRUPTED;
-    memcpy(&v, val.mv_data, sizeof v);
-    *e = v.entry;
-    return 0;
+    return decode_value(&val, e, NULL) == 0 ? 0 : MDB_CORRUPTED;
 }
 
 static int apply_ops(persist_t *p, MDB_txn *txn, const struct persist_op *ops, size_t n,
@@ -601,14 +662,25 @@ static int apply_ops(persist_t *p, MDB_txn *txn, const struct persist_op *ops, s
         if (found != 0 && found != MDB_NOTFOUND && found != MDB_CORRUPTED)
             return found;
         int rc;
-        if (op->kind == PERSIST_BIND) {
-            struct catalogue_value v = {.version = CATALOGUE_VERSION, .entry = op->entry};
-            MDB_val val = {.mv_size = sizeof v, .mv_data = &v};
+        if (op->kind == PERSIST_REBIND && (found != 0 || old.id != op->entry.id))
+            continue;   /* replaced or dropped meanwhile: nothing to repair any more */
+        if (op->kind == PERSIST_BIND || op->kind == PERSIST_REBIND) {
+            const struct persist_entry *e = &op->entry;
+            struct catalogue_value v = {
+                .version = CATALOGUE_VERSION, .flags = e->inline_copy ? VALUE_INLINE : 0,
+                .entry = {e->id, e->size, e->meta_size, e->checksum, e->sealed_ns}};
+            MDB_val val = {.mv_size = sizeof v + (e->inline_copy ? e->size + e->meta_size : 0)};
             /* The replaced id's file stays: its object may still be read back in memory until
              * the loop unbinds it, whose DROP then removes it (or, after a crash, the orphan
              * sweep at start). */
-            if ((rc = mdb_put(txn, p->dbi, &key, &val, 0)) != 0)
+            if ((rc = mdb_put(txn, p->dbi, &key, &val, MDB_RESERVE)) != 0)
                 return rc;
+            unsigned char *at = val.mv_data;
+            memcpy(at, &v, sizeof v);
+            if (e->inline_copy && e->size)
+                memcpy(at + sizeof v, op->data, e->size);
+            if (e->inline_copy && e->meta_size)
+                memcpy(at + sizeof v + e->size, op->meta, e->meta_size);
         } else {
             if (found == 0 && old.id == op->entry.id &&
                 (rc = mdb_del(txn, p->dbi, &key, NULL)) != 0)
@@ -688,19 +760,16 @@ int persist_list(persist_t *p, char ***names_out, struct persist_entry **entries
     MDB_val key, val;
     for (int op = MDB_FIRST; err == 0 && mdb_cursor_get(cur, &key, &val, op) == 0;
          op = MDB_NEXT) {
-        struct catalogue_value v;
+        struct persist_entry e;
         /* An entry of another layout is skipped, never misread. */
-        if (val.mv_size != sizeof v || n == cap)
-            continue;
-        memcpy(&v, val.mv_data, sizeof v);
-        if (v.version != CATALOGUE_VERSION)
+        if (n == cap || decode_value(&val, &e, NULL) != 0)
             continue;
         names[n] = strndup(key.mv_data, key.mv_size);
         if (!names[n]) {
             err = -ENOMEM;
             break;
         }
-        entries[n++] = v.entry;
+        entries[n++] = e;
     }
     mdb_cursor_close(cur);
     mdb_txn_abort(txn);
@@ -736,13 +805,10 @@ int persist_foreach(persist_t *p,
     MDB_val key, val;
     int stop = 0;
     for (int op = MDB_FIRST; !stop && mdb_cursor_get(cur, &key, &val, op) == 0; op = MDB_NEXT) {
-        struct catalogue_value v;
+        struct persist_entry e;
         /* An entry of another layout is skipped, never misread. */
-        if (val.mv_size != sizeof v)
-            continue;
-        memcpy(&v, val.mv_data, sizeof v);
-        if (v.version == CATALOGUE_VERSION)
-            stop = fn(ctx, key.mv_data, key.mv_size, &v.entry);
+        if (decode_value(&val, &e, NULL) == 0)
+            stop = fn(ctx, key.mv_data, key.mv_size, &e);
     }
     mdb_cursor_close(cur);
     mdb_txn_abort(txn);
@@ -793,12 +859,46 @@ int persist_object_files(persist_t *p, uint64_t **ids_out, size_t *n_out, char *
     return 0;
 }
 
+/* An inline object's bytes as they are, into corrupt/ID: moved aside, not deleted. */
+static int copy_inline_aside(persist_t *p, const char *name, const struct persist_entry *e,
+                             char *why, size_t whylen)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(p->env, NULL, MDB_RDONLY, &txn);
+    if (rc != 0)
+        return say(why, whylen, lmdb_error(rc), "cannot read the catalogue in %s: %s", p->dir,
+                   mdb_strerror(rc));
+    MDB_val key = {.mv_size = strlen(name), .mv_data = (void *)name}, val;
+    struct persist_entry found;
+    const uint8_t *bytes = NULL;
+    rc = 0;
+    if (mdb_get(txn, p->dbi, &key, &val) == 0 && decode_value(&val, &found, &bytes) == 0 &&
+        found.id == e->id && bytes) {
+        char file[32];
+        object_file_name(e->id, file, sizeof file);
+        int fd = openat(p->corrupt_fd, file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+        if (fd < 0 || write_all(fd, bytes, found.size + found.meta_size) != 0 || fsync(fd) != 0)
+            rc = say(why, whylen, errno, "cannot copy '%s' to %s/corrupt/%s: %s", name, p->dir,
+                     file, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+    }
+    mdb_txn_abort(txn);
+    return rc;
+}
+
 int persist_quarantine(persist_t *p, const char *name, const struct persist_entry *e, char *why,
                        size_t whylen)
 {
+    if (e->inline_copy) {
+        int rc = copy_inline_aside(p, name, e, why, whylen);
+        if (rc != 0)
+            return rc;
+    }
     char file[32];
     object_file_name(e->id, file, sizeof file);
-    if (renameat(p->objects_fd, file, p->corrupt_fd, file) != 0 && errno != ENOENT)
+    if (!e->inline_copy && renameat(p->objects_fd, file, p->corrupt_fd, file) != 0 &&
+        errno != ENOENT)
         return say(why, whylen, errno, "cannot move %s/objects/%s to %s/corrupt/: %s", p->dir,
                    file, p->dir, strerror(errno));
     fsync(p->corrupt_fd);

@@ -27,20 +27,29 @@ struct persist_entry {
     uint64_t size, meta_size;
     uint64_t checksum;          /* persist_object_checksum of payload and metadata */
     int64_t sealed_ns;
+    uint32_t inline_copy;       /* the bytes live inside the catalogue entry, not in a file */
 };
+
+/* Objects whose payload and metadata together are at most this many bytes live inside their
+ * catalogue entry: a batch of them costs one LMDB commit, where files would cost an fsync each
+ * and an inode and a block each (docs/architecture.md, "Durable objects"). */
+#define PERSIST_INLINE_MAX (16u * 1024u)
 
 /* One change of a catalogue transaction. BIND sets name -> entry (replacing whatever the name
  * had, whose file stays); DROP removes the name only while it still names entry.id, so a drop
  * queued for an object a newer bind already replaced changes nothing, and after the commit
  * removes entry.id's file in any case: the daemon drops an id exactly when its object has lost
  * its name, and no sooner, since until then a get may still read the file. */
-enum persist_op_kind { PERSIST_BIND, PERSIST_DROP };
+enum persist_op_kind { PERSIST_BIND, PERSIST_DROP, PERSIST_REBIND };
 struct persist_op {
     enum persist_op_kind kind;
     const char *name;
     size_t name_len;
     struct persist_entry entry;
+    const void *data, *meta;    /* BIND, REBIND of an entry.inline_copy: its bytes */
 };
+/* REBIND writes an entry again (a repair of an inline object) only while the name still names
+ * entry.id: never does it bring back an object replaced meanwhile. */
 
 /* Open (creating what is missing) the data directory dir: its subdirectories and the LMDB
  * environment, clearing readers left by a dead process. 0, or a negative errno with the reason in
@@ -102,9 +111,14 @@ int persist_list(persist_t *p, char ***names, struct persist_entry **entries, si
                  char *why, size_t whylen);
 void persist_entries_free(char **names, struct persist_entry *entries, size_t n);
 
-/* Read e's file into payload (e->size bytes) and meta (e->meta_size bytes) and verify its length
- * and checksum. 0; -ENOENT when the file is missing; -EBADMSG when it is torn or corrupt; another
+/* Read e's bytes into payload (e->size bytes) and meta (e->meta_size bytes) and verify their
+ * length and checksum: from its file, or for an e->inline_copy from the catalogue entry of name
+ * (persist_read_inline; any thread, a read transaction of its own). 0; -ENOENT when the file is
+ * missing or the name no longer names e->id; -EBADMSG when it is torn or corrupt; another
  * negative errno on a read error; why says which. */
+int persist_read_inline(persist_t *p, const char *name, size_t name_len,
+                        const struct persist_entry *e, void *payload, void *meta, char *why,
+                        size_t whylen);
 int persist_read_object(persist_t *p, const struct persist_entry *e, void *payload, void *meta,
                         char *why, size_t whylen);
 

@@ -47,6 +47,7 @@ struct object {
     unsigned loading : 1;       /* being read back into memory (holds a block and a hold) */
     unsigned spilling : 1;      /* being written to the spill area (in memory, readable) */
     unsigned spill_failed : 1;  /* its spill failed once: not chosen again */
+    unsigned inline_copy : 1;   /* its durable copy is inside its catalogue entry, not a file */
     struct store_client *owner; /* UNSEALED only */
     struct object *owner_prev, *owner_next;
     uint64_t checksum;          /* persist_object_checksum of the copy on disk, when on_disk */

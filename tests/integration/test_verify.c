@@ -200,7 +200,10 @@ static void test_damage_reported_and_repaired(void **state)
         payload[i] = (char)(i * 7);
     assert_int_equal(shmstore_put(c, "v/one", payload, sizeof payload, "m", 1, SHMSTORE_PERSIST),
                      0);
-    assert_int_equal(shmstore_put(c, "v/two", payload, 1000, NULL, 0, SHMSTORE_PERSIST), 0);
+    /* Above PERSIST_INLINE_MAX (16 KiB), so it has a file to damage. */
+    assert_int_equal(shmstore_put(c, "v/two", payload, 20000, NULL, 0, SHMSTORE_PERSIST), 0);
+    /* A small one lives inside the catalogue: verified there. */
+    assert_int_equal(shmstore_put(c, "v/small", payload, 1000, NULL, 0, SHMSTORE_PERSIST), 0);
     assert_int_equal(shmstore_sync(c), 0);
 
     shmstore_object_status st;
@@ -212,8 +215,8 @@ static void test_damage_reported_and_repaired(void **state)
     shmstore_verify_result r;
     assert_int_equal(shmstore_verify(c, collect, &ps, &r), 0);
     assert_true(r.data_dir == 1);
-    assert_true(r.objects == 2);
-    assert_true(r.bytes == sizeof payload + 1 + 1000);
+    assert_true(r.objects == 3);
+    assert_true(r.bytes == sizeof payload + 1 + 20000 + 1000);
     assert_true(r.problems == 0);
     assert_int_equal(ps.count, 0);
 
