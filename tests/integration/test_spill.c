@@ -4,7 +4,7 @@
  * must return the right bytes, pinned objects never move and the store never holds more than its
  * capacity; lazy restore after a restart, with many concurrent gets of one object; preload;
  * `spill = no`; spilled objects gone after a restart; a client killed while its put waits for
- * room.
+ * room; `persist = all`.
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -575,6 +575,41 @@ static void test_spill_on_a_full_disk(void **state)
     remove_data_dir();
 }
 
+/* persist = all: every object is durable without the flag, and back after a crash. */
+static void test_persist_all(void **state)
+{
+    (void)state;
+    make_data_dir();
+    char conf[128];
+    write_config("persist = all\ndurability = sync\n", conf, sizeof conf);
+    struct test_daemon d;
+    assert_int_equal(harness_start(&d, ARENA, "--no-reserve", "-d", data_dir, "-c", conf, NULL),
+                     0);
+    shmstore_client *c;
+    assert_int_equal(shmstore_connect(d.socket, &c), 0);
+    static unsigned char buf[40000];
+    fill(7, buf, sizeof buf);
+    assert_int_equal(shmstore_put(c, "plain", buf, sizeof buf, NULL, 0, 0), 0);
+    assert_int_equal(shmstore_put(c, "tiny", "abc", 3, "m", 1, 0), 0);
+    shmstore_object_status st;
+    assert_int_equal(shmstore_status(c, "plain", &st), 0);
+    assert_int_equal(st.durable, 1);
+    shmstore_close(c);
+    harness_kill(&d);
+    assert_int_equal(harness_respawn(&d, "--no-reserve", "-d", data_dir, "-c", conf, NULL), 0);
+    assert_int_equal(shmstore_connect(d.socket, &c), 0);
+    shmstore_object obj;
+    assert_int_equal(shmstore_get(c, "plain", 0, &obj), 0);
+    assert_true(obj.size == sizeof buf && same_bytes(7, obj.data, obj.size));
+    shmstore_release(c, &obj);
+    assert_int_equal(shmstore_get(c, "tiny", 0, &obj), 0);
+    assert_true(obj.size == 3 && memcmp(obj.data, "abc", 3) == 0 && obj.meta_size == 1);
+    shmstore_release(c, &obj);
+    shmstore_close(c);
+    assert_int_equal(harness_stop(&d), 0);
+    remove_data_dir();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -587,6 +622,7 @@ int main(void)
         cmocka_unit_test(test_fragmented_arena),
         cmocka_unit_test(test_replace_while_reading_back),
         cmocka_unit_test(test_spill_on_a_full_disk),
+        cmocka_unit_test(test_persist_all),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
