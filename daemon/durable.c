@@ -31,7 +31,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,6 +39,7 @@
 #include "conn.h"
 #include "humansize.h"
 #include "log.h"
+#include "loopwake.h"
 #include "persist.h"
 #include "residency.h"
 #include "server.h"
@@ -90,8 +90,7 @@ struct durable {
     uint64_t pending_writes;        /* loop only: WRITE jobs made and not yet completed */
     uint64_t held_bytes;            /* loop only: memory of acknowledged jobs not yet done */
     uint64_t held_limit;            /* beyond it, seals take the sync path */
-    int event_fd;
-    struct event *done_event;
+    struct loopwake loop_wake;      /* the thread wakes the loop with it */
 };
 
 static void list_append(struct job_list *l, struct durable_job *j)
@@ -246,9 +245,7 @@ static void *writer_main(void *arg)
         write_batch(d->persist, batch.head);
         pthread_mutex_lock(&d->lock);
         list_splice(&d->done, &batch);
-        uint64_t one = 1;
-        /* The counter only wakes the loop; a full counter is already a wake-up. */
-        (void)!write(d->event_fd, &one, sizeof one);
+        loopwake_signal(&d->loop_wake);
     }
     pthread_mutex_unlock(&d->lock);
     return NULL;
@@ -375,8 +372,7 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
     struct durable *d = arg;
-    uint64_t count;
-    (void)!read(fd, &count, sizeof count);
+    loopwake_clear(fd);
     pthread_mutex_lock(&d->lock);
     struct job_list done = d->done;
     d->done.head = d->done.tail = NULL;
@@ -674,7 +670,7 @@ int durable_start(struct server *s, char *why, size_t whylen)
         return -1;
     }
     d->server = s;
-    d->event_fd = -1;
+    d->loop_wake.fd = -1;
     d->async = s->opts->durability == DURABILITY_ASYNC;
     d->flush_ms = s->opts->flush_interval_ms;
     d->held_limit = s->arena.data_bytes / 4;
@@ -689,16 +685,8 @@ int durable_start(struct server *s, char *why, size_t whylen)
     if (persist_open(s->opts->data_dir, &d->persist, why, whylen) != 0 ||
         restore_all(d, why, whylen) != 0)
         return -1;   /* server_stop calls durable_stop */
-    d->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (d->event_fd < 0) {
-        snprintf(why, whylen, "cannot make an eventfd: %s", strerror(errno));
+    if (loopwake_open(&d->loop_wake, s->base, on_done, d, why, whylen) != 0)
         return -1;
-    }
-    d->done_event = event_new(s->base, d->event_fd, EV_READ | EV_PERSIST, on_done, d);
-    if (!d->done_event || event_add(d->done_event, NULL) != 0) {
-        snprintf(why, whylen, "cannot set up the event loop");
-        return -1;
-    }
     int rc = pthread_create(&d->thread, NULL, writer_main, d);
     if (rc != 0) {
         snprintf(why, whylen, "cannot start the writer thread: %s", strerror(rc));
@@ -739,10 +727,7 @@ void durable_stop(struct server *s)
     free_list(d, d->done.head);
     free_list(d, d->queue.head);
     free_list(d, d->staged.head);
-    if (d->done_event)
-        event_free(d->done_event);
-    if (d->event_fd >= 0)
-        close(d->event_fd);
+    loopwake_close(&d->loop_wake);
     persist_close(d->persist);
     pthread_mutex_destroy(&d->lock);
     pthread_cond_destroy(&d->wake);

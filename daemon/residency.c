@@ -21,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -32,6 +31,7 @@
 #include "humansize.h"
 #include "idmap.h"
 #include "log.h"
+#include "loopwake.h"
 #include "persist.h"
 #include "server.h"
 #include "shmstore.h"
@@ -69,8 +69,7 @@ struct residency {
     pthread_cond_t wake;
     struct io_list queue, done;     /* under lock */
     int stopping;                   /* under lock */
-    int event_fd;
-    struct event *done_event;
+    struct loopwake loop_wake;      /* the thread wakes the loop with it */
     id_map loads;                   /* object id -> its LOAD job, while one runs */
     struct conn *stalled;           /* requests waiting for room */
     uint64_t spills, spill_bytes, restores, restore_bytes;
@@ -130,8 +129,7 @@ static void *io_main(void *arg)
         run_job(r->persist, j);
         pthread_mutex_lock(&r->lock);
         list_append(&r->done, j);
-        uint64_t one = 1;
-        (void)!write(r->event_fd, &one, sizeof one);   /* a full counter is a wake-up too */
+        loopwake_signal(&r->loop_wake);
     }
     pthread_mutex_unlock(&r->lock);
     return NULL;
@@ -427,8 +425,7 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
     struct residency *r = arg;
-    uint64_t count;
-    (void)!read(fd, &count, sizeof count);
+    loopwake_clear(fd);
     pthread_mutex_lock(&r->lock);
     struct io_job *j = r->done.head;
     r->done.head = r->done.tail = NULL;
@@ -481,21 +478,13 @@ int residency_start(struct server *s, char *why, size_t whylen)
     }
     r->server = s;
     r->persist = p;
-    r->event_fd = -1;
+    r->loop_wake.fd = -1;
     r->loads = (id_map)ID_MAP_INIT;
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->wake, NULL);
     s->residency = r;
-    r->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (r->event_fd < 0) {
-        snprintf(why, whylen, "cannot make an eventfd: %s", strerror(errno));
+    if (loopwake_open(&r->loop_wake, s->base, on_done, r, why, whylen) != 0)
         return -1;
-    }
-    r->done_event = event_new(s->base, r->event_fd, EV_READ | EV_PERSIST, on_done, r);
-    if (!r->done_event || event_add(r->done_event, NULL) != 0) {
-        snprintf(why, whylen, "cannot set up the event loop");
-        return -1;
-    }
     int rc = pthread_create(&r->thread, NULL, io_main, r);
     if (rc != 0) {
         snprintf(why, whylen, "cannot start the I/O thread: %s", strerror(rc));
@@ -532,10 +521,7 @@ void residency_stop(struct server *s)
     }
     free_jobs(r, r->done.head);
     free_jobs(r, r->queue.head);
-    if (r->done_event)
-        event_free(r->done_event);
-    if (r->event_fd >= 0)
-        close(r->event_fd);
+    loopwake_close(&r->loop_wake);
     id_map_clear(&r->loads);
     pthread_mutex_destroy(&r->lock);
     pthread_cond_destroy(&r->wake);
