@@ -87,11 +87,13 @@ typedef enum shmstore_errno {
 
 /* Flag of shmstore_put and shmstore_create: rebind the name if it is taken. */
 #define SHMSTORE_REPLACE 1u
-/* Flag of shmstore_put and shmstore_create: the object is durable. Its seal (or the put) answers
- * only once its payload, metadata and catalogue entry are on disk in the daemon's data
- * directory, and it is back, with its id, after the daemon restarts. Needs a daemon started with
- * a data directory (shmstored -d DIR): without one the call fails with SHMSTORE_EINVAL, never
- * silently making a transient object. */
+/* Flag of shmstore_put and shmstore_create: the object is durable: kept in the daemon's data
+ * directory and back, with its id, after the daemon restarts. Under the daemon's durability =
+ * sync its seal (or the put) answers only once payload, metadata and catalogue entry are on
+ * disk; under async (the default) at once, and it is on disk within flush_interval or when a
+ * later shmstore_sync() returns. Needs a daemon started with a data directory (shmstored -d
+ * DIR): without one the call fails with SHMSTORE_EINVAL, never silently making a transient
+ * object. */
 #define SHMSTORE_PERSIST 2u
 /* timeout_ms of shmstore_get: wait without limit. 0 means do not wait. */
 #define SHMSTORE_WAIT_FOREVER (-1)

@@ -754,6 +754,19 @@ static PyObject *Client_info(ClientObject *self, PyObject *Py_UNUSED(ignored))
 #undef U
 }
 
+static PyObject *Client_sync(ClientObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (client_enter(self) < 0)
+        return NULL;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = shmstore_sync(self->c);
+    Py_END_ALLOW_THREADS
+    if (client_leave(self, rc) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyObject *Client_ping(ClientObject *self, PyObject *Py_UNUSED(ignored))
 {
     if (client_enter(self) < 0)
@@ -791,6 +804,8 @@ static PyMethodDef Client_methods[] = {
      "list(pattern=None) -> list of stat dicts of names matching the glob pattern."},
     {"info", (PyCFunction)Client_info, METH_NOARGS, "info() -> dict of store-wide figures."},
     {"ping", (PyCFunction)Client_ping, METH_NOARGS, "ping(): one round trip to the daemon."},
+    {"sync", (PyCFunction)Client_sync, METH_NOARGS,
+     "sync(): wait until every durable object stored or deleted before is on disk."},
     {"close", (PyCFunction)Client_close, METH_NOARGS,
      "close(): refuse further calls; the connection closes once no got or created buffer is "
      "alive."},

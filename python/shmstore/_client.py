@@ -223,6 +223,13 @@ class Client:
         """One round trip to the daemon; raises ConnectionLost if it is gone."""
         self._c.ping()
 
+    def sync(self):
+        """Wait until every durable object (persist=True) stored, replaced or deleted before this
+        call, by any client, is on the daemon's disk. Under the daemon's default durability
+        (async) a durable put answers before its write; after sync() it survives a crash.
+        Returns at once on a daemon without a data directory."""
+        self._c.sync()
+
     def __contains__(self, name):
         """True if an object is bound to name now (a stat, without pinning)."""
         try:

@@ -74,6 +74,28 @@ class DurableTest(unittest.TestCase):
                 self.assertEqual(bytes(client.namespace("ns").get("blob")), b"namespaced bytes")
                 self.assertNotIn("transient", client)
 
+    def test_sync_under_async_durability(self):
+        # The daemon's default, durability = async: a put answers before its write; sync()
+        # returns once it is on disk, so it survives a SIGKILL right after.
+        store = shmstore.serve(memory="16M", data_dir=self.data_dir)
+        try:
+            with store.connect() as client:
+                client.put("weights", np.arange(10_000, dtype=np.float32), persist=True)
+                client.put("gone", b"deleted before the sync", persist=True)
+                client.delete("gone")
+                client.sync()
+        finally:
+            kill_hard(store)
+        with shmstore.serve(memory="16M", data_dir=self.data_dir) as store:
+            with store.connect() as client:
+                np.testing.assert_array_equal(client.get("weights"),
+                                              np.arange(10_000, dtype=np.float32))
+                self.assertNotIn("gone", client)
+        # Without a data directory there is nothing to wait for.
+        with shmstore.serve(memory="16M") as store:
+            with store.connect() as client:
+                client.sync()
+
     def test_persist_without_data_dir_says_how_to_fix_it(self):
         with shmstore.serve(memory="16M") as store:
             with store.connect() as client:
