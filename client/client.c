@@ -840,6 +840,14 @@ static void prefault_for_write(struct arena_map *a, uint8_t *p, size_t size)
 
 /* ---- object calls -------------------------------------------------------------------------- */
 
+/* The wire's flags of a put or create. */
+static uint32_t wire_flags(unsigned flags)
+{
+    return (flags & SHMSTORE_REPLACE ? SHM_FLAG_REPLACE : 0) |
+           (flags & SHMSTORE_PERSIST ? SHM_FLAG_PERSIST : 0) |
+           (flags & SHMSTORE_NO_EVICT ? SHM_FLAG_NO_EVICT : 0);
+}
+
 static int create_locked(shmstore_client *c, const char *name, size_t name_len, size_t size,
                          const void *meta, size_t meta_size, unsigned flags, void **data_out,
                          uint64_t *id_out)
@@ -851,8 +859,7 @@ static int create_locked(shmstore_client *c, const char *name, size_t name_len, 
     req.u.create.name = bytes_of(name, name_len);
     req.u.create.size = size;
     req.u.create.meta = bytes_of(meta, meta_size);
-    req.u.create.flags = (flags & SHMSTORE_REPLACE ? SHM_FLAG_REPLACE : 0) |
-                         (flags & SHMSTORE_PERSIST ? SHM_FLAG_PERSIST : 0);
+    req.u.create.flags = wire_flags(flags);
     struct shm_reply rep;
     rc = call(c, &req, &rep, NULL);
     if (rc)
@@ -920,8 +927,7 @@ int shmstore_put(shmstore_client *c, const char *name, const void *data, size_t 
         req.u.put.name = bytes_of(name, name_len);
         req.u.put.data = bytes_of(data, size);
         req.u.put.meta = bytes_of(meta, meta_size);
-        req.u.put.flags = (flags & SHMSTORE_REPLACE ? SHM_FLAG_REPLACE : 0) |
-                          (flags & SHMSTORE_PERSIST ? SHM_FLAG_PERSIST : 0);
+        req.u.put.flags = wire_flags(flags);
         struct shm_reply rep;
         return end(c, call(c, &req, &rep, NULL));
     }

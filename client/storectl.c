@@ -28,7 +28,7 @@ enum exit_status { EXIT_OK = 0, EXIT_REFUSED = 1, EXIT_USAGE = 2, EXIT_UNREACHAB
 /* getopt values of the options that have no letter: above every char, so that option_error can
  * tell a long option from an unknown letter by optopt alone. */
 enum long_only_option {
-    OPT_META = 256, OPT_REPLACE, OPT_PERSIST, OPT_TIMEOUT, OPT_PATTERN, OPT_JSON, OPT_PROMETHEUS, OPT_VERSION
+    OPT_META = 256, OPT_REPLACE, OPT_PERSIST, OPT_NO_EVICT, OPT_TIMEOUT, OPT_PATTERN, OPT_JSON, OPT_PROMETHEUS, OPT_VERSION
 };
 
 static const char usage_text[] =
@@ -37,10 +37,11 @@ static const char usage_text[] =
     "\n"
     "Commands:\n"
     "  ping                                 check that the daemon answers\n"
-    "  put NAME [FILE|-] [--meta TEXT] [--replace] [--persist]\n"
+    "  put NAME [FILE|-] [--meta TEXT] [--replace] [--persist] [--no-evict]\n"
     "                                       store FILE (or stdin) under NAME (--persist:\n"
     "                                       durable: kept on the daemon's disk across\n"
-    "                                       restarts)\n"
+    "                                       restarts; --no-evict: never deleted by the\n"
+    "                                       daemon's evict = lru)\n"
     "  get NAME [-o FILE] [--timeout WAIT]  write the payload to stdout or FILE; wait up to\n"
     "                                       WAIT for it: milliseconds, or 500ms, 30s, 5m, 1h\n"
     "                                       (-1: forever)\n"
@@ -340,6 +341,7 @@ static int cmd_put(int argc, char **argv)
         {"meta", required_argument, NULL, OPT_META},
         {"replace", no_argument, NULL, OPT_REPLACE},
         {"persist", no_argument, NULL, OPT_PERSIST},
+        {"no-evict", no_argument, NULL, OPT_NO_EVICT},
         {NULL, 0, NULL, 0},
     };
     const char *meta = NULL;
@@ -352,11 +354,14 @@ static int cmd_put(int argc, char **argv)
             flags |= SHMSTORE_REPLACE;
         else if (opt == OPT_PERSIST)
             flags |= SHMSTORE_PERSIST;
+        else if (opt == OPT_NO_EVICT)
+            flags |= SHMSTORE_NO_EVICT;
         else
             return option_error("put", opt, argv);
     }
     if (argc - optind < 1 || argc - optind > 2)
-        return usage_error("usage: storectl put NAME [FILE|-] [--meta TEXT] [--replace] [--persist]");
+        return usage_error("usage: storectl put NAME [FILE|-] [--meta TEXT] [--replace] [--persist] "
+                           "[--no-evict]");
     const char *name = argv[optind];
     const char *source = argc - optind == 2 ? argv[optind + 1] : "-";
     int fd = strcmp(source, "-") == 0 ? STDIN_FILENO : open(source, O_RDONLY | O_CLOEXEC);

@@ -168,7 +168,8 @@ static int store_flags(struct conn *c, const struct shm_request *req, uint32_t w
                        unsigned *flags)
 {
     *flags = (wire & SHM_FLAG_REPLACE ? STORE_REPLACE : 0) |
-             (wire & SHM_FLAG_PERSIST ? STORE_PERSIST : 0);
+             (wire & SHM_FLAG_PERSIST ? STORE_PERSIST : 0) |
+             (wire & SHM_FLAG_NO_EVICT ? STORE_NO_EVICT : 0);
     if (c->server->opts->persist_all && c->server->durable)
         *flags |= STORE_PERSIST;   /* persist = all */
     if ((wire & SHM_FLAG_PERSIST) && !c->server->durable) {

@@ -217,13 +217,15 @@ enum room residency_make_room(struct server *s, struct conn *c, uint64_t size,
 {
     struct residency *r = s->residency;
     const uint64_t bytes = store_object_bytes(size, meta_size);
-    /* Without a data directory nothing can leave; beyond the whole arena nothing would help.
-     * The store's own ENOSPC detail stands. */
-    if (!r || bytes > s->arena.data_bytes)
+    const int can_delete = s->opts->evict_lru;
+    /* Without a data directory nothing can leave but what evict = lru deletes; beyond the whole
+     * arena nothing would help. Otherwise the store's own ENOSPC detail stands. */
+    if ((!r && !can_delete) || bytes > s->arena.data_bytes)
         return ROOM_NONE;
     struct object *chosen[SPILL_BATCH];
     size_t n = 0;
-    int rc = store_make_room(s->store, bytes, s->opts->spill, chosen, SPILL_BATCH, &n, d);
+    int rc = store_make_room(s->store, bytes, r && s->opts->spill, can_delete, chosen,
+                             r ? SPILL_BATCH : 0, &n, d);
     if (rc == 0)
         return ROOM_MADE;
     if (rc != STORE_ROOM_PENDING)

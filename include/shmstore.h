@@ -95,6 +95,10 @@ typedef enum shmstore_errno {
  * DIR): without one the call fails with SHMSTORE_EINVAL, never silently making a transient
  * object. */
 #define SHMSTORE_PERSIST 2u
+/* Flag of shmstore_put and shmstore_create: a daemon in cache mode (evict = lru) never deletes
+ * this object to make room. Durable objects never are either. Without evict = lru it changes
+ * nothing. */
+#define SHMSTORE_NO_EVICT 4u
 /* timeout_ms of shmstore_get: wait without limit. 0 means do not wait. */
 #define SHMSTORE_WAIT_FOREVER (-1)
 /* Longest name, in bytes. Names are UTF-8 without NUL or control characters; '/' is allowed. */

@@ -72,6 +72,7 @@ enum shm_msg_type {
 /* Flags of PUT and CREATE; the same bits as the public SHMSTORE_REPLACE and SHMSTORE_PERSIST. */
 #define SHM_FLAG_REPLACE 1u
 #define SHM_FLAG_PERSIST 2u
+#define SHM_FLAG_NO_EVICT 4u
 
 /* A byte string inside a decoded body (not NUL-terminated). */
 struct shm_bytes {

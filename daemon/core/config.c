@@ -39,6 +39,11 @@ static const struct config_word durabilities[] = {
     {"sync", DURABILITY_SYNC}, {"async", DURABILITY_ASYNC}, {NULL, 0},
 };
 
+/* evict: what a full store may delete; the value is struct options' evict_lru. */
+static const struct config_word evict_modes[] = {
+    {"none", 0}, {"lru", 1}, {NULL, 0},
+};
+
 /* persist: which objects are durable; the value is struct options' persist_all. */
 static const struct config_word persist_modes[] = {
     {"flagged", 0}, {"all", 1}, {NULL, 0},
@@ -97,6 +102,14 @@ const struct config_row config_rows[] = {
             "written to a spill area in the data directory first; a get brings them back. "
             "Spilled objects do not survive a restart (the spill area is emptied at start). "
             "With no, only durable objects make room."},
+    {.key = "evict", .type = CONFIG_ENUM, FIELD(evict_lru), .default_text = "none",
+     .words = evict_modes,
+     .help = "what a full store may delete to make room: none, or lru (cache mode)",
+     .doc = "lru: when a create does not fit and nothing more can leave memory (or be spilled), "
+            "unpinned transient objects are deleted, least recently used first, as Redis's "
+            "allkeys-lru does. Durable objects and those put with SHMSTORE_NO_EVICT (storectl "
+            "put --no-evict) are never deleted, nor are pinned ones. none: such a create fails "
+            "with ENOSPC."},
     {.key = "log_level", .type = CONFIG_ENUM, FIELD(log_level), .default_text = "info",
      .words = log_levels, .reloadable = 1,
      .flag = "log-level", .metavar = "LEVEL",

@@ -43,6 +43,8 @@ struct options {
                                       * without a data directory. 0: persist = flagged (default) */
     int preload;                     /* preload = yes: restart reads every durable object back
                                       * at once, not on its first get (default no) */
+    int evict_lru;                   /* evict = lru: a full store deletes unpinned transient
+                                      * objects, least recently used first (cache mode) */
     int spill;                       /* spill = yes (the default): a full arena writes unpinned
                                       * transient objects to disk; means nothing without a data
                                       * directory */

@@ -57,6 +57,7 @@ struct store {
     uint64_t disk_objects, disk_bytes, disk_only_objects;
     uint64_t spilling_bytes;                /* of objects being spilled now */
     uint64_t evictions;
+    uint64_t evicted_deletions;             /* evict = lru */
     uint64_t holds;                         /* pins of no client's (store_hold) */
 };
 
@@ -473,6 +474,7 @@ int store_create(store_t *s, struct store_client *cl, const char *name, size_t n
     obj->state = OBJECT_UNSEALED;
     obj->replace = replace != 0;
     obj->persist = (flags & STORE_PERSIST) != 0;
+    obj->no_evict = (flags & STORE_NO_EVICT) != 0;
     obj->created_ns = now_ns();
 
     e = entry_find_or_add(s, name, name_len);
@@ -785,20 +787,41 @@ static void describe_holders(const store_t *s, int can_spill, char *buf, size_t 
                  can_spill ? "" : " (spill is off)");
 }
 
-/* Whether obj may be chosen to leave memory: already on disk, or spillable. */
-static int may_leave(const struct object *obj, int can_spill)
+/* Whether obj may be chosen to leave memory: already on disk, spillable, or deletable. */
+static int may_leave(const struct object *obj, int can_spill, int can_delete)
 {
-    return obj->on_disk || (can_spill && !obj->spill_failed);
+    return obj->on_disk || (can_spill && !obj->spill_failed) ||
+           (can_delete && !obj->persist && !obj->no_evict);
 }
 
-int store_make_room(store_t *s, uint64_t bytes, int can_spill, struct object **spill, size_t max,
-                    size_t *n, struct store_detail *d)
+static void entry_unbind_sealed(store_t *s, struct name_entry *e);
+
+/* evict = lru: delete unpinned transient objects, least recently used first, until a block of
+ * `bytes` is free. 1 when it is. */
+static int delete_for_room(store_t *s, uint64_t bytes)
+{
+    for (struct object *obj = s->lru_head, *next;
+         obj && alloc_largest_free(s->alloc) < bytes; obj = next) {
+        next = obj->lru_next;
+        if (obj->persist || obj->no_evict)
+            continue;
+        struct name_entry *e = entry_find(s, obj->name, obj->name_len);
+        if (!e || e->sealed != obj)
+            continue;
+        s->evicted_deletions++;
+        entry_unbind_sealed(s, e);   /* unpinned: freed now */
+    }
+    return alloc_largest_free(s->alloc) >= bytes;
+}
+
+int store_make_room(store_t *s, uint64_t bytes, int can_spill, int can_delete,
+                    struct object **spill, size_t max, size_t *n, struct store_detail *d)
 {
     *n = 0;
     /* If even everything that may leave, with what is free, could not hold it, nothing moves. */
     uint64_t could_free = alloc_free(s->alloc) + s->spilling_bytes;
     for (const struct object *obj = s->lru_head; obj && could_free < bytes; obj = obj->lru_next)
-        if (may_leave(obj, can_spill))
+        if (may_leave(obj, can_spill, can_delete))
             could_free += alloc_block_size(obj->block);
     if (could_free >= bytes) {
         /* On-disk objects first: leaving costs them nothing. */
@@ -829,6 +852,8 @@ int store_make_room(store_t *s, uint64_t bytes, int can_spill, struct object **s
         }
         if (*n > 0 || s->spilling_bytes > 0)
             return STORE_ROOM_PENDING;
+        if (can_delete && delete_for_room(s, bytes))
+            return 0;
     }
     char asked[HUMAN_SIZE_MAX], avail[HUMAN_SIZE_MAX], why[400];
     describe_holders(s, can_spill, why, sizeof why);
@@ -893,6 +918,11 @@ void store_set_spill_free_hook(store_t *s, void (*hook)(void *ctx, uint64_t id),
 {
     s->spill_free_hook = hook;
     s->spill_free_ctx = ctx;
+}
+
+uint64_t store_evicted_deletions(const store_t *s)
+{
+    return s->evicted_deletions;
 }
 
 uint64_t store_spilling_bytes(const store_t *s)

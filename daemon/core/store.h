@@ -48,6 +48,7 @@ struct object {
     unsigned spilling : 1;      /* being written to the spill area (in memory, readable) */
     unsigned spill_failed : 1;  /* its spill failed once: not chosen again */
     unsigned inline_copy : 1;   /* its durable copy is inside its catalogue entry, not a file */
+    unsigned no_evict : 1;      /* created with STORE_NO_EVICT: evict = lru never deletes it */
     struct store_client *owner; /* UNSEALED only */
     struct object *owner_prev, *owner_next;
     uint64_t checksum;          /* persist_object_checksum of the copy on disk, when on_disk */
@@ -101,6 +102,7 @@ struct store_detail {
 /* Flags of store_create and store_put. */
 #define STORE_REPLACE 1u   /* rebind a taken name at seal (SHMSTORE_REPLACE) */
 #define STORE_PERSIST 2u   /* durable (SHMSTORE_PERSIST): sealed with store_seal_begin/finish */
+#define STORE_NO_EVICT 4u  /* never deleted by evict = lru (SHMSTORE_NO_EVICT) */
 
 /* The bytes of an object's block: the payload, then the metadata at the next 64-byte boundary. */
 uint64_t store_object_bytes(uint64_t size, uint64_t meta_size);
@@ -180,8 +182,13 @@ void store_clear_on_disk(store_t *s, struct object *obj);
  * STORE_ROOM_PENDING with *n == 0 when spills already under way may make the room. Only when
  * nothing more can leave: SHMSTORE_ENOSPC, the detail saying what is pinned. */
 #define STORE_ROOM_PENDING 1
-int store_make_room(store_t *s, uint64_t bytes, int can_spill, struct object **spill, size_t max,
-                    size_t *n, struct store_detail *d);
+/* can_delete (evict = lru): when nothing more can leave or be spilled, unpinned transient
+ * objects not made with STORE_NO_EVICT are deleted, least recently used first, until the block
+ * is free (0). */
+int store_make_room(store_t *s, uint64_t bytes, int can_spill, int can_delete,
+                    struct object **spill, size_t max, size_t *n, struct store_detail *d);
+/* Objects evict = lru deleted, since start. */
+uint64_t store_evicted_deletions(const store_t *s);
 /* The spill of obj finished: ok, its copy (with checksum) is in the spill area, and obj leaves
  * memory unless a client pinned it meanwhile. Drops the hold. Returns 1 when the spill file is of
  * no use (the spill failed, or obj was deleted meanwhile) and the caller should remove it. */

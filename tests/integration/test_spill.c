@@ -4,7 +4,7 @@
  * must return the right bytes, pinned objects never move and the store never holds more than its
  * capacity; lazy restore after a restart, with many concurrent gets of one object; preload;
  * `spill = no`; spilled objects gone after a restart; a client killed while its put waits for
- * room; `persist = all`.
+ * room; `persist = all`; cache mode (`evict = lru`).
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -610,6 +610,62 @@ static void test_persist_all(void **state)
     remove_data_dir();
 }
 
+/* evict = lru without a data directory (cache mode): puts three times the arena all succeed;
+ * the least recently used transient objects are deleted, pinned and NO_EVICT ones stay. */
+static void test_cache_mode(void **state)
+{
+    (void)state;
+    make_data_dir();   /* for the config file only: this daemon has no data directory */
+    char conf[128];
+    write_config("evict = lru\n", conf, sizeof conf);
+    struct test_daemon d;
+    assert_int_equal(harness_start(&d, ARENA, "--no-reserve", "-c", conf, NULL), 0);
+    shmstore_client *c;
+    assert_int_equal(shmstore_connect(d.socket, &c), 0);
+    static unsigned char buf[OBJECT_BYTES];
+    fill(1000, buf, sizeof buf);
+    assert_int_equal(shmstore_put(c, "keep", buf, sizeof buf, NULL, 0, SHMSTORE_NO_EVICT), 0);
+    fill(1001, buf, sizeof buf);
+    assert_int_equal(shmstore_put(c, "held", buf, sizeof buf, NULL, 0, 0), 0);
+    shmstore_object held;
+    assert_int_equal(shmstore_get(c, "held", 0, &held), 0);
+    const unsigned n = 3 * ARENA_BYTES / OBJECT_BYTES;
+    char name[64];
+    for (unsigned i = 0; i < n; i++) {
+        fill(i, buf, sizeof buf);
+        snprintf(name, sizeof name, "c/%u", i);
+        if (shmstore_put(c, name, buf, sizeof buf, NULL, 0, 0) != 0)
+            fail_msg("put %s: %s", name, shmstore_errmsg(c));
+    }
+    shmstore_object obj;
+    assert_int_equal(shmstore_get(c, "c/0", 0, &obj), SHMSTORE_ENOTFOUND);
+    for (unsigned i = n - 8; i < n; i++) {
+        snprintf(name, sizeof name, "c/%u", i);
+        assert_int_equal(shmstore_get(c, name, 0, &obj), 0);
+        assert_true(same_bytes(i, obj.data, obj.size));
+        shmstore_release(c, &obj);
+    }
+    assert_int_equal(shmstore_get(c, "keep", 0, &obj), 0);
+    assert_true(same_bytes(1000, obj.data, obj.size));
+    shmstore_release(c, &obj);
+    assert_true(same_bytes(1001, held.data, held.size));
+    shmstore_release(c, &held);
+    /* Everything left is NO_EVICT: a put that needs more than the free space fails clearly. */
+    assert_int_equal(shmstore_delete_matching(c, "c/*", NULL), 0);
+    assert_int_equal(shmstore_delete(c, "held"), 0);
+    unsigned kept = 0;
+    int rc = 0;
+    for (; rc == 0 && kept < 64; kept++) {
+        fill(2000 + kept, buf, sizeof buf);
+        snprintf(name, sizeof name, "pinned-down/%u", kept);
+        rc = shmstore_put(c, name, buf, sizeof buf, NULL, 0, SHMSTORE_NO_EVICT);
+    }
+    assert_int_equal(rc, SHMSTORE_ENOSPC);
+    shmstore_close(c);
+    assert_int_equal(harness_stop(&d), 0);
+    remove_data_dir();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -623,6 +679,7 @@ int main(void)
         cmocka_unit_test(test_replace_while_reading_back),
         cmocka_unit_test(test_spill_on_a_full_disk),
         cmocka_unit_test(test_persist_all),
+        cmocka_unit_test(test_cache_mode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

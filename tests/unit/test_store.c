@@ -2032,7 +2032,7 @@ static void test_make_room_evicts_on_disk_objects_first(void **state)
     for (int i = 0; i < count; i += 2)
         store_set_on_disk(f->s, objs[i], 100 + (uint64_t)i);
     assert_int_equal(get_s(f, 1, "o0", &pinned), 0);
-    assert_int_equal(store_make_room(f->s, size, 1, spill, 8, &n, &d), 0);
+    assert_int_equal(store_make_room(f->s, size, 1, 0, spill, 8, &n, &d), 0);
     assert_int_equal(n, 0);
     /* The least recently used object on disk went (o2: o0 is pinned), nothing else. */
     assert_int_equal(object_location(objs[0]), LOCATION_BOTH);
@@ -2044,13 +2044,13 @@ static void test_make_room_evicts_on_disk_objects_first(void **state)
     /* The room taken, more asked: the next on-disk object goes, never a transient one. */
     struct object *o;
     assert_int_equal(create_s(f, 0, "new", size, NULL, 0, &o), 0);
-    assert_int_equal(store_make_room(f->s, size, 0, spill, 8, &n, &d), 0);
+    assert_int_equal(store_make_room(f->s, size, 0, 0, spill, 8, &n, &d), 0);
     assert_int_equal(object_location(objs[4]), LOCATION_DISK);
     assert_int_equal(object_location(objs[1]), LOCATION_MEMORY);
     assert_int_equal(object_location(objs[0]), LOCATION_BOTH);   /* pinned: never moves */
     /* Two contiguous blocks' worth: no single run of on-disk objects holds it, and nothing
      * transient may be spilled: ENOSPC, and the pinned one is named. */
-    assert_int_equal(store_make_room(f->s, size * 2, 0, spill, 8, &n, &d), SHMSTORE_ENOSPC);
+    assert_int_equal(store_make_room(f->s, size * 2, 0, 0, spill, 8, &n, &d), SHMSTORE_ENOSPC);
     assert_non_null(strstr(d.text, "'o0'"));
     assert_int_equal(abort_s(f, 0, o->id), 0);
     assert_int_equal(release_s(f, 1, pinned->id), 0);
@@ -2067,26 +2067,26 @@ static void test_make_room_spills_transient_objects(void **state)
     int count = fill(f, "t", size, 0, objs, 64);
     assert_int_equal(get_s(f, 1, "t0", &pinned), 0);
     /* Without spill nothing can leave: ENOSPC, saying what is pinned. */
-    assert_int_equal(store_make_room(f->s, size, 0, spill, 8, &n, &d), SHMSTORE_ENOSPC);
+    assert_int_equal(store_make_room(f->s, size, 0, 0, spill, 8, &n, &d), SHMSTORE_ENOSPC);
     assert_non_null(strstr(d.text, "1 objects"));
     assert_non_null(strstr(d.text, "'t0'"));
     /* With spill: the least recently used unpinned one is chosen, held, still readable. */
-    assert_int_equal(store_make_room(f->s, size, 1, spill, 8, &n, &d), STORE_ROOM_PENDING);
+    assert_int_equal(store_make_room(f->s, size, 1, 0, spill, 8, &n, &d), STORE_ROOM_PENDING);
     assert_int_equal(n, 1);
     assert_ptr_equal(spill[0], objs[1]);
     assert_true(objs[1]->spilling);
     assert_sound(f->s);
     /* Asked again while that spill runs: wait for it, choose nothing more. */
-    assert_int_equal(store_make_room(f->s, size, 1, spill + 1, 7, &n, &d), STORE_ROOM_PENDING);
+    assert_int_equal(store_make_room(f->s, size, 1, 0, spill + 1, 7, &n, &d), STORE_ROOM_PENDING);
     assert_int_equal(n, 0);
     /* Done: it leaves memory, its copy is a spill file. */
     assert_int_equal(store_spill_done(f->s, objs[1], 1, 42), 0);
     assert_int_equal(object_location(objs[1]), LOCATION_DISK);
     assert_true(objs[1]->spilled);
     assert_int_equal(objs[1]->checksum, 42);
-    assert_int_equal(store_make_room(f->s, size, 1, spill, 8, &n, &d), 0);
+    assert_int_equal(store_make_room(f->s, size, 1, 0, spill, 8, &n, &d), 0);
     /* A spill that a get overtakes: the object stays (both), the file is kept. */
-    assert_int_equal(store_make_room(f->s, 2 * size, 1, spill, 8, &n, &d), STORE_ROOM_PENDING);
+    assert_int_equal(store_make_room(f->s, 2 * size, 1, 0, spill, 8, &n, &d), STORE_ROOM_PENDING);
     assert_true(n >= 1);
     struct object *got;
     assert_int_equal(get_s(f, 2, spill[0]->name, &got), 0);
@@ -2104,6 +2104,46 @@ static void test_make_room_spills_transient_objects(void **state)
     assert_sound(f->s);
 }
 
+/* evict = lru: unpinned transient objects are deleted, least recently used first; pinned,
+ * durable and NO_EVICT ones stay. */
+static void test_make_room_deletes_in_cache_mode(void **state)
+{
+    struct fixture *f = *state;
+    struct object *objs[64], *spill[1], *pinned, *o;
+    struct store_detail d;
+    size_t n;
+    const uint64_t size = ARENA_SIZE / 8;
+    int count = fill(f, "c", size, 0, objs, 64);
+    assert_true(count >= 6);
+    /* c0 pinned, c1 NO_EVICT (made so by hand here), c2 durable: the oldest three stay. */
+    assert_int_equal(get_s(f, 1, "c0", &pinned), 0);
+    objs[1]->no_evict = 1;
+    objs[2]->persist = 1;
+    uint64_t before = store_evicted_deletions(f->s);
+    assert_int_equal(store_make_room(f->s, size, 0, 1, spill, 0, &n, &d), 0);
+    assert_int_equal(store_evicted_deletions(f->s), before + 1);
+    assert_null(lookup_s(f, "c3"));   /* the least recently used deletable one */
+    assert_non_null(lookup_s(f, "c0"));
+    assert_non_null(lookup_s(f, "c1"));
+    assert_non_null(lookup_s(f, "c2"));
+    assert_non_null(lookup_s(f, "c4"));
+    assert_sound(f->s);
+    /* More than all deletable objects could free: nothing is deleted, ENOSPC. */
+    assert_int_equal(create_s(f, 0, "new", size, NULL, 0, &o), 0);
+    before = store_evicted_deletions(f->s);
+    assert_int_equal(store_make_room(f->s, ARENA_SIZE, 0, 1, spill, 0, &n, &d),
+                     SHMSTORE_ENOSPC);
+    assert_int_equal(store_evicted_deletions(f->s), before);
+    assert_non_null(lookup_s(f, "c4"));
+    /* Without can_delete nothing is deleted either. */
+    assert_int_equal(store_make_room(f->s, size, 0, 0, spill, 0, &n, &d), SHMSTORE_ENOSPC);
+    assert_non_null(lookup_s(f, "c4"));
+    objs[2]->persist = 0;
+    assert_int_equal(abort_s(f, 0, o->id), 0);
+    assert_int_equal(release_s(f, 1, pinned->id), 0);
+    assert_sound(f->s);
+}
+
 static uint64_t freed_spill_id;
 static void record_spill_free(void *ctx, uint64_t id)
 {
@@ -2118,7 +2158,7 @@ static void test_spilled_object_freed_removes_its_file(void **state)
     struct store_detail d;
     size_t n;
     assert_int_equal(put_s(f, 0, "a", "payload", NULL, 0, &o), 0);
-    assert_int_equal(store_make_room(f->s, ARENA_SIZE, 1, spill, 1, &n, &d), STORE_ROOM_PENDING);
+    assert_int_equal(store_make_room(f->s, ARENA_SIZE, 1, 0, spill, 1, &n, &d), STORE_ROOM_PENDING);
     assert_ptr_equal(spill[0], o);
     assert_int_equal(store_spill_done(f->s, o, 1, 9), 0);
     store_set_spill_free_hook(f->s, record_spill_free, NULL);
@@ -2142,6 +2182,7 @@ int main(void)
         T(test_make_room_evicts_on_disk_objects_first),
         T(test_make_room_spills_transient_objects),
         T(test_spilled_object_freed_removes_its_file),
+        T(test_make_room_deletes_in_cache_mode),
         T(test_abort_frees_object_and_name),
         T(test_put_copies_data_and_meta),
         T(test_eexist_on_sealed_name),
