@@ -497,12 +497,11 @@ int residency_start(struct server *s, char *why, size_t whylen)
     return 0;
 }
 
-static void free_jobs(struct residency *r, struct io_job *j)
+/* At stop: their objects' holds die with the store, which is freed right after. */
+static void free_jobs(struct io_job *j)
 {
     while (j) {
         struct io_job *next = j->next;
-        /* Their objects' holds die with the store, which is freed right after. */
-        (void)r;
         free(j);
         j = next;
     }
@@ -521,8 +520,8 @@ void residency_stop(struct server *s)
         pthread_mutex_unlock(&r->lock);
         pthread_join(r->thread, NULL);
     }
-    free_jobs(r, r->done.head);
-    free_jobs(r, r->queue.head);
+    free_jobs(r->done.head);
+    free_jobs(r->queue.head);
     loopwake_close(&r->loop_wake);
     id_map_clear(&r->loads);
     pthread_mutex_destroy(&r->lock);

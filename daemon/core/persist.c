@@ -23,6 +23,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "humansize.h"
+
 #define CATALOGUE_VERSION 1u
 #define MAP_SIZE_START (1ull << 20)   /* doubled whenever a commit finds it full */
 #define IO_CHUNK (8u << 20)
@@ -358,12 +360,53 @@ static const char *disk_problem(int err)
     }
 }
 
+/* Write payload then metadata to fd, summing them (persist_object_checksum) as each piece is
+ * written, so the bytes are read once while cache-hot. No posix_fallocate first: on ext4 it made
+ * a 64 MiB durable put 2x slower (unwritten extents converted at fsync), and write() reports a
+ * full disk just as well. With writeback, each IO_CHUNK of payload is handed to the disk as soon
+ * as it is in the page cache, and the rest once the file is written
+ * (sync_file_range(SYNC_FILE_RANGE_WRITE) starts writeback and does not wait): the disk writes
+ * while the next chunk is copied, so a later fsync finds little left (a 256 MiB durable put went
+ * from 0.6 to 0.9 of write + one fsync, tests/bench durable.c). Only a hint: its errors surface
+ * at the fsync. 0 or a negative errno. */
+static int write_summed(int fd, const void *data, uint64_t size, const void *meta,
+                        uint64_t meta_size, uint64_t *checksum, int writeback)
+{
+    struct sum_stream sum;
+    sum_stream_init(&sum, 0);
+    int rc = 0;
+    const unsigned char *q = data;
+    uint64_t left = size, written = 0, started = 0;
+    while (rc == 0 && left > 0) {
+        size_t chunk = left > IO_CHUNK ? IO_CHUNK : (size_t)left;
+        for (size_t at = 0; rc == 0 && at < chunk; at += 1u << 20) {
+            size_t piece = chunk - at < (1u << 20) ? chunk - at : (1u << 20);
+            sum_stream_add(&sum, q + at, piece);
+            rc = write_all(fd, q + at, piece);
+        }
+        q += chunk;
+        left -= chunk;
+        written += chunk;
+        if (writeback && rc == 0 && chunk == IO_CHUNK) {
+            (void)sync_file_range(fd, (off_t)started, (off_t)(written - started),
+                                  SYNC_FILE_RANGE_WRITE);
+            started = written;
+        }
+    }
+    sum_stream_init(&sum, sum_stream_end(&sum));
+    sum_stream_add(&sum, meta, meta_size);
+    *checksum = sum_stream_end(&sum);
+    if (rc == 0)
+        rc = write_all(fd, meta, meta_size);
+    if (writeback && rc == 0)
+        (void)sync_file_range(fd, (off_t)started, 0, SYNC_FILE_RANGE_WRITE);
+    return rc;
+}
+
 int persist_write_object(persist_t *p, uint64_t id, const void *data, uint64_t size,
                          const void *meta, uint64_t meta_size, uint64_t *checksum, char *why,
                          size_t whylen)
 {
-    struct sum_stream sum;
-    sum_stream_init(&sum, 0);
     char name[32], temp[40];
     object_file_name(id, name, sizeof name);
     snprintf(temp, sizeof temp, "%s.tmp", name);
@@ -384,54 +427,15 @@ int persist_write_object(persist_t *p, uint64_t id, const void *data, uint64_t s
         return say(why, whylen, err, "%s: cannot create %s/objects/%s: %s", disk_problem(err),
                    p->dir, file, strerror(err));
     }
-    /* No posix_fallocate first: on ext4 it made a 64 MiB durable put 2x slower (unwritten
-     * extents converted at fsync), and write() reports a full disk just as well.
-     * Each IO_CHUNK of payload is handed to the disk as soon as it is in the page cache, and the
-     * rest once the file is written (sync_file_range(SYNC_FILE_RANGE_WRITE) starts writeback
-     * and does not wait): the disk writes while the next chunk is copied, so the fsync of
-     * persist_publish_object finds little left (a 256 MiB durable put went from 0.6 to 0.9 of
-     * write + one fsync, tests/bench durable.c), and the blocks of every file of a batch are
-     * allocated before the batch's first fsync. Only a hint: its errors surface at the fsync. */
-    int rc = 0;
-    const unsigned char *q = data;
-    uint64_t left = size, written = 0, started = 0;
-    while (rc == 0 && left > 0) {
-        size_t chunk = left > IO_CHUNK ? IO_CHUNK : (size_t)left;
-        for (size_t at = 0; rc == 0 && at < chunk; at += 1u << 20) {
-            size_t piece = chunk - at < (1u << 20) ? chunk - at : (1u << 20);
-            sum_stream_add(&sum, q + at, piece);
-            rc = write_all(fd, q + at, piece);
-        }
-        q += chunk;
-        left -= chunk;
-        written += chunk;
-        if (rc == 0 && chunk == IO_CHUNK) {
-            (void)sync_file_range(fd, (off_t)started, (off_t)(written - started),
-                                  SYNC_FILE_RANGE_WRITE);
-            started = written;
-        }
-    }
-    sum_stream_init(&sum, sum_stream_end(&sum));
-    sum_stream_add(&sum, meta, meta_size);
-    *checksum = sum_stream_end(&sum);
-    if (rc == 0)
-        rc = write_all(fd, meta, meta_size);
-    if (rc == 0)
-        (void)sync_file_range(fd, (off_t)started, 0, SYNC_FILE_RANGE_WRITE);
+    int rc = write_summed(fd, data, size, meta, meta_size, checksum, 1);
     if (close(fd) != 0 && rc == 0)
         rc = -errno;
     if (rc != 0) {
         unlinkat(p->objects_fd, file, 0);
-        double need = (double)(size + meta_size);
-        const char *unit = "bytes";
-        static const char *const units[] = {"KiB", "MiB", "GiB", "TiB"};
-        for (int u = 0; u < 4 && need >= 1024; u++) {
-            need /= 1024;
-            unit = units[u];
-        }
-        return say(why, whylen, rc, "%s: needed %llu bytes (%.1f %s) in %s: %s",
-                   disk_problem(-rc), (unsigned long long)(size + meta_size), need, unit,
-                   p->dir, strerror(-rc));
+        char need[HUMAN_SIZE_MAX];
+        return say(why, whylen, rc, "%s: needed %s in %s: %s", disk_problem(-rc),
+                   human_size_exact(size + meta_size, need, sizeof need), p->dir,
+                   strerror(-rc));
     }
     return 0;
 }
@@ -591,10 +595,8 @@ int persist_write_spill(persist_t *p, uint64_t id, const void *data, uint64_t si
         return say(why, whylen, err, "%s: cannot create %s/spill/%s: %s", disk_problem(err),
                    p->dir, name, strerror(err));
     }
-    *checksum = persist_object_checksum(data, size, meta, meta_size);
-    int rc = write_all(fd, data, size);
-    if (rc == 0)
-        rc = write_all(fd, meta, meta_size);
+    /* No writeback hint: a spill file matters only while its daemon lives, never synced. */
+    int rc = write_summed(fd, data, size, meta, meta_size, checksum, 0);
     if (close(fd) != 0 && rc == 0)
         rc = -errno;
     if (rc != 0) {
