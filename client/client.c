@@ -1076,6 +1076,7 @@ static void status_from_wire(const struct shm_object *o, int placed, shmstore_ob
 {
     memset(out, 0, sizeof *out);
     stat_from_wire(o, &out->stat);
+    out->owner_uid = SHMSTORE_OWNER_UNKNOWN;
     if (placed) {
         out->location = (o->location & SHM_LOCATION_MEMORY ? SHMSTORE_IN_MEMORY : 0) |
                         (o->location & SHM_LOCATION_DISK ? SHMSTORE_ON_DISK : 0);

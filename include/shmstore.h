@@ -158,6 +158,12 @@ typedef struct shmstore_store_info {
     uint64_t restores;           /* objects read back into memory from disk, since start */
     uint64_t restore_bytes;
     uint64_t evictions;          /* objects that left memory to make room, since start */
+    /* Added with the growing arena, eviction and time to live: */
+    uint64_t taken_bytes;        /* memory the daemon has taken from the system, in segments
+                                    (capacity_bytes is the most it may take) */
+    uint64_t segments;           /* segments it holds now */
+    uint64_t evicted_deletions;  /* objects evict = lru deleted, since start */
+    uint64_t expirations;        /* objects deleted when their time to live ran out */
 } shmstore_store_info;
 
 /* Where a sealed object's bytes are: bits of shmstore_object_status.location. */
@@ -175,7 +181,14 @@ typedef struct shmstore_object_status {
                                     is older than this field and does not say */
     uint32_t durable;            /* 1: made with SHMSTORE_PERSIST (or the daemon's persist = all):
                                     it survives a restart */
+    /* Added with quotas and time to live: */
+    uint32_t owner_uid;          /* the uid of the process that created it; SHMSTORE_OWNER_UNKNOWN
+                                    when the daemon is older than this field */
+    int64_t expires_ns;          /* when its time to live runs out, nanoseconds since the Unix
+                                    epoch; 0: it has none */
 } shmstore_object_status;
+
+#define SHMSTORE_OWNER_UNKNOWN 0xffffffffu
 
 /** Connect to a daemon.
  *

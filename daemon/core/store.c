@@ -52,6 +52,8 @@ struct store {
     void *unbind_ctx;
     void (*spill_free_hook)(void *ctx, uint64_t id);
     void *spill_free_ctx;
+    void (*event_hook)(void *ctx, enum store_event ev, const struct object *obj);
+    void *event_ctx;
     /* Residency: the eviction order, and what is on disk (sealed objects only). */
     struct object *lru_head, *lru_tail;     /* least recently used first */
     uint64_t disk_objects, disk_bytes, disk_only_objects;
@@ -637,6 +639,20 @@ void store_unhold(store_t *s, struct object *obj)
 {
     s->holds--;
     object_unpin(s, obj, 1);
+}
+
+void store_set_event_hook(store_t *s,
+                          void (*hook)(void *ctx, enum store_event ev, const struct object *obj),
+                          void *ctx)
+{
+    s->event_hook = hook;
+    s->event_ctx = ctx;
+}
+
+void store_emit_event(store_t *s, enum store_event ev, const struct object *obj)
+{
+    if (s->event_hook)
+        s->event_hook(s->event_ctx, ev, obj);
 }
 
 void store_set_unbind_hook(store_t *s, void (*hook)(void *ctx, const struct object *obj),

@@ -150,6 +150,24 @@ void store_unhold(store_t *s, struct object *obj);
 void store_set_unbind_hook(store_t *s, void (*hook)(void *ctx, const struct object *obj),
                            void *ctx);
 
+/* What happened to a sealed object, for the watch stream (docs/architecture.md, "Watch
+ * stream"). The hook runs synchronously inside the store call that caused the event, after the
+ * change: it may read obj (its name, id, size) but must not call back into the store. */
+enum store_event {
+    STORE_EVENT_SEALED,     /* bound to its name for the first time */
+    STORE_EVENT_REPLACED,   /* bound to its name, replacing another object */
+    STORE_EVENT_DELETED,    /* its name was unbound by a delete */
+    STORE_EVENT_EVICTED,    /* deleted by evict = lru to make room */
+    STORE_EVENT_EXPIRED,    /* deleted because its time to live ran out */
+    STORE_EVENT_SPILLED,    /* left memory; its bytes are on disk only */
+    STORE_EVENT_RESTORED,   /* read back into memory from disk */
+};
+void store_set_event_hook(store_t *s,
+                          void (*hook)(void *ctx, enum store_event ev, const struct object *obj),
+                          void *ctx);
+/* Tell the event hook, if any. For the store's own modules (and the daemon's expiry timer). */
+void store_emit_event(store_t *s, enum store_event ev, const struct object *obj);
+
 /* Restart: make a sealed durable object with the id, name, sizes, seal time and checksum a
  * catalogue gave, on disk only: its first get reads it back (store_load_begin). New ids start
  * above every restored one. */
