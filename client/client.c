@@ -46,6 +46,7 @@
 #include "idmap.h"
 #include "proto.h"
 #include "ring.h"
+#include "shmlayout.h"
 #include "sockpath.h"
 
 #define INPUT_CAP (SHM_FRAME_HEADER + SHM_FRAME_MAX)
@@ -53,13 +54,21 @@
 /* Granule of the record of which parts of the writable mapping have page tables already. */
 #define POPULATED_CHUNK (2u * 1024u * 1024u)
 
-struct arena_map {
+/* One segment of the arena as this handle maps it (proto/shmlayout.h), in the slot id % slots. */
+struct segment_map {
+    uint32_t id;
+    int fd;             /* the daemon's fd of it; -1 when the slot is empty */
     const uint8_t *ro;  /* PROT_READ mapping: what gets point into */
-    uint8_t *rw;        /* PROT_READ|PROT_WRITE mapping, made on first create; may be NULL */
+    uint8_t *rw;        /* PROT_READ|PROT_WRITE mapping, made on the first create in it */
     uint64_t *populated;/* one bit per POPULATED_CHUNK of rw whose page tables are filled */
-    uint64_t size;
-    dev_t dev;
+    uint64_t bytes;
+};
+
+struct arena_map {
+    const struct shm_arena_header *header;   /* the handshake's page, checked */
+    dev_t dev;          /* of the header's memfd: the same daemon after a fork or reconnect */
     ino_t ino;
+    struct segment_map *segments;   /* SHM_SEGMENT_SLOTS of them, allocated on first use */
 };
 
 struct shmstore_client {
@@ -67,7 +76,6 @@ struct shmstore_client {
     struct shmstore_client *prev_handle, *next_handle;   /* on all_handles */
     char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     int fd;                     /* -1 when disconnected */
-    int arena_fd;
     struct shm_release_ring *ring;  /* this connection's release ring, or NULL */
     int64_t spin_budget_ns;         /* see reply_spin_budget_ns */
     struct arena_map arena;
@@ -512,34 +520,67 @@ static int call(shmstore_client *c, struct shm_request *req, struct shm_reply *r
 
 /* ---- connecting ---------------------------------------------------------------------------- */
 
-static int map_arena(shmstore_client *c, int fd, uint64_t size)
+/* Forget every segment's mapping. unmap: also unmap them (their objects are all released);
+ * else leave the mappings in place, because pointers into an old daemon's arena may still be in
+ * use (see the top of this file). */
+static void segments_forget(struct arena_map *a, int unmap)
+{
+    if (!a->segments)
+        return;
+    for (uint32_t i = 0; i < SHM_SEGMENT_SLOTS; i++) {
+        struct segment_map *m = &a->segments[i];
+        if (m->fd < 0)
+            continue;
+        if (unmap && m->ro)
+            munmap((void *)m->ro, m->bytes);
+        if (unmap && m->rw)
+            munmap(m->rw, m->bytes);
+        close(m->fd);
+        free(m->populated);
+    }
+    free(a->segments);
+    a->segments = NULL;
+}
+
+static void segment_unmap(struct segment_map *m)
+{
+    if (m->ro)
+        munmap((void *)m->ro, m->bytes);
+    if (m->rw)
+        munmap(m->rw, m->bytes);
+    if (m->fd >= 0)
+        close(m->fd);
+    free(m->populated);
+    *m = (struct segment_map){.fd = -1};
+}
+
+static int map_header(shmstore_client *c, int fd, uint64_t size)
 {
     struct stat st;
-    if (fstat(fd, &st) != 0 || (uint64_t)st.st_size < size)
+    if (size < sizeof(struct shm_arena_header) || fstat(fd, &st) != 0 ||
+        (uint64_t)st.st_size < size)
         return set_error(c, SHMSTORE_EPROTO, "the arena fd from the daemon is not %llu bytes",
                          (unsigned long long)size);
-    if (c->arena.ro && c->arena.dev == st.st_dev && c->arena.ino == st.st_ino &&
-        c->arena.size == size)
-        return 0;   /* the same arena as before (after fork or reconnect): keep the mappings */
-    void *ro = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
-    if (ro == MAP_FAILED)
-        return set_error(c, SHMSTORE_ENOMEM, "cannot map the arena (%llu bytes): %s",
-                         (unsigned long long)size, strerror(errno));
+    if (c->arena.header && c->arena.dev == st.st_dev && c->arena.ino == st.st_ino)
+        return 0;   /* the same daemon as before (after fork or reconnect): keep the mappings */
+    void *p = mmap(NULL, sizeof(struct shm_arena_header), PROT_READ, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED)
+        return set_error(c, SHMSTORE_ENOMEM, "cannot map the arena's header: %s",
+                         strerror(errno));
     /* Trust nothing in the arena before its header says it is one, in a layout this build reads. */
-    const struct shm_arena_header *header = ro;
+    const struct shm_arena_header *header = p;
     if (shm_layout_check(&header->layout, SHM_ARENA_MAGIC, SHM_ARENA_LAYOUT_VERSION) != 0 ||
-        header->total_bytes != size || header->data_start != SHM_ARENA_DATA_START) {
+        header->segment_shift != SHM_SEGMENT_SHIFT || header->segment_slots != SHM_SEGMENT_SLOTS) {
         uint32_t magic = header->layout.magic, version = header->layout.version;
-        munmap(ro, size);
+        munmap(p, sizeof(struct shm_arena_header));
         return set_error(c, SHMSTORE_EPROTO,
                          "the daemon's arena has magic 0x%08x layout version %u; this library "
                          "reads magic 0x%08x version %u", magic, version, SHM_ARENA_MAGIC,
                          SHM_ARENA_LAYOUT_VERSION);
     }
-    /* An older arena's mappings are left in place on purpose: see the top of this file. */
-    c->arena.ro = ro;
-    c->arena.rw = NULL;
-    c->arena.size = size;
+    /* A new daemon: an older arena's mappings are left in place on purpose (top of this file). */
+    segments_forget(&c->arena, 0);
+    c->arena.header = header;
     c->arena.dev = st.st_dev;
     c->arena.ino = st.st_ino;
     return 0;
@@ -621,7 +662,9 @@ static int open_connection(shmstore_client *c)
     if (rc == 0 && arena_fd < 0)
         rc = set_error(c, SHMSTORE_EPROTO, "the daemon's handshake carried no arena fd");
     if (rc == 0)
-        rc = map_arena(c, arena_fd, rep.u.hello.arena_size);
+        rc = map_header(c, arena_fd, rep.u.hello.arena_size);
+    if (arena_fd >= 0)
+        close(arena_fd);   /* the mapping is what counts */
     if (rc == 0 && ring_fd >= 0) {
         /* Without a ring (mapping failed), releases simply travel as RELEASE frames. */
         void *ring = mmap(NULL, SHM_RING_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, ring_fd, 0);
@@ -636,14 +679,9 @@ static int open_connection(shmstore_client *c)
     if (ring_fd >= 0)
         close(ring_fd);
     if (rc) {
-        if (arena_fd >= 0)
-            close(arena_fd);
         drop_connection(c);
         return rc;
     }
-    if (c->arena_fd >= 0)
-        close(c->arena_fd);
-    c->arena_fd = arena_fd;
     c->client_id = rep.u.hello.client_id;
     return 0;
 }
@@ -662,7 +700,7 @@ int shmstore_connect(const char *socket_path, shmstore_client **out)
         free(c);
         return set_error(NULL, SHMSTORE_ENOMEM, "out of memory");
     }
-    c->fd = c->arena_fd = -1;
+    c->fd = -1;
     c->pins = (id_map)ID_MAP_INIT;
     c->spin_budget_ns = reply_spin_budget_ns();
     pthread_mutex_init(&c->lock, NULL);
@@ -700,13 +738,9 @@ void shmstore_close(shmstore_client *c)
     /* In a fork child that has not called yet, fd is already -1: the parent's connection is
      * the parent's, and only the parent's close ends it. */
     drop_connection(c);
-    if (c->arena_fd >= 0)
-        close(c->arena_fd);
-    if (c->arena.ro)
-        munmap((void *)c->arena.ro, c->arena.size);
-    if (c->arena.rw)
-        munmap(c->arena.rw, c->arena.size);
-    free(c->arena.populated);
+    segments_forget(&c->arena, 1);
+    if (c->arena.header)
+        munmap((void *)c->arena.header, sizeof(struct shm_arena_header));
     shm_buf_free(&c->out);
     free(c->list_page);
     free(c->in);
@@ -778,26 +812,91 @@ static struct shm_bytes bytes_of(const void *p, size_t n)
     return (struct shm_bytes){p ? p : (const void *)"", (uint32_t)n};
 }
 
-/* A range the daemon named must lie inside the arena before it becomes a pointer. */
-static int check_range(shmstore_client *c, uint64_t offset, uint64_t size)
+/* Map segment id, asking the daemon for it (MAP_SEGMENT), into its slot; segments the daemon
+ * no longer holds are unmapped on the way (they hold no object, so no pointer of ours). */
+static int map_segment(shmstore_client *c, uint32_t id, struct segment_map **out)
 {
-    if (offset > c->arena.size || size > c->arena.size - offset)
-        return set_error(c, SHMSTORE_EPROTO, "the daemon named bytes outside the arena");
+    struct arena_map *a = &c->arena;
+    if (!a->segments) {
+        a->segments = malloc(SHM_SEGMENT_SLOTS * sizeof *a->segments);
+        if (!a->segments)
+            return set_error(c, SHMSTORE_ENOMEM, "out of memory for the segment table");
+        for (uint32_t i = 0; i < SHM_SEGMENT_SLOTS; i++)
+            a->segments[i] = (struct segment_map){.fd = -1};
+    }
+    struct shm_request req = {.type = SHM_MSG_MAP_SEGMENT};
+    req.u.segment.id = id;
+    struct shm_reply rep;
+    int fds[HELLO_FDS] = {-1, -1};
+    int rc = call(c, &req, &rep, fds);
+    if (fds[1] >= 0)
+        close(fds[1]);
+    struct stat st;
+    if (rc == 0 && (fds[0] < 0 || rep.u.segment.id != id || rep.u.segment.bytes == 0 ||
+                    rep.u.segment.bytes > SHM_SEGMENT_BYTES_MAX || fstat(fds[0], &st) != 0 ||
+                    (uint64_t)st.st_size < rep.u.segment.bytes))
+        rc = set_error(c, SHMSTORE_EPROTO, "the daemon's answer for segment %u is not a "
+                       "segment of the size it says", (unsigned)id);
+    if (rc) {
+        if (fds[0] >= 0)
+            close(fds[0]);
+        return rc;
+    }
+    void *ro = mmap(NULL, rep.u.segment.bytes, PROT_READ, MAP_SHARED, fds[0], 0);
+    if (ro == MAP_FAILED) {
+        close(fds[0]);
+        return set_error(c, SHMSTORE_ENOMEM, "cannot map segment %u (%llu bytes): %s",
+                         (unsigned)id, (unsigned long long)rep.u.segment.bytes, strerror(errno));
+    }
+    /* Unmap what the daemon gave back: whatever sits in a slot under an id not in its list. */
+    const uint8_t *live = rep.u.segment.live.ptr;
+    uint32_t nlive = rep.u.segment.live.len / 4;
+    for (uint32_t slot = 0; slot < SHM_SEGMENT_SLOTS; slot++) {
+        struct segment_map *m = &a->segments[slot];
+        int held = 0;
+        for (uint32_t i = 0; m->fd >= 0 && i < nlive && !held; i++)
+            held = (uint32_t)live[4 * i] | (uint32_t)live[4 * i + 1] << 8 |
+                   (uint32_t)live[4 * i + 2] << 16 | (uint32_t)live[4 * i + 3] << 24;
+        if (m->fd >= 0 && !held)
+            segment_unmap(m);
+    }
+    struct segment_map *m = &a->segments[id % SHM_SEGMENT_SLOTS];
+    if (m->fd >= 0)
+        segment_unmap(m);   /* an older segment in the same slot: the daemon gave it back */
+    *m = (struct segment_map){.id = id, .fd = fds[0], .ro = ro, .bytes = rep.u.segment.bytes};
+    *out = m;
     return 0;
 }
 
-static int ensure_writable(shmstore_client *c)
+/* The mapping of the segment an address names, mapped now if this handle has not yet; EPROTO
+ * when the range is not inside it, so a confused daemon never yields a wild pointer. */
+static int segment_of(shmstore_client *c, uint64_t address, uint64_t size,
+                      struct segment_map **out)
 {
-    if (c->arena.rw)
+    const uint32_t id = SHM_ADDRESS_SEGMENT(address);
+    const uint64_t offset = SHM_ADDRESS_OFFSET(address);
+    struct segment_map *m = c->arena.segments ? &c->arena.segments[id % SHM_SEGMENT_SLOTS] : NULL;
+    int rc;
+    if ((!m || m->fd < 0 || m->id != id) && (rc = map_segment(c, id, &m)) != 0)
+        return rc;
+    if (offset > m->bytes || size > m->bytes - offset)
+        return set_error(c, SHMSTORE_EPROTO, "the daemon named bytes outside segment %u",
+                         (unsigned)id);
+    *out = m;
+    return 0;
+}
+
+static int ensure_writable(shmstore_client *c, struct segment_map *m)
+{
+    if (m->rw)
         return 0;
-    void *rw = mmap(NULL, c->arena.size, PROT_READ | PROT_WRITE, MAP_SHARED, c->arena_fd, 0);
+    void *rw = mmap(NULL, m->bytes, PROT_READ | PROT_WRITE, MAP_SHARED, m->fd, 0);
     if (rw == MAP_FAILED)
         return set_error(c, errno == EACCES ? SHMSTORE_EPERM : SHMSTORE_ENOMEM,
                          "cannot map the arena writable: %s", strerror(errno));
-    c->arena.rw = rw;
+    m->rw = rw;
     /* Without the record, puts still work; they only take page faults instead. */
-    free(c->arena.populated);
-    c->arena.populated = calloc((c->arena.size / POPULATED_CHUNK + 64) / 64, sizeof(uint64_t));
+    m->populated = calloc((m->bytes / POPULATED_CHUNK + 64) / 64, sizeof(uint64_t));
     return 0;
 }
 
@@ -805,7 +904,7 @@ static int ensure_writable(shmstore_client *c)
  * page (docs/architecture.md, "Processes and memory"). Page tables stay filled for the life of
  * the mapping, and walking them again costs a third of the copy itself, so each 2 MiB chunk is
  * populated once per mapping. Kernels without MADV_POPULATE_WRITE just take the faults. */
-static void prefault_for_write(struct arena_map *a, uint8_t *p, size_t size)
+static void prefault_for_write(struct segment_map *a, uint8_t *p, size_t size)
 {
 #ifdef MADV_POPULATE_WRITE
     if (size < 256 * 1024 || !a->populated)
@@ -823,8 +922,8 @@ static void prefault_for_write(struct arena_map *a, uint8_t *p, size_t size)
             run_end++;
         uint64_t start = chunk * POPULATED_CHUNK;
         uint64_t stop = (run_end + 1) * POPULATED_CHUNK;
-        if (stop > a->size)
-            stop = a->size;
+        if (stop > a->bytes)
+            stop = a->bytes;
         if (madvise(a->rw + start, stop - start, MADV_POPULATE_WRITE) != 0)
             return;
         for (; chunk <= run_end; chunk++)
@@ -848,28 +947,33 @@ static uint32_t wire_flags(unsigned flags)
            (flags & SHMSTORE_NO_EVICT ? SHM_FLAG_NO_EVICT : 0);
 }
 
+static int by_id_locked(shmstore_client *c, uint32_t type, uint64_t id);
+
 static int create_locked(shmstore_client *c, const char *name, size_t name_len, size_t size,
                          const void *meta, size_t meta_size, unsigned flags, void **data_out,
                          uint64_t *id_out)
 {
-    int rc = ensure_writable(c);
-    if (rc)
-        return rc;
     struct shm_request req = {.type = SHM_MSG_CREATE};
     req.u.create.name = bytes_of(name, name_len);
     req.u.create.size = size;
     req.u.create.meta = bytes_of(meta, meta_size);
     req.u.create.flags = wire_flags(flags);
     struct shm_reply rep;
-    rc = call(c, &req, &rep, NULL);
+    int rc = call(c, &req, &rep, NULL);
     if (rc)
         return rc;
-    rc = check_range(c, rep.u.create.data_offset, size);
-    if (rc)
-        return rc;
-    *data_out = c->arena.rw + rep.u.create.data_offset;
-    *id_out = rep.u.create.id;
-    prefault_for_write(&c->arena, *data_out, size);   /* the caller is about to fill it */
+    const uint64_t id = rep.u.create.id, address = rep.u.create.data_offset;
+    struct segment_map *m;
+    if ((rc = segment_of(c, address, size, &m)) != 0 || (rc = ensure_writable(c, m)) != 0) {
+        char why[sizeof last_error.text];
+        memcpy(why, last_error.text, sizeof why);
+        if (c->fd >= 0)
+            by_id_locked(c, SHM_MSG_ABORT, id);   /* it cannot be filled: give it back */
+        return set_error(c, rc, "%s", why);
+    }
+    *data_out = m->rw + SHM_ADDRESS_OFFSET(address);
+    *id_out = id;
+    prefault_for_write(m, *data_out, size);   /* the caller is about to fill it */
     return 0;
 }
 
@@ -976,22 +1080,27 @@ int shmstore_get(shmstore_client *c, const char *name, int timeout_ms, shmstore_
     rc = call(c, &req, &rep, NULL);
     if (rc)
         return end(c, rc);
-    const struct shm_object *o = &rep.u.object;
-    if ((rc = check_range(c, o->data_offset, o->size)) ||
-        (rc = check_range(c, o->meta_offset, o->meta_size))) {
-        drop_connection(c);   /* the daemon holds a pin we cannot honour: let it go with the link */
+    /* The reply's body is reused by a MAP_SEGMENT call: keep what is needed of it. */
+    const struct shm_object o = rep.u.object;
+    struct segment_map *m, *meta_m;
+    if ((rc = segment_of(c, o.data_offset, o.size, &m)) ||
+        (rc = segment_of(c, o.meta_offset, o.meta_size, &meta_m)) ||
+        (m != meta_m && (rc = set_error(c, SHMSTORE_EPROTO, "the daemon put an object's "
+                                        "metadata in another segment than its data")))) {
+        if (c->fd >= 0)
+            send_release(c, o.id);   /* a pin we cannot honour */
         return end(c, rc);
     }
     /* Remember the pin before anything can fail, so a release always matches the daemon. */
-    if (pin_count_add(c, o->id, 1) != 0) {
-        send_release(c, o->id);
+    if (pin_count_add(c, o.id, 1) != 0) {
+        send_release(c, o.id);
         return end(c, set_error(c, SHMSTORE_ENOMEM, "out of memory recording a pin"));
     }
-    out->data = c->arena.ro + o->data_offset;
-    out->size = (size_t)o->size;
-    out->meta = c->arena.ro + o->meta_offset;
-    out->meta_size = (size_t)o->meta_size;
-    out->id = o->id;
+    out->data = m->ro + SHM_ADDRESS_OFFSET(o.data_offset);
+    out->size = (size_t)o.size;
+    out->meta = m->ro + SHM_ADDRESS_OFFSET(o.meta_offset);
+    out->meta_size = (size_t)o.meta_size;
+    out->id = o.id;
     return end(c, 0);
 }
 
@@ -1276,6 +1385,8 @@ static void info_from_wire(const struct shm_info *i, shmstore_store_info *out)
     out->restores = i->restores;
     out->restore_bytes = i->restore_bytes;
     out->evictions = i->evictions;
+    out->taken_bytes = i->taken_bytes;
+    out->segments = i->segments;
 }
 
 /* The caller's struct may be an older (shorter) or newer (longer) shmstore_store_info than this

@@ -683,10 +683,15 @@ struct info_row {
 static size_t info_rows(const shmstore_store_info *in, struct info_row *rows)
 {
     const struct info_row all[] = {
-        {"capacity_bytes", in->capacity_bytes, ROW_SIZE, "gauge", "Size of the arena."},
+        {"capacity_bytes", in->capacity_bytes, ROW_SIZE, "gauge",
+         "The most memory the store may take (memory)."},
+        {"taken_bytes", in->taken_bytes, ROW_SIZE, "gauge",
+         "Memory the store holds now, in segments."},
+        {"segments", in->segments, ROW_COUNT, "gauge", "Segments of the arena."},
         {"used_bytes", in->used_bytes, ROW_SIZE, "gauge",
          "Bytes allocated to objects, sealed or not."},
-        {"free_bytes", in->free_bytes, ROW_SIZE, "gauge", "Bytes not allocated."},
+        {"free_bytes", in->free_bytes, ROW_SIZE, "gauge",
+         "Bytes more objects may take: free in segments, and what the store may still take."},
         {"largest_free_bytes", in->largest_free_bytes, ROW_SIZE, "gauge",
          "Largest single object that fits now."},
         {"objects", in->objects, ROW_COUNT, "gauge", "Sealed objects bound to a name."},

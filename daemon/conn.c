@@ -97,12 +97,46 @@ struct conn *conn_new(struct server *s, int fd)
     return c;
 }
 
+/* c no longer waits for room (it is answered, or gone). */
+static void conn_unstall(struct conn *c)
+{
+    struct server *s = c->server;
+    if (c->stall_prev)
+        c->stall_prev->stall_next = c->stall_next;
+    else if (s->stalled == c)
+        s->stalled = c->stall_next;
+    if (c->stall_next)
+        c->stall_next->stall_prev = c->stall_prev;
+    c->stall_prev = c->stall_next = NULL;
+}
+
+void conn_stall(struct conn *c)
+{
+    struct server *s = c->server;
+    c->stall_prev = NULL;
+    c->stall_next = s->stalled;
+    if (s->stalled)
+        s->stalled->stall_prev = c;
+    s->stalled = c;
+    conn_set_state(c, CONN_STALLED);
+}
+
+void conn_run_stalled(struct server *s)
+{
+    while (s->stalled) {
+        struct conn *c = s->stalled;
+        conn_unstall(c);
+        conn_set_state(c, CONN_READY);   /* kicks the connection: its frame runs again */
+    }
+}
+
 static void conn_free(struct conn *c)
 {
     struct server *s = c->server;
     handlers_conn_closing(c);
     durable_forget_conn(s, c);
     residency_forget_conn(s, c);
+    conn_unstall(c);
     conn_drain_releases(c);   /* releases it made before closing are not pins it dropped */
     uint64_t pins = c->client.pin_count, unsealed = c->client.unsealed_count;
     uint64_t unsealed_bytes = c->client.unsealed_bytes;

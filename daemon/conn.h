@@ -94,4 +94,16 @@ void conn_drain_releases(struct conn *c);
 /* Ask the loop to flush output and resume reading input soon (safe from any callback). */
 void conn_kick(struct conn *c);
 
+/* What a request that found no room got from the modules that make room (grow.h, residency.h). */
+enum room {
+    ROOM_NONE,      /* nothing more can be done: the caller answers ENOSPC with the detail */
+    ROOM_MADE,      /* a block of the size asked is free now: try again */
+    ROOM_STALLED,   /* room is on its way: c is STALLED and its request runs again later */
+};
+/* c's request waits for room (a segment being made, objects being spilled): c goes STALLED on
+ * the server's list, its frame kept. */
+void conn_stall(struct conn *c);
+/* Room may have been made: every stalled request runs again (and stalls again if it must). */
+void conn_run_stalled(struct server *s);
+
 #endif

@@ -19,7 +19,7 @@
  * share one flush, unless a SYNC is queued (it would wait for nothing else).
  *
  * What async holds is bounded: while the objects replied to but not yet written (held memory a
- * delete cannot free) exceed a quarter of the arena, a seal takes the sync path instead, waiting
+ * delete cannot free) exceed a quarter of the store's maximum, a seal takes the sync path instead, waiting
  * for its own write, and the writer stops waiting out the interval. Without that, a stream of
  * replacing puts faster than the disk would fill the arena with held old versions and fail with
  * ENOSPC; with it, the writers are slowed to the disk's pace, as under sync.
@@ -459,8 +459,8 @@ void durable_seal(struct server *s, struct object *obj, struct conn *c,
     d->pending_writes++;
     j->obj = obj;
     j->put = put;
-    j->data = s->arena.data + obj->data_offset;
-    j->meta = s->arena.data + obj->meta_offset;
+    j->data = store_pointer(s->store, obj->data_offset);
+    j->meta = store_pointer(s->store, obj->meta_offset);
     j->entry.sealed_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
     if (d->async && d->held_bytes + j->entry.size + j->entry.meta_size <= d->held_limit) {
         seal_now(d, j, c, rep);
@@ -566,7 +566,7 @@ static void preload_one(struct restore_pass *rp, struct object *obj, const struc
         return;
     }
     char problem[512];
-    void *payload = s->arena.data + obj->data_offset, *meta = s->arena.data + obj->meta_offset;
+    void *payload = store_pointer(s->store, obj->data_offset), *meta = store_pointer(s->store, obj->meta_offset);
     int rc = e->inline_copy
                  ? persist_read_inline(rp->d->persist, obj->name, obj->name_len, e, payload, meta,
                                        problem, sizeof problem)
@@ -673,7 +673,7 @@ int durable_start(struct server *s, char *why, size_t whylen)
     d->loop_wake.fd = -1;
     d->async = s->opts->durability == DURABILITY_ASYNC;
     d->flush_ms = s->opts->flush_interval_ms;
-    d->held_limit = s->arena.data_bytes / 4;
+    d->held_limit = space_max(store_space(s->store)) / 4;
     pthread_mutex_init(&d->lock, NULL);
     /* The interval is measured on the monotonic clock: a clock change must not stretch it. */
     pthread_condattr_t attr;
@@ -771,8 +771,8 @@ void durable_repair(struct server *s, struct object *obj, const char *problem)
         log_warn("durable '%s' (id %llu) is damaged on disk (%s): writing it again from memory",
                  obj->name, (unsigned long long)obj->id, problem);
         j->obj = obj;
-        j->data = s->arena.data + obj->data_offset;
-        j->meta = s->arena.data + obj->meta_offset;
+        j->data = store_pointer(s->store, obj->data_offset);
+        j->meta = store_pointer(s->store, obj->meta_offset);
         j->entry.sealed_ns = obj->created_ns;
         j->entry.checksum = obj->checksum;
         j->acknowledged = 1;

@@ -21,6 +21,7 @@
 
 #include "client_limits.h"
 #include "durable.h"
+#include "grow.h"
 #include "residency.h"
 #include "log.h"
 #include "releasering.h"
@@ -30,21 +31,14 @@
 
 typedef void (*handler_fn)(struct conn *c, const struct shm_request *req);
 
-/* The store counts offsets from the start of the arena's data region; clients map the whole fd,
- * header page included, so what crosses the wire is an offset into the fd. */
-static uint64_t wire_offset(uint64_t store_offset)
-{
-    return store_offset + SHM_ARENA_DATA_START;
-}
-
 static void object_to_wire(const struct object *obj, struct shm_object *out)
 {
     out->name.ptr = (const uint8_t *)obj->name;
     out->name.len = (uint32_t)obj->name_len;
     out->id = obj->id;
-    out->data_offset = wire_offset(obj->data_offset);
+    out->data_offset = obj->data_offset;
     out->size = obj->size;
-    out->meta_offset = wire_offset(obj->meta_offset);
+    out->meta_offset = obj->meta_offset;
     out->meta_size = obj->meta_size;
     out->pins = obj->pins;
     out->created_ns = obj->created_ns;
@@ -137,7 +131,7 @@ static void handle_hello(struct conn *c, const struct shm_request *req)
     }
     struct shm_reply rep = {.type = req->type, .seq = req->seq};
     rep.u.hello.version = SHM_PROTO_VERSION;
-    rep.u.hello.arena_size = s->arena.size;
+    rep.u.hello.arena_size = SHM_ARENA_HEADER_BYTES;
     rep.u.hello.client_id = c->client.id;
     rep.u.hello.server_version.ptr = (const uint8_t *)SHMSTORE_VERSION_STRING;
     rep.u.hello.server_version.len = (uint32_t)strlen(SHMSTORE_VERSION_STRING);
@@ -148,9 +142,8 @@ static void handle_hello(struct conn *c, const struct shm_request *req)
         conn_set_state(c, CONN_DRAINING);
         return;
     }
-    /* A read-only client gets an O_RDONLY fd: the kernel itself refuses it a writable mapping. */
-    const int arena_fd = c->access == ACCESS_FULL ? s->arena.fd : s->arena.readonly_fd;
-    const int fds[2] = {arena_fd, ring_fd};
+    /* Every client reads the header; segments come with MAP_SEGMENT. */
+    const int fds[2] = {s->arena.header_readonly_fd, ring_fd};
     int sent = conn_send_reply_with_fds(c, &rep, fds, 2);
     close(ring_fd);   /* the client has its own copy now; the daemon keeps the mapping */
     if (sent != 0) {
@@ -219,7 +212,7 @@ static void handle_put(struct conn *c, const struct shm_request *req)
         int durable = 0;
         if (rc == 0) {
             if (req->u.put.data.len)
-                memcpy(c->server->arena.data + obj->data_offset, req->u.put.data.ptr,
+                memcpy(store_pointer(store, obj->data_offset), req->u.put.data.ptr,
                        req->u.put.data.len);
             rc = store_seal_begin(store, &c->client, obj->id, &obj, &durable, &d);
             if (rc) {
@@ -293,7 +286,7 @@ static void handle_create(struct conn *c, const struct shm_request *req)
     }
     struct shm_reply rep = {.type = req->type, .seq = req->seq};
     rep.u.create.id = obj->id;
-    rep.u.create.data_offset = wire_offset(obj->data_offset);
+    rep.u.create.data_offset = obj->data_offset;
     conn_send_reply(c, &rep);
 }
 
@@ -602,6 +595,8 @@ static void handle_info(struct conn *c, const struct shm_request *req)
     info->restores = ds.restores;
     info->restore_bytes = ds.restore_bytes;
     info->evictions = ds.evictions;
+    info->taken_bytes = st.taken_bytes;
+    info->segments = st.segments;
     conn_send_reply(c, &rep);
 }
 
@@ -610,6 +605,36 @@ static void handle_info(struct conn *c, const struct shm_request *req)
 static void handle_verify(struct conn *c, const struct shm_request *req)
 {
     verify_request(c, req);
+}
+
+/* A client met an address in a segment it has not mapped: hand it the segment's fd (O_RDONLY
+ * to a read-only client, so the kernel refuses it a writable mapping) and the ids of every
+ * segment, so it can unmap those given back. */
+static void handle_map_segment(struct conn *c, const struct shm_request *req)
+{
+    struct server *s = c->server;
+    int fd;
+    uint64_t bytes;
+    if (grow_segment_fd(s, req->u.segment.id, c->access != ACCESS_FULL, &fd, &bytes) != 0) {
+        conn_send_error(c, req->type, req->seq, SHMSTORE_ENOTFOUND,
+                        "segment %u is not in the arena (given back, or never made)",
+                        (unsigned)req->u.segment.id);
+        return;
+    }
+    _Static_assert(SHM_SEGMENT_LIST_MAX >= SHM_SEGMENT_SLOTS * sizeof(uint32_t),
+                   "MAP_SEGMENT's live list holds every segment");
+    uint32_t ids[SHM_SEGMENT_SLOTS];
+    uint8_t live[SHM_SEGMENT_SLOTS * sizeof(uint32_t)];
+    uint32_t n = space_segment_ids(store_space(s->store), ids, SHM_SEGMENT_SLOTS);
+    for (uint32_t i = 0; i < n; i++)
+        for (unsigned b = 0; b < 4; b++)
+            live[i * 4 + b] = (uint8_t)(ids[i] >> (8 * b));
+    struct shm_reply rep = {.type = req->type, .seq = req->seq};
+    rep.u.segment.id = req->u.segment.id;
+    rep.u.segment.bytes = bytes;
+    rep.u.segment.live = (struct shm_bytes){live, n * 4};
+    if (conn_send_reply_with_fds(c, &rep, &fd, 1) != 0)
+        conn_set_state(c, CONN_DRAINING);
 }
 
 /* Durable writes are made by the writer thread in queue order: SYNC waits behind them. */
@@ -635,6 +660,7 @@ static const struct handler {
     [SHM_MSG_SYNC] = {handle_sync, 0},
     [SHM_MSG_VERIFY] = {handle_verify, 0},
     [SHM_MSG_STAT_EX] = {handle_stat, 0},    [SHM_MSG_LIST_EX] = {handle_list, 0},
+    [SHM_MSG_MAP_SEGMENT] = {handle_map_segment, 0},
 };
 
 void handlers_dispatch(struct conn *c, const struct shm_request *req)

@@ -27,6 +27,7 @@
 
 #include "conn.h"
 #include "durable.h"
+#include "grow.h"
 #include "handlers.h"
 #include "humansize.h"
 #include "idmap.h"
@@ -71,7 +72,6 @@ struct residency {
     int stopping;                   /* under lock */
     struct loopwake loop_wake;      /* the thread wakes the loop with it */
     id_map loads;                   /* object id -> its LOAD job, while one runs */
-    struct conn *stalled;           /* requests waiting for room */
     uint64_t spills, spill_bytes, restores, restore_bytes;
 };
 
@@ -143,7 +143,7 @@ static void submit(struct residency *r, struct io_job *j)
     pthread_mutex_unlock(&r->lock);
 }
 
-static struct io_job *job_for(enum io_kind kind, const struct object *obj, uint8_t *arena)
+static struct io_job *job_for(enum io_kind kind, const struct object *obj, const store_t *store)
 {
     struct io_job *j = calloc(1, sizeof *j);
     if (!j)
@@ -153,44 +153,11 @@ static struct io_job *job_for(enum io_kind kind, const struct object *obj, uint8
     j->entry.size = obj->size;
     j->entry.meta_size = obj->meta_size;
     j->entry.checksum = obj->checksum;
-    if (arena && obj->block) {
-        j->payload = arena + obj->data_offset;
-        j->meta = arena + obj->meta_offset;
+    if (obj->block) {
+        j->payload = store_pointer(store, obj->data_offset);
+        j->meta = store_pointer(store, obj->meta_offset);
     }
     return j;
-}
-
-/* ---- waiting for room ----------------------------------------------------------------------- */
-
-static void stall(struct residency *r, struct conn *c)
-{
-    c->stall_prev = NULL;
-    c->stall_next = r->stalled;
-    if (r->stalled)
-        r->stalled->stall_prev = c;
-    r->stalled = c;
-    conn_set_state(c, CONN_STALLED);
-}
-
-static void unstall(struct residency *r, struct conn *c)
-{
-    if (c->stall_prev)
-        c->stall_prev->stall_next = c->stall_next;
-    else if (r->stalled == c)
-        r->stalled = c->stall_next;
-    if (c->stall_next)
-        c->stall_next->stall_prev = c->stall_prev;
-    c->stall_prev = c->stall_next = NULL;
-}
-
-/* Room may have been made: every stalled request runs again (and stalls again if it must). */
-static void run_stalled(struct residency *r)
-{
-    while (r->stalled) {
-        struct conn *c = r->stalled;
-        unstall(r, c);
-        conn_set_state(c, CONN_READY);   /* kicks the connection: its frame runs again */
-    }
 }
 
 /* The spill area holds a file nobody needs any more. */
@@ -218,9 +185,14 @@ enum room residency_make_room(struct server *s, struct conn *c, uint64_t size,
     struct residency *r = s->residency;
     const uint64_t bytes = store_object_bytes(size, meta_size);
     const int can_delete = s->opts->evict_lru;
-    /* Without a data directory nothing can leave but what evict = lru deletes; beyond the whole
-     * arena nothing would help. Otherwise the store's own ENOSPC detail stands. */
-    if ((!r && !can_delete) || bytes > s->arena.data_bytes)
+    /* A store below its maximum takes more memory first: nothing leaves while it can. */
+    enum room grown = grow_for(s, c, bytes, d);
+    if (grown != ROOM_NONE)
+        return grown;
+    /* Without a data directory nothing can leave but what evict = lru deletes; beyond the
+     * largest segment the store may hold nothing would help. Otherwise the store's own ENOSPC
+     * detail (or the grow failure's) stands. */
+    if ((!r && !can_delete) || bytes > grow_largest_segment(s))
         return ROOM_NONE;
     struct object *chosen[SPILL_BATCH];
     size_t n = 0;
@@ -231,7 +203,7 @@ enum room residency_make_room(struct server *s, struct conn *c, uint64_t size,
     if (rc != STORE_ROOM_PENDING)
         return ROOM_NONE;
     for (size_t i = 0; i < n; i++) {
-        struct io_job *j = job_for(IO_SPILL, chosen[i], s->arena.data);
+        struct io_job *j = job_for(IO_SPILL, chosen[i], s->store);
         if (!j) {
             store_spill_done(s->store, chosen[i], 0, 0);
             continue;
@@ -244,7 +216,7 @@ enum room residency_make_room(struct server *s, struct conn *c, uint64_t size,
         snprintf(d->text, sizeof d->text, "daemon out of memory making room");
         return ROOM_NONE;
     }
-    stall(r, c);
+    conn_stall(c);
     return ROOM_STALLED;
 }
 
@@ -350,7 +322,7 @@ void residency_get(struct server *s, struct conn *c, uint32_t seq, int64_t timeo
             return;
         }
     }
-    j = rc == 0 ? job_for(IO_LOAD, obj, s->arena.data) : NULL;
+    j = rc == 0 ? job_for(IO_LOAD, obj, s->store) : NULL;
     if (j && id_map_put(&r->loads, obj->id, j) != 0) {
         free(j);
         j = NULL;
@@ -445,7 +417,7 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
         j = next;
     }
     if (spilled)
-        run_stalled(r);
+        conn_run_stalled(r->server);
 }
 
 void residency_forget_conn(struct server *s, struct conn *c)
@@ -455,7 +427,6 @@ void residency_forget_conn(struct server *s, struct conn *c)
         return;
     if (c->load)
         load_detach(c);   /* its pin goes with its client */
-    unstall(r, c);
 }
 
 void residency_get_stats(const struct server *s, uint64_t *spills, uint64_t *spill_bytes,

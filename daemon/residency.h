@@ -14,6 +14,7 @@
 
 #include <stdint.h>
 
+#include "conn.h"
 #include "store.h"
 
 struct server;
@@ -24,12 +25,6 @@ int residency_start(struct server *s, char *why, size_t whylen);
 /* Stop the I/O thread; connections must be closed first. */
 void residency_stop(struct server *s);
 
-/* What residency_make_room did. */
-enum room {
-    ROOM_NONE,      /* nothing more can leave: the caller answers ENOSPC with d's detail */
-    ROOM_MADE,      /* a block of the size asked is free now: try again */
-    ROOM_STALLED,   /* objects are being spilled: c is STALLED and its request runs again later */
-};
 /* A request of c found no room for an object of size + meta_size bytes. */
 enum room residency_make_room(struct server *s, struct conn *c, uint64_t size,
                               uint64_t meta_size, struct store_detail *d);

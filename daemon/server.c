@@ -38,6 +38,7 @@
 
 #include "conn.h"
 #include "durable.h"
+#include "grow.h"
 #include "residency.h"
 #include "verify.h"
 #include "humansize.h"
@@ -289,6 +290,7 @@ static void on_reload(evutil_socket_t signo, short what, void *arg)
     }
     options_apply_reload(s->opts, &fresh);
     log_set_level(s->opts->log_level);
+    grow_reload(s);
 }
 
 static void on_signal(evutil_socket_t signo, short what, void *arg)
@@ -326,17 +328,24 @@ static void on_lifeline(evutil_socket_t fd, short what, void *arg)
     event_base_loopbreak(s->base);
 }
 
+/* The lifeline's flags, or -1 with why when it is not open. */
+static int lifeline_flags(int fd, char *why, size_t whylen)
+{
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0)
+        snprintf(why, whylen, "--lifeline %d: descriptor %d is not open (%s); pass the read end "
+                 "of a pipe the starting process keeps open", fd, fd, strerror(errno));
+    return flags;
+}
+
 int server_watch_lifeline(struct server *s, char *why, size_t whylen)
 {
     const int fd = s->opts->lifeline_fd;
     if (fd < 0)
         return 0;
-    int flags = fcntl(fd, F_GETFL);
-    if (flags < 0) {
-        snprintf(why, whylen, "--lifeline %d: descriptor %d is not open (%s); pass the read end "
-                 "of a pipe the starting process keeps open", fd, fd, strerror(errno));
+    int flags = lifeline_flags(fd, why, whylen);
+    if (flags < 0)
         return -1;
-    }
     if ((flags & O_ACCMODE) == O_WRONLY) {
         snprintf(why, whylen, "--lifeline %d: descriptor %d is open for writing only; pass the "
                  "read end of the pipe", fd, fd);
@@ -368,21 +377,25 @@ int server_init(struct server *s, struct options *opts, char *why, size_t whylen
 {
     memset(s, 0, sizeof *s);
     s->opts = opts;
+    /* Before the daemon opens descriptors of its own, one of which could take the number of a
+     * lifeline that was never open. */
+    if (opts->lifeline_fd >= 0 && lifeline_flags(opts->lifeline_fd, why, whylen) < 0)
+        return -1;
     s->listen_fd = s->lock_fd = s->lifeline_fd = -1;
-    s->arena.fd = s->arena.readonly_fd = -1;
+    s->arena.header_fd = s->arena.header_readonly_fd = -1;
     clock_gettime(CLOCK_MONOTONIC, &s->started);
     raise_fd_limit();
     /* A client that vanishes mid-reply must cost a write error, not the daemon. */
     signal(SIGPIPE, SIG_IGN);
 
-    if (arena_create(&s->arena, opts->memory, opts->reserve, why, whylen) != 0)
-        return -1;
-    s->store = store_new(s->arena.data, s->arena.data_bytes);
+    s->store = store_new_empty(grow_max_for(opts));
     s->base = event_base_new();
     if (!s->store || !s->base) {
         snprintf(why, whylen, "out of memory");
         goto fail;
     }
+    if (grow_start(s, why, whylen) != 0)
+        goto fail;
     s->release_timer = evtimer_new(s->base, on_release_timer, s);
     if (!s->release_timer) {
         snprintf(why, whylen, "cannot set up the event loop");
@@ -429,11 +442,14 @@ int server_listen(struct server *s, char *why, size_t whylen)
         snprintf(why, whylen, "cannot set up the event loop");
         return -1;   /* server_stop closes and removes the socket */
     }
-    char cap[32];
-    log_info("shmstored %s serving %s: arena %s%s, protocol %u", SHMSTORE_VERSION_STRING,
+    char max[32], taken[32];
+    const space_t *sp = store_space(s->store);
+    log_info("shmstored %s serving %s: memory up to %s, %s taken%s, protocol %u",
+             SHMSTORE_VERSION_STRING,
              s->socket_activated ? "the socket passed by systemd" : opts->socket_path,
-             human_size(s->arena.data_bytes, cap, sizeof cap),
-             opts->reserve ? " reserved" : " (not reserved)", SHM_PROTO_VERSION);
+             human_size(space_max(sp), max, sizeof max),
+             human_size(space_taken(sp), taken, sizeof taken),
+             opts->reserve ? " and reserved" : " (not reserved)", SHM_PROTO_VERSION);
     if (getenv("NOTIFY_SOCKET")) {
         s->status_timer = event_new(s->base, -1, EV_PERSIST, on_status_timer, s);
         struct timeval every = {SERVER_STATUS_INTERVAL_S, 0};
@@ -501,10 +517,10 @@ void server_stop(struct server *s)
     verify_stop(s);
     residency_stop(s);
     durable_stop(s);
+    grow_stop(s);
     if (s->base)
         event_base_free(s->base);
     store_free(s->store);
-    arena_destroy(&s->arena);
     shm_buf_free(&s->scratch);
     memset(s, 0, sizeof *s);
     s->listen_fd = s->lock_fd = s->lifeline_fd = -1;

@@ -41,6 +41,8 @@ struct server {
     struct shm_buf scratch;         /* encoder output, reused for every reply */
     struct durable *durable;        /* with a data directory: the writer thread (durable.h) */
     struct residency *residency;    /* with a data directory: spill and restore (residency.h) */
+    struct grow *grow;              /* segments made and given back (grow.h) */
+    struct conn *stalled;           /* requests waiting for room (conn_stall) */
 };
 
 /* The arena, the store and the event loop: everything but signals and the socket. Enough for

@@ -141,6 +141,12 @@ static const struct msg_spec msg_specs[SHM_MSG_TYPE_END] = {
         .reply = { F_OF(FIELD_PLACED_LIST, REP(list)), F_STR(REP(list.next_cursor), SHM_PATTERN_MAX),
                    F_BOOL(REP(list.done)) },
     },
+    [SHM_MSG_MAP_SEGMENT] = {
+        .name = "MAP_SEGMENT",
+        .request = { F_U32(REQ(segment.id)) },
+        .reply = { F_U32(REP(segment.id)), F_U64(REP(segment.bytes)),
+                   F_BIN(REP(segment.live), SHM_SEGMENT_LIST_MAX) },
+    },
 };
 
 /* The only field of a reply whose status is not 0, whatever its type. */
@@ -177,6 +183,7 @@ static const struct info_key info_keys[] = {
     INFO_U64(disk_objects), INFO_U64(disk_bytes), INFO_U64(disk_only_objects),
     INFO_U64(pending_writes), INFO_U64(failed_writes), INFO_U64(spills), INFO_U64(spill_bytes),
     INFO_U64(restores), INFO_U64(restore_bytes), INFO_U64(evictions),
+    INFO_U64(taken_bytes), INFO_U64(segments),
 #define INFO_ERRORS(name, value, text)                                                            \
     { "errors_" #name,                                                                            \
       F_U64(offsetof(struct shm_info, errors) + sizeof(uint64_t) * (size_t)-(value)) },

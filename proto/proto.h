@@ -34,10 +34,12 @@
 #define SHM_PATTERN_MAX     1024u              /* bytes of a LIST or DELETE_MATCHING glob */
 #define SHM_TIMEOUT_FOREVER (-1)               /* GET timeout_ms: wait without limit */
 #define SHM_ERROR_SLOTS     16u                /* > -SHMSTORE_ERRNO_END_ */
+#define SHM_SEGMENT_LIST_MAX (1024u * 4u)      /* bytes of MAP_SEGMENT's live list */
 
 enum shm_msg_type {
     SHM_MSG_HELLO = 1, /* req: version, pid, flags          rep: version, arena_size, client_id, server_version
-                          (the reply frame carries the arena fd as SCM_RIGHTS) */
+                          (the reply frame carries the arena header's fd, of arena_size bytes, and
+                          the release ring's as SCM_RIGHTS) */
     SHM_MSG_PUT,       /* req: name, data(bin), meta(bin), flags   rep: id */
     SHM_MSG_CREATE,    /* req: name, size, meta(bin), flags        rep: id, data_offset */
     SHM_MSG_SEAL,      /* req: id                                  rep: (nothing) */
@@ -66,6 +68,10 @@ enum shm_msg_type {
                           objects, so that clients older than these fields keep decoding STAT
                           and LIST, and a newer client learns an older daemon's answer from its
                           "unknown request type" reply) */
+    SHM_MSG_MAP_SEGMENT, /* req: segment_id                  rep: segment_id, bytes, live; the
+                          reply frame carries the segment's fd as SCM_RIGHTS. live: the ids of
+                          every segment the daemon holds, as little-endian uint32s, so the client
+                          can unmap the ones given back (shmlayout.h) */
     SHM_MSG_TYPE_END
 };
 
@@ -92,9 +98,9 @@ struct shm_bytes {
 struct shm_object {
     struct shm_bytes name;
     uint64_t id;
-    uint64_t data_offset;   /* byte offset of the payload in the arena */
+    uint64_t data_offset;   /* address of the payload: SHM_ADDRESS(segment, offset) */
     uint64_t size;
-    uint64_t meta_offset;   /* byte offset of the metadata in the arena */
+    uint64_t meta_offset;   /* address of the metadata, in the same segment */
     uint64_t meta_size;
     uint64_t pins;          /* pins held by all clients when the reply was made */
     int64_t created_ns;     /* seal time, nanoseconds since the Unix epoch */
@@ -130,6 +136,9 @@ struct shm_info {
     uint64_t spills, spill_bytes;       /* transient objects written to the spill area */
     uint64_t restores, restore_bytes;   /* objects read back into memory */
     uint64_t evictions;          /* objects that left memory to make room */
+    /* The growing arena (capacity_bytes is its maximum). */
+    uint64_t taken_bytes;        /* memory held in segments */
+    uint64_t segments;           /* segments held */
 };
 
 /* The outcome of a VERIFY, encoded as a map like shm_info (unknown keys skipped, missing ones 0).
@@ -169,6 +178,7 @@ struct shm_request {
         struct { struct shm_bytes pattern, cursor; uint32_t max; } list;
         struct { struct shm_bytes pattern; } delete_matching;
         struct { uint32_t get_seq; } get_cancel;
+        struct { uint32_t id; } segment;                       /* MAP_SEGMENT */
     } u;
 };
 
@@ -188,6 +198,7 @@ struct shm_reply {
                  struct shm_bytes next_cursor; int done; } list;
         struct shm_info info;
         struct { uint64_t deleted; } delete_matching;
+        struct { uint32_t id; uint64_t bytes; struct shm_bytes live; } segment;   /* MAP_SEGMENT */
         struct { struct shm_verify_summary summary;
                  uint32_t count;                            /* problems listed */
                  const struct shm_verify_problem *problems; /* encode: count of them */

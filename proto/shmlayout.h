@@ -22,21 +22,35 @@ struct shm_layout_header {
 #define SHM_ARENA_MAGIC   0x414d4853u   /* "SHMA" */
 #define SHM_RING_MAGIC    0x524d4853u   /* "SHMR" */
 
-#define SHM_ARENA_LAYOUT_VERSION 1u
+#define SHM_ARENA_LAYOUT_VERSION 2u
 #define SHM_RING_LAYOUT_VERSION  1u
 
-/* The arena's first page is its header; objects live after it. Offsets on the wire are offsets
- * into the arena's fd, so they already include SHM_ARENA_DATA_START. */
-#define SHM_ARENA_DATA_START 4096u
+/* The arena is a set of segments, each a memfd of its own that the daemon adds as objects need
+ * memory and gives back when it has stayed empty (docs/architecture.md, "Processes and memory").
+ * An object never spans segments, so an address on the wire names both: the segment's id in the
+ * high bits, the byte offset inside it in the low SHM_SEGMENT_SHIFT bits. Ids are never reused
+ * while the daemon runs; a segment's slot in a table of SHM_SEGMENT_SLOTS is id % slots, and the
+ * daemon never gives two live segments the same slot, so a client can keep its mappings in a
+ * table of that size and tell a stale entry by its id. */
+#define SHM_SEGMENT_SHIFT 40u
+#define SHM_SEGMENT_SLOTS 1024u
+#define SHM_SEGMENT_BYTES_MAX (1ull << SHM_SEGMENT_SHIFT)
+#define SHM_ADDRESS(id, offset) (((uint64_t)(id) << SHM_SEGMENT_SHIFT) | (uint64_t)(offset))
+#define SHM_ADDRESS_SEGMENT(addr) ((uint32_t)((addr) >> SHM_SEGMENT_SHIFT))
+#define SHM_ADDRESS_OFFSET(addr) ((addr) & (SHM_SEGMENT_BYTES_MAX - 1))
+
+/* The handshake passes the arena's header, a page of its own: clients check it before asking
+ * for any segment (MAP_SEGMENT), and learn from it how far the store may grow. */
+#define SHM_ARENA_HEADER_BYTES 4096u
 
 struct shm_arena_header {
     struct shm_layout_header layout;   /* SHM_ARENA_MAGIC, SHM_ARENA_LAYOUT_VERSION */
-    uint64_t total_bytes;              /* size of the fd, header included */
-    uint64_t data_start;               /* SHM_ARENA_DATA_START */
-    uint64_t data_bytes;               /* what objects may use: the store's capacity */
+    uint32_t segment_shift;            /* SHM_SEGMENT_SHIFT */
+    uint32_t segment_slots;            /* SHM_SEGMENT_SLOTS */
+    uint64_t max_bytes;                /* the most memory the store may take, when last set */
 };
 
-_Static_assert(sizeof(struct shm_arena_header) <= SHM_ARENA_DATA_START, "header fits its page");
+_Static_assert(sizeof(struct shm_arena_header) <= SHM_ARENA_HEADER_BYTES, "header fits its page");
 
 /* 0 when h is a structure of this magic in a version this build reads, else -1. */
 static inline int shm_layout_check(const struct shm_layout_header *h, uint32_t magic,

@@ -744,9 +744,9 @@ static PyObject *Client_info(ClientObject *self, PyObject *Py_UNUSED(ignored))
         U(unsealed_bytes), U(deleted_pinned), U(pins), U(clients), U(waiters), U(uptime_s),
         U(requests), "errors", errors, "version", in.version);
     PyObject *disk = figures ? Py_BuildValue(
-        "{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K}", U(disk_objects), U(disk_bytes),
+        "{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K}", U(disk_objects), U(disk_bytes),
         U(disk_only_objects), U(pending_writes), U(failed_writes), U(spills), U(spill_bytes),
-        U(restores), U(restore_bytes), U(evictions)) : NULL;
+        U(restores), U(restore_bytes), U(evictions), U(taken_bytes), U(segments)) : NULL;
     if (!disk || PyDict_Update(figures, disk) < 0)
         Py_CLEAR(figures);
     Py_XDECREF(disk);

@@ -44,6 +44,11 @@ static const struct config_word evict_modes[] = {
     {"none", 0}, {"lru", 1}, {NULL, 0},
 };
 
+/* hugepages: where segments' pages come from. */
+static const struct config_word hugepages_modes[] = {
+    {"no", HUGEPAGES_NO}, {"auto", HUGEPAGES_AUTO}, {"yes", HUGEPAGES_YES}, {NULL, 0},
+};
+
 /* persist: which objects are durable; the value is struct options' persist_all. */
 static const struct config_word persist_modes[] = {
     {"flagged", 0}, {"all", 1}, {NULL, 0},
@@ -56,16 +61,39 @@ const struct config_row config_rows[] = {
              "/run/shmstore/shmstore.sock for root, or when it exists and this user may "
              "connect to it, else $XDG_RUNTIME_DIR/shmstore.sock or /tmp/shmstore-UID.sock",
      .doc = "Ignored when systemd passes the socket (shmstored.socket)."},
-    {.key = "memory", .type = CONFIG_SIZE, FIELD(memory), .default_text = "1G",
-     .min = 1, .max = OPTIONS_MAX_MEMORY,
+    {.key = "memory", .type = CONFIG_SIZE, FIELD(memory), .default_text = "0",
+     .min = 0, .max = OPTIONS_MAX_MEMORY, .reloadable = 1,
+     .reload_note = "(the store grows to the new maximum; above it nothing more is taken)",
      .short_flag = 'm', .flag = "memory", .metavar = "SIZE",
-     .help = "capacity of the arena, rounded up to whole pages"},
+     .help = "the most memory the store takes for objects; 0: 30% of this machine's memory "
+             "(or of the service's memory limit)",
+     .doc = "Memory is taken in segments as objects need it and given back when a segment has "
+            "been empty for segment_idle, so a large maximum costs nothing until it is used. "
+            "Raise it with a reload (SIGHUP): no restart, no object lost."},
+    {.key = "segment_size", .type = CONFIG_SIZE, FIELD(segment_size), .default_text = "256M",
+     .min = 2 * 1024 * 1024, .max = 1ull << 40,
+     .help = "memory taken at a time when the store grows, rounded up to 2 MiB",
+     .doc = "An object of more than half of it gets a segment of its own, of its own size, "
+            "given back as soon as the object is freed."},
+    {.key = "segment_idle", .type = CONFIG_DURATION, FIELD(segment_idle_ms),
+     .default_text = "30s", .min = 0, .max = 24ull * 3600 * 1000, .reloadable = 1,
+     .help = "how long a segment stays empty before its memory is given back to the system",
+     .doc = "The first segment is always kept."},
+    {.key = "hugepages", .type = CONFIG_ENUM, FIELD(hugepages), .default_text = "auto",
+     .words = hugepages_modes, .flag = "hugepages", .metavar = "MODE",
+     .help = "whether segments come from the huge page pool (vm.nr_hugepages)",
+     .doc = "auto: when the pool has the pages free, else 4 KiB pages (logged once). yes: "
+            "always; the daemon refuses to start, and the store to grow, without them. no: never. "
+            "Either way segments not made of huge pages ask for transparent huge pages where "
+            "the kernel allows it for shared memory (shmem_enabled = advise)."},
     {.key = "reserve", .type = CONFIG_BOOL, FIELD(reserve), .default_text = "yes",
      .flag = "reserve", .flag_off = "no-reserve",
-     .help = "reserve the arena's memory at start",
-     .help_off = "do not reserve the arena's memory at start",
-     .doc = "Then a machine without the memory fails at start rather than later with SIGBUS "
-            "in a client; with no, pages are allocated as they are first written."},
+     .help = "reserve each segment's memory when it is taken",
+     .help_off = "do not reserve segments' memory when they are taken",
+     .doc = "Then a machine without the memory refuses the segment (the create fails with "
+            "ENOSPC, saying so) rather than a client failing later with SIGBUS, and the pages "
+            "are zeroed by the daemon, off its loop, not in a client's first write; with no, "
+            "pages are allocated as they are first written."},
     {.key = "data_dir", .type = CONFIG_STRING, FIELD(data_dir), .default_text = "",
      .short_flag = 'd', .flag = "data-dir", .metavar = "DIR",
      .help = "directory of durable objects (SHMSTORE_PERSIST), kept across restarts; "

@@ -156,7 +156,7 @@ static void print_help(void)
                          "file; the command line wins. Stop the daemon with SIGTERM or SIGINT; "
                          "it removes its socket on the way out. SIGHUP re-reads the "
                          "configuration and applies the settings that --print-config marks "
-                         "reloadable (log level, access lists and limits).",
+                         "reloadable (log level, access lists, limits and memory).",
                          79);
 }
 

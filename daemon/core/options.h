@@ -21,6 +21,9 @@
  * "Durable objects"). */
 enum durability { DURABILITY_SYNC, DURABILITY_ASYNC };
 
+/* Where segments' pages come from (docs/architecture.md, "Processes and memory"). */
+enum hugepages_mode { HUGEPAGES_NO, HUGEPAGES_AUTO, HUGEPAGES_YES };
+
 /* Users or groups, resolved to numeric ids when the configuration is read. */
 struct id_list {
     uint32_t ids[OPTIONS_IDS_MAX];
@@ -30,7 +33,9 @@ struct id_list {
 struct options {
     /* fixed for the daemon's life */
     char socket_path[108];
-    uint64_t memory;
+    uint64_t memory;                 /* the store's maximum; 0: 30% of the machine (reloadable) */
+    uint64_t segment_size;           /* memory taken at a time */
+    enum hugepages_mode hugepages;
     int reserve;
     unsigned socket_mode;            /* permission bits of the socket file, default 0660 */
     long socket_group;               /* group of the socket file, -1 to leave it */
@@ -48,7 +53,8 @@ struct options {
     int spill;                       /* spill = yes (the default): a full arena writes unpinned
                                       * transient objects to disk; means nothing without a data
                                       * directory */
-    /* reloadable with SIGHUP */
+    /* reloadable with SIGHUP (and memory, above) */
+    uint64_t segment_idle_ms;        /* an empty segment is given back after this long */
     enum log_level log_level;
     struct id_list allow_users, allow_groups;        /* read-write clients */
     struct id_list readonly_users, readonly_groups;  /* read-only clients */

@@ -23,6 +23,7 @@
 
 #include "humansize.h"
 #include "namemap.h"
+#include "shmlayout.h"
 #include "shmstore.h"
 
 struct name_entry {
@@ -40,8 +41,7 @@ struct pin {
 };
 
 struct store {
-    uint8_t *arena;
-    alloc_t *alloc;
+    space_t *space;      /* the arena's segments and their allocators */
     id_map objects;      /* id -> struct object, every live object */
     name_map *names;     /* name -> struct name_entry */
     uint64_t next_id;
@@ -67,7 +67,8 @@ static int fail(struct store_detail *d, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* How a user gets a bigger store: said in every "store full", the one way out that always works. */
-#define GROW_HINT "start shmstored with a larger --memory (-m) or set memory in its config file"
+#define GROW_HINT "raise memory in shmstored's config file and reload it (SIGHUP), or start it " \
+                  "with a larger --memory (-m)"
 
 static int fail(struct store_detail *d, int code, const char *fmt, ...)
 {
@@ -94,11 +95,40 @@ static uint64_t round_up64(uint64_t n)
 
 store_t *store_new(uint8_t *arena, uint64_t capacity)
 {
+    store_t *s = store_new_empty(capacity);
+    uint32_t id;
+    if (s && space_add(s->space, arena, capacity & ~(uint64_t)(ALLOC_PAGE - 1), 0, NULL, &id)) {
+        store_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+space_t *store_space(store_t *s)
+{
+    return s->space;
+}
+
+uint8_t *store_pointer(const store_t *s, uint64_t address)
+{
+    return space_pointer(s->space, address);
+}
+
+/* What more the store could hold: free room in its segments, and what it may still take. */
+static uint64_t store_free_bytes(const store_t *s)
+{
+    uint64_t ceiling = space_max(s->space);
+    if (ceiling < space_taken(s->space))
+        ceiling = space_taken(s->space);
+    return ceiling - space_used(s->space);
+}
+
+store_t *store_new_empty(uint64_t max_bytes)
+{
     store_t *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
-    s->arena = arena;
-    s->alloc = alloc_new(capacity);
+    s->space = space_new(max_bytes);
     s->names = name_map_new();
     s->objects = (id_map)ID_MAP_INIT;
     /* Ids are never reused, not even by the next daemon on the same socket: a client that
@@ -110,8 +140,8 @@ store_t *store_new(uint8_t *arena, uint64_t capacity)
     clock_gettime(CLOCK_REALTIME, &ts);
     s->next_id = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
     s->next_client_id = 1;
-    if (!s->alloc || !s->names) {
-        alloc_destroy(s->alloc);
+    if (!s->space || !s->names) {
+        space_free(s->space);
         name_map_free(s->names);
         free(s);
         return NULL;
@@ -140,7 +170,7 @@ void store_free(store_t *s)
     while ((key = name_map_next(s->names, key, key_len, &key_len, &value)))
         free(value);
     name_map_free(s->names);
-    alloc_destroy(s->alloc);
+    space_free(s->space);
     free(s);
 }
 
@@ -279,7 +309,7 @@ static void object_destroy(store_t *s, struct object *obj)
         s->spill_free_hook(s->spill_free_ctx, obj->id);
     id_map_remove(&s->objects, obj->id);
     if (obj->block)
-        alloc_give(s->alloc, obj->block);
+        space_give(s->space, obj->data_offset, obj->block);
     free(obj->name);
     free(obj);
 }
@@ -421,7 +451,9 @@ int store_create(store_t *s, struct store_client *cl, const char *name, size_t n
         return fail(d, SHMSTORE_EEXIST, "%.*s: name already taken%s", (int)name_len, name,
                     e->sealed ? "" : " by an object being created");
 
-    uint64_t capacity = alloc_capacity(s->alloc);
+    uint64_t capacity = space_max(s->space);
+    if (capacity > SHM_SEGMENT_BYTES_MAX)
+        capacity = SHM_SEGMENT_BYTES_MAX;   /* an object never spans segments */
     if (size > capacity || meta_size > capacity ||
         round_up64(size) + meta_size > capacity) {
         char asked[HUMAN_SIZE_MAX], avail[HUMAN_SIZE_MAX], whole[HUMAN_SIZE_MAX];
@@ -431,7 +463,7 @@ int store_create(store_t *s, struct store_client *cl, const char *name, size_t n
                     human_size_exact(size > UINT64_MAX - meta_size ? UINT64_MAX : size + meta_size,
                                      asked, sizeof asked),
                     human_size_exact(capacity, whole, sizeof whole),
-                    human_size_exact(alloc_free(s->alloc), avail, sizeof avail));
+                    human_size_exact(store_free_bytes(s), avail, sizeof avail));
     }
     uint64_t meta_at = round_up64(size);
     uint64_t total = meta_size ? meta_at + meta_size : size;
@@ -446,13 +478,13 @@ int store_create(store_t *s, struct store_client *cl, const char *name, size_t n
     memcpy(name_copy, name, name_len);
     name_copy[name_len] = '\0';
 
-    obj->block = alloc_take(s->alloc, total);
+    obj->block = space_take(s->space, total, &obj->data_offset);
     if (!obj->block) {
         char asked[HUMAN_SIZE_MAX], avail[HUMAN_SIZE_MAX], largest[HUMAN_SIZE_MAX];
-        uint64_t free_bytes = alloc_free(s->alloc), largest_free = alloc_largest_free(s->alloc);
+        uint64_t free_bytes = store_free_bytes(s), largest_free = space_largest_free(s->space);
         free(obj);
         free(name_copy);
-        /* A free range that alloc_take would grant exists, so what failed was its own record:
+        /* A free range that space_take would grant exists, so what failed was its own record:
          * the daemon's heap, not the store, is out of room. */
         if (largest_free >= total)
             return fail(d, SHMSTORE_ENOMEM, "daemon out of memory");
@@ -469,7 +501,6 @@ int store_create(store_t *s, struct store_client *cl, const char *name, size_t n
     obj->id = s->next_id;
     obj->name = name_copy;
     obj->name_len = name_len;
-    obj->data_offset = alloc_block_offset(obj->block);
     obj->size = size;
     obj->meta_offset = obj->data_offset + meta_at;
     obj->meta_size = meta_size;
@@ -491,7 +522,7 @@ int store_create(store_t *s, struct store_client *cl, const char *name, size_t n
     else
         e->reserved = obj;
     if (meta_size && meta)
-        memcpy(s->arena + obj->meta_offset, meta, meta_size);
+        memcpy(store_pointer(s, obj->meta_offset), meta, meta_size);
     s->next_id++;
     owner_link(cl, obj);
     s->unsealed_count++;
@@ -500,7 +531,7 @@ int store_create(store_t *s, struct store_client *cl, const char *name, size_t n
     return 0;
 
 out_of_memory:
-    alloc_give(s->alloc, obj->block);
+    space_give(s->space, obj->data_offset, obj->block);
     free(obj);
     free(name_copy);
     return fail(d, SHMSTORE_ENOMEM, "daemon out of memory");
@@ -747,7 +778,7 @@ static void evict(store_t *s, struct object *obj)
 {
     lru_remove(s, obj);
     disk_count(s, obj, -1);
-    alloc_give(s->alloc, obj->block);
+    space_give(s->space, obj->data_offset, obj->block);
     obj->block = NULL;
     obj->data_offset = obj->meta_offset = 0;
     disk_count(s, obj, +1);
@@ -817,7 +848,7 @@ static void entry_unbind_sealed(store_t *s, struct name_entry *e);
 static int delete_for_room(store_t *s, uint64_t bytes)
 {
     for (struct object *obj = s->lru_head, *next;
-         obj && alloc_largest_free(s->alloc) < bytes; obj = next) {
+         obj && space_largest_free(s->space) < bytes; obj = next) {
         next = obj->lru_next;
         if (obj->persist || obj->no_evict)
             continue;
@@ -827,7 +858,7 @@ static int delete_for_room(store_t *s, uint64_t bytes)
         s->evicted_deletions++;
         entry_unbind_sealed(s, e);   /* unpinned: freed now */
     }
-    return alloc_largest_free(s->alloc) >= bytes;
+    return space_largest_free(s->space) >= bytes;
 }
 
 int store_make_room(store_t *s, uint64_t bytes, int can_spill, int can_delete,
@@ -835,26 +866,26 @@ int store_make_room(store_t *s, uint64_t bytes, int can_spill, int can_delete,
 {
     *n = 0;
     /* If even everything that may leave, with what is free, could not hold it, nothing moves. */
-    uint64_t could_free = alloc_free(s->alloc) + s->spilling_bytes;
+    uint64_t could_free = space_free_bytes(s->space) + s->spilling_bytes;
     for (const struct object *obj = s->lru_head; obj && could_free < bytes; obj = obj->lru_next)
         if (may_leave(obj, can_spill, can_delete))
             could_free += alloc_block_size(obj->block);
     if (could_free >= bytes) {
         /* On-disk objects first: leaving costs them nothing. */
         for (struct object *obj = s->lru_head, *next;
-             obj && alloc_largest_free(s->alloc) < bytes; obj = next) {
+             obj && space_largest_free(s->space) < bytes; obj = next) {
             next = obj->lru_next;
             if (obj->on_disk)
                 evict(s, obj);
         }
-        if (alloc_largest_free(s->alloc) >= bytes)
+        if (space_largest_free(s->space) >= bytes)
             return 0;
         /* Then transient ones, through the spill area, until the largest free block and what is
          * on its way out could hold the block. The free space may be in pieces, so that is
          * counted from the largest free block, not from all that is free: a round whose spills
          * leave the pieces apart is followed by another, until the block exists or nothing
          * more can leave (every spilled object can leave at once the next time). */
-        uint64_t coming = alloc_largest_free(s->alloc) + s->spilling_bytes;
+        uint64_t coming = space_largest_free(s->space) + s->spilling_bytes;
         for (struct object *obj = s->lru_head, *next;
              can_spill && obj && *n < max && coming < bytes; obj = next) {
             next = obj->lru_next;
@@ -876,8 +907,8 @@ int store_make_room(store_t *s, uint64_t bytes, int can_spill, int can_delete,
     return fail(d, SHMSTORE_ENOSPC, "store full: asked %s, %s free of %llu, and nothing more can "
                 "leave memory: %s; release or delete objects, or " GROW_HINT,
                 human_size_exact(bytes, asked, sizeof asked),
-                human_size_exact(alloc_free(s->alloc), avail, sizeof avail),
-                (unsigned long long)alloc_capacity(s->alloc), why);
+                human_size_exact(space_free_bytes(s->space), avail, sizeof avail),
+                (unsigned long long)space_taken(s->space), why);
 }
 
 int store_spill_done(store_t *s, struct object *obj, int ok, uint64_t checksum)
@@ -901,7 +932,8 @@ int store_spill_done(store_t *s, struct object *obj, int ok, uint64_t checksum)
 
 int store_load_begin(store_t *s, struct object *obj, struct store_detail *d)
 {
-    alloc_block_t *block = alloc_take(s->alloc, object_bytes(obj));
+    uint64_t address;
+    alloc_block_t *block = space_take(s->space, object_bytes(obj), &address);
     if (!block) {
         char asked[HUMAN_SIZE_MAX];
         return fail(d, SHMSTORE_ENOSPC, "no room to read '%s' (%s) back into memory", obj->name,
@@ -909,7 +941,7 @@ int store_load_begin(store_t *s, struct object *obj, struct store_detail *d)
     }
     disk_count(s, obj, -1);
     obj->block = block;
-    obj->data_offset = alloc_block_offset(block);
+    obj->data_offset = address;
     obj->meta_offset = obj->data_offset + round_up64(obj->size);
     obj->loading = 1;
     disk_count(s, obj, +1);
@@ -922,7 +954,7 @@ void store_load_done(store_t *s, struct object *obj, int ok)
     obj->loading = 0;
     if (!ok) {
         disk_count(s, obj, -1);
-        alloc_give(s->alloc, obj->block);
+        space_give(s->space, obj->data_offset, obj->block);
         obj->block = NULL;
         obj->data_offset = obj->meta_offset = 0;
         disk_count(s, obj, +1);
@@ -960,7 +992,7 @@ int store_put(store_t *s, struct store_client *cl, const char *name, size_t name
     if (rc)
         return rc;
     if (size)
-        memcpy(s->arena + obj->data_offset, data, size);
+        memcpy(store_pointer(s, obj->data_offset), data, size);
     rc = store_seal(s, cl, obj->id, d);
     if (rc) {
         unsealed_free(s, obj);
@@ -1133,10 +1165,12 @@ struct object *store_next_sealed(store_t *s, const char *after, size_t after_len
 
 void store_get_stats(const store_t *s, struct store_stats *out)
 {
-    out->capacity_bytes = alloc_capacity(s->alloc);
-    out->used_bytes = alloc_used(s->alloc);
-    out->free_bytes = alloc_free(s->alloc);
-    out->largest_free_bytes = alloc_largest_free(s->alloc);
+    out->capacity_bytes = space_max(s->space);
+    out->taken_bytes = space_taken(s->space);
+    out->segments = space_segments(s->space);
+    out->used_bytes = space_used(s->space);
+    out->free_bytes = store_free_bytes(s);
+    out->largest_free_bytes = space_largest_free(s->space);
     out->objects = s->sealed_count;
     out->unsealed_objects = s->unsealed_count;
     out->unsealed_bytes = s->unsealed_bytes;
@@ -1198,7 +1232,7 @@ static void check_object(uint64_t id, void *value, void *arg)
             obj->spilling)
             check_fail(ctx, "object %llu (%s) is out of memory but not a sealed, unpinned "
                        "object on disk", (unsigned long long)id, obj->name);
-    } else if (alloc_block_offset(obj->block) != obj->data_offset ||
+    } else if (alloc_block_offset(obj->block) != SHM_ADDRESS_OFFSET(obj->data_offset) ||
                alloc_block_size(obj->block) < bytes) {
         check_fail(ctx, "object %llu (%s): %llu bytes at %llu do not fit its block",
                    (unsigned long long)id, obj->name, (unsigned long long)bytes,
@@ -1350,7 +1384,7 @@ int store_check(const store_t *s, char *why, size_t whylen)
 {
     struct check_ctx ctx = {.s = s, .why = why, .whylen = whylen};
     const char *sub_why = NULL;
-    if (alloc_check(s->alloc, &sub_why) != 0) {
+    if (space_check(s->space, &sub_why) != 0) {
         check_fail(&ctx, "allocator: %s", sub_why);
         return -1;
     }
@@ -1365,9 +1399,9 @@ int store_check(const store_t *s, char *why, size_t whylen)
 
     struct store_stats st;
     store_get_stats(s, &st);
-    if (ctx.blocks != alloc_blocks(s->alloc) || ctx.block_bytes != st.used_bytes)
+    if (ctx.blocks != space_blocks(s->space) || ctx.block_bytes != st.used_bytes)
         check_fail(&ctx, "allocator has %llu blocks, %llu bytes used; objects hold %llu, %llu",
-                   (unsigned long long)alloc_blocks(s->alloc), (unsigned long long)st.used_bytes,
+                   (unsigned long long)space_blocks(s->space), (unsigned long long)st.used_bytes,
                    (unsigned long long)ctx.blocks, (unsigned long long)ctx.block_bytes);
     if (st.pins != ctx.object_pins || st.pins != ctx.client_pins + s->holds)
         check_fail(&ctx, "pins: stats %llu, objects %llu, clients %llu and holds %llu",

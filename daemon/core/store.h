@@ -20,6 +20,7 @@
 
 #include "alloc.h"
 #include "idmap.h"
+#include "space.h"
 
 typedef struct store store_t;
 struct name_entry;
@@ -31,7 +32,7 @@ struct object {
     char *name;                 /* own copy, NUL-terminated */
     size_t name_len;
     alloc_block_t *block;       /* NULL while the object is on disk only (not in memory) */
-    uint64_t data_offset, size;
+    uint64_t data_offset, size;         /* addresses: SHM_ADDRESS(segment, offset) */
     uint64_t meta_offset, meta_size;
     int64_t created_ns;         /* seal time (create time while unsealed) */
     uint64_t pins;
@@ -87,7 +88,9 @@ struct store_waiter {
 };
 
 struct store_stats {
-    uint64_t capacity_bytes, used_bytes, free_bytes, largest_free_bytes;
+    uint64_t capacity_bytes;    /* the most the segments may take (space_max) */
+    uint64_t taken_bytes, segments;   /* what they take now, and how many there are */
+    uint64_t used_bytes, free_bytes, largest_free_bytes;
     uint64_t objects, unsealed_objects, unsealed_bytes, deleted_pinned, pins, waiters;
     uint64_t disk_objects, disk_bytes;      /* sealed objects with a copy on disk, its bytes */
     uint64_t disk_only_objects;             /* of those, the ones not in memory */
@@ -107,9 +110,16 @@ struct store_detail {
 /* The bytes of an object's block: the payload, then the metadata at the next 64-byte boundary. */
 uint64_t store_object_bytes(uint64_t size, uint64_t meta_size);
 
-/* arena: the daemon's writable mapping of `capacity` bytes, used to copy inline puts and
- * metadata. NULL when out of memory. */
+/* A store that may grow to max_bytes in segments and has none yet: the daemon adds them
+ * through store_space (space.h). NULL when out of memory. */
+store_t *store_new_empty(uint64_t max_bytes);
+/* A store of one segment (id 0, so addresses are offsets): `capacity` bytes at arena, the
+ * daemon's writable mapping, into which inline puts and metadata are copied. For tests. */
 store_t *store_new(uint8_t *arena, uint64_t capacity);
+/* The store's segments: the daemon adds and removes them (removal only when empty). */
+space_t *store_space(store_t *s);
+/* The daemon's pointer to an address of the store (an object's data_offset or meta_offset). */
+uint8_t *store_pointer(const store_t *s, uint64_t address);
 /* Frees every object and name. Clients must have been dropped first. */
 void store_free(store_t *s);
 

@@ -24,6 +24,8 @@
 
 #include "fuzz_daemon.h"
 #include "inproc.h"
+#include "server.h"
+#include "shmlayout.h"
 #include "store.h"
 
 static void die(const char *what, const char *detail)
@@ -197,10 +199,20 @@ static void write_ring(struct shm_release_ring *ring, struct cursor *c)
     atomic_store(&ring->tail, tail);
 }
 
-static void check_object(uint64_t arena, const struct shm_object *o)
+/* The range must lie inside one segment the store holds. */
+static int outside_segments(const struct server *s, uint64_t address, uint64_t size)
 {
-    if (o->data_offset > arena || o->size > arena - o->data_offset ||
-        o->meta_offset > arena || o->meta_size > arena - o->meta_offset)
+    uint64_t bytes;
+    const uint64_t offset = SHM_ADDRESS_OFFSET(address);
+    return space_segment(store_space(s->store), SHM_ADDRESS_SEGMENT(address), &bytes, NULL,
+                         NULL) != 0 ||
+           offset > bytes || size > bytes - offset;
+}
+
+static void check_object(const struct server *s, const struct shm_object *o)
+{
+    if (outside_segments(s, o->data_offset, o->size) ||
+        outside_segments(s, o->meta_offset, o->meta_size))
         die("a reply describes an object outside the arena", NULL);
 }
 
@@ -213,7 +225,7 @@ static int trace;
 static void take_replies(struct inproc *ip)
 {
     static struct shm_object entries[SHM_LIST_PAGE_MAX];
-    const uint64_t arena = inproc_server(ip)->arena.size;
+    const struct server *arena = inproc_server(ip);
     struct shm_reply rep;
     for (unsigned i = 0; i < FUZZ_CLIENTS; i++) {
         int rc;

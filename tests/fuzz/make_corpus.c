@@ -51,7 +51,7 @@ static void proto_corpus(void)
     static const char *const names[] = {
         "", "hello", "put", "create", "seal", "abort", "get", "release", "delete", "stat",
         "list", "info", "ping", "delete-matching", "get-cancel", "sync", "verify", "stat-ex",
-        "list-ex"};
+        "list-ex", "map-segment"};
     _Static_assert(sizeof names / sizeof names[0] == SHM_MSG_TYPE_END,
                    "a corpus file name for every message type");
     for (uint32_t type = SHM_MSG_HELLO; type < SHM_MSG_TYPE_END; type++) {
@@ -82,6 +82,7 @@ static void proto_corpus(void)
             break;
         case SHM_MSG_DELETE_MATCHING: req.u.delete_matching.pattern = BYTES("job7/*"); break;
         case SHM_MSG_GET_CANCEL: req.u.get_cancel.get_seq = 6; break;
+        case SHM_MSG_MAP_SEGMENT: req.u.segment.id = 1; break;
         case SHM_MSG_SEAL:
         case SHM_MSG_ABORT:
         case SHM_MSG_RELEASE: req.u.by_id.id = 1764633600000000ull; break;
@@ -117,6 +118,11 @@ static void proto_corpus(void)
             break;
         case SHM_MSG_PUT: rep.u.put.id = 11; break;
         case SHM_MSG_CREATE: rep.u.create.id = 12; rep.u.create.data_offset = 4096; break;
+        case SHM_MSG_MAP_SEGMENT:
+            rep.u.segment.id = 1;
+            rep.u.segment.bytes = 64u << 20;
+            rep.u.segment.live = (struct shm_bytes){(const uint8_t *)"\0\0\0\0\1\0\0\0", 8};
+            break;
         case SHM_MSG_GET:
         case SHM_MSG_STAT: rep.u.object = objs[0]; break;
         case SHM_MSG_STAT_EX: rep.u.object = objs[2]; break;

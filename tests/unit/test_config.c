@@ -101,7 +101,9 @@ static void test_defaults_parse_to_what_the_daemon_starts_with(void **state)
     }
     /* the values the rest of the daemon was written against */
     assert_string_equal(defaults.socket_path, "");
-    assert_int_equal(defaults.memory, 1ull << 30);
+    assert_int_equal(defaults.memory, 0);   /* 30% of the machine */
+    assert_int_equal(defaults.segment_size, 256ull << 20);
+    assert_int_equal(defaults.hugepages, HUGEPAGES_AUTO);
     assert_int_equal(defaults.reserve, 1);
     assert_int_equal(defaults.log_level, LOG_LEVEL_INFO);
     assert_int_equal(defaults.socket_mode, 0660);
@@ -197,9 +199,10 @@ static void test_bad_values_name_file_line_key_and_problem(void **state)
         const char *line;
         const char *problem;   /* after "FILE:2: " */
     } bad[] = {
-        {"memory = 0", "memory: must be a size from 1 to 1024T"},
-        {"memory = 1025T", "memory: must be a size from 1 to 1024T"},
-        {"memory = 12Q", "memory: must be a size from 1 to 1024T"},
+        {"memory = 1025T", "memory: must be a size from 0 to 1024T"},
+        {"memory = 12Q", "memory: must be a size from 0 to 1024T"},
+        {"segment_size = 1M", "segment_size: must be a size from 2M to 1T"},
+        {"hugepages = maybe", "hugepages: must be no, auto or yes"},
         {"max_unsealed_bytes_per_client = -1", "max_unsealed_bytes_per_client: must be a size"},
         {"reserve = maybe", "reserve: must be yes or no"},
         {"max_clients = 0", "max_clients: must be a whole number from 1 to 1000000"},
@@ -237,7 +240,7 @@ static void test_bad_values_name_file_line_key_and_problem(void **state)
         /* a bad value leaves the field as it was */
         char now[64];
         if (strncmp(bad[i].line, "memory", 6) == 0)
-            assert_string_equal(value_of(&o, "memory", now, sizeof now), "1G");
+            assert_string_equal(value_of(&o, "memory", now, sizeof now), "0");
     }
 
     char list[1024] = "allow_groups = 0";
@@ -416,7 +419,7 @@ static void test_command_line_wins_over_the_file(void **state)
     assert_int_equal(o.log_level, LOG_LEVEL_ERROR);
     assert_string_equal(o.socket_path, "/tmp/flag.sock");
 
-    char *bad[] = {"shmstored", "-c", path, "--memory", "0", NULL};
+    char *bad[] = {"shmstored", "-c", path, "--memory", "2000T", NULL};
     assert_int_equal(options_parse(&o, 5, bad), OPTIONS_EXIT_USAGE);
     char *extra[] = {"shmstored", "-c", path, "stray", NULL};
     assert_int_equal(options_parse(&o, 4, extra), OPTIONS_EXIT_USAGE);
@@ -453,7 +456,8 @@ static void test_reload_copies_only_reloadable_keys(void **state)
     }
     assert_true(reloadable > 0 && fixed > 0);
     assert_int_equal(current.log_level, fresh.log_level);
-    assert_int_equal(current.memory, defaults.memory);
+    assert_int_equal(current.memory, fresh.memory);   /* raising the maximum needs no restart */
+    assert_int_equal(current.segment_size, defaults.segment_size);
 }
 
 static void test_reload_reads_the_file_again(void **state)

@@ -84,7 +84,7 @@ static uint32_t prng(void)
 static const uint8_t sample_data[] = { 0, 1, 2, 3, 0xff, 0xfe };
 static const uint8_t sample_meta[] = "dtype=float32;shape=(3,4)";
 
-#define N_SAMPLE_REQUESTS 18
+#define N_SAMPLE_REQUESTS 19
 
 static void sample_requests(struct shm_request req[N_SAMPLE_REQUESTS])
 {
@@ -128,6 +128,8 @@ static void sample_requests(struct shm_request req[N_SAMPLE_REQUESTS])
     req[17].u.list.pattern = bytes_of("job7/*");
     req[17].u.list.cursor = bytes_of("");
     req[17].u.list.max = 1;
+    req[18] = (struct shm_request){ .type = SHM_MSG_MAP_SEGMENT, .seq = 19 };
+    req[18].u.segment.id = UINT32_MAX;
 }
 
 static void assert_requests_equal(const struct shm_request *a, const struct shm_request *b)
@@ -178,6 +180,9 @@ static void assert_requests_equal(const struct shm_request *a, const struct shm_
     case SHM_MSG_GET_CANCEL:
         assert_int_equal(a->u.get_cancel.get_seq, b->u.get_cancel.get_seq);
         break;
+    case SHM_MSG_MAP_SEGMENT:
+        assert_int_equal(a->u.segment.id, b->u.segment.id);
+        break;
     default:
         break;
     }
@@ -210,7 +215,7 @@ static const struct shm_verify_problem sample_problems[] = {
       { (const uint8_t *)"", 0 } },
 };
 
-#define N_SAMPLE_REPLIES 23
+#define N_SAMPLE_REPLIES 24
 
 /* OK replies of every type that has a reply, a LIST with several entries and one with none,
  * and error replies to known types (a GET's EINTR after its cancel among them) and to an
@@ -284,7 +289,14 @@ static void sample_replies(struct shm_reply rep[N_SAMPLE_REPLIES])
     rep[22].u.info.restores = 8;
     rep[22].u.info.restore_bytes = 9;
     rep[22].u.info.evictions = UINT64_MAX;
+    rep[22].u.info.taken_bytes = 10;
+    rep[22].u.info.segments = 11;
     rep[22].u.info.version = bytes_of("");
+    static const uint8_t live[8] = {0, 0, 0, 0, 7, 0, 0, 0};
+    rep[23] = (struct shm_reply){ .type = SHM_MSG_MAP_SEGMENT, .seq = 24 };
+    rep[23].u.segment.id = 7;
+    rep[23].u.segment.bytes = 1ull << 40;
+    rep[23].u.segment.live = (struct shm_bytes){live, sizeof live};
 }
 
 static void assert_objects_equal(const struct shm_object *a, const struct shm_object *b)
@@ -334,6 +346,8 @@ static void assert_infos_equal(const struct shm_info *a, const struct shm_info *
     SAME(disk_objects); SAME(disk_bytes); SAME(disk_only_objects); SAME(pending_writes);
     SAME(failed_writes); SAME(spills); SAME(spill_bytes); SAME(restores); SAME(restore_bytes);
     SAME(evictions);
+    SAME(taken_bytes);
+    SAME(segments);
 #undef SAME
     for (size_t code = 0; code < SHM_ERROR_SLOTS; code++)
         assert_true(a->errors[code] == b->errors[code]);
@@ -389,6 +403,11 @@ static void assert_replies_equal(const struct shm_reply *a, const struct shm_rep
         break;
     case SHM_MSG_VERIFY:
         assert_verify_equal(a, b);
+        break;
+    case SHM_MSG_MAP_SEGMENT:
+        assert_int_equal(a->u.segment.id, b->u.segment.id);
+        assert_true(a->u.segment.bytes == b->u.segment.bytes);
+        assert_bytes_equal(a->u.segment.live, b->u.segment.live);
         break;
     case SHM_MSG_DELETE_MATCHING:
         assert_true(a->u.delete_matching.deleted == b->u.delete_matching.deleted);
@@ -1600,7 +1619,7 @@ static void test_msg_name(void **state)
     const char *expected[] = { "UNKNOWN", "HELLO", "PUT", "CREATE", "SEAL", "ABORT", "GET",
                                "RELEASE", "DELETE", "STAT", "LIST", "INFO", "PING",
                                "DELETE_MATCHING", "GET_CANCEL", "SYNC", "VERIFY", "STAT_EX",
-                               "LIST_EX" };
+                               "LIST_EX", "MAP_SEGMENT" };
     assert_int_equal(sizeof expected / sizeof expected[0], SHM_MSG_TYPE_END);
     for (uint32_t t = 0; t < SHM_MSG_TYPE_END; t++)
         assert_string_equal(shm_msg_name(t), expected[t]);

@@ -956,8 +956,8 @@ static void test_enospc(void **state)
      * way out, on one line. */
     assert_string_equal(d.text, "store full: asked 16777217 bytes (16.0 MiB), but the whole store "
                                 "is 16777216 bytes (16.0 MiB) and 16777216 bytes (16.0 MiB) of "
-                                "it is free; start shmstored with a larger --memory (-m) or set "
-                                "memory in its config file");
+                                "it is free; raise memory in shmstored's config file and reload "
+                                "it (SIGHUP), or start it with a larger --memory (-m)");
     struct store_stats after = stats(f->s);
     assert_stats_equal(&before, &after);
     /* The failed create did not reserve the name. */
@@ -988,8 +988,9 @@ static void test_enospc(void **state)
     assert_int_equal(store_create(f->s, &f->cl[1], "more", 4, 8u << 20, NULL, 0, 0, &x, &d),
                      SHMSTORE_ENOSPC);
     assert_string_equal(d.text, "store full: asked 8388608 bytes (8.00 MiB), 6291456 bytes "
-                                "(6.00 MiB) free of 16777216; delete objects, or start shmstored "
-                                "with a larger --memory (-m) or set memory in its config file");
+                                "(6.00 MiB) free of 16777216; delete objects, or raise memory in "
+                                "shmstored's config file and reload it (SIGHUP), or start it "
+                                "with a larger --memory (-m)");
     after = stats(f->s);
     assert_stats_equal(&before, &after);
     assert_int_equal(create_s(f, 2, "more", 1, NULL, 0, &x), 0);   /* name not taken */
