@@ -232,7 +232,6 @@ int cmd_ls(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"json", no_argument, NULL, OPT_LS_JSON},
-        {"long", no_argument, NULL, 'l'},
         {"reverse", no_argument, NULL, 'r'},
         {"sort", required_argument, NULL, OPT_SORT},
         {NULL, 0, NULL, 0},
