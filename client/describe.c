@@ -505,12 +505,17 @@ static int pk_line(const unsigned char *p, const unsigned char *end, size_t *len
 }
 
 /* Appends `len` bytes of a name from the stream to buf, characters that could disturb a terminal
- * replaced by '?'. */
+ * (C0 controls, DEL, and the C1 controls U+0080..U+009F, 0xc2 0x80..0x9f in UTF-8) replaced by
+ * '?'. */
 static void append_name(char *buf, size_t buflen, size_t *used, const unsigned char *s,
                         size_t len)
 {
-    for (size_t i = 0; i < len && *used + 1 < buflen; i++)
-        buf[(*used)++] = s[i] < 0x20 || s[i] == 0x7f ? '?' : (char)s[i];
+    for (size_t i = 0; i < len && *used + 1 < buflen; i++) {
+        const int c1 = s[i] == 0xc2 && i + 1 < len && s[i + 1] >= 0x80 && s[i + 1] <= 0x9f;
+        if (c1)
+            i++;
+        buf[(*used)++] = c1 || s[i] < 0x20 || s[i] == 0x7f ? '?' : (char)s[i];
+    }
     buf[*used] = '\0';
 }
 
@@ -602,7 +607,8 @@ static int pk_step(struct pk_machine *m, unsigned char op, const unsigned char *
             if (pk_pop(m, NULL) != 0)
                 return -1;
         return pk_push_type(m, "tuple");
-    case 'a': case 'b': return pk_pop(m, NULL);   /* append to, or set the state of, the item below */
+    case 'a': case 'b':   /* append to, or set the state of, the item below */
+        return pk_pop(m, NULL);
     case 's': return pk_pop(m, NULL) == 0 && pk_pop(m, NULL) == 0 ? 0 : -1;
     case 'e': case 'u': case 0x90:   /* add the items above the mark to the item below it */
         return pk_pop_mark(m, NULL, NULL) == 0 && m->depth > 0 ? 0 : -1;

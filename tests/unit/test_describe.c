@@ -38,7 +38,8 @@ static const char array_pickle[] =
     "\x00\x02\x00\x00\x00\x94\x8c\x05numpy\x94\x8c\x05" "dtype\x94\x93\x94\x8c\x02i4\x94\x89\x88"
     "\x87\x94R\x94(K\x03\x8c\x01<\x94NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00t\x94" "bK\x03\x85"
     "\x94\x8c\x01" "C\x94t\x94R\x94.";
-static const char dict_pickle[] = "\x80\x05\x95\n\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x01" "a\x94K\x01s.";
+static const char dict_pickle[] =
+    "\x80\x05\x95\n\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x01" "a\x94K\x01s.";
 static const char tuple_pickle[] =
     "\x80\x05\x95\x0b\x00\x00\x00\x00\x00\x00\x00\x8c\x01" "a\x94\x8c\x01" "b\x94\x86\x94.";
 static const char list_pickle2[] = "\x80\x02]q\x00(K\x01G@\x00\x00\x00\x00\x00\x00\x00Ne.";
@@ -183,6 +184,9 @@ static void test_pickle_labels(void **state)
     static const char hostile[] = "\x8c\x03\x1b[2\x8c\x01J\x93)\x81.";
     assert_int_equal(pickle_top_label(hostile, LEN(hostile), label, sizeof label), 0);
     assert_string_equal(label, "?[2.J");
+    static const char c1[] = "\x8c\x04\xc2\x9b" "2J\x8c\x01x\x93.";   /* U+009B: a C1 CSI */
+    assert_int_equal(pickle_top_label(c1, LEN(c1), label, sizeof label), 0);
+    assert_string_equal(label, "?2J.x (itself)");
     /* deeper than the modelled stack: refused, not overflowed */
     char deep[600];
     memset(deep, '(', sizeof deep - 1);
@@ -240,7 +244,8 @@ static void test_describe_array_object(void **state)
     describe_contents(f, array_meta, LEN(array_meta), values, sizeof values);
     fclose(f);
     assert_string_equal(out, "python:    numpy array\ndtype:     <f8 (float64)\n"
-                             "shape:     (2, 3)\norder:     C\nvalues:    [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]\n");
+                             "shape:     (2, 3)\norder:     C\n"
+                             "values:    [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]\n");
     free(out);
 }
 
@@ -316,7 +321,8 @@ static void test_fuzz(void **state)
         const size_t len = (size_t)rand_r(&seed) % sizeof input;
         for (size_t i = 0; i < len; i++) {
             const unsigned r = (unsigned)rand_r(&seed);
-            input[i] = r & 1 ? (unsigned char)(r >> 8) : (unsigned char)alphabet[(r >> 8) % LEN(alphabet)];
+            input[i] = r & 1 ? (unsigned char)(r >> 8)
+                             : (unsigned char)alphabet[(r >> 8) % LEN(alphabet)];
         }
         run_all(sink, input, len);
     }
