@@ -21,9 +21,9 @@
 #include <unistd.h>
 
 #include "humansize.h"
+#include "progress.h"
 #include "shmstore.h"
-
-enum exit_status { EXIT_OK = 0, EXIT_REFUSED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };
+#include "storectl.h"
 
 /* getopt values of the options that have no letter: above every char, so that option_error can
  * tell a long option from an unknown letter by optopt alone. */
@@ -47,8 +47,18 @@ static const char usage_text[] =
     "                                       (-1: forever)\n"
     "  rm NAME...                           delete objects\n"
     "  rm --pattern PATTERN                 delete every object whose name matches a glob\n"
-    "  ls [PATTERN] [--json]                list objects whose names match a glob\n"
+    "  ls [PATTERN] [-l] [--sort name|size|age] [-r] [--json]\n"
+    "                                       list the names that match a glob (-l: size,\n"
+    "                                       pins, owner, where, durable, age; --sort: by\n"
+    "                                       name, size (largest first) or age (newest\n"
+    "                                       first); -r: reverse)\n"
     "  stat NAME [--json]                   describe one object\n"
+    "  show NAME                            describe one object for a person: numpy array\n"
+    "                                       (dtype, shape, first values), pickled class,\n"
+    "                                       text lines or a hex dump\n"
+    "  top [-n COUNT | --once] [-i SECONDS]\n"
+    "                                       a live view of the store, refreshed every\n"
+    "                                       second (q quits)\n"
     "  info [--json | --prometheus]         describe the store (--prometheus: metrics in the\n"
     "                                       Prometheus text format)\n"
     "  sync                                 wait until every durable object stored or deleted\n"
@@ -63,14 +73,14 @@ static const char usage_text[] =
     "  -h, --help            show this help\n"
     "      --version         show the version\n"
     "\n"
+    "put and get show their progress on stderr when it is a terminal.\n"
+    "\n"
     "Exit status: 0 success, 1 refused, not found or (verify) damaged, 2 usage error,\n"
     "3 daemon unreachable.\n";
 
-static const char *socket_path;   /* NULL: the library's default */
+const char *socket_path;   /* NULL: the library's default */
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int usage_error(const char *fmt, ...)
+int usage_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -85,7 +95,7 @@ static int usage_error(const char *fmt, ...)
  * starts with argv[0], which is the full path when storectl runs from a build tree or a script.
  * `c` is what getopt returned: ':' for a missing argument (option strings start with ':'), '?'
  * for an option it does not know. `command` is NULL for the options before the command. */
-static int option_error(const char *command, int c, char **argv)
+int option_error(const char *command, int c, char **argv)
 {
     char option[64];
     const char *token = optind > 0 && argv[optind - 1] ? argv[optind - 1] : "";
@@ -107,7 +117,7 @@ static int option_error(const char *command, int c, char **argv)
 
 /* A name or message as it may safely go to a terminal: control bytes become \xNN, so a hostile
  * or mistyped name can neither split the one-line error nor send escape sequences. */
-static const char *printable(const char *text, char *buf, size_t len)
+const char *printable(const char *text, char *buf, size_t len)
 {
     size_t used = 0;
     for (const unsigned char *p = (const unsigned char *)text; *p && used + 5 < len; p++) {
@@ -121,7 +131,7 @@ static const char *printable(const char *text, char *buf, size_t len)
 }
 
 /* One line on stderr and the exit status for a library error. */
-static int report(shmstore_client *c, const char *subject, int code)
+int report(shmstore_client *c, const char *subject, int code)
 {
     char detail[1024], name[1024];
     printable(*shmstore_errmsg(c) ? shmstore_errmsg(c) : shmstore_strerror(code), detail,
@@ -141,7 +151,7 @@ static int report(shmstore_client *c, const char *subject, int code)
     return EXIT_REFUSED;
 }
 
-static int connect_or_report(shmstore_client **c)
+int connect_or_report(shmstore_client **c)
 {
     int rc = shmstore_connect(socket_path, c);
     return rc ? report(NULL, NULL, rc) : EXIT_OK;
@@ -149,7 +159,7 @@ static int connect_or_report(shmstore_client **c)
 
 /* ---- output helpers ------------------------------------------------------------------------ */
 
-static void format_time(int64_t ns, char *buf, size_t len)
+void format_time(int64_t ns, char *buf, size_t len)
 {
     time_t secs = (time_t)(ns / 1000000000);
     struct tm tm;
@@ -158,7 +168,7 @@ static void format_time(int64_t ns, char *buf, size_t len)
     snprintf(buf + n, len - n, ".%06ldZ", (long)(ns % 1000000000) / 1000);
 }
 
-static void json_string(const char *s)
+void json_string(const char *s)
 {
     putchar('"');
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
@@ -173,7 +183,7 @@ static void json_string(const char *s)
 }
 
 /* Where an object is, as ls and stat show it; NULL when the daemon did not say (older). */
-static const char *location_name(uint32_t location)
+const char *location_name(uint32_t location)
 {
     switch (location & (SHMSTORE_IN_MEMORY | SHMSTORE_ON_DISK)) {
     case SHMSTORE_IN_MEMORY: return "memory";
@@ -184,7 +194,7 @@ static const char *location_name(uint32_t location)
 }
 
 /* meta: the metadata as text when it is text (see meta_text), else NULL: then no "meta" key. */
-static void json_object_stat(const shmstore_object_status *status, const char *meta)
+void json_object_stat(const shmstore_object_status *status, const char *meta)
 {
     const shmstore_object_stat *st = &status->stat;
     const char *where = location_name(status->location);
@@ -198,6 +208,21 @@ static void json_object_stat(const shmstore_object_status *status, const char *m
     /* null from a daemon too old to say */
     printf(",\"location\":%s%s%s,\"durable\":%s", where ? "\"" : "", where ? where : "null",
            where ? "\"" : "", !where ? "null" : status->durable ? "true" : "false");
+    /* owner: the uid, null when the daemon does not say; user: its name where it has one */
+    if (status->owner_uid == SHMSTORE_OWNER_UNKNOWN) {
+        printf(",\"owner\":null,\"user\":null");
+    } else {
+        char user[64];
+        printf(",\"owner\":%lu,\"user\":", (unsigned long)status->owner_uid);
+        json_string(owner_name(status->owner_uid, user, sizeof user));
+    }
+    if (status->expires_ns) {
+        char expires[64];
+        format_time(status->expires_ns, expires, sizeof expires);
+        printf(",\"expires\":\"%s\"", expires);
+    } else {
+        printf(",\"expires\":null");
+    }
     if (meta) {
         printf(",\"meta\":");
         json_string(meta);
@@ -269,14 +294,18 @@ static int cmd_sync(int argc, char **argv)
     return status;
 }
 
+/* Bytes moved per read or write of a large transfer, between two looks at the progress meter. */
+#define TRANSFER_CHUNK (8u << 20)
+
 /* Read all of fd into a growing buffer (for pipes, whose size is unknown up front). */
-static int read_all(int fd, unsigned char **out, size_t *out_len)
+static int read_all(int fd, unsigned char **out, size_t *out_len, struct progress *meter)
 {
     size_t cap = 1 << 20, len = 0;
     unsigned char *buf = malloc(cap);
     if (!buf)
         return -1;
     for (;;) {
+        progress_update(meter, len);
         if (len == cap) {
             unsigned char *bigger = realloc(buf, cap * 2);
             if (!bigger) {
@@ -315,17 +344,25 @@ static int put_in_place(shmstore_client *c, const char *name, int fd, size_t siz
     if (rc)
         return report(c, name, rc);
     size_t done = 0;
+    struct progress meter;
+    progress_start(&meter, "put", size);
     while (done < size) {
-        ssize_t n = read(fd, (char *)dest + done, size - done);
+        progress_update(&meter, done);
+        const size_t want = size - done < TRANSFER_CHUNK ? size - done : TRANSFER_CHUNK;
+        ssize_t n = read(fd, (char *)dest + done, want);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
+            const int read_errno = errno;
+            progress_end(&meter);
+            errno = read_errno;
             fprintf(stderr, "storectl: %s: %s\n", source, n < 0 ? strerror(errno) : "file shrank while reading");
             shmstore_abort(c, id);
             return EXIT_REFUSED;
         }
         done += (size_t)n;
     }
+    progress_end(&meter);
     rc = shmstore_seal(c, id);
     if (rc) {
         int status = report(c, name, rc);
@@ -379,7 +416,13 @@ static int cmd_put(int argc, char **argv)
         } else {
             unsigned char *data;
             size_t len;
-            if (read_all(fd, &data, &len) != 0) {
+            struct progress meter;
+            progress_start(&meter, "read", 0);
+            const int read_rc = read_all(fd, &data, &len, &meter);
+            const int read_errno = errno;
+            progress_end(&meter);
+            errno = read_errno;
+            if (read_rc != 0) {
                 fprintf(stderr, "storectl: %s: %s\n", source, strerror(errno));
                 status = EXIT_REFUSED;
             } else {
@@ -395,11 +438,15 @@ static int cmd_put(int argc, char **argv)
     return status;
 }
 
-static int write_all(int fd, const void *data, size_t size)
+/* meter: updated between chunks of a large write, or NULL. */
+static int write_all(int fd, const void *data, size_t size, struct progress *meter)
 {
     const char *p = data;
+    const char *start = p;
     while (size > 0) {
-        ssize_t n = write(fd, p, size);
+        if (meter)
+            progress_update(meter, (uint64_t)(p - start));
+        ssize_t n = write(fd, p, size < TRANSFER_CHUNK ? size : TRANSFER_CHUNK);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
@@ -477,7 +524,16 @@ static int cmd_get(int argc, char **argv)
         return status;
     }
     int fd = output ? open(output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666) : STDOUT_FILENO;
-    if (fd < 0 || write_all(fd, obj.data, obj.size) != 0) {
+    /* No meter over the payload itself when that goes to a terminal. */
+    struct progress meter = {0};
+    const int to_terminal = fd == STDOUT_FILENO && isatty(fd);
+    if (fd >= 0 && !to_terminal)
+        progress_start(&meter, "get", obj.size);
+    int written = fd >= 0 ? write_all(fd, obj.data, obj.size, &meter) : -1;
+    const int write_errno = errno;
+    progress_end(&meter);
+    errno = write_errno;
+    if (written != 0) {
         fprintf(stderr, "storectl: %s: %s\n", output ? output : "stdout", strerror(errno));
         status = EXIT_REFUSED;
     }
@@ -562,60 +618,6 @@ static int parse_json_flag(const char *command, int argc, char **argv, int *json
         *json = 1;
     }
     return EXIT_OK;
-}
-
-struct ls_state {
-    int json;
-    unsigned long long count;
-};
-
-static int print_ls_entry(const shmstore_object_status *status, void *arg)
-{
-    struct ls_state *ls = arg;
-    const shmstore_object_stat *st = &status->stat;
-    if (ls->json) {
-        if (ls->count)
-            putchar(',');
-        putchar('\n');
-        json_object_stat(status, NULL);
-    } else {
-        char size[32], meta[32], created[64];
-        const char *where = location_name(status->location);
-        if (ls->count == 0)
-            printf("%-40s %12s %10s %5s  %-6s  %-7s  %s\n", "NAME", "SIZE", "META", "PINS",
-                   "WHERE", "DURABLE", "CREATED");
-        format_time(st->created_ns, created, sizeof created);
-        printf("%-40s %12s %10s %5llu  %-6s  %-7s  %s\n", st->name,
-               human_size(st->size, size, sizeof size),
-               human_size(st->meta_size, meta, sizeof meta), (unsigned long long)st->pins,
-               where ? where : "-", !where ? "-" : status->durable ? "yes" : "no", created);
-    }
-    ls->count++;
-    return ferror(stdout) ? SHMSTORE_EIO : 0;
-}
-
-static int cmd_ls(int argc, char **argv)
-{
-    struct ls_state ls = {0, 0};
-    if (parse_json_flag("ls", argc, argv, &ls.json) != EXIT_OK)
-        return EXIT_USAGE;
-    if (argc - optind > 1)
-        return usage_error("usage: storectl ls [PATTERN] [--json]");
-    const char *pattern = argc - optind == 1 ? argv[optind] : NULL;
-    shmstore_client *c;
-    int status = connect_or_report(&c);
-    if (status)
-        return status;
-    if (ls.json)
-        putchar('[');
-    int rc = shmstore_list_status(c, pattern, print_ls_entry, &ls);
-    if (ls.json)
-        printf("%s]\n", ls.count ? "\n" : "");
-    else if (rc == 0 && ls.count == 0 && isatty(STDOUT_FILENO))
-        fprintf(stderr, "storectl: no objects%s%s\n", pattern ? " match " : "", pattern ? pattern : "");
-    status = rc ? report(c, NULL, rc) : EXIT_OK;
-    shmstore_close(c);
-    return status;
 }
 
 static int cmd_stat(int argc, char **argv)
@@ -924,7 +926,7 @@ static const struct command {
 } commands[] = {
     {"ping", cmd_ping}, {"put", cmd_put},   {"get", cmd_get},   {"rm", cmd_rm},
     {"ls", cmd_ls},     {"stat", cmd_stat}, {"info", cmd_info}, {"sync", cmd_sync},
-    {"verify", cmd_verify},
+    {"verify", cmd_verify}, {"show", cmd_show}, {"top", cmd_top},
 };
 
 int main(int argc, char **argv)
