@@ -855,8 +855,8 @@ static int map_segment(shmstore_client *c, uint32_t id, struct segment_map **out
         struct segment_map *m = &a->segments[slot];
         int held = 0;
         for (uint32_t i = 0; m->fd >= 0 && i < nlive && !held; i++)
-            held = (uint32_t)live[4 * i] | (uint32_t)live[4 * i + 1] << 8 |
-                   (uint32_t)live[4 * i + 2] << 16 | (uint32_t)live[4 * i + 3] << 24;
+            held = ((uint32_t)live[4 * i] | (uint32_t)live[4 * i + 1] << 8 |
+                    (uint32_t)live[4 * i + 2] << 16 | (uint32_t)live[4 * i + 3] << 24) == m->id;
         if (m->fd >= 0 && !held)
             segment_unmap(m);
     }

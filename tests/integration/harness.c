@@ -84,8 +84,10 @@ static int spawn(struct test_daemon *d, char **extra)
     argv[argc++] = (char *)harness_binary("SHMSTORED");
     argv[argc++] = "-s";
     argv[argc++] = d->socket;
-    argv[argc++] = "-m";
-    argv[argc++] = d->memory;
+    if (d->memory[0]) {
+        argv[argc++] = "-m";
+        argv[argc++] = d->memory;
+    }
     for (size_t i = 0; extra && extra[i] && argc < MAX_ARGS - 1; i++)
         argv[argc++] = extra[i];
     argv[argc] = NULL;

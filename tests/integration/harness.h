@@ -20,8 +20,9 @@ struct test_daemon {
     char memory[32];    /* the -m argument, kept for harness_restart */
 };
 
-/* Start shmstored with -s <socket> -m <memory> (e.g. "64M") and any extra arguments (NULL-
- * terminated list), and wait until its socket accepts connections. 0, or -1 (with the log
+/* Start shmstored with -s <socket> -m <memory> (e.g. "64M"; "" for no -m, so that a config
+ * file's memory counts) and any extra arguments (NULL-terminated list), and wait until its
+ * socket accepts connections. 0, or -1 (with the log
  * printed to stderr) when it exits or is not ready within the startup limit. */
 int harness_start(struct test_daemon *d, const char *memory, ...);
 /* SIGTERM, wait, remove the directory. Returns the exit status (0 is clean), 128+signal when
