@@ -41,6 +41,9 @@ struct server {
     struct shm_buf scratch;         /* encoder output, reused for every reply */
     struct durable *durable;        /* with a data directory: the writer thread (durable.h) */
     struct residency *residency;    /* with a data directory: spill and restore (residency.h) */
+    quota_t *quota;                 /* per-user accounting and limits (core/quota.h) */
+    struct event *expiry_timer;     /* deletes objects whose time to live ran out (expire.h) */
+    int64_t expiry_armed_ns;        /* the deadline it is armed for, INT64_MAX when idle */
 };
 
 /* The arena, the store and the event loop: everything but signals and the socket. Enough for
