@@ -346,9 +346,10 @@ static int read_all(int fd, unsigned char **out, size_t *out_len)
     return 0;
 }
 
-/* A duration: a whole number with one of the units ms, s, m, h, d (or, when bare_ms, none:
- * milliseconds), of at most max ms. 0 and the milliseconds in *ms, or -1 for anything else. */
-static int parse_duration_ms(const char *text, int bare_ms, unsigned long long max,
+/* A duration: a whole number with one of the units ms, s, m, h and, when days, d (or, when
+ * bare_ms, none: milliseconds), of at most max ms. 0 and the milliseconds in *ms, or -1 for
+ * anything else. */
+static int parse_duration_ms(const char *text, int bare_ms, int days, unsigned long long max,
                              unsigned long long *ms)
 {
     static const struct {
@@ -363,7 +364,7 @@ static int parse_duration_ms(const char *text, int bare_ms, unsigned long long m
     if (errno)
         return -1;
     unsigned long long scale = bare_ms && !*end ? 1 : 0;
-    for (size_t i = 0; i < sizeof units / sizeof units[0] && !scale; i++)
+    for (size_t i = 0; i < sizeof units / sizeof units[0] - !days && !scale; i++)
         if (strcmp(end, units[i].suffix) == 0)
             scale = units[i].ms;
     if (!scale || value > max / scale)
@@ -426,7 +427,7 @@ static int cmd_put(int argc, char **argv)
             flags |= SHMSTORE_PERSIST;
         else if (opt == OPT_NO_EVICT)
             flags |= SHMSTORE_NO_EVICT;
-        else if (opt == OPT_TTL && (parse_duration_ms(optarg, 0, UINT64_MAX, &ttl_ms) != 0 ||
+        else if (opt == OPT_TTL && (parse_duration_ms(optarg, 0, 1, UINT64_MAX, &ttl_ms) != 0 ||
                                     ttl_ms == 0))
             return usage_error("put: --ttl '%s' is not a time to live: give a number with ms, "
                                "s, m, h or d (500ms, 30s, 10m, 2h, 1d)", optarg);
@@ -486,7 +487,7 @@ static int write_all(int fd, const void *data, size_t size)
 }
 
 /* A --timeout: -1 (no limit), or a whole number of milliseconds, bare or with one of the units
- * ms, s, m, h, d, of at most INT_MAX ms (about 24 days). 0, or -1 for anything else. */
+ * ms, s, m, h, of at most INT_MAX ms (about 24 days). 0, or -1 for anything else. */
 static int parse_timeout(const char *text, int *timeout_ms)
 {
     if (strcmp(text, "-1") == 0) {
@@ -494,7 +495,7 @@ static int parse_timeout(const char *text, int *timeout_ms)
         return 0;
     }
     unsigned long long ms;
-    if (parse_duration_ms(text, 1, INT_MAX, &ms) != 0)
+    if (parse_duration_ms(text, 1, 0, INT_MAX, &ms) != 0)
         return -1;
     *timeout_ms = (int)ms;
     return 0;
