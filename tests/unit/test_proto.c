@@ -1571,6 +1571,8 @@ static void test_users_reply(void **state)
 
     rep.u.users.count = SHM_USERS_PAGE_MAX + 1;
     assert_int_equal(shm_encode_reply(&rep, &buf), -1);
+    assert_int_equal(buf.len, 0);
+    shm_buf_free(&buf);
     for (uint32_t fields = 4; fields <= 6; fields += 2) {
         struct body b;
         body_init(&b);
