@@ -35,6 +35,7 @@ struct quota_user {
 struct quota {
     id_map users;              /* uid + 1 -> struct quota_user */
     uint64_t holders;          /* users with objects > 0 */
+    uint64_t total_objects, total_bytes;   /* charged over all users */
     uint64_t gen;              /* bumped by quota_configure */
     uint64_t default_bytes, default_objects;
     struct quota_rules rules;
@@ -331,6 +332,8 @@ int quota_charge(quota_t *q, uint32_t uid, uint64_t bytes)
     if (u->objects++ == 0)
         q->holders++;
     u->bytes += bytes;
+    q->total_objects++;
+    q->total_bytes += bytes;
     return 0;
 }
 
@@ -339,7 +342,10 @@ void quota_uncharge(quota_t *q, uint32_t uid, uint64_t bytes)
     struct quota_user *u = id_map_get(&q->users, (uint64_t)uid + 1);
     if (!u || u->objects == 0)
         return;   /* never charged: a bug elsewhere, not worth a crash here */
-    u->bytes -= bytes < u->bytes ? bytes : u->bytes;
+    const uint64_t given_back = bytes < u->bytes ? bytes : u->bytes;
+    u->bytes -= given_back;
+    q->total_bytes -= given_back;
+    q->total_objects--;
     if (--u->objects == 0)
         q->holders--;
 }
@@ -393,4 +399,10 @@ size_t quota_list(quota_t *q, uint64_t from_uid, struct quota_usage *out, size_t
 uint64_t quota_user_count(const quota_t *q)
 {
     return q->holders;
+}
+
+void quota_totals(const quota_t *q, uint64_t *objects, uint64_t *bytes)
+{
+    *objects = q->total_objects;
+    *bytes = q->total_bytes;
 }

@@ -87,5 +87,7 @@ size_t quota_list(quota_t *q, uint64_t from_uid, struct quota_usage *out, size_t
                   int *more);
 /* Users who hold objects now. */
 uint64_t quota_user_count(const quota_t *q);
+/* Objects and bytes charged over all users (for store_check). */
+void quota_totals(const quota_t *q, uint64_t *objects, uint64_t *bytes);
 
 #endif

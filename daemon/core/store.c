@@ -1262,6 +1262,7 @@ struct check_ctx {
     uint64_t blocks, block_bytes, object_pins, sealed, deleted, unsealed, unsealed_bytes;
     uint64_t unsealed_replacing, unsealed_ownerless, client_pins;
     uint64_t evictable, disk_objects, disk_bytes, disk_only, spilling_bytes;
+    uint64_t charged_bytes, expiring;      /* payload + metadata of every object; in the heap */
 };
 
 static void check_fail(struct check_ctx *ctx, const char *fmt, ...)
@@ -1327,6 +1328,8 @@ static void check_object(uint64_t id, void *value, void *arg)
                    (unsigned long long)id, obj->name, evictable ? "not on" : "on",
                    evictable ? "" : " not");
     ctx->object_pins += obj->pins;
+    ctx->charged_bytes += obj->size + obj->meta_size;
+    ctx->expiring += obj->expiry_slot != 0;
     if (obj->expiry_slot && (obj->state != OBJECT_SEALED || obj->expiry_slot >
                              expiry_count(&ctx->s->expiry) ||
                              ctx->s->expiry.entries[obj->expiry_slot - 1].item != obj ||
@@ -1514,5 +1517,17 @@ int store_check(const store_t *s, char *why, size_t whylen)
         check_fail(&ctx, "deleted-pinned/waiters: stats %llu/%llu, found %llu/%llu",
                    (unsigned long long)st.deleted_pinned, (unsigned long long)st.waiters,
                    (unsigned long long)ctx.deleted, (unsigned long long)waiters);
+    uint64_t charged_objects = 0, charged_bytes = 0;
+    if (s->quota)
+        quota_totals(s->quota, &charged_objects, &charged_bytes);
+    if (s->quota && (charged_objects != id_map_count(&s->objects) ||
+                     charged_bytes != ctx.charged_bytes))
+        check_fail(&ctx, "quotas charge %llu objects, %llu bytes; the store has %llu, %llu",
+                   (unsigned long long)charged_objects, (unsigned long long)charged_bytes,
+                   (unsigned long long)id_map_count(&s->objects),
+                   (unsigned long long)ctx.charged_bytes);
+    if (ctx.expiring != expiry_count(&s->expiry))
+        check_fail(&ctx, "expiry heap holds %u objects, %llu say they are in it",
+                   expiry_count(&s->expiry), (unsigned long long)ctx.expiring);
     return ctx.bad ? -1 : 0;
 }

@@ -353,6 +353,21 @@ static void test_reconfigure_applies_later(void **state)
     assert_int_equal(store_delete_matching(f->s, "*"), 4);
 }
 
+/* store_check sees a charge that does not match the objects. */
+static void test_store_check_sees_wrong_charges(void **state)
+{
+    struct fixture *f = *state;
+    struct store_detail d;
+    char why[256];
+    assert_int_equal(put(f, &f->alice, "x", 10, &d), 0);
+    assert_int_equal(store_check(f->s, why, sizeof why), 0);
+    quota_uncharge(f->q, 1001, 12);
+    assert_int_equal(store_check(f->s, why, sizeof why), -1);
+    assert_non_null(strstr(why, "quotas charge 0 objects, 0 bytes; the store has 1, 12"));
+    assert_int_equal(quota_charge(f->q, 1001, 12), 0);   /* put right for the teardown */
+    assert_int_equal(store_delete(f->s, "x", 1, &d), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -364,6 +379,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_charges_owner, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pinned_delete_counts_until_freed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reconfigure_applies_later, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_check_sees_wrong_charges, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
