@@ -26,14 +26,22 @@ static int64_t realtime_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* Deadlines years away are reached by waking once a day: the timer never holds a delay that
+ * libevent's arithmetic (or a clock step) could overflow. */
+#define LONGEST_WAIT_NS (INT64_C(86400) * 1000000000)
+
 static void arm_for(struct server *s, int64_t deadline_ns)
 {
-    int64_t delay_ns = deadline_ns - realtime_ns();
+    const int64_t now = realtime_ns();
+    int64_t delay_ns = deadline_ns - now;
     if (delay_ns < 0)
         delay_ns = 0;
-    struct timeval tv = {(time_t)(delay_ns / 1000000000), (suseconds_t)(delay_ns % 1000000000) / 1000};
+    if (delay_ns > LONGEST_WAIT_NS)
+        delay_ns = LONGEST_WAIT_NS;
+    struct timeval tv = {(time_t)(delay_ns / 1000000000),
+                         (suseconds_t)(delay_ns % 1000000000) / 1000};
     if (evtimer_add(s->expiry_timer, &tv) == 0)
-        s->expiry_armed_ns = deadline_ns;
+        s->expiry_armed_ns = now + delay_ns;   /* when it really fires */
 }
 
 static void on_expiry_timer(evutil_socket_t fd, short what, void *arg)
