@@ -654,6 +654,7 @@ static int open_connection(shmstore_client *c)
 
     struct shm_request req = {.type = SHM_MSG_HELLO};
     req.u.hello.version = SHM_PROTO_VERSION;
+    req.u.hello.flags = SHM_HELLO_OWNERS;
     req.u.hello.pid = (uint32_t)getpid();
     struct shm_reply rep;
     int fds[HELLO_FDS] = {-1, -1};
@@ -950,14 +951,15 @@ static uint32_t wire_flags(unsigned flags)
 static int by_id_locked(shmstore_client *c, uint32_t type, uint64_t id);
 
 static int create_locked(shmstore_client *c, const char *name, size_t name_len, size_t size,
-                         const void *meta, size_t meta_size, unsigned flags, void **data_out,
-                         uint64_t *id_out)
+                         const void *meta, size_t meta_size, unsigned flags, uint64_t ttl_ms,
+                         void **data_out, uint64_t *id_out)
 {
     struct shm_request req = {.type = SHM_MSG_CREATE};
     req.u.create.name = bytes_of(name, name_len);
     req.u.create.size = size;
     req.u.create.meta = bytes_of(meta, meta_size);
     req.u.create.flags = wire_flags(flags);
+    req.u.create.ttl_ms = ttl_ms;
     struct shm_reply rep;
     int rc = call(c, &req, &rep, NULL);
     if (rc)
@@ -980,6 +982,13 @@ static int create_locked(shmstore_client *c, const char *name, size_t name_len, 
 int shmstore_create(shmstore_client *c, const char *name, size_t size, const void *meta,
                     size_t meta_size, unsigned flags, void **data_out, uint64_t *id_out)
 {
+    return shmstore_create_ttl(c, name, size, meta, meta_size, flags, 0, data_out, id_out);
+}
+
+int shmstore_create_ttl(shmstore_client *c, const char *name, size_t size, const void *meta,
+                        size_t meta_size, unsigned flags, uint64_t ttl_ms, void **data_out,
+                        uint64_t *id_out)
+{
     int rc = begin_call(c, data_out && id_out ? c : NULL, "data_out or id_out");
     if (rc)
         return rc;
@@ -988,7 +997,8 @@ int shmstore_create(shmstore_client *c, const char *name, size_t size, const voi
         return end(c, (int)name_len);
     if ((rc = check_meta(c, meta, meta_size)))
         return end(c, rc);
-    return end(c, create_locked(c, name, name_len, size, meta, meta_size, flags, data_out, id_out));
+    return end(c, create_locked(c, name, name_len, size, meta, meta_size, flags, ttl_ms, data_out,
+                                id_out));
 }
 
 static int by_id_locked(shmstore_client *c, uint32_t type, uint64_t id)
@@ -1014,6 +1024,12 @@ int shmstore_abort(shmstore_client *c, uint64_t id)
 int shmstore_put(shmstore_client *c, const char *name, const void *data, size_t size,
                  const void *meta, size_t meta_size, unsigned flags)
 {
+    return shmstore_put_ttl(c, name, data, size, meta, meta_size, flags, 0);
+}
+
+int shmstore_put_ttl(shmstore_client *c, const char *name, const void *data, size_t size,
+                     const void *meta, size_t meta_size, unsigned flags, uint64_t ttl_ms)
+{
     int rc = begin(c);
     if (rc)
         return rc;
@@ -1032,13 +1048,14 @@ int shmstore_put(shmstore_client *c, const char *name, const void *data, size_t 
         req.u.put.data = bytes_of(data, size);
         req.u.put.meta = bytes_of(meta, meta_size);
         req.u.put.flags = wire_flags(flags);
+        req.u.put.ttl_ms = ttl_ms;
         struct shm_reply rep;
         return end(c, call(c, &req, &rep, NULL));
     }
     /* Large: reserve in place, copy at memory speed, seal. */
     void *dest;
     uint64_t id;
-    rc = create_locked(c, name, name_len, size, meta, meta_size, flags, &dest, &id);
+    rc = create_locked(c, name, name_len, size, meta, meta_size, flags, ttl_ms, &dest, &id);
     if (rc)
         return end(c, rc);
     memcpy(dest, data, size);
@@ -1190,6 +1207,10 @@ static void status_from_wire(const struct shm_object *o, int placed, shmstore_ob
         out->location = (o->location & SHM_LOCATION_MEMORY ? SHMSTORE_IN_MEMORY : 0) |
                         (o->location & SHM_LOCATION_DISK ? SHMSTORE_ON_DISK : 0);
         out->durable = o->durable != 0;
+        if (o->owner_known) {
+            out->owner_uid = o->owner_uid;
+            out->expires_ns = o->expires_ns;
+        }
     }
 }
 
@@ -1387,6 +1408,8 @@ static void info_from_wire(const struct shm_info *i, shmstore_store_info *out)
     out->evictions = i->evictions;
     out->taken_bytes = i->taken_bytes;
     out->segments = i->segments;
+    out->evicted_deletions = i->evicted_deletions;
+    out->expirations = i->expirations;
 }
 
 /* The caller's struct may be an older (shorter) or newer (longer) shmstore_store_info than this
@@ -1412,6 +1435,35 @@ int shmstore_info_sized(shmstore_client *c, shmstore_store_info *out, size_t out
     memcpy(out, &mine, known);
     memset((unsigned char *)out + known, 0, out_size - known);
     return end(c, 0);
+}
+
+int shmstore_users(shmstore_client *c, shmstore_users_fn fn, void *arg)
+{
+    int rc = begin_call(c, fn, "fn");
+    if (rc)
+        return rc;
+    uint64_t from = 0;
+    for (;;) {
+        struct shm_request req = {.type = SHM_MSG_USERS};
+        req.u.users.from_uid = from;
+        struct shm_reply rep;
+        if ((rc = call(c, &req, &rep, NULL)) != 0)
+            return end(c, rc);
+        /* The users point into the input buffer, which stays put until the next request. */
+        size_t offset = 0;
+        struct shm_user wire;
+        while (shm_user_next(&rep, &offset, &wire) == 0) {
+            shmstore_user_usage user = {wire.uid, wire.objects, wire.bytes, wire.quota_bytes,
+                                        wire.quota_objects};
+            if ((rc = fn(&user, arg)) != 0)
+                return end(c, rc);
+        }
+        if (rep.u.users.done)
+            return end(c, 0);
+        if (rep.u.users.next_uid <= from)
+            return end(c, set_error(c, SHMSTORE_EPROTO, "the daemon sent a bad users cursor"));
+        from = rep.u.users.next_uid;
+    }
 }
 
 /* A request with an empty body and an empty reply: PING, SYNC. */

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +29,8 @@
 /* getopt values of the options that have no letter: above every char, so that option_error can
  * tell a long option from an unknown letter by optopt alone. */
 enum long_only_option {
-    OPT_META = 256, OPT_REPLACE, OPT_PERSIST, OPT_NO_EVICT, OPT_TIMEOUT, OPT_PATTERN, OPT_JSON, OPT_PROMETHEUS, OPT_VERSION
+    OPT_META = 256, OPT_REPLACE, OPT_PERSIST, OPT_NO_EVICT, OPT_TIMEOUT, OPT_PATTERN, OPT_JSON, OPT_PROMETHEUS, OPT_VERSION,
+    OPT_TTL
 };
 
 static const char usage_text[] =
@@ -37,11 +39,12 @@ static const char usage_text[] =
     "\n"
     "Commands:\n"
     "  ping                                 check that the daemon answers\n"
-    "  put NAME [FILE|-] [--meta TEXT] [--replace] [--persist] [--no-evict]\n"
+    "  put NAME [FILE|-] [--meta TEXT] [--replace] [--persist] [--no-evict] [--ttl TIME]\n"
     "                                       store FILE (or stdin) under NAME (--persist:\n"
     "                                       durable: kept on the daemon's disk across\n"
     "                                       restarts; --no-evict: never deleted by the\n"
-    "                                       daemon's evict = lru)\n"
+    "                                       daemon's evict = lru; --ttl: deleted TIME after\n"
+    "                                       it is stored: 500ms, 30s, 10m, 2h, 1d)\n"
     "  get NAME [-o FILE] [--timeout WAIT]  write the payload to stdout or FILE; wait up to\n"
     "                                       WAIT for it: milliseconds, or 500ms, 30s, 5m, 1h\n"
     "                                       (-1: forever)\n"
@@ -61,6 +64,7 @@ static const char usage_text[] =
     "                                       second (q quits)\n"
     "  info [--json | --prometheus]         describe the store (--prometheus: metrics in the\n"
     "                                       Prometheus text format)\n"
+    "  users [--json]                       what each user's objects take, and their quotas\n"
     "  sync                                 wait until every durable object stored or deleted\n"
     "                                       so far is on the daemon's disk\n"
     "  verify [--json]                      read every durable object's file back and check\n"
@@ -193,6 +197,7 @@ const char *location_name(uint32_t location)
     }
 }
 
+
 /* meta: the metadata as text when it is text (see meta_text), else NULL: then no "meta" key. */
 void json_object_stat(const shmstore_object_status *status, const char *meta)
 {
@@ -208,14 +213,18 @@ void json_object_stat(const shmstore_object_status *status, const char *meta)
     /* null from a daemon too old to say */
     printf(",\"location\":%s%s%s,\"durable\":%s", where ? "\"" : "", where ? where : "null",
            where ? "\"" : "", !where ? "null" : status->durable ? "true" : "false");
-    /* owner: the uid, null when the daemon does not say; user: its name where it has one */
-    if (status->owner_uid == SHMSTORE_OWNER_UNKNOWN) {
-        printf(",\"owner\":null,\"user\":null");
-    } else {
-        char user[64];
-        printf(",\"owner\":%lu,\"user\":", (unsigned long)status->owner_uid);
-        json_string(owner_name(status->owner_uid, user, sizeof user));
-    }
+    /* owner: the uid, owner_name: its login name; null when unknown (an older daemon, or a uid
+     * without a passwd entry here); expires: when its time to live runs out, null for none */
+    const int owner_known = status->owner_uid != SHMSTORE_OWNER_UNKNOWN;
+    const char *owner_name = owner_known ? user_name(status->owner_uid) : NULL;
+    if (owner_known)
+        printf(",\"owner\":%u,\"owner_name\":", status->owner_uid);
+    else
+        printf(",\"owner\":null,\"owner_name\":");
+    if (owner_name)
+        json_string(owner_name);
+    else
+        printf("null");
     if (status->expires_ns) {
         char expires[64];
         format_time(status->expires_ns, expires, sizeof expires);
@@ -334,13 +343,41 @@ static int read_all(int fd, unsigned char **out, size_t *out_len, struct progres
     return 0;
 }
 
+/* A duration: a whole number with one of the units ms, s, m, h and, when days, d (or, when
+ * bare_ms, none: milliseconds), of at most max ms. 0 and the milliseconds in *ms, or -1 for
+ * anything else. */
+static int parse_duration_ms(const char *text, int bare_ms, int days, unsigned long long max,
+                             unsigned long long *ms)
+{
+    static const struct {
+        const char *suffix;
+        unsigned long long ms;
+    } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
+    if (text[0] < '0' || text[0] > '9')
+        return -1;
+    char *end;
+    errno = 0;
+    unsigned long long value = strtoull(text, &end, 10);
+    if (errno)
+        return -1;
+    unsigned long long scale = bare_ms && !*end ? 1 : 0;
+    for (size_t i = 0; i < sizeof units / sizeof units[0] - !days && !scale; i++)
+        if (strcmp(end, units[i].suffix) == 0)
+            scale = units[i].ms;
+    if (!scale || value > max / scale)
+        return -1;
+    *ms = value * scale;
+    return 0;
+}
+
 /* A regular file of known size is read straight into the object, created in place. */
 static int put_in_place(shmstore_client *c, const char *name, int fd, size_t size,
-                        const char *meta, unsigned flags, const char *source)
+                        const char *meta, unsigned flags, uint64_t ttl_ms, const char *source)
 {
     void *dest;
     uint64_t id;
-    int rc = shmstore_create(c, name, size, meta, meta ? strlen(meta) : 0, flags, &dest, &id);
+    int rc = shmstore_create_ttl(c, name, size, meta, meta ? strlen(meta) : 0, flags, ttl_ms,
+                                 &dest, &id);
     if (rc)
         return report(c, name, rc);
     size_t done = 0;
@@ -379,10 +416,12 @@ static int cmd_put(int argc, char **argv)
         {"replace", no_argument, NULL, OPT_REPLACE},
         {"persist", no_argument, NULL, OPT_PERSIST},
         {"no-evict", no_argument, NULL, OPT_NO_EVICT},
+        {"ttl", required_argument, NULL, OPT_TTL},
         {NULL, 0, NULL, 0},
     };
     const char *meta = NULL;
     unsigned flags = 0;
+    unsigned long long ttl_ms = 0;
     int opt;
     while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         if (opt == OPT_META)
@@ -393,12 +432,16 @@ static int cmd_put(int argc, char **argv)
             flags |= SHMSTORE_PERSIST;
         else if (opt == OPT_NO_EVICT)
             flags |= SHMSTORE_NO_EVICT;
-        else
+        else if (opt == OPT_TTL && (parse_duration_ms(optarg, 0, 1, UINT64_MAX, &ttl_ms) != 0 ||
+                                    ttl_ms == 0))
+            return usage_error("put: --ttl '%s' is not a time to live: give a number with ms, "
+                               "s, m, h or d (500ms, 30s, 10m, 2h, 1d)", optarg);
+        else if (opt != OPT_TTL)
             return option_error("put", opt, argv);
     }
     if (argc - optind < 1 || argc - optind > 2)
         return usage_error("usage: storectl put NAME [FILE|-] [--meta TEXT] [--replace] [--persist] "
-                           "[--no-evict]");
+                           "[--no-evict] [--ttl TIME]");
     const char *name = argv[optind];
     const char *source = argc - optind == 2 ? argv[optind + 1] : "-";
     int fd = strcmp(source, "-") == 0 ? STDIN_FILENO : open(source, O_RDONLY | O_CLOEXEC);
@@ -412,7 +455,7 @@ static int cmd_put(int argc, char **argv)
         struct stat st;
         /* Files of /proc and /sys say they are empty and are not: those are read like pipes. */
         if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
-            status = put_in_place(c, name, fd, (size_t)st.st_size, meta, flags, source);
+            status = put_in_place(c, name, fd, (size_t)st.st_size, meta, flags, ttl_ms, source);
         } else {
             unsigned char *data;
             size_t len;
@@ -426,7 +469,8 @@ static int cmd_put(int argc, char **argv)
                 fprintf(stderr, "storectl: %s: %s\n", source, strerror(errno));
                 status = EXIT_REFUSED;
             } else {
-                int rc = shmstore_put(c, name, data, len, meta, meta ? strlen(meta) : 0, flags);
+                int rc = shmstore_put_ttl(c, name, data, len, meta, meta ? strlen(meta) : 0,
+                                          flags, ttl_ms);
                 status = rc ? report(c, name, rc) : EXIT_OK;
                 free(data);
             }
@@ -461,30 +505,15 @@ static int write_all(int fd, const void *data, size_t size, struct progress *met
  * ms, s, m, h, of at most INT_MAX ms (about 24 days). 0, or -1 for anything else. */
 static int parse_timeout(const char *text, int *timeout_ms)
 {
-    static const struct {
-        const char *suffix;
-        unsigned long long ms;
-    } units[] = {{"", 1}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
     if (strcmp(text, "-1") == 0) {
         *timeout_ms = SHMSTORE_WAIT_FOREVER;
         return 0;
     }
-    if (text[0] < '0' || text[0] > '9')
+    unsigned long long ms;
+    if (parse_duration_ms(text, 1, 0, INT_MAX, &ms) != 0)
         return -1;
-    char *end;
-    errno = 0;
-    unsigned long long value = strtoull(text, &end, 10);
-    if (errno)
-        return -1;
-    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-        if (strcmp(end, units[i].suffix) != 0)
-            continue;
-        if (value > (unsigned long long)INT_MAX / units[i].ms)
-            return -1;
-        *timeout_ms = (int)(value * units[i].ms);
-        return 0;
-    }
-    return -1;
+    *timeout_ms = (int)ms;
+    return 0;
 }
 
 static int cmd_get(int argc, char **argv)
@@ -658,6 +687,22 @@ static int cmd_stat(int argc, char **argv)
             printf("location:  %s\ndurable:   %s\n",
                    strcmp(where, "both") == 0 ? "both (memory and disk)" : where,
                    placed.durable ? "yes" : "no");
+        if (placed.owner_uid != SHMSTORE_OWNER_UNKNOWN) {
+            const char *owner = user_name(placed.owner_uid);
+            printf("owner:     %u%s%s%s\n", placed.owner_uid, owner ? " (" : "",
+                   owner ? owner : "", owner ? ")" : "");
+        }
+        if (placed.expires_ns) {
+            char expires[64], left[64];
+            struct timespec now;
+            clock_gettime(CLOCK_REALTIME, &now);
+            const int64_t left_ns = placed.expires_ns -
+                                    ((int64_t)now.tv_sec * 1000000000 + now.tv_nsec);
+            format_time(placed.expires_ns, expires, sizeof expires);
+            printf("expires:   %s (in %s)\n", expires,
+                   human_duration(left_ns > 0 ? (uint64_t)left_ns / 1000000000u : 0, left,
+                                  sizeof left));
+        }
         if (meta)
             printf("meta:      %s\n", meta);
         else if (st.meta_size)
@@ -724,6 +769,10 @@ static size_t info_rows(const shmstore_store_info *in, struct info_row *rows)
         {"restore_bytes", in->restore_bytes, ROW_SIZE, "counter", "Bytes read by restores."},
         {"evictions", in->evictions, ROW_COUNT, "counter",
          "Objects that left memory to make room."},
+        {"evicted_deletions", in->evicted_deletions, ROW_COUNT, "counter",
+         "Objects deleted by evict = lru to make room."},
+        {"expirations", in->expirations, ROW_COUNT, "counter",
+         "Objects deleted when their time to live ran out."},
     };
     memcpy(rows, all, sizeof all);
     return sizeof all / sizeof all[0];
@@ -731,8 +780,128 @@ static size_t info_rows(const shmstore_store_info *in, struct info_row *rows)
 
 #define INFO_ROWS_MAX 32
 
+/* ---- users --------------------------------------------------------------------------------- */
+
+/* Every user the daemon lists, collected (users are few; the table needs them all for its
+ * widths, and info prints them after its other figures). */
+struct user_list {
+    shmstore_user_usage *users;
+    size_t count, cap;
+};
+
+static int collect_user(const shmstore_user_usage *user, void *arg)
+{
+    struct user_list *l = arg;
+    if (l->count == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        shmstore_user_usage *grown = realloc(l->users, cap * sizeof *grown);
+        if (!grown)
+            return SHMSTORE_ENOMEM;
+        l->users = grown;
+        l->cap = cap;
+    }
+    l->users[l->count++] = *user;
+    return 0;
+}
+
+static void print_users_json(const struct user_list *l)
+{
+    putchar('[');
+    for (size_t i = 0; i < l->count; i++) {
+        const shmstore_user_usage *u = &l->users[i];
+        const char *name = user_name(u->uid);
+        printf("%s{\"uid\":%u,\"name\":", i ? "," : "", u->uid);
+        if (name)
+            json_string(name);
+        else
+            printf("null");
+        printf(",\"objects\":%llu,\"bytes\":%llu,\"quota_bytes\":%llu,\"quota_objects\":%llu}",
+               (unsigned long long)u->objects, (unsigned long long)u->bytes,
+               (unsigned long long)u->quota_bytes, (unsigned long long)u->quota_objects);
+    }
+    putchar(']');
+}
+
+static void print_users_prometheus(const struct user_list *l)
+{
+    static const struct {
+        const char *name, *help;
+        size_t offset;
+    } metrics[] = {
+        {"user_objects", "Objects a user's programs created that still exist.",
+         offsetof(shmstore_user_usage, objects)},
+        {"user_bytes", "Payload and metadata bytes of a user's objects.",
+         offsetof(shmstore_user_usage, bytes)},
+        {"user_quota_bytes", "A user's quota of bytes; 0: no limit.",
+         offsetof(shmstore_user_usage, quota_bytes)},
+        {"user_quota_objects", "A user's quota of objects; 0: no limit.",
+         offsetof(shmstore_user_usage, quota_objects)},
+    };
+    for (size_t m = 0; m < sizeof metrics / sizeof metrics[0]; m++) {
+        printf("# HELP shmstore_%s %s\n# TYPE shmstore_%s gauge\n", metrics[m].name,
+               metrics[m].help, metrics[m].name);
+        for (size_t i = 0; i < l->count; i++) {
+            uint64_t value;
+            memcpy(&value, (const char *)&l->users[i] + metrics[m].offset, sizeof value);
+            printf("shmstore_%s{uid=\"%u\"} %llu\n", metrics[m].name, l->users[i].uid,
+                   (unsigned long long)value);
+        }
+    }
+}
+
+static void print_users_table(const struct user_list *l)
+{
+    printf("%10s  %-16s %10s %12s %12s %13s\n", "UID", "USER", "OBJECTS", "BYTES", "QUOTA",
+           "QUOTA_OBJECTS");
+    for (size_t i = 0; i < l->count; i++) {
+        const shmstore_user_usage *u = &l->users[i];
+        const char *name = user_name(u->uid);
+        char bytes[32], quota[32], quota_objects[32];
+        if (u->quota_bytes)
+            human_size(u->quota_bytes, quota, sizeof quota);
+        else
+            snprintf(quota, sizeof quota, "-");
+        if (u->quota_objects)
+            snprintf(quota_objects, sizeof quota_objects, "%llu",
+                     (unsigned long long)u->quota_objects);
+        else
+            snprintf(quota_objects, sizeof quota_objects, "-");
+        printf("%10u  %-16s %10llu %12s %12s %13s\n", u->uid, name ? name : "-",
+               (unsigned long long)u->objects, human_size(u->bytes, bytes, sizeof bytes), quota,
+               quota_objects);
+    }
+}
+
+static int cmd_users(int argc, char **argv)
+{
+    int json;
+    if (parse_json_flag("users", argc, argv, &json) != EXIT_OK)
+        return EXIT_USAGE;
+    if (argc - optind != 0)
+        return usage_error("usage: storectl users [--json]");
+    shmstore_client *c;
+    int status = connect_or_report(&c);
+    if (status)
+        return status;
+    struct user_list l = {0};
+    int rc = shmstore_users(c, collect_user, &l);
+    if (rc) {
+        status = report(c, NULL, rc);
+    } else if (json) {
+        print_users_json(&l);
+        putchar('\n');
+    } else if (l.count) {
+        print_users_table(&l);
+    } else if (isatty(STDOUT_FILENO)) {
+        fprintf(stderr, "storectl: no user holds objects\n");
+    }
+    free(l.users);
+    shmstore_close(c);
+    return status;
+}
+
 static void print_prometheus(const shmstore_store_info *in, const struct info_row *rows,
-                             size_t nrows)
+                             size_t nrows, const struct user_list *users)
 {
     for (size_t i = 0; i < nrows; i++) {
         /* Prometheus counters end in _total. */
@@ -750,10 +919,11 @@ static void print_prometheus(const shmstore_store_info *in, const struct info_ro
 #undef PROMETHEUS_ERROR_
     printf("# HELP shmstore_info The daemon's version.\n# TYPE shmstore_info gauge\n"
            "shmstore_info{version=\"%s\"} 1\n", in->version);
+    print_users_prometheus(users);
 }
 
 static void print_info_json(const shmstore_store_info *in, const struct info_row *rows,
-                            size_t nrows)
+                            size_t nrows, const struct user_list *users)
 {
     printf("{\"version\":");
     json_string(in->version);
@@ -766,7 +936,9 @@ static void print_info_json(const shmstore_store_info *in, const struct info_row
     sep = ",";
     SHMSTORE_ERRNO_MAP(JSON_ERROR_)
 #undef JSON_ERROR_
-    printf("}}\n");
+    printf("},\"users\":");
+    print_users_json(users);
+    printf("}\n");
 }
 
 static void print_info_table(const shmstore_store_info *in, const struct info_row *rows,
@@ -833,12 +1005,23 @@ static int cmd_info(int argc, char **argv)
     }
     struct info_row rows[INFO_ROWS_MAX];
     size_t nrows = info_rows(&in, rows);
+    /* Per user only in the machine-readable forms (`storectl users` is the table); a daemon
+     * older than USERS lists none. */
+    struct user_list users = {0};
+    if ((json || prometheus) && (rc = shmstore_users(c, collect_user, &users)) != 0 &&
+        rc != SHMSTORE_EPROTO) {
+        status = report(c, NULL, rc);
+        free(users.users);
+        shmstore_close(c);
+        return status;
+    }
     if (prometheus)
-        print_prometheus(&in, rows, nrows);
+        print_prometheus(&in, rows, nrows, &users);
     else if (json)
-        print_info_json(&in, rows, nrows);
+        print_info_json(&in, rows, nrows, &users);
     else
         print_info_table(&in, rows, nrows);
+    free(users.users);
     shmstore_close(c);
     return EXIT_OK;
 }
@@ -926,7 +1109,7 @@ static const struct command {
 } commands[] = {
     {"ping", cmd_ping}, {"put", cmd_put},   {"get", cmd_get},   {"rm", cmd_rm},
     {"ls", cmd_ls},     {"stat", cmd_stat}, {"info", cmd_info}, {"sync", cmd_sync},
-    {"verify", cmd_verify}, {"show", cmd_show}, {"top", cmd_top},
+    {"verify", cmd_verify}, {"users", cmd_users}, {"show", cmd_show}, {"top", cmd_top},
 };
 
 int main(int argc, char **argv)

@@ -35,8 +35,11 @@ const char *location_name(uint32_t location);
 /* One object as ls --json and stat --json print it; meta: its text metadata, or NULL. */
 void json_object_stat(const shmstore_object_status *status, const char *meta);
 
-/* The user name of a uid ("alice"), its number when it has none, "-" when unknown
- * (SHMSTORE_OWNER_UNKNOWN). Names are cached: a listing asks the user database once per uid. */
+/* The login name of a uid ("alice"), or NULL when it has none here. Cached: a listing asks the
+ * user database once per uid; the text stays valid until 64 other uids have been asked. */
+const char *user_name(uint32_t uid);
+/* The user name of a uid, its number when it has none, "-" when unknown
+ * (SHMSTORE_OWNER_UNKNOWN). */
 const char *owner_name(uint32_t uid, char *buf, size_t len);
 /* An age as one short figure for a column: "42s", "17m", "5h", "12d". */
 const char *short_age(int64_t ns, char *buf, size_t len);

@@ -23,35 +23,42 @@
 
 #define OWNER_CACHE_SIZE 64
 
-const char *owner_name(uint32_t uid, char *buf, size_t len)
+const char *user_name(uint32_t uid)
 {
-    /* A listing has few owners and many objects: remember the last few lookups. */
+    /* A listing has few owners and many objects: remember the last few lookups, names and
+     * misses alike (each getpwuid may read all of /etc/passwd). */
     static struct {
         uint32_t uid;
+        int known;
         char name[33];
     } cache[OWNER_CACHE_SIZE];
     static size_t cached, next_slot;
-    if (uid == SHMSTORE_OWNER_UNKNOWN) {
-        snprintf(buf, len, "-");
-        return buf;
-    }
-    for (size_t i = 0; i < cached; i++) {
-        if (cache[i].uid == uid) {
-            snprintf(buf, len, "%s", cache[i].name);
-            return buf;
-        }
-    }
-    const struct passwd *pw = getpwuid((uid_t)uid);
-    if (pw && strlen(pw->pw_name) < sizeof cache[0].name)
-        snprintf(buf, len, "%s", pw->pw_name);
-    else
-        snprintf(buf, len, "%lu", (unsigned long)uid);
+    for (size_t i = 0; i < cached; i++)
+        if (cache[i].uid == uid)
+            return cache[i].known ? cache[i].name : NULL;
     const size_t slot = next_slot;
     next_slot = (next_slot + 1) % OWNER_CACHE_SIZE;
     if (cached < OWNER_CACHE_SIZE)
         cached++;
+    const struct passwd *pw = getpwuid((uid_t)uid);
     cache[slot].uid = uid;
-    snprintf(cache[slot].name, sizeof cache[slot].name, "%s", buf);
+    cache[slot].known = pw && strlen(pw->pw_name) < sizeof cache[slot].name;
+    if (cache[slot].known)
+        snprintf(cache[slot].name, sizeof cache[slot].name, "%s", pw->pw_name);
+    return cache[slot].known ? cache[slot].name : NULL;
+}
+
+const char *owner_name(uint32_t uid, char *buf, size_t len)
+{
+    if (uid == SHMSTORE_OWNER_UNKNOWN) {
+        snprintf(buf, len, "-");
+        return buf;
+    }
+    const char *name = user_name(uid);
+    if (name)
+        snprintf(buf, len, "%s", name);
+    else
+        snprintf(buf, len, "%lu", (unsigned long)uid);
     return buf;
 }
 

@@ -87,6 +87,7 @@ struct conn *conn_new(struct server *s, int fd)
         return NULL;
     }
     store_client_init(s->store, &c->client);
+    c->client.uid = (uint32_t)c->uid;   /* what it creates is charged to its user */
     c->next = s->conns;
     if (s->conns)
         s->conns->prev = c;

@@ -52,6 +52,7 @@ struct conn {
     uid_t uid;
     gid_t gid;
     enum access_level access;    /* decided at connect from the peer and the access lists */
+    uint32_t hello_flags;        /* SHM_HELLO_*: what the client said it understands */
     int served;                  /* counted in server->served_clients */
     struct event *read_event, *write_event;
     struct event *frame_timer;   /* deadline: HELLO, a started frame, or the final flush */

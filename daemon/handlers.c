@@ -22,6 +22,7 @@
 #include "client_limits.h"
 #include "durable.h"
 #include "grow.h"
+#include "expire.h"
 #include "residency.h"
 #include "log.h"
 #include "releasering.h"
@@ -47,6 +48,16 @@ static void object_to_wire(const struct object *obj, struct shm_object *out)
     out->location = (where != LOCATION_DISK ? SHM_LOCATION_MEMORY : 0) |
                     (where != LOCATION_MEMORY ? SHM_LOCATION_DISK : 0);
     out->durable = obj->persist != 0;
+    out->owner_uid = obj->owner_uid;
+    out->expires_ns = obj->expires_ns;
+}
+
+/* Placed objects carry owner and expiry only to clients that said they read them (proto.h). */
+static void object_to_client(const struct conn *c, const struct object *obj,
+                             struct shm_object *out)
+{
+    object_to_wire(obj, out);
+    out->owner_known = (c->hello_flags & SHM_HELLO_OWNERS) != 0;
 }
 
 static void reply_empty(struct conn *c, const struct shm_request *req)
@@ -60,7 +71,7 @@ static void reply_object(struct conn *c, uint32_t type, uint32_t seq, const stru
     if (type == SHM_MSG_GET)
         server_watch_releases(c->server);   /* a pin now exists that a ring may give back */
     struct shm_reply rep = {.type = type, .seq = seq};
-    object_to_wire(obj, &rep.u.object);
+    object_to_client(c, obj, &rep.u.object);
     conn_send_reply(c, &rep);
 }
 
@@ -151,6 +162,7 @@ static void handle_hello(struct conn *c, const struct shm_request *req)
         return;
     }
     c->served = 1;
+    c->hello_flags = req->u.hello.flags;
     s->served_clients++;
     conn_set_state(c, CONN_READY);
 }
@@ -171,6 +183,26 @@ static int store_flags(struct conn *c, const struct shm_request *req, uint32_t w
         return 0;
     }
     return 1;
+}
+
+/* A time to live and a user's quota, checked before anything is made: 1 to go on, else the
+ * refusal is sent. The quota is checked here, before store_create, so that a create over quota
+ * is told apart from a full store and never makes room (spills, evictions) it may not take. */
+static int ttl_and_quota_ok(struct conn *c, const struct shm_request *req, unsigned flags,
+                            uint64_t ttl_ms, uint64_t size, uint64_t meta_size)
+{
+    if (ttl_ms && (flags & STORE_PERSIST)) {
+        conn_send_error(c, req->type, req->seq, SHMSTORE_EINVAL,
+                        "a durable object cannot have a time to live%s",
+                        c->server->opts->persist_all ? " (the daemon runs with persist = all)"
+                                                     : "");
+        return 0;
+    }
+    struct store_detail d;
+    int rc = store_quota_check(c->server->store, &c->client, size, meta_size, &d);
+    if (rc)
+        conn_send_error(c, req->type, req->seq, rc, "%s", d.text);
+    return rc == 0;
 }
 
 /* store_create, making room when the store is full (residency.h): 0, a store error, or
@@ -196,15 +228,18 @@ static int create_with_room(struct conn *c, struct shm_bytes name, uint64_t size
 static void handle_put(struct conn *c, const struct shm_request *req)
 {
     unsigned flags;
-    if (!name_ok(c, req, req->u.put.name) || !store_flags(c, req, req->u.put.flags, &flags))
+    const uint64_t ttl_ms = req->u.put.ttl_ms;
+    if (!name_ok(c, req, req->u.put.name) || !store_flags(c, req, req->u.put.flags, &flags) ||
+        !ttl_and_quota_ok(c, req, flags, ttl_ms, req->u.put.data.len, req->u.put.meta.len))
         return;
     store_t *store = c->server->store;
     struct store_detail d;
     struct object *obj;
     struct shm_reply rep = {.type = req->type, .seq = req->seq};
     int rc;
-    if (flags & STORE_PERSIST) {
-        /* create, copy, then the durable seal, whose completion replies */
+    if ((flags & STORE_PERSIST) || ttl_ms) {
+        /* create, copy, then the seal: a durable one, whose completion replies, or one that
+         * starts the time to live */
         rc = create_with_room(c, req->u.put.name, req->u.put.data.len, req->u.put.meta, flags,
                               &obj, &d);
         if (rc == ROOM_WAIT)
@@ -214,6 +249,8 @@ static void handle_put(struct conn *c, const struct shm_request *req)
             if (req->u.put.data.len)
                 memcpy(store_pointer(store, obj->data_offset), req->u.put.data.ptr,
                        req->u.put.data.len);
+            if (ttl_ms)
+                store_set_ttl(store, obj, ttl_ms);   /* unsealed: cannot fail */
             rc = store_seal_begin(store, &c->client, obj->id, &obj, &durable, &d);
             if (rc) {
                 struct store_detail ignored;
@@ -225,7 +262,10 @@ static void handle_put(struct conn *c, const struct shm_request *req)
             return;
         }
         rep.u.put.id = obj->id;
-        durable_seal(c->server, obj, c, &rep, 1);
+        if (durable)
+            durable_seal(c->server, obj, c, &rep, 1);
+        else if (!durable_hold_reply(c->server, c, &rep))
+            conn_send_reply(c, &rep);
         return;
     }
     for (int tries = 0;; tries++) {
@@ -273,7 +313,9 @@ static void handle_create(struct conn *c, const struct shm_request *req)
                                 ? UINT64_MAX
                                 : req->u.create.size + meta_len;
     if (!name_ok(c, req, req->u.create.name) ||
-        !within_limit(c, req, limits_check_unsealed(c->server->opts, &c->client, charge, &d), &d))
+        !within_limit(c, req, limits_check_unsealed(c->server->opts, &c->client, charge, &d),
+                      &d) ||
+        !ttl_and_quota_ok(c, req, flags, req->u.create.ttl_ms, req->u.create.size, meta_len))
         return;
     struct object *obj;
     int rc = create_with_room(c, req->u.create.name, req->u.create.size, req->u.create.meta,
@@ -284,6 +326,8 @@ static void handle_create(struct conn *c, const struct shm_request *req)
         conn_send_error(c, req->type, req->seq, rc, "%s", d.text);
         return;
     }
+    if (req->u.create.ttl_ms)
+        store_set_ttl(c->server->store, obj, req->u.create.ttl_ms);   /* starts at its seal */
     struct shm_reply rep = {.type = req->type, .seq = req->seq};
     rep.u.create.id = obj->id;
     rep.u.create.data_offset = obj->data_offset;
@@ -527,7 +571,7 @@ static void handle_list(struct conn *c, const struct shm_request *req)
         cursor = obj->name;
         cursor_len = obj->name_len;
         if (pattern[0] == '\0' || fnmatch(pattern, obj->name, 0) == 0)
-            object_to_wire(obj, &entries[count++]);
+            object_to_client(c, obj, &entries[count++]);
     }
     struct shm_reply rep = {.type = req->type, .seq = req->seq};
     rep.u.list.count = count;
@@ -597,6 +641,30 @@ static void handle_info(struct conn *c, const struct shm_request *req)
     info->evictions = ds.evictions;
     info->taken_bytes = st.taken_bytes;
     info->segments = st.segments;
+    info->evicted_deletions = store_evicted_deletions(s->store);
+    info->expirations = store_expirations(s->store);
+    conn_send_reply(c, &rep);
+}
+
+/* What each user holds and may hold, a page at a time in uid order (quota.h). */
+static void handle_users(struct conn *c, const struct shm_request *req)
+{
+    /* Static: 80 KiB is a lot for one stack frame, and the loop is the only thread here. */
+    static struct quota_usage usage[SHM_USERS_PAGE_MAX];
+    static struct shm_user users[SHM_USERS_PAGE_MAX];
+    int more = 0;
+    const uint64_t from = req->u.users.from_uid;
+    size_t n = from > UINT32_MAX ? 0
+                                 : quota_list(c->server->quota, from, usage, SHM_USERS_PAGE_MAX,
+                                              &more);
+    for (size_t i = 0; i < n; i++)
+        users[i] = (struct shm_user){usage[i].uid, usage[i].objects, usage[i].bytes,
+                                     usage[i].quota_bytes, usage[i].quota_objects};
+    struct shm_reply rep = {.type = req->type, .seq = req->seq};
+    rep.u.users.count = (uint32_t)n;
+    rep.u.users.entries = users;
+    rep.u.users.next_uid = n ? (uint64_t)usage[n - 1].uid + 1 : from;
+    rep.u.users.done = !more;
     conn_send_reply(c, &rep);
 }
 
@@ -661,6 +729,7 @@ static const struct handler {
     [SHM_MSG_VERIFY] = {handle_verify, 0},
     [SHM_MSG_STAT_EX] = {handle_stat, 0},    [SHM_MSG_LIST_EX] = {handle_list, 0},
     [SHM_MSG_MAP_SEGMENT] = {handle_map_segment, 0},
+    [SHM_MSG_USERS] = {handle_users, 0},
 };
 
 void handlers_dispatch(struct conn *c, const struct shm_request *req)
@@ -675,4 +744,5 @@ void handlers_dispatch(struct conn *c, const struct shm_request *req)
         return;
     }
     h->fn(c, req);
+    expire_arm(c->server);   /* the request may have set the store's earliest deadline */
 }

@@ -39,6 +39,7 @@
 #include "conn.h"
 #include "durable.h"
 #include "grow.h"
+#include "expire.h"
 #include "residency.h"
 #include "verify.h"
 #include "humansize.h"
@@ -291,6 +292,8 @@ static void on_reload(evutil_socket_t signo, short what, void *arg)
     options_apply_reload(s->opts, &fresh);
     log_set_level(s->opts->log_level);
     grow_reload(s);
+    quota_configure(s->quota, s->opts->quota_bytes, s->opts->quota_objects,
+                    &s->opts->quota_rules);
 }
 
 static void on_signal(evutil_socket_t signo, short what, void *arg)
@@ -390,11 +393,16 @@ int server_init(struct server *s, struct options *opts, char *why, size_t whylen
 
     s->store = store_new_empty(grow_max_for(opts));
     s->base = event_base_new();
-    if (!s->store || !s->base) {
+    s->quota = quota_new();
+    if (!s->store || !s->base || !s->quota) {
         snprintf(why, whylen, "out of memory");
         goto fail;
     }
     if (grow_start(s, why, whylen) != 0)
+        goto fail;
+    quota_configure(s->quota, opts->quota_bytes, opts->quota_objects, &opts->quota_rules);
+    store_set_quota(s->store, s->quota);
+    if (expire_start(s, why, whylen) != 0)
         goto fail;
     s->release_timer = evtimer_new(s->base, on_release_timer, s);
     if (!s->release_timer) {
@@ -509,6 +517,7 @@ void server_stop(struct server *s)
         event_free(s->lifeline_event);
     if (s->lifeline_fd >= 0)
         close(s->lifeline_fd);
+    expire_stop(s);
     for (size_t i = 0; i < 3; i++)
         if (s->signal_events[i])
             event_free(s->signal_events[i]);
@@ -521,6 +530,7 @@ void server_stop(struct server *s)
     if (s->base)
         event_base_free(s->base);
     store_free(s->store);
+    quota_free(s->quota);
     shm_buf_free(&s->scratch);
     memset(s, 0, sizeof *s);
     s->listen_fd = s->lock_fd = s->lifeline_fd = -1;

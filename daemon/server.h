@@ -43,6 +43,9 @@ struct server {
     struct residency *residency;    /* with a data directory: spill and restore (residency.h) */
     struct grow *grow;              /* segments made and given back (grow.h) */
     struct conn *stalled;           /* requests waiting for room (conn_stall) */
+    quota_t *quota;                 /* per-user accounting and limits (core/quota.h) */
+    struct event *expiry_timer;     /* deletes objects whose time to live ran out (expire.h) */
+    int64_t expiry_armed_ns;        /* the deadline it is armed for, INT64_MAX when idle */
 };
 
 /* The arena, the store and the event loop: everything but signals and the socket. Enough for

@@ -238,12 +238,29 @@ SHMSTORE_API void shmstore_close(shmstore_client *c);
  *   - SHMSTORE_EIO     SHMSTORE_PERSIST and the object could not be written to disk (disk
  *                      full, read-only, I/O error; the detail says which and how much was
  *                      needed): nothing is bound, the name is as it was;
- *   - SHMSTORE_ENOSPC  store full, or the daemon's max_unsealed_bytes_per_client (the detail
- *                      says how much was asked and how much is free);
+ *   - SHMSTORE_ENOSPC  store full, the daemon's max_unsealed_bytes_per_client, or the quota
+ *                      of this process's user (quota_bytes, quota_objects: the detail names the
+ *                      quota, what the user holds and what was asked, e.g. "quota of uid 1001
+ *                      (alice): 10.0 GiB, 9.80 GiB used, asked 512.0 MiB");
  *   - SHMSTORE_EPERM   the handle is a read-only client;
  *   - SHMSTORE_ECONN, SHMSTORE_ENOMEM. */
 SHMSTORE_API int shmstore_put(shmstore_client *c, const char *name, const void *data, size_t size,
                               const void *meta, size_t meta_size, unsigned flags);
+
+/** shmstore_put() of an object with a time to live: the daemon deletes it ttl_ms milliseconds
+ * after its seal, as shmstore_delete() would (a reader that has it pinned keeps reading it until
+ * its release), unless it was deleted or replaced before. shmstore_status() shows when
+ * (expires_ns).
+ *
+ * @param[in] c, name, data, size, meta, meta_size, flags  as shmstore_put().
+ * @param[in] ttl_ms  the time to live in milliseconds; 0: none (then this is shmstore_put()).
+ * @return 0, or the errors of shmstore_put(); SHMSTORE_EINVAL also for a ttl_ms with
+ *         SHMSTORE_PERSIST, or on a daemon whose persist = all makes every object durable (a
+ *         durable object is kept until it is deleted); SHMSTORE_EPROTO from a daemon older
+ *         than time to live. */
+SHMSTORE_API int shmstore_put_ttl(shmstore_client *c, const char *name, const void *data,
+                                  size_t size, const void *meta, size_t meta_size,
+                                  unsigned flags, uint64_t ttl_ms);
 
 /** Reserve an object to be filled in place, then sealed with shmstore_seal() or dropped with
  * shmstore_abort().
@@ -259,6 +276,16 @@ SHMSTORE_API int shmstore_put(shmstore_client *c, const char *name, const void *
 SHMSTORE_API int shmstore_create(shmstore_client *c, const char *name, size_t size,
                                  const void *meta, size_t meta_size, unsigned flags,
                                  void **data_out, uint64_t *id_out);
+
+/** shmstore_create() of an object with a time to live, which starts at its seal (see
+ * shmstore_put_ttl()).
+ *
+ * @param[in] c, name, size, meta, meta_size, flags, data_out, id_out  as shmstore_create().
+ * @param[in] ttl_ms  the time to live in milliseconds from the seal; 0: none.
+ * @return 0, or the errors of shmstore_create() and shmstore_put_ttl(). */
+SHMSTORE_API int shmstore_create_ttl(shmstore_client *c, const char *name, size_t size,
+                                     const void *meta, size_t meta_size, unsigned flags,
+                                     uint64_t ttl_ms, void **data_out, uint64_t *id_out);
 
 /** Make an object created through this handle visible and immutable, and bind its name to it.
  *
@@ -466,6 +493,35 @@ SHMSTORE_API int shmstore_info_sized(shmstore_client *c, shmstore_store_info *ou
 /** shmstore_info(shmstore_client *c, shmstore_store_info *out): shmstore_info_sized() with this
  * header's sizeof(shmstore_store_info). */
 #define shmstore_info(c, out) shmstore_info_sized((c), (out), sizeof(shmstore_store_info))
+
+/* What one user's objects take, and the user's quotas; filled by shmstore_users(). */
+typedef struct shmstore_user_usage {
+    uint32_t uid;
+    uint64_t objects;        /* objects the user's programs created that still exist: sealed,
+                                unsealed, or deleted but still pinned by a reader */
+    uint64_t bytes;          /* their payload and metadata bytes */
+    uint64_t quota_bytes;    /* the user's limits under the daemon's config now; 0: none */
+    uint64_t quota_objects;
+} shmstore_user_usage;
+
+/** Called once per user by shmstore_users(); user is valid only during the call. Return 0 to go
+ * on, anything else to stop (shmstore_users() returns that value). The handle is busy: fn must
+ * not call shmstore functions on it. */
+typedef int (*shmstore_users_fn)(const shmstore_user_usage *user, void *arg);
+
+/** Call fn for every user who holds objects in the store, in uid order: what each holds and
+ * the quotas that apply to it (the daemon's quota_bytes and quota_objects and their per-user and
+ * per-group overrides). A user is whoever's process created the object (its uid, from the
+ * socket's peer credentials); durable objects brought back by a restart belong to the daemon's
+ * own user.
+ *
+ * @param[in] c    the handle.
+ * @param[in] fn   the callback.
+ * @param[in] arg  passed to fn untouched.
+ * @return 0 after the last user (also when there are none), fn's nonzero value if it stopped,
+ *         or SHMSTORE_EINVAL (NULL handle or fn), SHMSTORE_ECONN, SHMSTORE_EPROTO (also a
+ *         daemon older than this call). */
+SHMSTORE_API int shmstore_users(shmstore_client *c, shmstore_users_fn fn, void *arg);
 
 /** One round trip to the daemon.
  *

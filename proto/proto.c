@@ -37,6 +37,7 @@ enum field_kind {
     FIELD_INFO,        /* struct shm_info, as a map of info_keys */
     FIELD_VERIFY,      /* struct shm_verify_summary, as a map of verify_keys */
     FIELD_PROBLEMS,    /* u.verify's problems of struct shm_reply, as an array of arrays */
+    FIELD_USERS,       /* u.users' entries of struct shm_reply, as an array of arrays */
 };
 
 struct field {
@@ -59,13 +60,18 @@ struct field {
 #define REQ(member) offsetof(struct shm_request, u.member)
 #define REP(member) offsetof(struct shm_reply, u.member)
 
-#define MAX_FIELDS 4
+#define MAX_FIELDS 5
 
 struct msg_spec {
     const char *name;
     struct field request[MAX_FIELDS];
     struct field reply[MAX_FIELDS];   /* when status is 0 */
     int no_reply;
+    /* Requests whose last fields came later: the fields a request must carry (0: all). The
+     * decoder takes from request_min to all of them, the missing ones 0; the encoder leaves out
+     * trailing later fields that are 0, so a request that does not use them reads the same to a
+     * daemon older than them. */
+    unsigned request_min;
 };
 
 /* Request names are bounded only by the frame here: the daemon checks them with
@@ -83,14 +89,18 @@ static const struct msg_spec msg_specs[SHM_MSG_TYPE_END] = {
     [SHM_MSG_PUT] = {
         .name = "PUT",
         .request = { F_STR(REQ(put.name), REQUEST_NAME_LEN), F_BIN(REQ(put.data), SHM_INLINE_MAX),
-                     F_BIN(REQ(put.meta), SHM_META_MAX), F_U32(REQ(put.flags)) },
+                     F_BIN(REQ(put.meta), SHM_META_MAX), F_U32(REQ(put.flags)),
+                     F_U64(REQ(put.ttl_ms)) },
         .reply = { F_U64(REP(put.id)) },
+        .request_min = 4,
     },
     [SHM_MSG_CREATE] = {
         .name = "CREATE",
         .request = { F_STR(REQ(create.name), REQUEST_NAME_LEN), F_U64(REQ(create.size)),
-                     F_BIN(REQ(create.meta), SHM_META_MAX), F_U32(REQ(create.flags)) },
+                     F_BIN(REQ(create.meta), SHM_META_MAX), F_U32(REQ(create.flags)),
+                     F_U64(REQ(create.ttl_ms)) },
         .reply = { F_U64(REP(create.id)), F_U64(REP(create.data_offset)) },
+        .request_min = 4,
     },
     [SHM_MSG_SEAL] = { .name = "SEAL", .request = { F_U64(REQ(by_id.id)) } },
     [SHM_MSG_ABORT] = { .name = "ABORT", .request = { F_U64(REQ(by_id.id)) } },
@@ -147,20 +157,35 @@ static const struct msg_spec msg_specs[SHM_MSG_TYPE_END] = {
         .reply = { F_U32(REP(segment.id)), F_U64(REP(segment.bytes)),
                    F_BIN(REP(segment.live), SHM_SEGMENT_LIST_MAX) },
     },
+    [SHM_MSG_USERS] = {
+        .name = "USERS",
+        .request = { F_U64(REQ(users.from_uid)) },
+        .reply = { F_OF(FIELD_USERS, REP(users)), F_U64(REP(users.next_uid)),
+                   F_BOOL(REP(users.done)) },
+    },
 };
 
 /* The only field of a reply whose status is not 0, whatever its type. */
 static const struct field error_fields[] = { F_STR(REP(error), ANY_LEN) };
 
 #define OBJ(member) offsetof(struct shm_object, member)
-/* An object is the first OBJECT_FIELDS rows; a placed object all of them. */
+/* An object is the first OBJECT_FIELDS rows; a placed object all of them (or, from a daemon
+ * older than owners, the first PLACED_V1_FIELDS). */
 static const struct field object_fields[] = {
     F_STR(OBJ(name), SHM_NAME_MAX), F_U64(OBJ(id)), F_U64(OBJ(data_offset)), F_U64(OBJ(size)),
     F_U64(OBJ(meta_offset)), F_U64(OBJ(meta_size)), F_U64(OBJ(pins)), F_I64(OBJ(created_ns)),
-    F_U32(OBJ(location)), F_BOOL(OBJ(durable)),
+    F_U32(OBJ(location)), F_BOOL(OBJ(durable)), F_U32(OBJ(owner_uid)), F_I64(OBJ(expires_ns)),
 };
 #define OBJECT_FIELDS 8u
+#define PLACED_V1_FIELDS 10u
 #define PLACED_FIELDS (sizeof object_fields / sizeof object_fields[0])
+
+#define USER(member) offsetof(struct shm_user, member)
+static const struct field user_fields[] = {
+    F_U32(USER(uid)), F_U64(USER(objects)), F_U64(USER(bytes)), F_U64(USER(quota_bytes)),
+    F_U64(USER(quota_objects)),
+};
+#define USER_FIELDS (sizeof user_fields / sizeof user_fields[0])
 
 #define PROBLEM(member) offsetof(struct shm_verify_problem, member)
 static const struct field problem_fields[] = {
@@ -184,6 +209,7 @@ static const struct info_key info_keys[] = {
     INFO_U64(pending_writes), INFO_U64(failed_writes), INFO_U64(spills), INFO_U64(spill_bytes),
     INFO_U64(restores), INFO_U64(restore_bytes), INFO_U64(evictions),
     INFO_U64(taken_bytes), INFO_U64(segments),
+    INFO_U64(evicted_deletions), INFO_U64(expirations),
 #define INFO_ERRORS(name, value, text)                                                            \
     { "errors_" #name,                                                                            \
       F_U64(offsetof(struct shm_info, errors) + sizeof(uint64_t) * (size_t)-(value)) },
@@ -199,6 +225,23 @@ static const struct info_key verify_keys[] = {
     VERIFY_U64(pending), VERIFY_U64(unlisted), VERIFY_U64(duration_ms),
 };
 #define VERIFY_KEYS (sizeof verify_keys / sizeof verify_keys[0])
+
+/* An array of records of one shape: VERIFY's problems, USERS' entries. Encoded from the caller's
+ * entries (stride bytes apart), or sent on from the checked bytes a decoder kept; decoded by
+ * checking every record and keeping the span, which *_next reads again, so no decoder needs an
+ * array of the caller's. */
+struct record_list {
+    const struct field *fields;
+    size_t nfields;
+    size_t stride;    /* bytes from one entry to the next in the caller's array */
+    uint32_t max;     /* records one reply may carry */
+};
+static const struct record_list problem_records = {
+    problem_fields, PROBLEM_FIELDS, sizeof(struct shm_verify_problem), SHM_VERIFY_PROBLEMS_MAX,
+};
+static const struct record_list user_records = {
+    user_fields, USER_FIELDS, sizeof(struct shm_user), SHM_USERS_PAGE_MAX,
+};
 
 static const struct msg_spec *known_spec(uint32_t type)
 {
@@ -323,9 +366,12 @@ int shm_frame_length(const uint8_t hdr[SHM_FRAME_HEADER], uint32_t *body_len)
 static int encode_fields(msgpack_packer *pk, const struct field *fields, size_t count,
                          const void *base);
 
-/* nfields: OBJECT_FIELDS, or PLACED_FIELDS for a placed object. */
+/* nfields: OBJECT_FIELDS, or PLACED_FIELDS for a placed object (its shorter form without
+ * owner_known). */
 static int encode_object(msgpack_packer *pk, const struct shm_object *obj, uint32_t nfields)
 {
+    if (nfields == PLACED_FIELDS && !obj->owner_known)
+        nfields = PLACED_V1_FIELDS;
     return msgpack_pack_array(pk, nfields) || encode_fields(pk, object_fields, nfields, obj);
 }
 
@@ -356,23 +402,21 @@ static int encode_map(msgpack_packer *pk, const struct info_key *keys, size_t nk
     return 0;
 }
 
-/* From problems[], or, for a decoded reply sent on again (problems NULL), from the checked bytes
+/* From entries[], or, for a decoded reply sent on again (entries NULL), from the checked bytes
  * the decoder kept. */
-static int encode_problems(msgpack_packer *pk, const struct shm_reply *rep)
+static int encode_records(msgpack_packer *pk, const struct record_list *rl, uint32_t count,
+                          const void *entries, const struct shm_bytes *packed)
 {
-    uint32_t count = rep->u.verify.count;
-    const struct shm_bytes *packed = &rep->u.verify.packed;
     /* Decoders refuse longer lists, so do not send one. */
-    if (count > SHM_VERIFY_PROBLEMS_MAX ||
-        (count > 0 && rep->u.verify.problems == NULL && packed->len == 0))
+    if (count > rl->max || (count > 0 && entries == NULL && packed->len == 0))
         return -1;
     if (msgpack_pack_array(pk, count))
         return -1;
-    if (count > 0 && rep->u.verify.problems == NULL)
+    if (count > 0 && entries == NULL)
         return pk->callback(pk->data, (const char *)packed->ptr, packed->len);
     for (uint32_t i = 0; i < count; i++)
-        if (msgpack_pack_array(pk, PROBLEM_FIELDS) ||
-            encode_fields(pk, problem_fields, PROBLEM_FIELDS, &rep->u.verify.problems[i]))
+        if (msgpack_pack_array(pk, (uint32_t)rl->nfields) ||
+            encode_fields(pk, rl->fields, rl->nfields, (const char *)entries + i * rl->stride))
             return -1;
     return 0;
 }
@@ -407,8 +451,16 @@ static int encode_field(msgpack_packer *pk, const struct field *f, const void *b
         return encode_map(pk, info_keys, INFO_KEYS, at);
     case FIELD_VERIFY:
         return encode_map(pk, verify_keys, VERIFY_KEYS, at);
-    case FIELD_PROBLEMS:
-        return encode_problems(pk, base);   /* only a VERIFY reply has this field */
+    case FIELD_PROBLEMS: {   /* only a VERIFY reply has this field */
+        const struct shm_reply *rep = base;
+        return encode_records(pk, &problem_records, rep->u.verify.count, rep->u.verify.problems,
+                              &rep->u.verify.packed);
+    }
+    case FIELD_USERS: {      /* only a USERS reply has this field */
+        const struct shm_reply *rep = base;
+        return encode_records(pk, &user_records, rep->u.users.count, rep->u.users.entries,
+                              &rep->u.users.packed);
+    }
     case FIELD_END:
         break;
     }
@@ -439,13 +491,25 @@ static int encode_message(struct shm_buf *out, uint32_t type, uint32_t seq, cons
     return frame_end(&f, failed);
 }
 
+/* A U32 or U64 field whose value is 0: a later request field that may be left out. */
+static int field_is_zero(const struct field *f, const void *base)
+{
+    const char *at = (const char *)base + f->offset;
+    if (f->kind == FIELD_U32)
+        return *(const uint32_t *)at == 0;
+    return f->kind == FIELD_U64 && *(const uint64_t *)at == 0;
+}
+
 int shm_encode_request(const struct shm_request *req, struct shm_buf *out)
 {
     const struct msg_spec *spec = known_spec(req->type);
     if (!spec)
         return -1;
-    return encode_message(out, req->type, req->seq, NULL, spec->request,
-                          field_count(spec->request), req);
+    size_t count = field_count(spec->request);
+    while (spec->request_min && count > spec->request_min &&
+           field_is_zero(&spec->request[count - 1], req))
+        count--;
+    return encode_message(out, req->type, req->seq, NULL, spec->request, count, req);
 }
 
 int shm_encode_reply(const struct shm_reply *rep, struct shm_buf *out)
@@ -482,9 +546,11 @@ static int decode_fields(struct mp_reader *r, const struct field *fields, size_t
 static int decode_object(struct mp_reader *r, struct shm_object *obj, uint32_t nfields)
 {
     uint32_t count;
-    if (mp_read_array(r, &count) || count != nfields)
+    if (mp_read_array(r, &count) ||
+        (count != nfields && !(nfields == PLACED_FIELDS && count == PLACED_V1_FIELDS)))
         return -1;
-    return decode_fields(r, object_fields, nfields, obj, NULL);
+    obj->owner_known = count == PLACED_FIELDS;
+    return decode_fields(r, object_fields, count, obj, NULL);
 }
 
 static int decode_object_list(struct mp_reader *r, struct shm_reply *rep,
@@ -527,46 +593,57 @@ static int decode_map(struct mp_reader *r, const struct info_key *keys, size_t n
     return 0;
 }
 
-static int decode_problem(struct mp_reader *r, struct shm_verify_problem *problem)
+static int decode_record(struct mp_reader *r, const struct record_list *rl, void *out)
 {
     uint32_t count;
-    if (mp_read_array(r, &count) || count != PROBLEM_FIELDS)
+    if (mp_read_array(r, &count) || count != rl->nfields)
         return -1;
-    return decode_fields(r, problem_fields, PROBLEM_FIELDS, problem, NULL);
+    return decode_fields(r, rl->fields, rl->nfields, out, NULL);
 }
 
-/* Checked here, whole, and kept as the span of bytes shm_verify_problem_next reads again, so the
- * decoder needs no array of the caller's. */
-static int decode_problems(struct mp_reader *r, struct shm_reply *rep)
+/* Checked here, whole, and kept as the span of bytes record_next reads again. */
+static int decode_records(struct mp_reader *r, const struct record_list *rl, uint32_t *count_out,
+                          struct shm_bytes *packed)
 {
     uint32_t count;
-    if (mp_read_array(r, &count) || count > SHM_VERIFY_PROBLEMS_MAX)
+    if (mp_read_array(r, &count) || count > rl->max)
         return -1;
     const uint8_t *start = r->ptr;
     for (uint32_t i = 0; i < count; i++) {
-        struct shm_verify_problem problem;
-        if (decode_problem(r, &problem))
+        union { struct shm_verify_problem problem; struct shm_user user; } scratch;
+        if (decode_record(r, rl, &scratch))
             return -1;
     }
-    rep->u.verify.count = count;
-    rep->u.verify.problems = NULL;
-    rep->u.verify.packed.ptr = start;
-    rep->u.verify.packed.len = (uint32_t)(r->ptr - start);
+    *count_out = count;
+    packed->ptr = start;
+    packed->len = (uint32_t)(r->ptr - start);
+    return 0;
+}
+
+static int record_next(const struct shm_reply *rep, uint32_t type,
+                       const struct shm_bytes *packed, const struct record_list *rl,
+                       size_t *offset, void *out)
+{
+    if (rep->type != type || rep->status != 0 || *offset >= packed->len)
+        return -1;
+    struct mp_reader r;
+    mp_reader_init(&r, packed->ptr + *offset, packed->len - *offset);
+    if (decode_record(&r, rl, out))
+        return -1;
+    *offset = (size_t)(r.ptr - packed->ptr);
     return 0;
 }
 
 int shm_verify_problem_next(const struct shm_reply *rep, size_t *offset,
                             struct shm_verify_problem *out)
 {
-    const struct shm_bytes *packed = &rep->u.verify.packed;
-    if (rep->type != SHM_MSG_VERIFY || rep->status != 0 || *offset >= packed->len)
-        return -1;
-    struct mp_reader r;
-    mp_reader_init(&r, packed->ptr + *offset, packed->len - *offset);
-    if (decode_problem(&r, out))
-        return -1;
-    *offset = (size_t)(r.ptr - packed->ptr);
-    return 0;
+    return record_next(rep, SHM_MSG_VERIFY, &rep->u.verify.packed, &problem_records, offset,
+                       out);
+}
+
+int shm_user_next(const struct shm_reply *rep, size_t *offset, struct shm_user *out)
+{
+    return record_next(rep, SHM_MSG_USERS, &rep->u.users.packed, &user_records, offset, out);
 }
 
 static int decode_field(struct mp_reader *r, const struct field *f, void *base,
@@ -608,8 +685,16 @@ static int decode_field(struct mp_reader *r, const struct field *f, void *base,
         return decode_map(r, info_keys, INFO_KEYS, at);
     case FIELD_VERIFY:
         return decode_map(r, verify_keys, VERIFY_KEYS, at);
-    case FIELD_PROBLEMS:
-        return decode_problems(r, base);
+    case FIELD_PROBLEMS: {
+        struct shm_reply *rep = base;
+        rep->u.verify.problems = NULL;
+        return decode_records(r, &problem_records, &rep->u.verify.count, &rep->u.verify.packed);
+    }
+    case FIELD_USERS: {
+        struct shm_reply *rep = base;
+        rep->u.users.entries = NULL;
+        return decode_records(r, &user_records, &rep->u.users.count, &rep->u.users.packed);
+    }
     case FIELD_END:
         break;
     }
@@ -664,8 +749,9 @@ int shm_decode_request(const uint8_t *body, size_t len, struct shm_request *out)
         return mp_remaining(&r) ? SHM_DECODE_MALFORMED : SHM_DECODE_UNKNOWN;
     }
     size_t fields_expected = field_count(spec->request);
-    if (fields_sent != fields_expected ||
-        decode_fields(&r, spec->request, fields_expected, out, NULL) || mp_remaining(&r))
+    size_t fields_required = spec->request_min ? spec->request_min : fields_expected;
+    if (fields_sent < fields_required || fields_sent > fields_expected ||
+        decode_fields(&r, spec->request, fields_sent, out, NULL) || mp_remaining(&r))
         return SHM_DECODE_MALFORMED;
     return SHM_DECODE_OK;
 }

@@ -40,8 +40,10 @@ enum shm_msg_type {
     SHM_MSG_HELLO = 1, /* req: version, pid, flags          rep: version, arena_size, client_id, server_version
                           (the reply frame carries the arena header's fd, of arena_size bytes, and
                           the release ring's as SCM_RIGHTS) */
-    SHM_MSG_PUT,       /* req: name, data(bin), meta(bin), flags   rep: id */
-    SHM_MSG_CREATE,    /* req: name, size, meta(bin), flags        rep: id, data_offset */
+    SHM_MSG_PUT,       /* req: name, data(bin), meta(bin), flags[, ttl_ms]   rep: id */
+    SHM_MSG_CREATE,    /* req: name, size, meta(bin), flags[, ttl_ms]        rep: id, data_offset
+                          (ttl_ms: time to live, 0 none; optional, so that a request without
+                          one reads the same to a daemon older than it) */
     SHM_MSG_SEAL,      /* req: id                                  rep: (nothing) */
     SHM_MSG_ABORT,     /* req: id                                  rep: (nothing) */
     SHM_MSG_GET,       /* req: name, timeout_ms (int, -1 forever)  rep: object (see shm_object) */
@@ -72,8 +74,16 @@ enum shm_msg_type {
                           reply frame carries the segment's fd as SCM_RIGHTS. live: the ids of
                           every segment the daemon holds, as little-endian uint32s, so the client
                           can unmap the ones given back (shmlayout.h) */
+    SHM_MSG_USERS,     /* req: from_uid                            rep: [user...], next_uid, done:
+                          what each user holds and may hold (see shm_user), in uid order, from
+                          from_uid on, at most SHM_USERS_PAGE_MAX per reply */
     SHM_MSG_TYPE_END
 };
+
+/* Flags of HELLO: what the client understands. SHM_HELLO_OWNERS: placed objects in their longer
+ * form, with owner_uid and expires_ns (a daemon sends that form only to such clients, so older
+ * clients keep decoding STAT_EX and LIST_EX). */
+#define SHM_HELLO_OWNERS 1u
 
 /* Flags of PUT and CREATE; the same bits as the public SHMSTORE_REPLACE and SHMSTORE_PERSIST. */
 #define SHM_FLAG_REPLACE 1u
@@ -94,7 +104,9 @@ struct shm_bytes {
 
 /* What the daemon tells about a sealed object: GET, STAT and each LIST entry.
  * Encoded as an array [name, id, data_offset, size, meta_offset, meta_size, pins, created_ns];
- * a "placed" object (STAT_EX, LIST_EX) has two more elements, [..., location, durable]. */
+ * a "placed" object (STAT_EX, LIST_EX) has two more elements, [..., location, durable], and to
+ * clients that said SHM_HELLO_OWNERS two more again, [..., owner_uid, expires_ns]: decoders take
+ * either length (owner_known says which came). */
 struct shm_object {
     struct shm_bytes name;
     uint64_t id;
@@ -106,7 +118,20 @@ struct shm_object {
     int64_t created_ns;     /* seal time, nanoseconds since the Unix epoch */
     uint32_t location;      /* placed objects only: SHM_LOCATION_* bits */
     int durable;            /* placed objects only: made with SHM_FLAG_PERSIST, or restored */
+    uint32_t owner_uid;     /* placed objects only: the uid that created it */
+    int64_t expires_ns;     /* placed objects only: end of its time to live, 0 for none */
+    int owner_known;        /* placed objects: owner_uid and expires_ns are sent (encode) or
+                               came (decode): the longer form */
 };
+
+/* One user's holdings in a USERS reply: [uid, objects, bytes, quota_bytes, quota_objects]
+ * (quotas 0: no limit). */
+struct shm_user {
+    uint32_t uid;
+    uint64_t objects, bytes;
+    uint64_t quota_bytes, quota_objects;
+};
+#define SHM_USERS_PAGE_MAX 1024u
 
 /* Store-wide figures, encoded as a msgpack map from these key names to unsigned integers
  * (plus "version" to a string), so that later fields can be added without breaking decoders:
@@ -139,6 +164,8 @@ struct shm_info {
     /* The growing arena (capacity_bytes is its maximum). */
     uint64_t taken_bytes;        /* memory held in segments */
     uint64_t segments;           /* segments held */
+    uint64_t evicted_deletions;  /* objects evict = lru deleted */
+    uint64_t expirations;        /* objects deleted when their time to live ran out */
 };
 
 /* The outcome of a VERIFY, encoded as a map like shm_info (unknown keys skipped, missing ones 0).
@@ -170,8 +197,9 @@ struct shm_request {
     uint32_t seq;    /* chosen by the client, echoed in the reply */
     union {
         struct { uint32_t version; uint32_t pid; uint32_t flags; } hello;
-        struct { struct shm_bytes name, data, meta; uint32_t flags; } put;
-        struct { struct shm_bytes name; uint64_t size; struct shm_bytes meta; uint32_t flags; } create;
+        struct { struct shm_bytes name, data, meta; uint32_t flags; uint64_t ttl_ms; } put;
+        struct { struct shm_bytes name; uint64_t size; struct shm_bytes meta; uint32_t flags;
+                 uint64_t ttl_ms; } create;
         struct { uint64_t id; } by_id;                         /* SEAL, ABORT, RELEASE */
         struct { struct shm_bytes name; int64_t timeout_ms; } get;
         struct { struct shm_bytes name; } by_name;             /* DELETE, STAT */
@@ -179,6 +207,7 @@ struct shm_request {
         struct { struct shm_bytes pattern; } delete_matching;
         struct { uint32_t get_seq; } get_cancel;
         struct { uint32_t id; } segment;                       /* MAP_SEGMENT */
+        struct { uint64_t from_uid; } users;
     } u;
 };
 
@@ -205,6 +234,11 @@ struct shm_reply {
                  struct shm_bytes packed;   /* decode: the msgpack array of the count problems,
                                                checked; read with shm_verify_problem_next */
                } verify;
+        struct { uint32_t count;                 /* users listed */
+                 const struct shm_user *entries; /* encode: count of them */
+                 struct shm_bytes packed;        /* decode: the checked msgpack array; read
+                                                    with shm_user_next */
+                 uint64_t next_uid; int done; } users;
     } u;
 };
 
@@ -252,6 +286,9 @@ int shm_decode_reply_to(uint32_t expected_type, const uint8_t *body, size_t len,
  * the next problem in *out (pointing into the reply's body), or -1 after the last. */
 int shm_verify_problem_next(const struct shm_reply *rep, size_t *offset,
                             struct shm_verify_problem *out);
+
+/* The users of a decoded USERS reply, one by one, as shm_verify_problem_next. */
+int shm_user_next(const struct shm_reply *rep, size_t *offset, struct shm_user *out);
 
 /* Names: 1..SHM_NAME_MAX bytes of well-formed UTF-8 with no NUL and no control characters
  * (U+0000..U+001F, U+007F..U+009F). Returns 0 when valid, else a negative SHMSTORE_EINVAL and

@@ -274,28 +274,41 @@ static PyObject *Client_get_closed(ClientObject *self, void *Py_UNUSED(closure))
     return PyBool_FromLong(self->closed);
 }
 
-static unsigned put_flags(int replace, int persist)
+static unsigned put_flags(int replace, int persist, int no_evict)
 {
-    return (replace ? SHMSTORE_REPLACE : 0u) | (persist ? SHMSTORE_PERSIST : 0u);
+    return (replace ? SHMSTORE_REPLACE : 0u) | (persist ? SHMSTORE_PERSIST : 0u) |
+           (no_evict ? SHMSTORE_NO_EVICT : 0u);
+}
+
+/* ttl_ms of put and create: 0 (none) or more. */
+static int ttl_ok(long long ttl_ms)
+{
+    if (ttl_ms >= 0)
+        return 1;
+    PyErr_SetString(PyExc_ValueError, "ttl_ms must be >= 0");
+    return 0;
 }
 
 static PyObject *Client_put(ClientObject *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"name", "buffer", "meta", "replace", "persist", NULL};
+    static char *kwlist[] = {"name", "buffer", "meta", "replace", "persist", "no_evict", "ttl_ms",
+                             NULL};
     const char *name;
     Py_buffer data = {0}, meta = {0};
-    int replace = 0, persist = 0;
+    int replace = 0, persist = 0, no_evict = 0;
+    long long ttl_ms = 0;
     /* y* insists on a C-contiguous buffer and holds it (so e.g. a bytearray cannot be resized
      * under us while the GIL is released). */
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "sy*|y*pp:put", kwlist, &name, &data, &meta,
-                                     &replace, &persist))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "sy*|y*pppL:put", kwlist, &name, &data, &meta,
+                                     &replace, &persist, &no_evict, &ttl_ms))
         return NULL;
     PyObject *result = NULL;
-    if (client_enter(self) == 0) {
+    if (ttl_ok(ttl_ms) && client_enter(self) == 0) {
         int rc;
         Py_BEGIN_ALLOW_THREADS
-        rc = shmstore_put(self->c, name, data.buf, (size_t)data.len, meta.buf, (size_t)meta.len,
-                          put_flags(replace, persist));
+        rc = shmstore_put_ttl(self->c, name, data.buf, (size_t)data.len, meta.buf,
+                              (size_t)meta.len, put_flags(replace, persist, no_evict),
+                              (uint64_t)ttl_ms);
         Py_END_ALLOW_THREADS
         if (client_leave(self, rc) == 0)
             result = Py_NewRef(Py_None);
@@ -493,16 +506,19 @@ static PyTypeObject ReservationType = {
     .tp_doc = "Writable memory of an unsealed object (valid until its seal or abort).",
 };
 
-/* create(name, nbytes, meta=b"", replace=False, persist=False) -> (writable memoryview, id) */
+/* create(name, nbytes, meta=b"", replace=False, persist=False, no_evict=False, ttl_ms=0)
+ * -> (writable memoryview, id) */
 static PyObject *Client_create(ClientObject *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"name", "nbytes", "meta", "replace", "persist", NULL};
+    static char *kwlist[] = {"name", "nbytes", "meta", "replace", "persist", "no_evict", "ttl_ms",
+                             NULL};
     const char *name;
     Py_ssize_t nbytes;
     Py_buffer meta = {0};
-    int replace = 0, persist = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "sn|y*pp:create", kwlist, &name, &nbytes, &meta,
-                                     &replace, &persist))
+    int replace = 0, persist = 0, no_evict = 0;
+    long long ttl_ms = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "sn|y*pppL:create", kwlist, &name, &nbytes,
+                                     &meta, &replace, &persist, &no_evict, &ttl_ms))
         return NULL;
     PyObject *result = NULL;
     ReservationObject *res = NULL;
@@ -510,6 +526,8 @@ static PyObject *Client_create(ClientObject *self, PyObject *args, PyObject *kwd
         PyErr_SetString(PyExc_ValueError, "nbytes must be >= 0");
         goto out;
     }
+    if (!ttl_ok(ttl_ms))
+        goto out;
     res = PyObject_New(ReservationObject, &ReservationType);
     if (!res)
         goto out;
@@ -520,8 +538,8 @@ static PyObject *Client_create(ClientObject *self, PyObject *args, PyObject *kwd
     uint64_t id = 0;
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = shmstore_create(self->c, name, (size_t)nbytes, meta.buf, (size_t)meta.len,
-                         put_flags(replace, persist), &data, &id);
+    rc = shmstore_create_ttl(self->c, name, (size_t)nbytes, meta.buf, (size_t)meta.len,
+                             put_flags(replace, persist, no_evict), (uint64_t)ttl_ms, &data, &id);
     Py_END_ALLOW_THREADS
     if (client_leave(self, rc) < 0)
         goto out;
@@ -625,12 +643,24 @@ static const char *location_name(uint32_t location)
 static PyObject *stat_to_dict(const shmstore_object_status *status)
 {
     const shmstore_object_stat *st = &status->stat;
-    return Py_BuildValue("{s:s,s:K,s:K,s:K,s:K,s:L,s:z,s:O}", "name", st->name, "id",
+    /* owner: the creator's uid, None from a daemon too old to say; expires_ns: None for none */
+    PyObject *owner = status->owner_uid == SHMSTORE_OWNER_UNKNOWN
+                          ? Py_NewRef(Py_None)
+                          : PyLong_FromUnsignedLong(status->owner_uid);
+    PyObject *expires = status->expires_ns ? PyLong_FromLongLong((long long)status->expires_ns)
+                                           : Py_NewRef(Py_None);
+    if (!owner || !expires) {
+        Py_XDECREF(owner);
+        Py_XDECREF(expires);
+        return NULL;
+    }
+    return Py_BuildValue("{s:s,s:K,s:K,s:K,s:K,s:L,s:z,s:O,s:N,s:N}", "name", st->name, "id",
                          (unsigned long long)st->id, "size", (unsigned long long)st->size,
                          "meta_size", (unsigned long long)st->meta_size, "pins",
                          (unsigned long long)st->pins, "created_ns", (long long)st->created_ns,
                          "location", location_name(status->location), "durable",
-                         status->durable ? Py_True : Py_False);
+                         status->durable ? Py_True : Py_False, "owner", owner, "expires_ns",
+                         expires);
 }
 
 static PyObject *Client_stat(ClientObject *self, PyObject *args)
@@ -744,14 +774,75 @@ static PyObject *Client_info(ClientObject *self, PyObject *Py_UNUSED(ignored))
         U(unsealed_bytes), U(deleted_pinned), U(pins), U(clients), U(waiters), U(uptime_s),
         U(requests), "errors", errors, "version", in.version);
     PyObject *disk = figures ? Py_BuildValue(
-        "{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K}", U(disk_objects), U(disk_bytes),
-        U(disk_only_objects), U(pending_writes), U(failed_writes), U(spills), U(spill_bytes),
-        U(restores), U(restore_bytes), U(evictions), U(taken_bytes), U(segments)) : NULL;
+        "{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K}", U(disk_objects),
+        U(disk_bytes), U(disk_only_objects), U(pending_writes), U(failed_writes), U(spills),
+        U(spill_bytes), U(restores), U(restore_bytes), U(evictions), U(taken_bytes), U(segments),
+        U(evicted_deletions), U(expirations)) : NULL;
     if (!disk || PyDict_Update(figures, disk) < 0)
         Py_CLEAR(figures);
     Py_XDECREF(disk);
     return figures;
 #undef U
+}
+
+/* users() collects in C, as list() does, and converts afterwards. */
+struct user_vec {
+    shmstore_user_usage *v;
+    size_t n, cap;
+    int oom;
+};
+
+static int collect_user(const shmstore_user_usage *user, void *arg)
+{
+    struct user_vec *uv = arg;
+    if (uv->n == uv->cap) {
+        size_t cap = uv->cap ? uv->cap * 2 : 16;
+        shmstore_user_usage *v = realloc(uv->v, cap * sizeof *v);
+        if (!v) {
+            uv->oom = 1;
+            return SHMSTORE_ENOMEM;
+        }
+        uv->v = v;
+        uv->cap = cap;
+    }
+    uv->v[uv->n++] = *user;
+    return 0;
+}
+
+static PyObject *Client_users(ClientObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (client_enter(self) < 0)
+        return NULL;
+    struct user_vec uv = {0};
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = shmstore_users(self->c, collect_user, &uv);
+    Py_END_ALLOW_THREADS
+    if (uv.oom) {
+        self->busy--;
+        client_maybe_free(self);
+        free(uv.v);
+        return PyErr_NoMemory();
+    }
+    if (client_leave(self, rc) < 0) {
+        free(uv.v);
+        return NULL;
+    }
+    PyObject *list = PyList_New((Py_ssize_t)uv.n);
+    for (size_t i = 0; list && i < uv.n; i++) {
+        const shmstore_user_usage *u = &uv.v[i];
+        PyObject *d = Py_BuildValue("{s:k,s:K,s:K,s:K,s:K}", "uid", (unsigned long)u->uid,
+                                    "objects", (unsigned long long)u->objects, "bytes",
+                                    (unsigned long long)u->bytes, "quota_bytes",
+                                    (unsigned long long)u->quota_bytes, "quota_objects",
+                                    (unsigned long long)u->quota_objects);
+        if (!d)
+            Py_CLEAR(list);
+        else
+            PyList_SET_ITEM(list, (Py_ssize_t)i, d);
+    }
+    free(uv.v);
+    return list;
 }
 
 static PyObject *Client_sync(ClientObject *self, PyObject *Py_UNUSED(ignored))
@@ -785,14 +876,15 @@ static PyObject *Client_ping(ClientObject *self, PyObject *Py_UNUSED(ignored))
 
 static PyMethodDef Client_methods[] = {
     {"put", KW(Client_put), METH_VARARGS | METH_KEYWORDS,
-     "put(name, buffer, meta=b'', replace=False, persist=False): store a copy of a "
-     "C-contiguous buffer; persist also writes it to the daemon's data directory."},
+     "put(name, buffer, meta=b'', replace=False, persist=False, no_evict=False, ttl_ms=0): store "
+     "a copy of a C-contiguous buffer; persist also writes it to the daemon's data directory; "
+     "no_evict keeps evict = lru from deleting it; ttl_ms > 0 deletes it that long after."},
     {"_get", KW(Client_get), METH_VARARGS | METH_KEYWORDS,
      "_get(name, timeout_ms=0) -> (read-only memoryview, meta bytes, id). timeout_ms -1 waits "
      "forever. The pin is released when the memoryview (and all views of it) are collected."},
     {"create", KW(Client_create), METH_VARARGS | METH_KEYWORDS,
-     "create(name, nbytes, meta=b'', replace=False, persist=False) -> (writable memoryview, "
-     "id); then seal(id) "
+     "create(name, nbytes, meta=b'', replace=False, persist=False, no_evict=False, ttl_ms=0) -> "
+     "(writable memoryview, id); then seal(id) "
      "or abort(id). Do not write through the memoryview after either."},
     {"seal", (PyCFunction)Client_seal, METH_O, "seal(id): make a created object visible."},
     {"abort", (PyCFunction)Client_abort, METH_O, "abort(id): free a created, unsealed object."},
@@ -803,6 +895,9 @@ static PyMethodDef Client_methods[] = {
     {"list", (PyCFunction)Client_list, METH_VARARGS,
      "list(pattern=None) -> list of stat dicts of names matching the glob pattern."},
     {"info", (PyCFunction)Client_info, METH_NOARGS, "info() -> dict of store-wide figures."},
+    {"users", (PyCFunction)Client_users, METH_NOARGS,
+     "users() -> list of dicts (uid, objects, bytes, quota_bytes, quota_objects), one per user "
+     "holding objects, in uid order."},
     {"ping", (PyCFunction)Client_ping, METH_NOARGS, "ping(): one round trip to the daemon."},
     {"sync", (PyCFunction)Client_sync, METH_NOARGS,
      "sync(): wait until every durable object stored or deleted before is on disk."},

@@ -179,6 +179,22 @@ const struct config_row config_rows[] = {
      .max = OPTIONS_MAX_MEMORY, .reloadable = 1,
      .help = "bytes one connection may hold in objects it created and has not sealed yet; "
              "0: no limit but the store's size"},
+    {.key = "quota_bytes", .type = CONFIG_SIZE, FIELD(quota_bytes), .default_text = "0",
+     .min = 0, .max = OPTIONS_MAX_MEMORY, .reloadable = 1, .reload_note = "(for later creates)",
+     .help = "bytes (payload and metadata) the objects of one user may take; 0: no limit",
+     .doc = "Every object counts against the user (uid) whose program created it, from its "
+            "create until it is freed, sealed or not, in memory or on disk; durable objects "
+            "brought back by a restart count against the daemon's own user. A create or put "
+            "past the quota fails with ENOSPC naming it. Overrides per user and per group, as "
+            "many lines as needed: quota_bytes.alice = 10G (a user name or uid), "
+            "quota_bytes.@research = 50G (a group name or gid, with @); 0 or unlimited: no limit. "
+            "A user's own line wins; else the most generous line of the groups the user is in; "
+            "else this default. `storectl users` shows what each user holds."},
+    {.key = "quota_objects", .type = CONFIG_COUNT, FIELD(quota_objects), .default_text = "0",
+     .min = 0, .max = UINT64_MAX, .reloadable = 1, .reload_note = "(for later creates)",
+     .help = "objects one user may hold at once; 0: no limit",
+     .doc = "Counted and overridden as quota_bytes is: quota_objects.alice = 1000, "
+            "quota_objects.@students = 100."},
 };
 
 const size_t config_row_count = sizeof config_rows / sizeof config_rows[0];
@@ -618,8 +634,12 @@ int config_load_file(struct options *o, const char *path, char *why, size_t whyl
         const struct config_row *row = config_find(key);
         char problem[1200];
         if (!row) {
-            snprintf(problem, sizeof problem, "unknown key");
-            rc = -1;
+            /* quota_bytes.alice, quota_objects.@research: quota.h */
+            rc = quota_rule_parse(&o->quota_rules, key, value, problem, sizeof problem);
+            if (rc > 0) {
+                snprintf(problem, sizeof problem, "unknown key");
+                rc = -1;
+            }
         } else {
             rc = config_set(o, row, value, problem, sizeof problem);
         }

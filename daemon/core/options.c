@@ -307,6 +307,15 @@ void options_apply_reload(struct options *current, const struct options *fresh)
         memcpy((char *)current + row->offset, (const char *)fresh + row->offset, row->size);
         changes++;
     }
+    if (memcmp(&current->quota_rules, &fresh->quota_rules, sizeof fresh->quota_rules) != 0) {
+        char rules[4096];
+        log_info("reload: quota overrides now %s (for later creates)",
+                 fresh->quota_rules.count
+                     ? quota_rules_format(&fresh->quota_rules, rules, sizeof rules)
+                     : "none");
+        current->quota_rules = fresh->quota_rules;
+        changes++;
+    }
     if (!changes)
         log_info("reload: nothing to change");
 }

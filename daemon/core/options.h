@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "log.h"
+#include "quota.h"
 
 #define OPTIONS_MAX_MEMORY (1ull << 50)   /* far beyond any machine; keeps size arithmetic safe */
 #define OPTIONS_DEFAULT_CONFIG "/etc/shmstore/shmstored.conf"
@@ -61,6 +62,8 @@ struct options {
     uint32_t max_clients;
     uint64_t max_pins_per_client;
     uint64_t max_unsealed_bytes_per_client;          /* 0: only the store's size limits it */
+    uint64_t quota_bytes, quota_objects;             /* per user; 0: no limit */
+    struct quota_rules quota_rules;                  /* quota_bytes.NAME, quota_objects.@GROUP */
     /* where they came from */
     char config_path[4096];
     int argc;

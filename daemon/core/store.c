@@ -21,10 +21,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "expiry.h"
 #include "humansize.h"
 #include "namemap.h"
 #include "shmlayout.h"
 #include "shmstore.h"
+#include <unistd.h>
 
 struct name_entry {
     struct object *sealed;       /* bound object */
@@ -61,6 +63,9 @@ struct store {
     uint64_t evictions;
     uint64_t evicted_deletions;             /* evict = lru */
     uint64_t holds;                         /* pins of no client's (store_hold) */
+    quota_t *quota;                         /* NULL: nothing is charged */
+    expiry_heap expiry;                     /* sealed objects with a time to live */
+    uint64_t expirations;
 };
 
 static int fail(struct store_detail *d, int code, const char *fmt, ...)
@@ -91,6 +96,11 @@ static int64_t now_ns(void)
 static uint64_t round_up64(uint64_t n)
 {
     return (n + 63u) & ~(uint64_t)63u;
+}
+
+static void expiry_moved(void *item, uint32_t slot)
+{
+    ((struct object *)item)->expiry_slot = slot;
 }
 
 store_t *store_new(uint8_t *arena, uint64_t capacity)
@@ -140,6 +150,7 @@ store_t *store_new_empty(uint64_t max_bytes)
     clock_gettime(CLOCK_REALTIME, &ts);
     s->next_id = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
     s->next_client_id = 1;
+    s->expiry.moved = expiry_moved;
     if (!s->space || !s->names) {
         space_free(s->space);
         name_map_free(s->names);
@@ -171,6 +182,7 @@ void store_free(store_t *s)
         free(value);
     name_map_free(s->names);
     space_free(s->space);
+    expiry_clear(&s->expiry);
     free(s);
 }
 
@@ -305,6 +317,9 @@ static void disk_count(store_t *s, const struct object *obj, int sign)
 static void object_destroy(store_t *s, struct object *obj)
 {
     lru_remove(s, obj);
+    expiry_remove(&s->expiry, obj->expiry_slot);
+    if (s->quota)
+        quota_uncharge(s->quota, obj->owner_uid, obj->size + obj->meta_size);
     if (obj->spilled && s->spill_free_hook)
         s->spill_free_hook(s->spill_free_ctx, obj->id);
     id_map_remove(&s->objects, obj->id);
@@ -321,6 +336,7 @@ static void object_unbind(store_t *s, struct object *obj)
         s->unbind_hook(s->unbind_ctx, obj);
     disk_count(s, obj, -1);
     lru_remove(s, obj);
+    expiry_remove(&s->expiry, obj->expiry_slot);   /* a deleted object never expires */
     s->sealed_count--;
     if (obj->pins == 0) {
         object_destroy(s, obj);
@@ -465,6 +481,9 @@ int store_create(store_t *s, struct store_client *cl, const char *name, size_t n
                     human_size_exact(capacity, whole, sizeof whole),
                     human_size_exact(store_free_bytes(s), avail, sizeof avail));
     }
+    int rc = store_quota_check(s, cl, size, meta_size, d);
+    if (rc)
+        return rc;
     uint64_t meta_at = round_up64(size);
     uint64_t total = meta_size ? meta_at + meta_size : size;
 
@@ -509,6 +528,7 @@ int store_create(store_t *s, struct store_client *cl, const char *name, size_t n
     obj->persist = (flags & STORE_PERSIST) != 0;
     obj->no_evict = (flags & STORE_NO_EVICT) != 0;
     obj->created_ns = now_ns();
+    obj->owner_uid = cl->uid;
 
     e = entry_find_or_add(s, name, name_len);
     if (!e)
@@ -517,6 +537,9 @@ int store_create(store_t *s, struct store_client *cl, const char *name, size_t n
         entry_release_if_unused(s, e);
         goto out_of_memory;
     }
+    /* Cannot fail: store_quota_check made the owner's record. */
+    if (s->quota)
+        quota_charge(s->quota, obj->owner_uid, size + meta_size);
     if (replace)
         e->replacers++;
     else
@@ -603,6 +626,14 @@ static void seal_bind(store_t *s, struct object *obj)
     obj->created_ns = now_ns();
     e->sealed = obj;
     s->sealed_count++;
+    if (obj->expires_ns) {
+        /* Its time to live starts now. Out of memory, it keeps no deadline rather than fail a
+         * seal that cannot be undone here. */
+        int64_t ttl_ns = obj->expires_ns;
+        obj->expires_ns = 0;
+        if (expiry_add(&s->expiry, obj, obj->created_ns + ttl_ns) == 0)
+            obj->expires_ns = obj->created_ns + ttl_ns;
+    }
     if (previous)
         object_unbind(s, previous);
     lru_add_if_evictable(s, obj);
@@ -713,6 +744,13 @@ int store_restore(store_t *s, const char *name, size_t name_len, uint64_t id, ui
     if (!e)
         goto out_of_memory;
     if (id_map_put(&s->objects, id, obj) != 0) {
+        entry_release_if_unused(s, e);
+        goto out_of_memory;
+    }
+    /* The catalogue does not keep owners: a restored object is the daemon's own. */
+    obj->owner_uid = (uint32_t)geteuid();
+    if (s->quota && quota_charge(s->quota, obj->owner_uid, size + meta_size) != 0) {
+        id_map_remove(&s->objects, id);
         entry_release_if_unused(s, e);
         goto out_of_memory;
     }
@@ -1182,6 +1220,72 @@ void store_get_stats(const store_t *s, struct store_stats *out)
     out->disk_only_objects = s->disk_only_objects;
 }
 
+/* ---- quotas and time to live ---------------------------------------------------------------- */
+
+void store_set_quota(store_t *s, quota_t *q)
+{
+    s->quota = q;
+}
+
+int store_quota_check(store_t *s, const struct store_client *cl, uint64_t size,
+                      uint64_t meta_size, struct store_detail *d)
+{
+    if (!s->quota)
+        return 0;
+    char detail[sizeof d->text];
+    uint64_t bytes = size > UINT64_MAX - meta_size ? UINT64_MAX : size + meta_size;
+    int rc = quota_check(s->quota, cl->uid, bytes, detail, sizeof detail);
+    return rc ? fail(d, rc, "%s", detail) : 0;
+}
+
+int store_set_ttl(store_t *s, struct object *obj, uint64_t ttl_ms)
+{
+    /* Beyond about 292 years of nanoseconds the deadline would overflow: it never comes. */
+    const int64_t ttl_ns = ttl_ms > (uint64_t)INT64_MAX / 2000000u ? INT64_MAX / 2
+                                                                   : (int64_t)ttl_ms * 1000000;
+    if (obj->state == OBJECT_UNSEALED) {
+        obj->expires_ns = ttl_ns;   /* seal_bind starts it */
+        return 0;
+    }
+    expiry_remove(&s->expiry, obj->expiry_slot);
+    const int64_t at = obj->created_ns + ttl_ns;
+    if (expiry_add(&s->expiry, obj, at) != 0) {
+        obj->expires_ns = 0;
+        return SHMSTORE_ENOMEM;
+    }
+    obj->expires_ns = at;
+    return 0;
+}
+
+uint64_t store_expire(store_t *s, int64_t now_ns, uint64_t max)
+{
+    uint64_t expired = 0;
+    struct object *obj;
+    while (expired < max && (obj = expiry_pop_due(&s->expiry, now_ns))) {
+        struct name_entry *e = entry_find(s, obj->name, obj->name_len);
+        if (!e || e->sealed != obj)
+            continue;   /* cannot happen: unbinding takes an object out of the heap */
+        /* As entry_unbind_sealed, with the event told while obj surely still exists. */
+        e->sealed = NULL;
+        entry_release_if_unused(s, e);
+        store_emit_event(s, STORE_EVENT_EXPIRED, obj);
+        object_unbind(s, obj);
+        s->expirations++;
+        expired++;
+    }
+    return expired;
+}
+
+int64_t store_next_expiry(const store_t *s)
+{
+    return expiry_next(&s->expiry);
+}
+
+uint64_t store_expirations(const store_t *s)
+{
+    return s->expirations;
+}
+
 /* ---- consistency check --------------------------------------------------------------------- */
 
 struct check_ctx {
@@ -1192,6 +1296,7 @@ struct check_ctx {
     uint64_t blocks, block_bytes, object_pins, sealed, deleted, unsealed, unsealed_bytes;
     uint64_t unsealed_replacing, unsealed_ownerless, client_pins;
     uint64_t evictable, disk_objects, disk_bytes, disk_only, spilling_bytes;
+    uint64_t charged_bytes, expiring;      /* payload + metadata of every object; in the heap */
 };
 
 static void check_fail(struct check_ctx *ctx, const char *fmt, ...)
@@ -1257,6 +1362,15 @@ static void check_object(uint64_t id, void *value, void *arg)
                    (unsigned long long)id, obj->name, evictable ? "not on" : "on",
                    evictable ? "" : " not");
     ctx->object_pins += obj->pins;
+    ctx->charged_bytes += obj->size + obj->meta_size;
+    ctx->expiring += obj->expiry_slot != 0;
+    if (obj->expiry_slot && (obj->state != OBJECT_SEALED || obj->expiry_slot >
+                             expiry_count(&ctx->s->expiry) ||
+                             ctx->s->expiry.entries[obj->expiry_slot - 1].item != obj ||
+                             ctx->s->expiry.entries[obj->expiry_slot - 1].at_ns !=
+                                 obj->expires_ns))
+        check_fail(ctx, "object %llu (%s) has a wrong place in the expiry heap",
+                   (unsigned long long)id, obj->name);
     const struct name_entry *e = name_map_get(ctx->s->names, obj->name, obj->name_len);
     switch (obj->state) {
     case OBJECT_SEALED:
@@ -1437,5 +1551,17 @@ int store_check(const store_t *s, char *why, size_t whylen)
         check_fail(&ctx, "deleted-pinned/waiters: stats %llu/%llu, found %llu/%llu",
                    (unsigned long long)st.deleted_pinned, (unsigned long long)st.waiters,
                    (unsigned long long)ctx.deleted, (unsigned long long)waiters);
+    uint64_t charged_objects = 0, charged_bytes = 0;
+    if (s->quota)
+        quota_totals(s->quota, &charged_objects, &charged_bytes);
+    if (s->quota && (charged_objects != id_map_count(&s->objects) ||
+                     charged_bytes != ctx.charged_bytes))
+        check_fail(&ctx, "quotas charge %llu objects, %llu bytes; the store has %llu, %llu",
+                   (unsigned long long)charged_objects, (unsigned long long)charged_bytes,
+                   (unsigned long long)id_map_count(&s->objects),
+                   (unsigned long long)ctx.charged_bytes);
+    if (ctx.expiring != expiry_count(&s->expiry))
+        check_fail(&ctx, "expiry heap holds %u objects, %llu say they are in it",
+                   expiry_count(&s->expiry), (unsigned long long)ctx.expiring);
     return ctx.bad ? -1 : 0;
 }

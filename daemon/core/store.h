@@ -21,6 +21,7 @@
 #include "alloc.h"
 #include "idmap.h"
 #include "space.h"
+#include "quota.h"
 
 typedef struct store store_t;
 struct name_entry;
@@ -55,6 +56,12 @@ struct object {
     uint64_t checksum;          /* persist_object_checksum of the copy on disk, when on_disk */
     struct object *lru_prev, *lru_next;   /* the store's eviction order: sealed, in memory,
                                            * unpinned objects, least recently used first */
+    /* Quotas and time to live (docs/architecture.md, "Quotas", "Time to live"). */
+    uint32_t owner_uid;         /* the uid whose connection created it; charged to it */
+    uint32_t expiry_slot;       /* its place in the store's expiry heap, 0 when not in it */
+    int64_t expires_ns;         /* sealed: when its time to live runs out (CLOCK_REALTIME), 0
+                                 * without one; unsealed: its time to live in ns, which starts
+                                 * at the seal */
 };
 
 /* Where an object's bytes are, as `storectl ls` and `stat` show it. */
@@ -75,6 +82,7 @@ struct store_client {
     uint64_t unsealed_count, unsealed_bytes, pin_count;
     uint64_t unsealed_charge;     /* payload + metadata of its unsealed objects (for limits) */
     struct store_client *prev, *next;   /* the store's clients, from init to drop */
+    uint32_t uid;                 /* owner of what it creates (the peer's uid); set after init */
 };
 
 /* A get waiting for a name. The caller embeds it, fills client and wake, and keeps it alive until
@@ -260,6 +268,29 @@ struct object *store_lookup(store_t *s, const char *name, size_t name_len);
 struct object *store_next_sealed(store_t *s, const char *after, size_t after_len,
                                  unsigned *budget, const char **resume_name, size_t *resume_len);
 void store_get_stats(const store_t *s, struct store_stats *out);
+
+/* ---- quotas and time to live (docs/architecture.md, "Quotas", "Time to live") ----
+ *
+ * With a quota set, every object is charged to its owner_uid from its create until it is freed,
+ * and a create over the owner's quota fails with SHMSTORE_ENOSPC naming the quota (before any
+ * room is made for it). Restored durable objects belong to the daemon's own uid. */
+void store_set_quota(store_t *s, quota_t *q);
+/* Would a create of size + meta_size bytes by cl pass its quota? 0 or SHMSTORE_ENOSPC/ENOMEM
+ * with the detail; 0 without a quota. The same check store_create makes, for callers that must
+ * tell "over quota" from "store full" before making room. */
+int store_quota_check(store_t *s, const struct store_client *cl, uint64_t size,
+                      uint64_t meta_size, struct store_detail *d);
+/* Give obj a time to live of ttl_ms (> 0): counted from its seal when it is unsealed, from now
+ * when sealed (a put). 0, or SHMSTORE_ENOMEM. Not for durable objects (the caller refuses). */
+int store_set_ttl(store_t *s, struct object *obj, uint64_t ttl_ms);
+/* Delete, as store_delete does (pinned ones live on until their last release), at most max
+ * objects whose time to live has run out by now_ns, earliest first, each counted and told to the
+ * event hook as STORE_EVENT_EXPIRED. Returns how many. */
+uint64_t store_expire(store_t *s, int64_t now_ns, uint64_t max);
+/* The earliest deadline of a time to live (CLOCK_REALTIME ns), or INT64_MAX when none. */
+int64_t store_next_expiry(const store_t *s);
+/* Objects deleted because their time to live ran out, since start. */
+uint64_t store_expirations(const store_t *s);
 
 /* Walk every structure and check that they agree: the allocator's used bytes are the blocks of
  * the live objects, pins and unsealed objects add up over the clients, every name leads to a

@@ -45,6 +45,16 @@ def _timeout_ms(timeout):
     return min(max(1, math.ceil(timeout * 1000)), 2**31 - 1)
 
 
+def _ttl_ms(ttl):
+    """put's and create's ttl (seconds, None for none) in whole milliseconds, at least 1."""
+    if ttl is None:
+        return 0
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0 \
+            or math.isinf(ttl):
+        raise ValueError("ttl must be a positive number of seconds, or None, not %r" % (ttl,))
+    return max(1, math.ceil(ttl * 1000))
+
+
 def _try_release(view):
     # A view with exports (e.g. a numpy array made over it) cannot be released; it then stays
     # usable until collected, which is the caller's business.
@@ -85,7 +95,7 @@ class Client:
 
     # -- put --
 
-    def put(self, name, value, replace=False, persist=False):
+    def put(self, name, value, replace=False, persist=False, *, no_evict=False, ttl=None):
         """Store value under name, as one immutable object.
 
         value: a numpy array (stored raw, got back as a read-only array), a bytes-like object
@@ -94,26 +104,29 @@ class Client:
         zero-copy). replace=True rebinds a taken name (readers of the old object keep it);
         otherwise a taken name raises Exists. A full store raises StoreFull.
         persist=True makes the object durable: the daemon also writes it to its data directory,
-        so it survives a restart of the daemon (InvalidArgument if the daemon has none)."""
+        so it survives a restart of the daemon (InvalidArgument if the daemon has none).
+        no_evict=True: a daemon in cache mode (evict = lru) never deletes it to make room.
+        ttl: seconds (a float) the object lives; the daemon deletes it then, as delete() would
+        (readers holding it keep it). stat() shows when ("expires_ns"). Not with persist.
+        Over the user's quota (the daemon's quota_bytes, quota_objects) raises StoreFull."""
+        opts = (replace, persist, no_evict, _ttl_ms(ttl))
         if _codec.plain_array(value):
             arr, order, flat = _codec.array_bytes(value)
-            self._c.put(name, flat, _codec.array_meta(arr.dtype, arr.shape, order), replace,
-                        persist)
+            self._c.put(name, flat, _codec.array_meta(arr.dtype, arr.shape, order), *opts)
         elif isinstance(value, (bytes, bytearray, memoryview)):
-            self._c.put(name, _codec.bytes_view(value), _codec.BYTES_META, replace, persist)
+            self._c.put(name, _codec.bytes_view(value), _codec.BYTES_META, *opts)
         else:
-            self._put_pickled(name, value, replace, persist)
+            self._put_pickled(name, value, opts)
 
-    def _put_pickled(self, name, value, replace, persist):
+    def _put_pickled(self, name, value, opts):
         pickled = _codec.PickledValue(value)
         try:
             if pickled.nbytes <= _ASSEMBLE_MAX:
                 payload = bytearray(pickled.nbytes)
                 pickled.fill(memoryview(payload))
-                self._c.put(name, payload, pickled.meta, replace, persist)
+                self._c.put(name, payload, pickled.meta, *opts)
             else:
-                with self._create_raw(name, pickled.nbytes, pickled.meta, replace,
-                                      persist) as out:
+                with self._create_raw(name, pickled.nbytes, pickled.meta, opts) as out:
                     pickled.fill(out)
         finally:
             pickled.release()
@@ -135,8 +148,9 @@ class Client:
     # -- create --
 
     @contextlib.contextmanager
-    def _create_raw(self, name, nbytes, meta, replace, persist):
-        view, oid = self._c.create(name, nbytes, meta, replace, persist)
+    def _create_raw(self, name, nbytes, meta, opts):
+        """opts: (replace, persist, no_evict, ttl_ms)."""
+        view, oid = self._c.create(name, nbytes, meta, *opts)
         try:
             yield view
         except BaseException:
@@ -151,13 +165,14 @@ class Client:
 
     @contextlib.contextmanager
     def create(self, name, nbytes=None, *, shape=None, dtype=None, order="C", replace=False,
-               persist=False):
+               persist=False, no_evict=False, ttl=None):
         """Reserve an object to fill in place, as a context manager.
 
         With nbytes it yields a writable memoryview of that many bytes (got back as a
         memoryview); with shape and dtype a writable numpy array (got back as an array).
         Sealed (made visible) when the block ends, aborted (name freed) if it raises. Do not
-        write through the buffer after the block. replace and persist as for put.
+        write through the buffer after the block. replace, persist, no_evict and ttl as for
+        put (the time to live starts when the block ends).
 
             with client.create("frame", shape=(480, 640), dtype="u1") as a:
                 camera.read_into(a)"""
@@ -172,15 +187,17 @@ class Client:
                 raise TypeError("dtype %s cannot be stored raw" % dt)
             if order not in ("C", "F"):
                 raise ValueError("order must be 'C' or 'F', not %r" % (order,))
+            opts = (replace, persist, no_evict, _ttl_ms(ttl))
             shp = (shape,) if isinstance(shape, int) else tuple(shape or ())
             nbytes = math.prod(shp) * dt.itemsize
             with self._create_raw(name, nbytes, _codec.array_meta(dt, shp, order),
-                                  replace, persist) as view:
+                                  opts) as view:
                 yield np.frombuffer(view, dtype=dt).reshape(shp, order=order)
             return
         if nbytes is None:
             raise TypeError("create() needs nbytes, or shape and dtype")
-        with self._create_raw(name, nbytes, _codec.BYTES_META, replace, persist) as view:
+        with self._create_raw(name, nbytes, _codec.BYTES_META,
+                              (replace, persist, no_evict, _ttl_ms(ttl))) as view:
             yield view
 
     # -- delete, look around --
@@ -201,9 +218,11 @@ class Client:
         return 1
 
     def stat(self, name):
-        """dict(name, id, size, meta_size, pins, created_ns, location, durable) of the object,
-        without pinning it; NotFound if there is none. location: "memory", "disk" (out of
-        memory: its next get reads it back) or "both"; durable: it survives a restart."""
+        """dict(name, id, size, meta_size, pins, created_ns, location, durable, owner,
+        expires_ns) of the object, without pinning it; NotFound if there is none. location:
+        "memory", "disk" (out of memory: its next get reads it back) or "both"; durable: it
+        survives a restart; owner: the uid whose program created it (None from an older
+        daemon); expires_ns: when its time to live runs out (ns since the epoch), or None."""
         return self._c.stat(name)
 
     def list(self, pattern=None):
@@ -215,9 +234,15 @@ class Client:
         """dict of store-wide figures: capacity_bytes, used_bytes, free_bytes, objects, pins,
         clients, waiters, ..., the disk figures (disk_objects, disk_bytes, disk_only_objects,
         pending_writes, failed_writes, spills, spill_bytes, restores, restore_bytes,
-        evictions), and errors, the error replies sent since the daemon started,
-        by name ("ENOTFOUND": 3, ...: the names `storectl info --json` uses)."""
+        evictions), evicted_deletions (objects evict = lru deleted), expirations (objects
+        deleted when their time to live ran out), and errors, the error replies sent since the
+        daemon started, by name ("ENOTFOUND": 3, ...: the names `storectl info --json` uses)."""
         return self._c.info()
+
+    def users(self):
+        """list of dicts, one per user holding objects, in uid order: uid, objects, bytes (what
+        that user's objects take) and quota_bytes, quota_objects (its limits; 0: none)."""
+        return self._c.users()
 
     def ping(self):
         """One round trip to the daemon; raises ConnectionLost if it is gone."""
@@ -285,19 +310,21 @@ class Namespace:
         """The full name of name in this namespace ("prefix/name")."""
         return "%s/%s" % (self.prefix, name)
 
-    def put(self, name, value, replace=False, persist=False):
+    def put(self, name, value, replace=False, persist=False, *, no_evict=False, ttl=None):
         """Client.put of prefix/name."""
-        self.client.put(self.full_name(name), value, replace, persist)
+        self.client.put(self.full_name(name), value, replace, persist, no_evict=no_evict,
+                        ttl=ttl)
 
     def get(self, name, timeout=0):
         """Client.get of prefix/name."""
         return self.client.get(self.full_name(name), timeout)
 
     def create(self, name, nbytes=None, *, shape=None, dtype=None, order="C", replace=False,
-               persist=False):
+               persist=False, no_evict=False, ttl=None):
         """Client.create of prefix/name."""
         return self.client.create(self.full_name(name), nbytes, shape=shape, dtype=dtype,
-                                  order=order, replace=replace, persist=persist)
+                                  order=order, replace=replace, persist=persist,
+                                  no_evict=no_evict, ttl=ttl)
 
     def delete(self, name):
         """Client.delete of prefix/name; a pattern matches names under the prefix only."""

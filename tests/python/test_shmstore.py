@@ -351,9 +351,10 @@ class TestLifecycle(Base):
         self.c.put(self.n("b"), b"")
         st = self.c.stat(self.n("a/1"))
         self.assertEqual(set(st), {"name", "id", "size", "meta_size", "pins", "created_ns",
-                                   "location", "durable"})
+                                   "location", "durable", "owner", "expires_ns"})
         self.assertEqual((st["name"], st["size"], st["pins"]), (self.n("a/1"), 5, 0))
         self.assertEqual((st["location"], st["durable"]), ("memory", False))
+        self.assertEqual((st["owner"], st["expires_ns"]), (os.getuid(), None))
         self.assertGreater(st["created_ns"], 0)
         self.assertEqual([e["name"] for e in self.c.list(self.n("a/*"))],
                          [self.n("a/1"), self.n("a/2")])

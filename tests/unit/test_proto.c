@@ -721,7 +721,12 @@ static void test_trailing_and_extra_bytes(void **state)
         copy[0]++;                                           /* ... or counted as an extra field */
         assert_int_equal(decode_as(s, copy, s->len + 1), SHM_DECODE_MALFORMED);
         copy[s->len] = 0x00;
-        assert_int_equal(decode_as(s, copy, s->len + 1), SHM_DECODE_MALFORMED);
+        /* PUT and CREATE take one more field, their time to live, which the samples leave out
+         * (it is 0): a 0 there is that field, not an extra one. */
+        const int takes_ttl = s->is_request && (s->type == SHM_MSG_PUT ||
+                                                s->type == SHM_MSG_CREATE);
+        assert_int_equal(decode_as(s, copy, s->len + 1),
+                         takes_ttl ? SHM_DECODE_OK : SHM_DECODE_MALFORMED);
 
         copy[0] -= 2;                                        /* the last field not counted */
         assert_int_equal(decode_as(s, copy, s->len), SHM_DECODE_MALFORMED);
@@ -1434,7 +1439,7 @@ static void test_placed_object_shape(void **state)
 {
     (void)state;
     struct shm_reply rep;
-    for (uint32_t fields = 8; fields <= 10; fields++) {
+    for (uint32_t fields = 8; fields <= 12; fields++) {
         for (int placed = 0; placed < 2; placed++) {
             struct body b;
             body_init(&b);
@@ -1450,15 +1455,158 @@ static void test_placed_object_shape(void **state)
                 msgpack_pack_uint32(&b.pk, SHM_LOCATION_DISK);
             if (fields >= 10)
                 msgpack_pack_true(&b.pk);
-            int expected = (placed ? fields == 10 : fields == 8) ? SHM_DECODE_OK
-                                                                 : SHM_DECODE_MALFORMED;
+            if (fields >= 11)
+                msgpack_pack_uint32(&b.pk, 1001);
+            if (fields >= 12)
+                msgpack_pack_int64(&b.pk, INT64_C(1700000000000000000));
+            /* A placed object comes with or without its owner and expiry. */
+            int expected = (placed ? fields == 10 || fields == 12 : fields == 8)
+                               ? SHM_DECODE_OK
+                               : SHM_DECODE_MALFORMED;
             assert_int_equal(decode_reply_body(&b, &rep, NULL), expected);
             if (expected == SHM_DECODE_OK && placed) {
                 assert_int_equal(rep.u.object.location, SHM_LOCATION_DISK);
                 assert_int_equal(rep.u.object.durable, 1);
+                assert_int_equal(rep.u.object.owner_known, fields == 12);
+                assert_int_equal(rep.u.object.owner_uid, fields == 12 ? 1001 : 0);
+                assert_true(rep.u.object.expires_ns ==
+                            (fields == 12 ? INT64_C(1700000000000000000) : 0));
             }
             body_free(&b);
         }
+    }
+}
+
+/* A placed object is encoded in its longer form only when owner_known asks for it. */
+static void test_placed_object_encoding(void **state)
+{
+    (void)state;
+    for (int known = 0; known < 2; known++) {
+        struct shm_reply rep = {.type = SHM_MSG_STAT_EX, .seq = 3}, back;
+        rep.u.object.name = bytes_of("x");
+        rep.u.object.owner_uid = 4242;
+        rep.u.object.expires_ns = 77;
+        rep.u.object.owner_known = known;
+        struct shm_buf buf = {0};
+        assert_int_equal(shm_encode_reply(&rep, &buf), 0);
+        uint32_t len;
+        const uint8_t *body = single_frame(&buf, &len);
+        assert_int_equal(body[4], 0x90 | (known ? 12 : 10));   /* [type, seq, status, object] */
+        assert_int_equal(shm_decode_reply(body, len, &back, NULL), SHM_DECODE_OK);
+        assert_int_equal(back.u.object.owner_known, known);
+        assert_int_equal(back.u.object.owner_uid, known ? 4242 : 0);
+        assert_true(back.u.object.expires_ns == (known ? 77 : 0));
+        shm_buf_free(&buf);
+    }
+}
+
+/* PUT and CREATE carry a time to live only when they have one, so a daemon older than it reads
+ * every request without one; the decoder takes both lengths. */
+static void test_ttl_field(void **state)
+{
+    (void)state;
+    for (int create = 0; create < 2; create++) {
+        for (uint64_t ttl = 0; ttl <= 600000; ttl += 600000) {
+            struct shm_request req = {.type = create ? SHM_MSG_CREATE : SHM_MSG_PUT, .seq = 9};
+            if (create) {
+                req.u.create.name = bytes_of("t");
+                req.u.create.size = 10;
+                req.u.create.ttl_ms = ttl;
+            } else {
+                req.u.put.name = bytes_of("t");
+                req.u.put.ttl_ms = ttl;
+            }
+            struct shm_buf buf = {0};
+            assert_int_equal(shm_encode_request(&req, &buf), 0);
+            uint32_t len;
+            const uint8_t *body = single_frame(&buf, &len);
+            assert_int_equal(body[0], 0x90 | (ttl ? 7 : 6));
+            struct shm_request back;
+            assert_int_equal(shm_decode_request(body, len, &back), SHM_DECODE_OK);
+            assert_true((create ? back.u.create.ttl_ms : back.u.put.ttl_ms) == ttl);
+            shm_buf_free(&buf);
+        }
+    }
+    /* A ttl of the wrong type, and one field too many */
+    for (int extra = 0; extra < 2; extra++) {
+        struct body b;
+        struct shm_request req;
+        body_init(&b);
+        msgpack_pack_array(&b.pk, extra ? 8 : 7);
+        msgpack_pack_uint32(&b.pk, SHM_MSG_PUT);
+        msgpack_pack_uint32(&b.pk, 1);
+        msgpack_pack_str_with_body(&b.pk, "a", 1);
+        msgpack_pack_bin_with_body(&b.pk, "d", 1);
+        msgpack_pack_bin_with_body(&b.pk, "m", 1);
+        msgpack_pack_uint32(&b.pk, 0);
+        if (extra) {
+            msgpack_pack_uint32(&b.pk, 1000);
+            msgpack_pack_uint32(&b.pk, 0);
+        } else {
+            msgpack_pack_str_with_body(&b.pk, "10m", 3);
+        }
+        assert_int_equal(decode_request_body(&b, &req), SHM_DECODE_MALFORMED);
+        body_free(&b);
+    }
+}
+
+/* USERS: a page of users that survives a round trip, a page over the limit refused, a user of
+ * the wrong shape refused. */
+static void test_users_reply(void **state)
+{
+    (void)state;
+    const struct shm_user users[2] = {{0, 3, 4096, 0, 0},
+                                      {UINT32_MAX - 1, 1, UINT64_MAX, 10u << 30, 100}};
+    struct shm_reply rep = {.type = SHM_MSG_USERS, .seq = 2}, back;
+    rep.u.users.count = 2;
+    rep.u.users.entries = users;
+    rep.u.users.next_uid = UINT32_MAX;
+    rep.u.users.done = 1;
+    struct shm_buf buf = {0};
+    assert_int_equal(shm_encode_reply(&rep, &buf), 0);
+    uint32_t len;
+    const uint8_t *body = single_frame(&buf, &len);
+    assert_int_equal(shm_decode_reply_to(SHM_MSG_USERS, body, len, &back, NULL), SHM_DECODE_OK);
+    assert_int_equal(back.u.users.count, 2);
+    assert_true(back.u.users.next_uid == UINT32_MAX);
+    assert_int_equal(back.u.users.done, 1);
+    size_t offset = 0;
+    struct shm_user u;
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(shm_user_next(&back, &offset, &u), 0);
+        assert_int_equal(u.uid, users[i].uid);
+        assert_true(u.objects == users[i].objects && u.bytes == users[i].bytes &&
+                    u.quota_bytes == users[i].quota_bytes &&
+                    u.quota_objects == users[i].quota_objects);
+    }
+    assert_int_equal(shm_user_next(&back, &offset, &u), -1);
+    /* Sent on from the decoded bytes */
+    struct shm_buf again = {0};
+    assert_int_equal(shm_encode_reply(&back, &again), 0);
+    assert_int_equal(again.len, buf.len);
+    assert_memory_equal(again.data, buf.data, buf.len);
+    shm_buf_free(&again);
+    shm_buf_free(&buf);
+
+    rep.u.users.count = SHM_USERS_PAGE_MAX + 1;
+    assert_int_equal(shm_encode_reply(&rep, &buf), -1);
+    assert_int_equal(buf.len, 0);
+    shm_buf_free(&buf);
+    for (uint32_t fields = 4; fields <= 6; fields += 2) {
+        struct body b;
+        body_init(&b);
+        msgpack_pack_array(&b.pk, 6);
+        msgpack_pack_uint32(&b.pk, SHM_MSG_USERS);
+        msgpack_pack_uint32(&b.pk, 1);
+        msgpack_pack_int32(&b.pk, 0);
+        msgpack_pack_array(&b.pk, 1);
+        msgpack_pack_array(&b.pk, fields);
+        for (uint32_t i = 0; i < fields; i++)
+            msgpack_pack_uint32(&b.pk, 1);
+        msgpack_pack_uint32(&b.pk, 2);
+        msgpack_pack_false(&b.pk);
+        assert_int_equal(decode_reply_body(&b, &back, NULL), SHM_DECODE_MALFORMED);
+        body_free(&b);
     }
 }
 
@@ -1619,7 +1767,7 @@ static void test_msg_name(void **state)
     const char *expected[] = { "UNKNOWN", "HELLO", "PUT", "CREATE", "SEAL", "ABORT", "GET",
                                "RELEASE", "DELETE", "STAT", "LIST", "INFO", "PING",
                                "DELETE_MATCHING", "GET_CANCEL", "SYNC", "VERIFY", "STAT_EX",
-                               "LIST_EX", "MAP_SEGMENT" };
+                               "LIST_EX", "MAP_SEGMENT", "USERS" };
     assert_int_equal(sizeof expected / sizeof expected[0], SHM_MSG_TYPE_END);
     for (uint32_t t = 0; t < SHM_MSG_TYPE_END; t++)
         assert_string_equal(shm_msg_name(t), expected[t]);
@@ -1653,6 +1801,9 @@ int main(void)
         cmocka_unit_test(test_info_map),
         cmocka_unit_test(test_verify_reply_limits),
         cmocka_unit_test(test_placed_object_shape),
+        cmocka_unit_test(test_placed_object_encoding),
+        cmocka_unit_test(test_ttl_field),
+        cmocka_unit_test(test_users_reply),
         cmocka_unit_test(test_random_input),
         cmocka_unit_test(test_name_check),
         cmocka_unit_test(test_msg_name),
