@@ -2,7 +2,8 @@
 #
 #   start_daemon SIZE [COMMAND PREFIX...]   start it (e.g. prefixed with `taskset -c 0`) on a
 #                                           temporary socket and wait until it answers; sets
-#                                           $sock and $daemon_pid
+#                                           $sock and $daemon_pid. $SHMSTORE_BENCH_DAEMON_ARGS
+#                                           are added to its command line.
 #   stop_daemon STATUS                      SIGTERM, wait, and exit with STATUS (1 if the
 #                                           daemon did not stop cleanly and STATUS was 0)
 # Needs $shmstored, $storectl and $me (the script's name, for messages).
@@ -24,7 +25,9 @@ trap 'exit 130' INT TERM
 start_daemon() {
     size=$1
     shift
-    "$@" "$shmstored" -s "$sock" -m "$size" --log-level warn 2>"$log" &
+    # shellcheck disable=SC2086  # extra daemon arguments, split on purpose
+    "$@" "$shmstored" -s "$sock" -m "$size" --log-level warn ${SHMSTORE_BENCH_DAEMON_ARGS:-} \
+        2>"$log" &
     daemon_pid=$!
     tries=0
     until "$storectl" -s "$sock" ping >/dev/null 2>&1; do
