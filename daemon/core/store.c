@@ -909,12 +909,16 @@ int store_make_room(store_t *s, uint64_t bytes, int can_spill, int can_delete,
         if (may_leave(obj, can_spill, can_delete))
             could_free += alloc_block_size(obj->block);
     if (could_free >= bytes) {
-        /* On-disk objects first: leaving costs them nothing. */
+        /* On-disk objects first: leaving costs them nothing. The walk stops at the last of
+         * them, so a cache of transient objects does not walk its whole list on every put. */
+        uint64_t on_disk_in_memory = s->disk_objects - s->disk_only_objects;
         for (struct object *obj = s->lru_head, *next;
-             obj && space_largest_free(s->space) < bytes; obj = next) {
+             obj && on_disk_in_memory && space_largest_free(s->space) < bytes; obj = next) {
             next = obj->lru_next;
-            if (obj->on_disk)
+            if (obj->on_disk) {
+                on_disk_in_memory--;
                 evict(s, obj);
+            }
         }
         if (space_largest_free(s->space) >= bytes)
             return 0;
