@@ -7,8 +7,8 @@
  * time, stalls the request, and when the thread is done the loop adds the segment to the store's
  * space and runs every stalled request again. A failure is remembered for a moment
  * (GROW_RETRY_MS), so the requests it woke get its reason as their ENOSPC detail instead of
- * asking again at once. Giving a segment back (punching out its pages, unmapping) is quick and
- * happens on the loop's timer.
+ * asking again at once. Segments to give back are found by the loop's timer and handed to the
+ * same thread, because punching out and unmapping 256 MiB of pages takes tens of milliseconds.
  *
  * Segment sizes: segment_size, or, for a block of more than half of it, a segment of the block's
  * own size (a dedicated one, which space.c never shares); never beyond the maximum.
@@ -44,6 +44,12 @@ struct grow_job {
     char why[400], note[520];
 };
 
+/* A segment the store no longer holds, on its way to arena_segment_destroy. */
+struct returned {
+    struct arena_segment *seg;
+    struct returned *next;
+};
+
 struct grow {
     struct server *server;
     uint64_t max_bytes;
@@ -53,6 +59,7 @@ struct grow {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     struct grow_job *todo, *done;   /* under lock */
+    struct returned *to_free;       /* under lock: segments given back, to destroy */
     int stopping;                   /* under lock */
     struct loopwake loop_wake;
     /* the loop's side */
@@ -82,24 +89,42 @@ uint64_t grow_max_for(const struct options *o)
 
 /* ---- the thread ----------------------------------------------------------------------------- */
 
+/* Give back the memory of segments the store let go: their pages are punched out. */
+static void free_returned(struct returned *r)
+{
+    while (r) {
+        struct returned *next = r->next;
+        arena_segment_destroy(r->seg, 1);
+        free(r->seg);
+        free(r);
+        r = next;
+    }
+}
+
 static void *grow_main(void *arg)
 {
     struct grow *g = arg;
     const struct options *o = g->server->opts;
     pthread_mutex_lock(&g->lock);
     for (;;) {
-        while (!g->todo && !g->stopping)
+        while (!g->todo && !g->to_free && !g->stopping)
             pthread_cond_wait(&g->wake, &g->lock);
         if (g->stopping)
             break;
+        struct returned *r = g->to_free;
+        g->to_free = NULL;
         struct grow_job *j = g->todo;
         g->todo = NULL;
         pthread_mutex_unlock(&g->lock);
-        j->rc = arena_segment_create(&j->seg, j->bytes, o->hugepages, o->reserve, j->why,
-                                     sizeof j->why, j->note, sizeof j->note);
+        free_returned(r);
+        if (j)
+            j->rc = arena_segment_create(&j->seg, j->bytes, o->hugepages, o->reserve, j->why,
+                                         sizeof j->why, j->note, sizeof j->note);
         pthread_mutex_lock(&g->lock);
-        g->done = j;
-        loopwake_signal(&g->loop_wake);
+        if (j) {
+            g->done = j;
+            loopwake_signal(&g->loop_wake);
+        }
     }
     pthread_mutex_unlock(&g->lock);
     return NULL;
@@ -248,8 +273,18 @@ static void on_reap_timer(evutil_socket_t fd, short what, void *arg)
                  human_size(seg->bytes, size, sizeof size),
                  (unsigned long long)s->opts->segment_idle_ms,
                  human_size(space_taken(sp), taken, sizeof taken));
-        arena_segment_destroy(seg, 1);
-        free(seg);
+        struct returned *r = malloc(sizeof *r);
+        if (!r) {   /* no memory for the hand-over: do it here */
+            arena_segment_destroy(seg, 1);
+            free(seg);
+            continue;
+        }
+        r->seg = seg;
+        pthread_mutex_lock(&g->lock);
+        r->next = g->to_free;
+        g->to_free = r;
+        pthread_cond_signal(&g->wake);
+        pthread_mutex_unlock(&g->lock);
     }
 }
 
@@ -348,7 +383,8 @@ void grow_stop(struct server *s)
         pthread_mutex_unlock(&g->lock);
         pthread_join(g->thread, NULL);
     }
-    /* A segment made but never added, and a job the thread never took. */
+    /* A segment made but never added, a job the thread never took, segments it did not free. */
+    free_returned(g->to_free);
     if (g->done && g->done->rc == 0)
         arena_segment_destroy(&g->done->seg, 1);
     free(g->done);
