@@ -95,7 +95,7 @@ static void test_object_larger_than_a_segment_gets_its_own(void **state)
 
     /* Freed, its segment goes back after segment_idle; the first one stays. */
     assert_rc(shmstore_delete(c, "big"), 0);
-    assert_true(WAIT_FOR(info_of(c).segments == 1, slack(10)));
+    assert_true(WAIT_FOR(info_of(c).segments == 1, slack(30)));
     assert_int_equal(info_of(c).taken_bytes, 4 * MiB);
     shmstore_close(c);
     assert_int_equal(harness_stop(&d), 0);
@@ -132,7 +132,7 @@ static void test_thousands_of_objects_over_many_segments(void **state)
 
     /* Empty again: every segment but the first goes back. */
     assert_rc(shmstore_delete_matching(writer, "obj/*", NULL), 0);
-    assert_true(WAIT_FOR(info_of(writer).segments == 1, slack(15)));
+    assert_true(WAIT_FOR(info_of(writer).segments == 1, slack(30)));
     assert_int_equal(info_of(writer).taken_bytes, 2 * MiB);
 
     /* A new segment: the reader maps it and, told which segments are left, unmaps the rest. */
@@ -184,7 +184,7 @@ static void test_maximum_holds_and_sighup_raises_it(void **state)
     fputs("memory = 16M\nsegment_size = 2M\n", f);
     fclose(f);
     assert_int_equal(kill(d.pid, SIGHUP), 0);
-    assert_true(WAIT_FOR(info_of(c).capacity_bytes == 16 * MiB, slack(10)));
+    assert_true(WAIT_FOR(info_of(c).capacity_bytes == 16 * MiB, slack(30)));
     snprintf(name, sizeof name, "m/%u", stored);
     assert_rc(create_pattern(c, name, 1 * MiB, stored), 0);
     for (unsigned i = 0; i <= stored; i++) {
@@ -275,7 +275,7 @@ static void test_hugepages(void **state)
         saved_nr_hugepages = before;
     if (saved_nr_hugepages < 0 || set_nr_hugepages(before + 16) != 0 ||
         free_huge_pages() < 16) {
-        print_message("(huge pages: cannot reserve 16 here (needs root); skipped the rest)\n");
+        print_message("(huge pages: could not reserve 16 (needs root and 32 MiB the kernel can give as huge pages); skipped the rest)\n");
         return;
     }
     const long free_before = free_huge_pages();
