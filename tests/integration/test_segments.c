@@ -275,7 +275,8 @@ static void test_hugepages(void **state)
         saved_nr_hugepages = before;
     if (saved_nr_hugepages < 0 || set_nr_hugepages(before + 16) != 0 ||
         free_huge_pages() < 16) {
-        print_message("(huge pages: could not reserve 16 (needs root and 32 MiB the kernel can give as huge pages); skipped the rest)\n");
+        print_message("(huge pages: could not reserve 16 (needs root, and 32 MiB the kernel "
+                      "can give as huge pages); skipped the rest)\n");
         return;
     }
     const long free_before = free_huge_pages();
