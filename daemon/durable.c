@@ -460,7 +460,7 @@ void durable_seal(struct server *s, struct object *obj, struct conn *c,
     j->obj = obj;
     j->put = put;
     j->data = store_pointer(s->store, obj->data_offset);
-    j->meta = store_pointer(s->store, obj->meta_offset);
+    j->meta = store_pointer(s->store, store_meta_offset(obj));
     j->entry.sealed_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
     if (d->async && d->held_bytes + j->entry.size + j->entry.meta_size <= d->held_limit) {
         seal_now(d, j, c, rep);
@@ -566,7 +566,7 @@ static void preload_one(struct restore_pass *rp, struct object *obj, const struc
         return;
     }
     char problem[512];
-    void *payload = store_pointer(s->store, obj->data_offset), *meta = store_pointer(s->store, obj->meta_offset);
+    void *payload = store_pointer(s->store, obj->data_offset), *meta = store_pointer(s->store, store_meta_offset(obj));
     int rc = e->inline_copy
                  ? persist_read_inline(rp->d->persist, obj->name, obj->name_len, e, payload, meta,
                                        problem, sizeof problem)
@@ -772,7 +772,7 @@ void durable_repair(struct server *s, struct object *obj, const char *problem)
                  obj->name, (unsigned long long)obj->id, problem);
         j->obj = obj;
         j->data = store_pointer(s->store, obj->data_offset);
-        j->meta = store_pointer(s->store, obj->meta_offset);
+        j->meta = store_pointer(s->store, store_meta_offset(obj));
         j->entry.sealed_ns = obj->created_ns;
         j->entry.checksum = obj->checksum;
         j->acknowledged = 1;

@@ -39,7 +39,7 @@ static void object_to_wire(const struct object *obj, struct shm_object *out)
     out->id = obj->id;
     out->data_offset = obj->data_offset;
     out->size = obj->size;
-    out->meta_offset = obj->meta_offset;
+    out->meta_offset = store_meta_offset(obj);
     out->meta_size = obj->meta_size;
     out->pins = obj->pins;
     out->created_ns = obj->created_ns;
@@ -434,7 +434,7 @@ static void on_wait_timeout(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct conn *c = arg;
     size_t name_len = 0;
-    const char *name = store_waiter_name(&c->waiter, &name_len);
+    const char *name = store_waiter_name(c->server->store, &c->waiter, &name_len);
     char detail[SHM_NAME_MAX + 64];
     snprintf(detail, sizeof detail, "no object '%.*s' was sealed within %lld ms", (int)name_len,
              name ? name : "", (long long)c->wait_timeout_ms);
@@ -450,7 +450,7 @@ static void handle_get_cancel(struct conn *c, const struct shm_request *req)
 {
     if (c->state == CONN_WAITING && c->wait_seq == req->u.get_cancel.get_seq) {
         size_t name_len = 0;
-        const char *name = store_waiter_name(&c->waiter, &name_len);
+        const char *name = store_waiter_name(c->server->store, &c->waiter, &name_len);
         char detail[SHM_NAME_MAX + 64];
         snprintf(detail, sizeof detail, "the wait for '%.*s' was interrupted", (int)name_len,
                  name ? name : "");

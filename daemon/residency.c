@@ -155,7 +155,7 @@ static struct io_job *job_for(enum io_kind kind, const struct object *obj, const
     j->entry.checksum = obj->checksum;
     if (obj->block) {
         j->payload = store_pointer(store, obj->data_offset);
-        j->meta = store_pointer(store, obj->meta_offset);
+        j->meta = store_pointer(store, store_meta_offset(obj));
     }
     return j;
 }

@@ -379,9 +379,9 @@ static int add_item(struct verify_run *run, const struct object *obj)
         run->items = items;
         run->cap = cap;
     }
-    if (obj->name_len + 1 > run->pool_cap - run->pool_len) {
+    if ((size_t)obj->name_len + 1 > run->pool_cap - run->pool_len) {
         size_t cap = run->pool_cap ? run->pool_cap : 64 * 1024;
-        while (obj->name_len + 1 > cap - run->pool_len)
+        while ((size_t)obj->name_len + 1 > cap - run->pool_len)
             cap *= 2;
         char *pool = realloc(run->pool, cap);
         if (!pool)

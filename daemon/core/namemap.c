@@ -1,8 +1,12 @@
 /*
- * namemap.c — ordered map from names to pointers (an AVL tree).
+ * namemap.c — ordered map from names to small values (an AVL tree).
  *
- * Each node carries its name inline (one allocation per entry, NUL-terminated so callers can
- * print it) and the height of its subtree. Insert and remove recurse down the tree and rebalance
+ * Each entry is one allocation: the caller's value (value_size bytes, given at name_map_new),
+ * then the tree node, then the name (NUL-terminated so callers can print it). Keeping the value
+ * inline saves the store a second allocation per name, and its own copy of the name: a million
+ * names cost a million allocations, not three million (docs/architecture.md, "Bookkeeping per
+ * object"). The value sits before the node so the node's name stays a flexible array member and
+ * every comparison reads it directly; a value pointer and its node are a fixed distance apart. Insert and remove recurse down the tree and rebalance
  * on the way back up with the usual single and double rotations, so every path stays within
  * 1.44 log2(n) nodes; recursion depth is bounded by that height, a few dozen frames even for
  * millions of names.
@@ -23,16 +27,31 @@
 
 typedef struct name_node {
     struct name_node *left, *right;
-    void *value;
-    size_t len;
-    int height;         /* of the subtree rooted here; a leaf is 1 */
+    uint32_t len;
+    int32_t height;     /* of the subtree rooted here; a leaf is 1 */
     char name[];        /* len bytes, then a NUL */
 } name_node;
 
 struct name_map {
     name_node *root;
     size_t count;
+    size_t value_size;  /* rounded up to 16, so the node after it stays aligned */
 };
+
+static void *value_of(const name_map *m, const name_node *n)
+{
+    return (char *)n - m->value_size;
+}
+
+static name_node *node_of(const name_map *m, const void *value)
+{
+    return (name_node *)((char *)value + m->value_size);
+}
+
+static void node_free(const name_map *m, name_node *n)
+{
+    free(value_of(m, n));
+}
 
 static int compare_names(const char *a, size_t a_len, const char *b, size_t b_len)
 {
@@ -96,18 +115,23 @@ static name_node *rebalance(name_node *n)
     return n;
 }
 
-name_map *name_map_new(void)
+name_map *name_map_new(size_t value_size)
 {
-    return calloc(1, sizeof(name_map));
+    if (value_size > 4096)
+        return NULL;
+    name_map *m = calloc(1, sizeof(name_map));
+    if (m)
+        m->value_size = (value_size + 15) & ~(size_t)15;
+    return m;
 }
 
-static void free_subtree(name_node *n)
+static void free_subtree(const name_map *m, name_node *n)
 {
     while (n) {
         /* Recurse on one side only and loop on the other, halving the stack use. */
-        free_subtree(n->left);
+        free_subtree(m, n->left);
         name_node *right = n->right;
-        free(n);
+        node_free(m, n);
         n = right;
     }
 }
@@ -116,7 +140,7 @@ void name_map_free(name_map *m)
 {
     if (!m)
         return;
-    free_subtree(m->root);
+    free_subtree(m, m->root);
     free(m);
 }
 
@@ -135,7 +159,15 @@ static name_node *find_node(const name_map *m, const char *name, size_t len)
 void *name_map_get(const name_map *m, const char *name, size_t len)
 {
     name_node *n = find_node(m, name, len);
-    return n ? n->value : NULL;
+    return n ? value_of(m, n) : NULL;
+}
+
+const char *name_map_key(const name_map *m, const void *value, size_t *len)
+{
+    const name_node *n = node_of(m, value);
+    if (len)
+        *len = n->len;
+    return n->name;
 }
 
 /* The caller has made sure fresh->name is not in the tree yet. */
@@ -150,31 +182,26 @@ static name_node *insert_node(name_node *n, name_node *fresh)
     return rebalance(n);
 }
 
-int name_map_put(name_map *m, const char *name, size_t len, void *value)
+void *name_map_insert(name_map *m, const char *name, size_t len, int *inserted)
 {
-    /* NULL is what get and remove return for "absent", so it cannot be a stored value. */
-    if (!value)
-        return -1;
+    *inserted = 0;
     name_node *existing = find_node(m, name, len);
-    if (existing) {
-        existing->value = value;
-        return 0;
-    }
-    if (len > SIZE_MAX - sizeof(name_node) - 1)
-        return -1;
-    name_node *fresh = malloc(sizeof(name_node) + len + 1);
-    if (!fresh)
-        return -1;
-    fresh->left = fresh->right = NULL;
-    fresh->value = value;
-    fresh->len = len;
+    if (existing)
+        return value_of(m, existing);
+    if (len > UINT32_MAX - 1)
+        return NULL;
+    char *block = calloc(1, m->value_size + sizeof(name_node) + len + 1);
+    if (!block)
+        return NULL;
+    name_node *fresh = (name_node *)(block + m->value_size);
+    fresh->len = (uint32_t)len;
     fresh->height = 1;
     if (len > 0)
         memcpy(fresh->name, name, len);
-    fresh->name[len] = '\0';
     m->root = insert_node(m->root, fresh);
     m->count++;
-    return 0;
+    *inserted = 1;
+    return block;
 }
 
 /* Unlink the smallest node of the non-empty subtree n into *min_out; returns the new root. */
@@ -217,16 +244,15 @@ static name_node *remove_node(name_node *n, const char *name, size_t len, name_n
     return *removed ? rebalance(n) : n;
 }
 
-void *name_map_remove(name_map *m, const char *name, size_t len)
+int name_map_remove(name_map *m, const char *name, size_t len)
 {
     name_node *removed = NULL;
     m->root = remove_node(m->root, name, len, &removed);
     if (!removed)
-        return NULL;
-    void *value = removed->value;
-    free(removed);
+        return 0;
+    node_free(m, removed);
     m->count--;
-    return value;
+    return 1;
 }
 
 size_t name_map_count(const name_map *m)
@@ -252,7 +278,7 @@ const char *name_map_next(const name_map *m, const char *after, size_t after_len
     if (len_out)
         *len_out = best->len;
     if (value_out)
-        *value_out = best->value;
+        *value_out = value_of(m, best);
     return best->name;
 }
 
@@ -273,10 +299,6 @@ static int check_subtree(const name_node *n, const name_node *lo, const name_nod
     }
     if (n->name[n->len] != '\0') {
         *why = "name copy not NUL-terminated";
-        return -1;
-    }
-    if (!n->value) {
-        *why = "NULL value stored";
         return -1;
     }
     int l = check_subtree(n->left, lo, n, count, why);

@@ -28,13 +28,14 @@
 #include "shmstore.h"
 #include <unistd.h>
 
+/* The value of a name in the name map (which holds the name itself, once: objects point at it,
+ * so an entry lives while any object of its name does). */
 struct name_entry {
     struct object *sealed;       /* bound object */
     struct object *reserved;     /* unsealed object of a create without REPLACE */
-    uint64_t replacers;          /* unsealed objects created with REPLACE under this name */
     struct store_waiter *waiters_head, *waiters_tail;
-    size_t name_len;
-    char name[];                 /* the key again, so an entry can remove itself */
+    uint32_t replacers;          /* unsealed objects created with REPLACE under this name */
+    uint32_t objects;            /* objects whose name this is: their obj->name points here */
 };
 
 struct pin {
@@ -139,7 +140,7 @@ store_t *store_new_empty(uint64_t max_bytes)
     if (!s)
         return NULL;
     s->space = space_new(max_bytes);
-    s->names = name_map_new();
+    s->names = name_map_new(sizeof(struct name_entry));
     s->objects = (id_map)ID_MAP_INIT;
     /* Ids are never reused, not even by the next daemon on the same socket: a client that
      * reconnects after a restart must not be able to release a new object with an old id. So
@@ -165,7 +166,6 @@ static void free_object_record(uint64_t id, void *value, void *arg)
     (void)id;
     (void)arg;
     struct object *obj = value;
-    free(obj->name);
     free(obj);
 }
 
@@ -175,11 +175,6 @@ void store_free(store_t *s)
         return;
     id_map_foreach(&s->objects, free_object_record, NULL);
     id_map_clear(&s->objects);
-    const char *key = NULL;
-    size_t key_len = 0;
-    void *value;
-    while ((key = name_map_next(s->names, key, key_len, &key_len, &value)))
-        free(value);
     name_map_free(s->names);
     space_free(s->space);
     expiry_clear(&s->expiry);
@@ -195,28 +190,41 @@ static struct name_entry *entry_find(store_t *s, const char *name, size_t len)
 
 static struct name_entry *entry_find_or_add(store_t *s, const char *name, size_t len)
 {
-    struct name_entry *e = entry_find(s, name, len);
-    if (e)
-        return e;
-    e = calloc(1, sizeof *e + len + 1);
-    if (!e)
-        return NULL;
-    memcpy(e->name, name, len);
-    e->name_len = len;
-    if (name_map_put(s->names, name, len, e) != 0) {
-        free(e);
-        return NULL;
-    }
-    return e;
+    int inserted;
+    return name_map_insert(s->names, name, len, &inserted);
+}
+
+/* The entry's name: the one copy, which its objects point at. */
+static const char *entry_name(const store_t *s, const struct name_entry *e, size_t *len)
+{
+    return name_map_key(s->names, e, len);
 }
 
 /* Drop the entry once nothing refers to it any more. */
 static void entry_release_if_unused(store_t *s, struct name_entry *e)
 {
-    if (e && !e->sealed && !e->reserved && !e->replacers && !e->waiters_head) {
-        name_map_remove(s->names, e->name, e->name_len);
-        free(e);
+    if (e && !e->sealed && !e->reserved && !e->replacers && !e->waiters_head && !e->objects) {
+        size_t len;
+        const char *name = entry_name(s, e, &len);
+        name_map_remove(s->names, name, len);
     }
+}
+
+/* obj takes its name from e, which then lives at least as long as obj. */
+static void object_name_from(store_t *s, struct object *obj, struct name_entry *e)
+{
+    size_t len;
+    obj->name = entry_name(s, e, &len);
+    obj->name_len = len;
+    e->objects++;
+}
+
+/* obj is being freed: its entry may go with it (obj->name is not to be read afterwards). */
+static void object_name_drop(store_t *s, struct object *obj)
+{
+    struct name_entry *e = entry_find(s, obj->name, obj->name_len);
+    e->objects--;
+    entry_release_if_unused(s, e);
 }
 
 /* ---- object records ------------------------------------------------------------------------ */
@@ -262,14 +270,9 @@ static uint64_t object_bytes(const struct object *obj)
     return store_object_bytes(obj->size, obj->meta_size);
 }
 
-static int lru_linked(const store_t *s, const struct object *obj)
-{
-    return obj->lru_prev || s->lru_head == obj;
-}
-
 static void lru_remove(store_t *s, struct object *obj)
 {
-    if (!lru_linked(s, obj))
+    if (!obj->in_lru)
         return;
     if (obj->lru_prev)
         obj->lru_prev->lru_next = obj->lru_next;
@@ -280,6 +283,7 @@ static void lru_remove(store_t *s, struct object *obj)
     else
         s->lru_tail = obj->lru_prev;
     obj->lru_prev = obj->lru_next = NULL;
+    obj->in_lru = 0;
 }
 
 /* The object may leave memory from now on: it is sealed, in memory and unpinned. It goes last,
@@ -287,8 +291,9 @@ static void lru_remove(store_t *s, struct object *obj)
 static void lru_add_if_evictable(store_t *s, struct object *obj)
 {
     if (obj->state != OBJECT_SEALED || !obj->block || obj->pins || obj->loading ||
-        obj->spilling || lru_linked(s, obj))
+        obj->spilling || obj->in_lru)
         return;
+    obj->in_lru = 1;
     obj->lru_prev = s->lru_tail;
     obj->lru_next = NULL;
     if (s->lru_tail)
@@ -325,7 +330,7 @@ static void object_destroy(store_t *s, struct object *obj)
     id_map_remove(&s->objects, obj->id);
     if (obj->block)
         space_give(s->space, obj->data_offset, obj->block);
-    free(obj->name);
+    object_name_drop(s, obj);
     free(obj);
 }
 
@@ -488,21 +493,14 @@ int store_create(store_t *s, struct store_client *cl, const char *name, size_t n
     uint64_t total = meta_size ? meta_at + meta_size : size;
 
     struct object *obj = calloc(1, sizeof *obj);
-    char *name_copy = malloc(name_len + 1);
-    if (!obj || !name_copy) {
-        free(obj);
-        free(name_copy);
+    if (!obj)
         return fail(d, SHMSTORE_ENOMEM, "daemon out of memory");
-    }
-    memcpy(name_copy, name, name_len);
-    name_copy[name_len] = '\0';
 
     obj->block = space_take(s->space, total, &obj->data_offset);
     if (!obj->block) {
         char asked[HUMAN_SIZE_MAX], avail[HUMAN_SIZE_MAX], largest[HUMAN_SIZE_MAX];
         uint64_t free_bytes = store_free_bytes(s), largest_free = space_largest_free(s->space);
         free(obj);
-        free(name_copy);
         /* A free range that space_take would grant exists, so what failed was its own record:
          * the daemon's heap, not the store, is out of room. */
         if (largest_free >= total)
@@ -518,10 +516,7 @@ int store_create(store_t *s, struct store_client *cl, const char *name, size_t n
                     human_size_exact(largest_free, largest, sizeof largest));
     }
     obj->id = s->next_id;
-    obj->name = name_copy;
-    obj->name_len = name_len;
     obj->size = size;
-    obj->meta_offset = obj->data_offset + meta_at;
     obj->meta_size = meta_size;
     obj->state = OBJECT_UNSEALED;
     obj->replace = replace != 0;
@@ -537,6 +532,7 @@ int store_create(store_t *s, struct store_client *cl, const char *name, size_t n
         entry_release_if_unused(s, e);
         goto out_of_memory;
     }
+    object_name_from(s, obj, e);
     /* Cannot fail: store_quota_check made the owner's record. */
     if (s->quota)
         quota_charge(s->quota, obj->owner_uid, size + meta_size);
@@ -545,7 +541,7 @@ int store_create(store_t *s, struct store_client *cl, const char *name, size_t n
     else
         e->reserved = obj;
     if (meta_size && meta)
-        memcpy(store_pointer(s, obj->meta_offset), meta, meta_size);
+        memcpy(store_pointer(s, store_meta_offset(obj)), meta, meta_size);
     s->next_id++;
     owner_link(cl, obj);
     s->unsealed_count++;
@@ -556,7 +552,6 @@ int store_create(store_t *s, struct store_client *cl, const char *name, size_t n
 out_of_memory:
     space_give(s->space, obj->data_offset, obj->block);
     free(obj);
-    free(name_copy);
     return fail(d, SHMSTORE_ENOMEM, "daemon out of memory");
 }
 
@@ -735,11 +730,8 @@ int store_restore(store_t *s, const char *name, size_t name_len, uint64_t id, ui
     if (e && (e->sealed || e->reserved || e->replacers))
         return fail(d, SHMSTORE_EEXIST, "%.*s: name already taken", (int)name_len, name);
     struct object *obj = calloc(1, sizeof *obj);
-    char *name_copy = malloc(name_len + 1);
-    if (!obj || !name_copy)
+    if (!obj)
         goto out_of_memory;
-    memcpy(name_copy, name, name_len);
-    name_copy[name_len] = '\0';
     e = entry_find_or_add(s, name, name_len);
     if (!e)
         goto out_of_memory;
@@ -755,8 +747,7 @@ int store_restore(store_t *s, const char *name, size_t name_len, uint64_t id, ui
         goto out_of_memory;
     }
     obj->id = id;
-    obj->name = name_copy;
-    obj->name_len = name_len;
+    object_name_from(s, obj, e);
     obj->size = size;
     obj->meta_size = meta_size;
     obj->created_ns = sealed_ns;
@@ -774,7 +765,6 @@ int store_restore(store_t *s, const char *name, size_t name_len, uint64_t id, ui
 
 out_of_memory:
     free(obj);
-    free(name_copy);
     return fail(d, SHMSTORE_ENOMEM, "daemon out of memory");
 }
 
@@ -818,7 +808,7 @@ static void evict(store_t *s, struct object *obj)
     disk_count(s, obj, -1);
     space_give(s->space, obj->data_offset, obj->block);
     obj->block = NULL;
-    obj->data_offset = obj->meta_offset = 0;
+    obj->data_offset = 0;
     disk_count(s, obj, +1);
     s->evictions++;
 }
@@ -984,7 +974,6 @@ int store_load_begin(store_t *s, struct object *obj, struct store_detail *d)
     disk_count(s, obj, -1);
     obj->block = block;
     obj->data_offset = address;
-    obj->meta_offset = obj->data_offset + round_up64(obj->size);
     obj->loading = 1;
     disk_count(s, obj, +1);
     store_hold(s, obj);
@@ -998,7 +987,7 @@ void store_load_done(store_t *s, struct object *obj, int ok)
         disk_count(s, obj, -1);
         space_give(s->space, obj->data_offset, obj->block);
         obj->block = NULL;
-        obj->data_offset = obj->meta_offset = 0;
+        obj->data_offset = 0;
         disk_count(s, obj, +1);
     }
     store_unhold(s, obj);
@@ -1110,12 +1099,11 @@ void store_wait_cancel(store_t *s, struct store_waiter *w)
     entry_release_if_unused(s, e);
 }
 
-const char *store_waiter_name(const struct store_waiter *w, size_t *len)
+const char *store_waiter_name(const store_t *s, const struct store_waiter *w, size_t *len)
 {
     if (!w->entry)
         return NULL;
-    *len = w->entry->name_len;
-    return w->entry->name;
+    return entry_name(s, w->entry, len);
 }
 
 int store_release(store_t *s, struct store_client *cl, uint64_t id, struct store_detail *d)
@@ -1170,7 +1158,7 @@ uint64_t store_delete_matching(store_t *s, const char *pattern)
     struct name_entry *e = prefix_len ? entry_find(s, cursor, cursor_len) : NULL;
     const char *after = prefix_len ? cursor : NULL;
     for (;;) {
-        if (e && e->sealed && fnmatch(pattern, e->name, 0) == 0) {
+        if (e && e->sealed && fnmatch(pattern, entry_name(s, e, NULL), 0) == 0) {
             entry_unbind_sealed(s, e);
             deleted++;
         }
@@ -1334,6 +1322,11 @@ static void check_object(uint64_t id, void *value, void *arg)
                    (unsigned long long)id);
         return;
     }
+    /* Its name is its entry's: the same bytes, not a copy. */
+    const struct name_entry *named = name_map_get(ctx->s->names, obj->name, obj->name_len);
+    if (!named || entry_name(ctx->s, named, NULL) != obj->name)
+        check_fail(ctx, "object %llu (%s) does not point at its name's entry",
+                   (unsigned long long)id, obj->name);
     uint64_t bytes = object_bytes(obj);
     if (!obj->block) {
         /* Only a sealed object with a whole copy on disk may be out of memory, unpinned. */
@@ -1361,7 +1354,7 @@ static void check_object(uint64_t id, void *value, void *arg)
     const int evictable = obj->state == OBJECT_SEALED && obj->block && !obj->pins &&
                           !obj->loading && !obj->spilling;
     ctx->evictable += evictable;
-    if (evictable != lru_linked(ctx->s, obj))
+    if (evictable != (int)obj->in_lru)
         check_fail(ctx, "object %llu (%s) is %s the eviction list but should%s be",
                    (unsigned long long)id, obj->name, evictable ? "not on" : "on",
                    evictable ? "" : " not");
@@ -1464,17 +1457,16 @@ static void check_clients(struct check_ctx *ctx)
 }
 
 static void check_names(struct check_ctx *ctx, uint64_t *bound, uint64_t *replacers,
-                        uint64_t *waiters)
+                        uint64_t *waiters, uint64_t *named)
 {
     const char *key = NULL;
     size_t key_len = 0;
     void *value;
     while ((key = name_map_next(ctx->s->names, key, key_len, &key_len, &value))) {
         const struct name_entry *e = value;
-        if (e->name_len != key_len || memcmp(e->name, key, key_len) != 0)
-            check_fail(ctx, "entry %.*s is filed under another name", (int)key_len, key);
-        if (!e->sealed && !e->reserved && !e->replacers && !e->waiters_head)
+        if (!e->sealed && !e->reserved && !e->replacers && !e->waiters_head && !e->objects)
             check_fail(ctx, "entry %.*s is unused but kept", (int)key_len, key);
+        *named += e->objects;
         const struct object *objs[2] = {e->sealed, e->reserved};
         for (int i = 0; i < 2; i++)
             if (objs[i] && (objs[i]->name_len != key_len ||
@@ -1512,8 +1504,11 @@ int store_check(const store_t *s, char *why, size_t whylen)
     }
     id_map_foreach(&s->objects, check_object, &ctx);
     check_clients(&ctx);
-    uint64_t bound = 0, replacers = 0, waiters = 0;
-    check_names(&ctx, &bound, &replacers, &waiters);
+    uint64_t bound = 0, replacers = 0, waiters = 0, named = 0;
+    check_names(&ctx, &bound, &replacers, &waiters, &named);
+    if (named != id_map_count(&s->objects))
+        check_fail(&ctx, "name entries count %llu objects, the store has %llu",
+                   (unsigned long long)named, (unsigned long long)id_map_count(&s->objects));
 
     struct store_stats st;
     store_get_stats(s, &st);

@@ -30,14 +30,33 @@ enum object_state { OBJECT_UNSEALED, OBJECT_SEALED, OBJECT_DELETED };
 
 struct object {
     uint64_t id;
-    char *name;                 /* own copy, NUL-terminated */
-    size_t name_len;
+    const char *name;           /* NUL-terminated: its name entry's copy, which lives while any
+                                 * object of that name does */
     alloc_block_t *block;       /* NULL while the object is on disk only (not in memory) */
-    uint64_t data_offset, size;         /* addresses: SHM_ADDRESS(segment, offset) */
-    uint64_t meta_offset, meta_size;
+    uint64_t data_offset, size; /* its address: SHM_ADDRESS(segment, offset); the metadata
+                                 * follows at store_meta_offset */
     int64_t created_ns;         /* seal time (create time while unsealed) */
     uint64_t pins;
-    enum object_state state;
+    uint64_t checksum;          /* persist_object_checksum of the copy on disk, when on_disk */
+    struct store_client *owner; /* UNSEALED only */
+    /* An object is on one list at a time, so the two share their links. */
+    union {
+        struct object *owner_prev;   /* UNSEALED: its client's unsealed objects */
+        struct object *lru_prev;     /* in_lru: the store's eviction order: sealed, in memory,
+                                      * unpinned objects, least recently used first */
+    };
+    union {
+        struct object *owner_next;
+        struct object *lru_next;
+    };
+    int64_t expires_ns;         /* sealed: when its time to live runs out (CLOCK_REALTIME), 0
+                                 * without one; unsealed: its time to live in ns, which starts
+                                 * at the seal (docs/architecture.md, "Time to live") */
+    uint32_t meta_size;         /* at most SHM_META_MAX */
+    uint32_t owner_uid;         /* the uid whose connection created it; charged to it (quotas) */
+    uint32_t expiry_slot;       /* its place in the store's expiry heap, 0 when not in it */
+    uint16_t name_len;          /* at most SHM_NAME_MAX */
+    enum object_state state : 2;
     unsigned replace : 1;       /* created with SHMSTORE_REPLACE */
     unsigned persist : 1;       /* durable: created with SHMSTORE_PERSIST, or restored */
     unsigned writing : 1;       /* UNSEALED, its durable seal on the way to disk: immutable,
@@ -51,18 +70,14 @@ struct object {
     unsigned spill_failed : 1;  /* its spill failed once: not chosen again */
     unsigned inline_copy : 1;   /* its durable copy is inside its catalogue entry, not a file */
     unsigned no_evict : 1;      /* created with STORE_NO_EVICT: evict = lru never deletes it */
-    struct store_client *owner; /* UNSEALED only */
-    struct object *owner_prev, *owner_next;
-    uint64_t checksum;          /* persist_object_checksum of the copy on disk, when on_disk */
-    struct object *lru_prev, *lru_next;   /* the store's eviction order: sealed, in memory,
-                                           * unpinned objects, least recently used first */
-    /* Quotas and time to live (docs/architecture.md, "Quotas", "Time to live"). */
-    uint32_t owner_uid;         /* the uid whose connection created it; charged to it */
-    uint32_t expiry_slot;       /* its place in the store's expiry heap, 0 when not in it */
-    int64_t expires_ns;         /* sealed: when its time to live runs out (CLOCK_REALTIME), 0
-                                 * without one; unsealed: its time to live in ns, which starts
-                                 * at the seal */
+    unsigned in_lru : 1;        /* on the eviction list (lru_prev, lru_next are its links) */
 };
+
+/* Where an object's metadata is: after its payload, at the next 64-byte boundary. */
+static inline uint64_t store_meta_offset(const struct object *obj)
+{
+    return obj->data_offset + ((obj->size + 63u) & ~(uint64_t)63u);
+}
 
 /* Where an object's bytes are, as `storectl ls` and `stat` show it. */
 enum object_location { LOCATION_MEMORY, LOCATION_DISK, LOCATION_BOTH };
@@ -251,7 +266,7 @@ int store_wait(store_t *s, const char *name, size_t name_len, struct store_waite
 void store_wait_cancel(store_t *s, struct store_waiter *w);
 /* The name w waits for, NUL-terminated, with its length in *len; NULL when w is not waiting. Valid
  * until w is woken or cancelled. */
-const char *store_waiter_name(const struct store_waiter *w, size_t *len);
+const char *store_waiter_name(const store_t *s, const struct store_waiter *w, size_t *len);
 /* Unpin one pin of cl on id. SHMSTORE_ESTATE when cl holds no pin on it. */
 int store_release(store_t *s, struct store_client *cl, uint64_t id, struct store_detail *d);
 int store_delete(store_t *s, const char *name, size_t name_len, struct store_detail *d);

@@ -1,5 +1,5 @@
 /*
- * test_namemap.c — unit tests for the ordered name -> pointer map (AVL tree).
+ * test_namemap.c — unit tests for the ordered map from names to values (AVL tree).
  *
  * The order tests pin down the exact comparison (memcmp bytes as unsigned, a shorter prefix
  * first). The churn test drives the tree with a deterministic random mix of puts, overwrites
@@ -33,6 +33,56 @@ static void *fake_value(size_t index, unsigned version)
     return (void *)(uintptr_t)(index * 8 + 8 + (uintptr_t)version * 0x1000000);
 }
 
+/* The map stores values of the caller's size; these tests store one pointer in each, through
+ * the small pointer-map API below, so that every operation's answer can be compared. */
+static name_map *new_map(void)
+{
+    return name_map_new(sizeof(void *));
+}
+
+/* Insert or overwrite; -1 when memory runs out or value is NULL ("absent" in get's answers). */
+static int put(name_map *m, const char *name, size_t len, void *value)
+{
+    int inserted;
+    if (!value)
+        return -1;
+    void **slot = name_map_insert(m, name, len, &inserted);
+    if (!slot)
+        return -1;
+    *slot = value;
+    return 0;
+}
+
+static void *get(const name_map *m, const char *name, size_t len)
+{
+    void **slot = name_map_get(m, name, len);
+    return slot ? *slot : NULL;
+}
+
+/* Remove and return what was stored (NULL when absent). */
+static void *take(name_map *m, const char *name, size_t len)
+{
+    void *value = get(m, name, len);
+    if (value)
+        assert_int_equal(name_map_remove(m, name, len), 1);
+    else
+        assert_int_equal(name_map_remove(m, name, len), 0);
+    return value;
+}
+
+static const char *next(const name_map *m, const char *after, size_t after_len, size_t *len,
+                        void **value)
+{
+    void **slot = NULL;
+    const char *name = name_map_next(m, after, after_len, len, value ? (void **)&slot : NULL);
+    if (name && value) {
+        *value = *slot;
+        /* the value and the name belong to one entry */
+        assert_ptr_equal(name_map_key(m, slot, NULL), name);
+    }
+    return name;
+}
+
 static void assert_map_sound(const name_map *m)
 {
     const char *why = NULL;
@@ -43,12 +93,12 @@ static void assert_map_sound(const name_map *m)
 
 static int put_str(name_map *m, const char *name, void *value)
 {
-    return name_map_put(m, name, strlen(name), value);
+    return put(m, name, strlen(name), value);
 }
 
 static void *get_str(const name_map *m, const char *name)
 {
-    return name_map_get(m, name, strlen(name));
+    return get(m, name, strlen(name));
 }
 
 /* Walk the whole map with next() and compare with the expected names, in order. */
@@ -59,28 +109,28 @@ static void assert_iteration(const name_map *m, const char *const *expected, siz
     for (size_t i = 0; i < n; i++) {
         size_t len = 0;
         void *value = NULL;
-        const char *name = name_map_next(m, cursor, cursor_len, &len, &value);
+        const char *name = next(m, cursor, cursor_len, &len, &value);
         assert_non_null(name);
         assert_int_equal(len, strlen(expected[i]));
         assert_memory_equal(name, expected[i], len);
         assert_int_equal(name[len], '\0');
-        assert_ptr_equal(value, name_map_get(m, name, len));
+        assert_ptr_equal(value, get(m, name, len));
         cursor = name;
         cursor_len = len;
     }
-    assert_null(name_map_next(m, cursor, cursor_len, NULL, NULL));
+    assert_null(next(m, cursor, cursor_len, NULL, NULL));
 }
 
 static void test_empty_map(void **state)
 {
     (void)state;
-    name_map *m = name_map_new();
+    name_map *m = new_map();
     assert_non_null(m);
     assert_int_equal(name_map_count(m), 0);
     assert_null(get_str(m, "a"));
-    assert_null(name_map_remove(m, "a", 1));
-    assert_null(name_map_next(m, NULL, 0, NULL, NULL));
-    assert_null(name_map_next(m, "a", 1, NULL, NULL));
+    assert_null(take(m, "a", 1));
+    assert_null(next(m, NULL, 0, NULL, NULL));
+    assert_null(next(m, "a", 1, NULL, NULL));
     assert_map_sound(m);
     name_map_free(m);
     name_map_free(NULL);
@@ -89,7 +139,7 @@ static void test_empty_map(void **state)
 static void test_put_get_overwrite_remove(void **state)
 {
     (void)state;
-    name_map *m = name_map_new();
+    name_map *m = new_map();
     assert_non_null(m);
     assert_int_equal(put_str(m, "job7/input/x", fake_value(1, 0)), 0);
     assert_int_equal(put_str(m, "job7/input/y", fake_value(2, 0)), 0);
@@ -103,10 +153,10 @@ static void test_put_get_overwrite_remove(void **state)
     assert_int_equal(name_map_count(m), 2);
     assert_ptr_equal(get_str(m, "job7/input/x"), fake_value(1, 1));
 
-    assert_ptr_equal(name_map_remove(m, "job7/input/x", 12), fake_value(1, 1));
+    assert_ptr_equal(take(m, "job7/input/x", 12), fake_value(1, 1));
     assert_int_equal(name_map_count(m), 1);
     assert_null(get_str(m, "job7/input/x"));
-    assert_null(name_map_remove(m, "job7/input/x", 12));
+    assert_null(take(m, "job7/input/x", 12));
     assert_ptr_equal(get_str(m, "job7/input/y"), fake_value(2, 0));
 
     /* NULL is the "absent" answer, so it may not be stored. */
@@ -120,19 +170,19 @@ static void test_put_get_overwrite_remove(void **state)
 static void test_name_is_copied(void **state)
 {
     (void)state;
-    name_map *m = name_map_new();
+    name_map *m = new_map();
     assert_non_null(m);
     char buffer[8] = "abc";
-    assert_int_equal(name_map_put(m, buffer, 3, fake_value(0, 0)), 0);
+    assert_int_equal(put(m, buffer, 3, fake_value(0, 0)), 0);
     memcpy(buffer, "xyz", 3);
     assert_ptr_equal(get_str(m, "abc"), fake_value(0, 0));
     assert_null(get_str(m, "xyz"));
 
     /* Only len bytes count, not whatever follows them. */
-    assert_int_equal(name_map_put(m, "abcdef", 2, fake_value(1, 0)), 0);
+    assert_int_equal(put(m, "abcdef", 2, fake_value(1, 0)), 0);
     assert_ptr_equal(get_str(m, "ab"), fake_value(1, 0));
     size_t len = 0;
-    const char *name = name_map_next(m, NULL, 0, &len, NULL);
+    const char *name = next(m, NULL, 0, &len, NULL);
     assert_int_equal(len, 2);
     assert_string_equal(name, "ab");
     name_map_free(m);
@@ -141,7 +191,7 @@ static void test_name_is_copied(void **state)
 static void test_prefix_sorts_first(void **state)
 {
     (void)state;
-    name_map *m = name_map_new();
+    name_map *m = new_map();
     assert_non_null(m);
     const char *sorted[] = {"a", "a/", "a/b", "a/b/c", "a/c", "aa", "ab", "b"};
     const size_t n = sizeof sorted / sizeof sorted[0];
@@ -159,7 +209,7 @@ static void test_prefix_sorts_first(void **state)
 static void test_high_bytes_sort_after_ascii(void **state)
 {
     (void)state;
-    name_map *m = name_map_new();
+    name_map *m = new_map();
     assert_non_null(m);
     /* As signed chars, 0x80..0xff would sort before ASCII; code-point order needs unsigned. */
     const char *sorted[] = {"A", "z", "~", "\x7f", "\x80", "\xc3\xa9", "\xc3\xa9t\xc3\xa9",
@@ -175,22 +225,22 @@ static void test_high_bytes_sort_after_ascii(void **state)
 static void test_embedded_nul_bytes(void **state)
 {
     (void)state;
-    name_map *m = name_map_new();
+    name_map *m = new_map();
     assert_non_null(m);
     /* The map compares lengths and bytes, not C strings: "a" < "a\0" < "a\0b" < "a\1". */
-    assert_int_equal(name_map_put(m, "a\0b", 3, fake_value(2, 0)), 0);
-    assert_int_equal(name_map_put(m, "a\1", 2, fake_value(3, 0)), 0);
-    assert_int_equal(name_map_put(m, "a", 1, fake_value(0, 0)), 0);
-    assert_int_equal(name_map_put(m, "a\0", 2, fake_value(1, 0)), 0);
+    assert_int_equal(put(m, "a\0b", 3, fake_value(2, 0)), 0);
+    assert_int_equal(put(m, "a\1", 2, fake_value(3, 0)), 0);
+    assert_int_equal(put(m, "a", 1, fake_value(0, 0)), 0);
+    assert_int_equal(put(m, "a\0", 2, fake_value(1, 0)), 0);
     assert_int_equal(name_map_count(m), 4);
     assert_map_sound(m);
     size_t len = 0;
     void *value = NULL;
-    const char *name = name_map_next(m, NULL, 0, &len, &value);
+    const char *name = next(m, NULL, 0, &len, &value);
     for (size_t i = 0; i < 4; i++) {
         assert_non_null(name);
         assert_ptr_equal(value, fake_value(i, 0));
-        name = name_map_next(m, name, len, &len, &value);
+        name = next(m, name, len, &len, &value);
     }
     assert_null(name);
     name_map_free(m);
@@ -199,18 +249,18 @@ static void test_embedded_nul_bytes(void **state)
 static void test_long_names(void **state)
 {
     (void)state;
-    name_map *m = name_map_new();
+    name_map *m = new_map();
     assert_non_null(m);
     char name[255];
     memset(name, 'q', sizeof name);
     for (unsigned i = 0; i < 50; i++) {
         name[254] = (char)(0x20 + i);
-        assert_int_equal(name_map_put(m, name, sizeof name, fake_value(i, 0)), 0);
+        assert_int_equal(put(m, name, sizeof name, fake_value(i, 0)), 0);
     }
     for (unsigned i = 0; i < 50; i++) {
         name[254] = (char)(0x20 + i);
-        assert_ptr_equal(name_map_get(m, name, sizeof name), fake_value(i, 0));
-        assert_null(name_map_get(m, name, sizeof name - 1));
+        assert_ptr_equal(get(m, name, sizeof name), fake_value(i, 0));
+        assert_null(get(m, name, sizeof name - 1));
     }
     assert_map_sound(m);
     name_map_free(m);
@@ -219,7 +269,7 @@ static void test_long_names(void **state)
 static void test_next_iterates_whole_map_in_order(void **state)
 {
     (void)state;
-    name_map *m = name_map_new();
+    name_map *m = new_map();
     assert_non_null(m);
     /* Zero-padded numbers sort numerically; insert them in a shuffled order. */
     enum { N = 5000 };
@@ -247,7 +297,7 @@ static void test_next_iterates_whole_map_in_order(void **state)
     for (unsigned i = 0; i < N; i++) {
         size_t len = 0;
         void *value = NULL;
-        cursor = name_map_next(m, cursor, cursor_len, &len, &value);
+        cursor = next(m, cursor, cursor_len, &len, &value);
         assert_non_null(cursor);
         snprintf(name, sizeof name, "obj%05u", i);
         assert_string_equal(cursor, name);
@@ -255,7 +305,7 @@ static void test_next_iterates_whole_map_in_order(void **state)
         assert_ptr_equal(value, fake_value(i, 0));
         cursor_len = len;
     }
-    assert_null(name_map_next(m, cursor, cursor_len, NULL, NULL));
+    assert_null(next(m, cursor, cursor_len, NULL, NULL));
     free(order);
     name_map_free(m);
 }
@@ -263,7 +313,7 @@ static void test_next_iterates_whole_map_in_order(void **state)
 static void test_next_from_absent_name(void **state)
 {
     (void)state;
-    name_map *m = name_map_new();
+    name_map *m = new_map();
     assert_non_null(m);
     const char *names[] = {"b", "d", "d/x", "f"};
     for (size_t i = 0; i < 4; i++)
@@ -287,7 +337,7 @@ static void test_next_from_absent_name(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         size_t len = 0;
-        const char *got = name_map_next(m, cases[i].after, strlen(cases[i].after), &len, NULL);
+        const char *got = next(m, cases[i].after, strlen(cases[i].after), &len, NULL);
         if (!cases[i].expected) {
             if (got)
                 fail_msg("after \"%s\": expected the end, got \"%s\"", cases[i].after, got);
@@ -304,15 +354,15 @@ static void test_next_from_absent_name(void **state)
 static void test_next_after_last_returns_null(void **state)
 {
     (void)state;
-    name_map *m = name_map_new();
+    name_map *m = new_map();
     assert_non_null(m);
     assert_int_equal(put_str(m, "only", fake_value(0, 0)), 0);
     size_t len = 0;
-    const char *first = name_map_next(m, NULL, 0, &len, NULL);
+    const char *first = next(m, NULL, 0, &len, NULL);
     assert_non_null(first);
     assert_string_equal(first, "only");
-    assert_null(name_map_next(m, first, len, NULL, NULL));
-    assert_null(name_map_next(m, "zzz", 3, NULL, NULL));
+    assert_null(next(m, first, len, NULL, NULL));
+    assert_null(next(m, "zzz", 3, NULL, NULL));
     name_map_free(m);
 }
 
@@ -321,21 +371,21 @@ static void test_next_after_last_returns_null(void **state)
 static void test_returned_name_survives_other_removals(void **state)
 {
     (void)state;
-    name_map *m = name_map_new();
+    name_map *m = new_map();
     assert_non_null(m);
     char name[16];
     for (unsigned i = 0; i < 200; i++) {
         snprintf(name, sizeof name, "n%03u", i);
         assert_int_equal(put_str(m, name, fake_value(i, 0)), 0);
     }
-    const char *kept = name_map_next(m, "n099", 4, NULL, NULL);
+    const char *kept = next(m, "n099", 4, NULL, NULL);
     assert_non_null(kept);
     assert_string_equal(kept, "n100");
     for (unsigned i = 0; i < 200; i++) {
         if (i == 100)
             continue;
         snprintf(name, sizeof name, "n%03u", i);
-        assert_non_null(name_map_remove(m, name, strlen(name)));
+        assert_non_null(take(m, name, strlen(name)));
     }
     assert_string_equal(kept, "n100");
     assert_int_equal(name_map_count(m), 1);
@@ -346,7 +396,7 @@ static void test_returned_name_survives_other_removals(void **state)
 static void test_remove_all_leaves_empty(void **state)
 {
     (void)state;
-    name_map *m = name_map_new();
+    name_map *m = new_map();
     assert_non_null(m);
     enum { N = 1000 };
     char name[16];
@@ -358,12 +408,12 @@ static void test_remove_all_leaves_empty(void **state)
     for (unsigned k = 0; k < N; k++) {
         unsigned i = (k * 37u) % N;
         snprintf(name, sizeof name, "%u", i);
-        assert_ptr_equal(name_map_remove(m, name, strlen(name)), fake_value(i, 0));
+        assert_ptr_equal(take(m, name, strlen(name)), fake_value(i, 0));
         if (k % 50 == 0)
             assert_map_sound(m);
     }
     assert_int_equal(name_map_count(m), 0);
-    assert_null(name_map_next(m, NULL, 0, NULL, NULL));
+    assert_null(next(m, NULL, 0, NULL, NULL));
     assert_map_sound(m);
     name_map_free(m);
 }
@@ -371,7 +421,7 @@ static void test_remove_all_leaves_empty(void **state)
 static void test_free_non_empty_map(void **state)
 {
     (void)state;
-    name_map *m = name_map_new();
+    name_map *m = new_map();
     assert_non_null(m);
     char name[32];
     for (unsigned i = 0; i < 3000; i++) {
@@ -424,19 +474,19 @@ static void assert_matches_shadow(const name_map *m, const churn_name *names, vo
     const char *cursor = NULL;
     size_t cursor_len = 0;
     for (size_t i = 0; i < n; i++) {
-        assert_ptr_equal(name_map_get(m, names[i].bytes, names[i].len), shadow[i]);
+        assert_ptr_equal(get(m, names[i].bytes, names[i].len), shadow[i]);
         if (!shadow[i])
             continue;
         size_t len = 0;
         void *value = NULL;
-        cursor = name_map_next(m, cursor, cursor_len, &len, &value);
+        cursor = next(m, cursor, cursor_len, &len, &value);
         assert_non_null(cursor);
         assert_int_equal(len, names[i].len);
         assert_memory_equal(cursor, names[i].bytes, len);
         assert_ptr_equal(value, shadow[i]);
         cursor_len = len;
     }
-    assert_null(name_map_next(m, cursor, cursor_len, NULL, NULL));
+    assert_null(next(m, cursor, cursor_len, NULL, NULL));
 }
 
 static void test_churn_against_shadow(void **state)
@@ -451,7 +501,7 @@ static void test_churn_against_shadow(void **state)
     size_t n = make_churn_names(names, NAME_COUNT, &rng);
     size_t shadow_count = 0;
 
-    name_map *m = name_map_new();
+    name_map *m = new_map();
     assert_non_null(m);
     for (unsigned op = 1; op <= OPS; op++) {
         uint64_t r = next_random(&rng);
@@ -460,13 +510,13 @@ static void test_churn_against_shadow(void **state)
          * full several times, with removals at every size. */
         unsigned remove_percent = (op / 10000) % 2 ? 85 : 25;
         if ((r >> 32) % 100 < remove_percent) {
-            assert_ptr_equal(name_map_remove(m, names[k].bytes, names[k].len), shadow[k]);
+            assert_ptr_equal(take(m, names[k].bytes, names[k].len), shadow[k]);
             if (shadow[k])
                 shadow_count--;
             shadow[k] = NULL;
         } else {
             void *value = fake_value(k, op & 0xff);
-            assert_int_equal(name_map_put(m, names[k].bytes, names[k].len, value), 0);
+            assert_int_equal(put(m, names[k].bytes, names[k].len, value), 0);
             if (!shadow[k])
                 shadow_count++;
             shadow[k] = value;

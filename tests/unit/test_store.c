@@ -249,7 +249,7 @@ static void test_lifecycle_and_stats(void **state)
     assert_int_equal(f->cl[1].pin_count, 1);
     assert_int_equal(stats(f->s).pins, 1);
     assert_int_equal(f->arena[g->data_offset + 99], 'x');
-    assert_int_equal(f->arena[g->meta_offset], 'm');
+    assert_int_equal(f->arena[store_meta_offset(g)], 'm');
 
     assert_int_equal(release_s(f, 1, o->id), 0);
     assert_int_equal(o->pins, 0);
@@ -308,11 +308,11 @@ static void test_put_copies_data_and_meta(void **state)
     assert_int_equal(o->size, sizeof data);
     assert_int_equal(o->meta_size, sizeof meta);
     assert_int_equal(o->data_offset % 64, 0);
-    assert_int_equal(o->meta_offset % 64, 0);
-    assert_true(o->meta_offset >= o->data_offset + sizeof data);
-    assert_true(o->meta_offset + sizeof meta <= ARENA_SIZE);
+    assert_int_equal(store_meta_offset(o) % 64, 0);
+    assert_true(store_meta_offset(o) >= o->data_offset + sizeof data);
+    assert_true(store_meta_offset(o) + sizeof meta <= ARENA_SIZE);
     assert_memory_equal(f->arena + o->data_offset, data, sizeof data);
-    assert_memory_equal(f->arena + o->meta_offset, meta, sizeof meta);
+    assert_memory_equal(f->arena + store_meta_offset(o), meta, sizeof meta);
     assert_ptr_equal(lookup_s(f, "p"), o);
     struct store_stats st = stats(f->s);
     assert_int_equal(st.objects, 1);
@@ -328,16 +328,16 @@ static void test_put_copies_data_and_meta(void **state)
     assert_int_equal(store_put(f->s, &f->cl[1], "p2", 2, data2, sizeof data2, NULL, 0, 0, &o2,
                                &d), 0);
     assert_int_equal(o2->meta_size, 0);
-    assert_true(o2->data_offset >= o->meta_offset + sizeof meta ||
+    assert_true(o2->data_offset >= store_meta_offset(o) + sizeof meta ||
                 o2->data_offset + sizeof data2 <= o->data_offset);
     assert_memory_equal(f->arena + o2->data_offset, data2, sizeof data2);
     assert_memory_equal(f->arena + o->data_offset, data, sizeof data);
-    assert_memory_equal(f->arena + o->meta_offset, meta, sizeof meta);
+    assert_memory_equal(f->arena + store_meta_offset(o), meta, sizeof meta);
 
     /* create copies the metadata at once; the payload is the writer's job. */
     struct object *o3 = NULL;
     assert_int_equal(create_s(f, 2, "p3", 100, "dtype=f8", 0, &o3), 0);
-    assert_memory_equal(f->arena + o3->meta_offset, "dtype=f8", 8);
+    assert_memory_equal(f->arena + store_meta_offset(o3), "dtype=f8", 8);
     assert_int_equal(abort_s(f, 2, o3->id), 0);
 }
 
@@ -1041,8 +1041,8 @@ static void test_zero_sizes(void **state)
                                &d), 0);
     assert_int_equal(b->size, 0);
     assert_int_equal(b->meta_size, 8);
-    assert_int_equal(b->meta_offset % 64, 0);
-    assert_memory_equal(f->arena + b->meta_offset, "shape=()", 8);
+    assert_int_equal(store_meta_offset(b) % 64, 0);
+    assert_memory_equal(f->arena + store_meta_offset(b), "shape=()", 8);
 
     /* 0 bytes, no metadata, via put. */
     assert_int_equal(store_put(f->s, &f->cl[0], "zero2", 5, NULL, 0, NULL, 0, 0, &c, &d), 0);
@@ -1078,13 +1078,13 @@ static void test_alignment(void **state)
         assert_int_equal(create_s(f, (int)(i % NCLIENTS), name, sizes[i], m, 0, &objs[i]), 0);
         struct object *o = objs[i];
         assert_int_equal(o->data_offset % 64, 0);
-        assert_int_equal(o->meta_offset % 64, 0);
+        assert_int_equal(store_meta_offset(o) % 64, 0);
         if (sizes[i] >= 64u * 1024u)
             assert_int_equal(o->data_offset % 4096, 0);
         assert_true(o->data_offset + o->size <= ARENA_SIZE);
         if (m) {
-            assert_true(o->meta_offset >= o->data_offset + o->size);
-            assert_memory_equal(f->arena + o->meta_offset, m, strlen(m));
+            assert_true(store_meta_offset(o) >= o->data_offset + o->size);
+            assert_memory_equal(f->arena + store_meta_offset(o), m, strlen(m));
         }
         memset(f->arena + o->data_offset, (int)(i + 1), sizes[i]);
         expect_used += footprint(sizes[i], m ? strlen(m) : 0);
@@ -1474,7 +1474,7 @@ static void check_payload(struct fixture *f, const struct mobj *m)
         assert_int_equal(p[m->size / 2], fill_byte(m, m->size / 2));
     }
     for (uint64_t i = 0; i < m->meta_size; i++)
-        assert_int_equal(f->arena[m->obj->meta_offset + i], (uint8_t)(m->fill ^ i));
+        assert_int_equal(f->arena[store_meta_offset(m->obj) + i], (uint8_t)(m->fill ^ i));
 }
 
 static void model_check(struct fixture *f, struct model *md, bool deep)
@@ -1989,7 +1989,7 @@ static void test_load_brings_an_object_back(void **state)
     assert_int_equal(store_load_begin(f->s, o, &d), 0);
     assert_true(o->loading);
     assert_non_null(o->block);
-    assert_int_equal(o->meta_offset, o->data_offset + 128);
+    assert_int_equal(store_meta_offset(o), o->data_offset + 128);
     assert_sound(f->s);
     store_load_done(f->s, o, 0);   /* the read failed */
     assert_int_equal(object_location(o), LOCATION_DISK);
