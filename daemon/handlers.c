@@ -27,6 +27,7 @@
 #include "shmlayout.h"
 #include "shmstore.h"
 #include "verify.h"
+#include "watch.h"
 
 typedef void (*handler_fn)(struct conn *c, const struct shm_request *req);
 
@@ -158,6 +159,7 @@ static void handle_hello(struct conn *c, const struct shm_request *req)
         return;
     }
     c->served = 1;
+    c->hello_flags = req->u.hello.flags;
     s->served_clients++;
     conn_set_state(c, CONN_READY);
 }
@@ -635,6 +637,7 @@ static const struct handler {
     [SHM_MSG_SYNC] = {handle_sync, 0},
     [SHM_MSG_VERIFY] = {handle_verify, 0},
     [SHM_MSG_STAT_EX] = {handle_stat, 0},    [SHM_MSG_LIST_EX] = {handle_list, 0},
+    [SHM_MSG_WATCH] = {watch_request, 0},
 };
 
 void handlers_dispatch(struct conn *c, const struct shm_request *req)

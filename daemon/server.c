@@ -40,6 +40,7 @@
 #include "durable.h"
 #include "residency.h"
 #include "verify.h"
+#include "watch.h"
 #include "humansize.h"
 #include "log.h"
 #include "notify.h"
@@ -392,6 +393,7 @@ int server_init(struct server *s, struct options *opts, char *why, size_t whylen
      * Payloads come back on first get (or now, with preload). */
     if (durable_start(s, why, whylen) != 0 || residency_start(s, why, whylen) != 0)
         goto fail;
+    watch_start(s);
     return 0;
 fail:
     server_stop(s);
@@ -499,6 +501,7 @@ void server_stop(struct server *s)
     /* After the connections (their held replies go nowhere), before the store and arena the
      * writer thread reads. */
     verify_stop(s);
+    watch_stop(s);
     residency_stop(s);
     durable_stop(s);
     if (s->base)

@@ -41,6 +41,7 @@ struct server {
     struct shm_buf scratch;         /* encoder output, reused for every reply */
     struct durable *durable;        /* with a data directory: the writer thread (durable.h) */
     struct residency *residency;    /* with a data directory: spill and restore (residency.h) */
+    struct watcher *watchers;       /* connections that watch (watch.h) */
 };
 
 /* The arena, the store and the event loop: everything but signals and the socket. Enough for

@@ -37,6 +37,7 @@ enum field_kind {
     FIELD_INFO,        /* struct shm_info, as a map of info_keys */
     FIELD_VERIFY,      /* struct shm_verify_summary, as a map of verify_keys */
     FIELD_PROBLEMS,    /* u.verify's problems of struct shm_reply, as an array of arrays */
+    FIELD_EVENT,       /* struct shm_event, as an array of event_fields */
 };
 
 struct field {
@@ -66,6 +67,7 @@ struct msg_spec {
     struct field request[MAX_FIELDS];
     struct field reply[MAX_FIELDS];   /* when status is 0 */
     int no_reply;
+    int no_request;   /* a frame only the daemon starts (EVENT): never decoded as a request */
 };
 
 /* Request names are bounded only by the frame here: the daemon checks them with
@@ -141,6 +143,12 @@ static const struct msg_spec msg_specs[SHM_MSG_TYPE_END] = {
         .reply = { F_OF(FIELD_PLACED_LIST, REP(list)), F_STR(REP(list.next_cursor), SHM_PATTERN_MAX),
                    F_BOOL(REP(list.done)) },
     },
+    [SHM_MSG_WATCH] = {
+        .name = "WATCH",
+        .request = { F_STR(REQ(watch.pattern), SHM_PATTERN_MAX), F_U32(REQ(watch.flags)) },
+    },
+    [SHM_MSG_EVENT] = { .name = "EVENT", .reply = { F_OF(FIELD_EVENT, REP(event)) },
+                        .no_request = 1 },
 };
 
 /* The only field of a reply whose status is not 0, whatever its type. */
@@ -155,6 +163,13 @@ static const struct field object_fields[] = {
 };
 #define OBJECT_FIELDS 8u
 #define PLACED_FIELDS (sizeof object_fields / sizeof object_fields[0])
+
+#define EVENT(member) offsetof(struct shm_event, member)
+static const struct field event_fields[] = {
+    F_U32(EVENT(kind)), F_STR(EVENT(name), SHM_NAME_MAX), F_U64(EVENT(id)), F_U64(EVENT(size)),
+    F_I64(EVENT(time_ns)), F_U64(EVENT(count)),
+};
+#define EVENT_FIELDS (sizeof event_fields / sizeof event_fields[0])
 
 #define PROBLEM(member) offsetof(struct shm_verify_problem, member)
 static const struct field problem_fields[] = {
@@ -402,6 +417,9 @@ static int encode_field(msgpack_packer *pk, const struct field *f, const void *b
         return encode_map(pk, verify_keys, VERIFY_KEYS, at);
     case FIELD_PROBLEMS:
         return encode_problems(pk, base);   /* only a VERIFY reply has this field */
+    case FIELD_EVENT:
+        return msgpack_pack_array(pk, EVENT_FIELDS) ||
+               encode_fields(pk, event_fields, EVENT_FIELDS, at);
     case FIELD_END:
         break;
     }
@@ -435,7 +453,7 @@ static int encode_message(struct shm_buf *out, uint32_t type, uint32_t seq, cons
 int shm_encode_request(const struct shm_request *req, struct shm_buf *out)
 {
     const struct msg_spec *spec = known_spec(req->type);
-    if (!spec)
+    if (!spec || spec->no_request)
         return -1;
     return encode_message(out, req->type, req->seq, NULL, spec->request,
                           field_count(spec->request), req);
@@ -603,6 +621,12 @@ static int decode_field(struct mp_reader *r, const struct field *f, void *base,
         return decode_map(r, verify_keys, VERIFY_KEYS, at);
     case FIELD_PROBLEMS:
         return decode_problems(r, base);
+    case FIELD_EVENT: {
+        uint32_t count;
+        if (mp_read_array(r, &count) || count != EVENT_FIELDS)
+            return -1;
+        return decode_fields(r, event_fields, EVENT_FIELDS, at, NULL);
+    }
     case FIELD_END:
         break;
     }
@@ -648,7 +672,7 @@ int shm_decode_request(const uint8_t *body, size_t len, struct shm_request *out)
     uint32_t fields_sent = count - 2;
 
     const struct msg_spec *spec = known_spec(out->type);
-    if (!spec) {
+    if (!spec || spec->no_request) {
         /* Still check that the rest is msgpack, so a well-formed request of a newer client
          * is told apart from garbage that happens to start like one. */
         for (uint32_t i = 0; i < fields_sent; i++)

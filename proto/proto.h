@@ -9,6 +9,11 @@
  *                                             negative SHMSTORE_E* code; on error the only
  *                                             field is a detail string
  *
+ * One kind of frame is not a reply: on a connection whose HELLO had SHM_HELLO_WATCH and that
+ * sent WATCH, the daemon starts EVENT frames of its own, shaped as a reply with seq 0 and status
+ * 0, [EVENT, 0, 0, event] (see shm_event). A client tells them from replies by their type, and
+ * never sends one (a request of type EVENT is answered as an unknown type).
+ *
  * The payload of an object never crosses the socket except for a small put (SHM_INLINE_MAX),
  * where copying a few KiB through the socket is cheaper than a second round trip.
  *
@@ -66,6 +71,10 @@ enum shm_msg_type {
                           objects, so that clients older than these fields keep decoding STAT
                           and LIST, and a newer client learns an older daemon's answer from its
                           "unknown request type" reply) */
+    SHM_MSG_WATCH,     /* req: pattern, flags (SHM_WATCH_*)       rep: (nothing); only on a connection
+                          whose HELLO had SHM_HELLO_WATCH, once: EVENT frames follow the reply */
+    SHM_MSG_EVENT,     /* never a request, never a reply to one: [EVENT, 0, 0, event] (shm_event),
+                          started by the daemon on a watching connection */
     SHM_MSG_TYPE_END
 };
 
@@ -73,6 +82,13 @@ enum shm_msg_type {
 #define SHM_FLAG_REPLACE 1u
 #define SHM_FLAG_PERSIST 2u
 #define SHM_FLAG_NO_EVICT 4u
+
+/* Flag of HELLO: this connection will watch (WATCH), so frames the daemon starts itself (EVENT)
+ * may arrive on it besides replies. */
+#define SHM_HELLO_WATCH 1u
+/* Flag of WATCH: first the sealed objects that match now (SHM_EVENT_SNAPSHOT, then one
+ * SHM_EVENT_SNAPSHOT_END), then the changes. */
+#define SHM_WATCH_SNAPSHOT 1u
 
 /* A byte string inside a decoded body (not NUL-terminated). */
 struct shm_bytes {
@@ -100,6 +116,29 @@ struct shm_object {
     int64_t created_ns;     /* seal time, nanoseconds since the Unix epoch */
     uint32_t location;      /* placed objects only: SHM_LOCATION_* bits */
     int durable;            /* placed objects only: made with SHM_FLAG_PERSIST, or restored */
+};
+
+/* What an EVENT frame tells: what happened to the object of that name (or a marker of the
+ * stream, with an empty name). Encoded as an array [kind, name, id, size, time_ns, count]. Kinds
+ * are the values of the public SHMSTORE_EVENT_*; a decoder passes on kinds it does not know. */
+enum shm_event_kind {
+    SHM_EVENT_SEALED = 1,   /* bound to its name, which had no object */
+    SHM_EVENT_REPLACED,     /* bound to its name in place of another object */
+    SHM_EVENT_DELETED,      /* its name was unbound by a delete */
+    SHM_EVENT_EVICTED,      /* deleted by evict = lru to make room */
+    SHM_EVENT_EXPIRED,      /* deleted when its time to live ran out */
+    SHM_EVENT_SPILLED,      /* left memory: its bytes are on disk only */
+    SHM_EVENT_RESTORED,     /* read back into memory */
+    SHM_EVENT_SNAPSHOT,     /* matched when the watch started (SHM_WATCH_SNAPSHOT) */
+    SHM_EVENT_SNAPSHOT_END, /* marker: the snapshot is whole; count: its objects */
+    SHM_EVENT_LOST,         /* marker: count events were dropped before this point */
+};
+struct shm_event {
+    uint32_t kind;
+    struct shm_bytes name;   /* empty for the markers */
+    uint64_t id, size;
+    int64_t time_ns;         /* when it happened (a snapshot entry: its seal), since the epoch */
+    uint64_t count;          /* markers only */
 };
 
 /* Store-wide figures, encoded as a msgpack map from these key names to unsigned integers
@@ -169,6 +208,7 @@ struct shm_request {
         struct { struct shm_bytes pattern, cursor; uint32_t max; } list;
         struct { struct shm_bytes pattern; } delete_matching;
         struct { uint32_t get_seq; } get_cancel;
+        struct { struct shm_bytes pattern; uint32_t flags; } watch;
     } u;
 };
 
@@ -194,6 +234,7 @@ struct shm_reply {
                  struct shm_bytes packed;   /* decode: the msgpack array of the count problems,
                                                checked; read with shm_verify_problem_next */
                } verify;
+        struct shm_event event;                                /* EVENT (seq 0) */
     } u;
 };
 
