@@ -945,8 +945,8 @@ static const char *event_kind_name(uint32_t kind)
     case SHMSTORE_EVENT_EXPIRED: return "expired";
     case SHMSTORE_EVENT_SPILLED: return "spilled";
     case SHMSTORE_EVENT_RESTORED: return "restored";
-    case SHMSTORE_EVENT_SNAPSHOT: return "exists";
-    case SHMSTORE_EVENT_SNAPSHOT_END: return "snapshot-end";
+    case SHMSTORE_EVENT_SNAPSHOT: return "snapshot";
+    case SHMSTORE_EVENT_SNAPSHOT_END: return "snapshot_end";
     case SHMSTORE_EVENT_LOST: return "lost";
     default: return "unknown";
     }
@@ -992,7 +992,7 @@ static int print_event(const shmstore_event *ev, void *arg)
         printf("%s  %-12s (%llu events lost: this watcher read more slowly than they came)\n",
                when, "lost", (unsigned long long)ev->count);
     } else if (ev->kind == SHMSTORE_EVENT_SNAPSHOT_END) {
-        printf("%s  %-12s (%llu objects)\n", when, "snapshot-end", (unsigned long long)ev->count);
+        printf("%s  %-12s (%llu objects)\n", when, "snapshot_end", (unsigned long long)ev->count);
     } else {
         char name[1024], size[32];
         printable(ev->name, name, sizeof name);
