@@ -71,8 +71,8 @@ enum shm_msg_type {
                           objects, so that clients older than these fields keep decoding STAT
                           and LIST, and a newer client learns an older daemon's answer from its
                           "unknown request type" reply) */
-    SHM_MSG_WATCH,     /* req: pattern, flags (SHM_WATCH_*)       rep: (nothing); only on a connection
-                          whose HELLO had SHM_HELLO_WATCH, once: EVENT frames follow the reply */
+    SHM_MSG_WATCH,     /* req: pattern, flags (SHM_WATCH_*)       rep: (nothing); once, on a
+                          connection whose HELLO had SHM_HELLO_WATCH: EVENT frames follow */
     SHM_MSG_EVENT,     /* never a request, never a reply to one: [EVENT, 0, 0, event] (shm_event),
                           started by the daemon on a watching connection */
     SHM_MSG_TYPE_END

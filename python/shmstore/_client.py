@@ -303,9 +303,10 @@ class Client:
         "snapshot_end", then the changes, with no gap and no duplicate. The watch runs on a
         connection of its own, so this client stays free for other calls; it ends when the
         iterator is closed (close(), or use it in a `with` block) or collected. Ctrl-C raises
-        KeyboardInterrupt from the loop; the iterator may then go on where it stopped. A watcher that reads slowly gets its waiting changes coalesced (the latest per
-        name) and, past a bound, a "lost" event; the daemon never drops it. Raises
-        ConnectionLost if the daemon goes away."""
+        KeyboardInterrupt from the loop; the iterator may then go on where it stopped. A
+        watcher that reads slowly gets its waiting changes coalesced (the latest per name) and,
+        past a bound, a "lost" event; the daemon never drops it. Raises ConnectionLost if the
+        daemon goes away."""
         return _Watch(self._socket, pattern, snapshot)
 
     def __contains__(self, name):
