@@ -4,7 +4,9 @@
  * The connection speaks strictly request/reply (RELEASE alone has no reply), so a call is:
  * encode one frame, write it, read frames until the reply with the same seq arrives. The one
  * exception is a waiting get withdrawn by its interrupt check: a GET_CANCEL follows it, and
- * the replies to both are read, in order, before the call returns (see withdraw_get). The
+ * the replies to both are read, in order, before the call returns (see withdraw_get). A
+ * connection that watches (shmstore_watch) is the one other exception: it asked at its
+ * handshake, and after its WATCH reply it only reads EVENT frames the daemon starts itself. The
  * handshake's reply carries the arena's fd; the library maps it read-only once, and read-write
  * lazily on the first create, so pointers from a get can never be written through.
  *
@@ -89,6 +91,10 @@ struct shmstore_client {
     shmstore_interrupt_fn interrupt_check;   /* asked while a get waits; NULL: never */
     void *interrupt_arg;
     int daemon_lacks_ex;        /* this connection's daemon predates STAT_EX and LIST_EX */
+    uint32_t hello_flags;       /* SHM_HELLO_* of the next handshake, besides SHM_HELLO_OWNERS */
+    int watching;               /* the connection is subscribed with watch_pattern, watch_flags */
+    unsigned watch_flags;
+    char *watch_pattern;
 };
 
 /* ---- errors -------------------------------------------------------------------------------- */
@@ -264,6 +270,7 @@ static void drop_connection(shmstore_client *c)
     unmap_ring(c);
     c->in_start = c->in_end = 0;
     c->daemon_lacks_ex = 0;   /* the next daemon may be a newer one */
+    c->watching = 0;          /* the subscription was the connection's */
     /* The daemon drops every pin of a closed connection; forget ours to match. */
     id_map_clear(&c->pins);
 }
@@ -425,6 +432,18 @@ static int await_frame(shmstore_client *c, int *fds_out, int may_spin)
 /* await_frame_interruptibly's "the check asked to stop"; never returned to callers. */
 #define INTERRUPTED 1
 
+/* Ask the handle's interrupt check: INTERRUPTED when it says stop, 0 to go on, or ECONN when a
+ * fork in the check reset the handle in the child, which must not go on waiting for what will
+ * only ever reach the parent. */
+static int interrupt_asked(shmstore_client *c)
+{
+    int stop = c->interrupt_check(c->interrupt_arg);
+    if (c->fd < 0)
+        return set_error(c, SHMSTORE_ECONN, "the wait was the parent's: the interrupt check "
+                                            "forked, and this is the child");
+    return stop ? INTERRUPTED : 0;
+}
+
 /* await_frame for a get that may wait long, on a handle with an interrupt check: the socket is
  * polled in slices, and the check runs after each slice and after each signal (EINTR). The
  * slices are the library's own, so they cost the daemon nothing. */
@@ -438,16 +457,8 @@ static int await_frame_interruptibly(shmstore_client *c)
             rc = fill_input(c, NULL, 0);   /* or finds the daemon gone */
         else if (n < 0 && errno != EINTR)
             rc = lost(c, "waiting for a reply", errno);
-        else {
-            int stop = c->interrupt_check(c->interrupt_arg);
-            /* A fork in the check reset the handle in the child, which must not go on polling
-             * for a reply that will only ever reach the parent. */
-            if (c->fd < 0)
-                rc = set_error(c, SHMSTORE_ECONN, "the wait was the parent's: the interrupt "
-                                                  "check forked, and this is the child");
-            else if (stop)
-                rc = INTERRUPTED;
-        }
+        else
+            rc = interrupt_asked(c);
         if (rc)
             return rc;
     }
@@ -654,8 +665,8 @@ static int open_connection(shmstore_client *c)
 
     struct shm_request req = {.type = SHM_MSG_HELLO};
     req.u.hello.version = SHM_PROTO_VERSION;
-    req.u.hello.flags = SHM_HELLO_OWNERS;
     req.u.hello.pid = (uint32_t)getpid();
+    req.u.hello.flags = SHM_HELLO_OWNERS | c->hello_flags;
     struct shm_reply rep;
     int fds[HELLO_FDS] = {-1, -1};
     int rc = call(c, &req, &rep, fds);
@@ -744,6 +755,7 @@ void shmstore_close(shmstore_client *c)
         munmap((void *)c->arena.header, sizeof(struct shm_arena_header));
     shm_buf_free(&c->out);
     free(c->list_page);
+    free(c->watch_pattern);
     free(c->in);
     pthread_mutex_destroy(&c->lock);
     free(c);
@@ -757,6 +769,8 @@ static int begin(shmstore_client *c)
     if (!c)
         return set_error(NULL, SHMSTORE_EINVAL, "the handle is NULL");
     pthread_mutex_lock(&c->lock);
+    if (c->watching)
+        drop_connection(c);   /* a watching connection does nothing else: this call ends it */
     if (c->fd < 0) {
         int rc = open_connection(c);
         if (rc) {
@@ -1538,4 +1552,121 @@ int shmstore_verify_sized(shmstore_client *c, shmstore_verify_fn fn, void *arg,
             return end(c, stop);
     }
     return end(c, 0);
+}
+
+/* ---- watch --------------------------------------------------------------------------------- */
+
+/* Replace the handle's connection with one that asked to watch at its handshake, and subscribe
+ * it. The daemon answers WATCH before it sends any event. */
+static int watch_subscribe(shmstore_client *c, const char *pattern, size_t pattern_len,
+                           unsigned flags)
+{
+    if (id_map_count(&c->pins) > 0)
+        return set_error(c, SHMSTORE_ESTATE, "the handle holds %zu pinned objects: a handle that "
+                         "watches does nothing else, so release them or watch on a handle of "
+                         "its own", id_map_count(&c->pins));
+    char *copy = malloc(pattern_len + 1);
+    if (!copy)
+        return set_error(c, SHMSTORE_ENOMEM, "out of memory");
+    memcpy(copy, pattern, pattern_len + 1);
+    drop_connection(c);
+    c->hello_flags = SHM_HELLO_WATCH;
+    int rc = open_connection(c);
+    c->hello_flags = 0;
+    if (rc == 0) {
+        struct shm_request req = {.type = SHM_MSG_WATCH};
+        req.u.watch.pattern = bytes_of(pattern, pattern_len);
+        req.u.watch.flags = flags & SHMSTORE_WATCH_SNAPSHOT ? SHM_WATCH_SNAPSHOT : 0;
+        struct shm_reply rep;
+        rc = call(c, &req, &rep, NULL);
+        if (rc)
+            drop_connection(c);   /* the next call connects as an ordinary client */
+    }
+    if (rc) {
+        free(copy);
+        return rc;
+    }
+    free(c->watch_pattern);
+    c->watch_pattern = copy;
+    c->watch_flags = flags;
+    c->watching = 1;
+    return 0;
+}
+
+/* Take the buffered frame as an event (seq 0, started by the daemon). */
+static int take_event(shmstore_client *c, shmstore_event *ev)
+{
+    static const struct shm_request events = {.type = SHM_MSG_EVENT, .seq = 0};
+    struct shm_reply rep;
+    int rc = take_reply(c, &events, &rep);
+    if (rc) {
+        drop_connection(c);   /* the daemon never fails an event: it is not in step */
+        return rc;
+    }
+    const struct shm_event *w = &rep.u.event;
+    memset(ev, 0, sizeof *ev);
+    ev->kind = w->kind;
+    memcpy(ev->name, w->name.ptr, w->name.len);   /* the decoder bounds it by SHM_NAME_MAX */
+    ev->id = w->id;
+    ev->size = w->size;
+    ev->time_ns = w->time_ns;
+    ev->count = w->count;
+    return 0;
+}
+
+/* The kinds pass through as they come (a newer daemon's too), so they must be the same numbers. */
+#define SAME_KIND(k) ((int)SHMSTORE_EVENT_##k == (int)SHM_EVENT_##k)
+_Static_assert(SAME_KIND(SEALED) && SAME_KIND(REPLACED) && SAME_KIND(DELETED) &&
+                   SAME_KIND(EVICTED) && SAME_KIND(EXPIRED) && SAME_KIND(SPILLED) &&
+                   SAME_KIND(RESTORED) && SAME_KIND(SNAPSHOT) && SAME_KIND(SNAPSHOT_END) &&
+                   SAME_KIND(LOST),
+               "the wire's event kinds are the public ones");
+#undef SAME_KIND
+
+int shmstore_watch_flags(shmstore_client *c, const char *pattern, unsigned flags,
+                         shmstore_watch_fn fn, void *arg)
+{
+    clear_error(c);
+    if (!c)
+        return set_error(NULL, SHMSTORE_EINVAL, "the handle is NULL");
+    pthread_mutex_lock(&c->lock);   /* not begin(): that would end a subscription to go on with */
+    if (!fn)
+        return end(c, set_error(c, SHMSTORE_EINVAL, "fn must not be NULL"));
+    if (!pattern)
+        pattern = "";
+    size_t pattern_len = strlen(pattern);
+    if (pattern_len > SHM_PATTERN_MAX)
+        return end(c, set_error(c, SHMSTORE_EINVAL, "pattern longer than %u bytes",
+                                SHM_PATTERN_MAX));
+    if (flags & ~SHMSTORE_WATCH_SNAPSHOT)
+        return end(c, set_error(c, SHMSTORE_EINVAL, "unknown watch flags 0x%x",
+                                flags & ~SHMSTORE_WATCH_SNAPSHOT));
+    int rc = 0;
+    if (!c->watching || c->fd < 0 || c->watch_flags != flags ||
+        strcmp(c->watch_pattern, pattern) != 0)
+        rc = watch_subscribe(c, pattern, pattern_len, flags);
+    /* While events flow the poll never runs out, so the check is also asked between them. */
+    const int64_t check_every = (int64_t)INTERRUPT_SLICE_MS * 1000000;
+    int64_t next_check = monotonic_ns() + check_every;
+    while (rc == 0) {
+        rc = c->interrupt_check ? await_frame_interruptibly(c) : await_frame(c, NULL, 0);
+        if (rc == 0 && c->interrupt_check && monotonic_ns() >= next_check) {
+            next_check = monotonic_ns() + check_every;
+            rc = interrupt_asked(c);
+        }
+        if (rc == INTERRUPTED) {
+            /* The frame that may be buffered stays for the watch that goes on. */
+            rc = set_error(c, SHMSTORE_EINTR, "the watch was interrupted");
+            break;
+        }
+        shmstore_event ev;
+        if (rc == 0 && (rc = take_event(c, &ev)) == 0)
+            rc = fn(&ev, arg);
+    }
+    return end(c, rc);
+}
+
+int shmstore_watch(shmstore_client *c, const char *pattern, shmstore_watch_fn fn, void *arg)
+{
+    return shmstore_watch_flags(c, pattern, 0, fn, arg);
 }

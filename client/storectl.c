@@ -13,6 +13,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,8 +30,8 @@
 /* getopt values of the options that have no letter: above every char, so that option_error can
  * tell a long option from an unknown letter by optopt alone. */
 enum long_only_option {
-    OPT_META = 256, OPT_REPLACE, OPT_PERSIST, OPT_NO_EVICT, OPT_TIMEOUT, OPT_PATTERN, OPT_JSON, OPT_PROMETHEUS, OPT_VERSION,
-    OPT_TTL
+    OPT_META = 256, OPT_REPLACE, OPT_PERSIST, OPT_NO_EVICT, OPT_TIMEOUT, OPT_PATTERN, OPT_JSON,
+    OPT_PROMETHEUS, OPT_VERSION, OPT_TTL, OPT_SNAPSHOT
 };
 
 static const char usage_text[] =
@@ -69,6 +70,10 @@ static const char usage_text[] =
     "                                       so far is on the daemon's disk\n"
     "  verify [--json]                      read every durable object's file back and check\n"
     "                                       it; exit 1 when one is damaged or missing\n"
+    "  watch [PATTERN] [--snapshot] [--json]\n"
+    "                                       print changes to objects whose names match a glob\n"
+    "                                       as they happen, one line each, until interrupted\n"
+    "                                       (--snapshot: the matching objects first)\n"
     "\n"
     "Options:\n"
     "  -s, --socket SOCKET   the daemon's socket (default: $SHMSTORE_SOCKET, else the\n"
@@ -1103,6 +1108,125 @@ static int cmd_verify(int argc, char **argv)
     return r.problems ? EXIT_REFUSED : EXIT_OK;
 }
 
+/* ---- watch --------------------------------------------------------------------------------- */
+
+static volatile sig_atomic_t watch_stop_signal;
+
+static void on_watch_signal(int sig)
+{
+    watch_stop_signal = sig;
+}
+
+/* The library's interrupt check: asked while no event comes, and between events. */
+static int watch_interrupted(void *arg)
+{
+    (void)arg;
+    return watch_stop_signal != 0;
+}
+
+static const char *event_kind_name(uint32_t kind)
+{
+    switch (kind) {
+    case SHMSTORE_EVENT_SEALED: return "sealed";
+    case SHMSTORE_EVENT_REPLACED: return "replaced";
+    case SHMSTORE_EVENT_DELETED: return "deleted";
+    case SHMSTORE_EVENT_EVICTED: return "evicted";
+    case SHMSTORE_EVENT_EXPIRED: return "expired";
+    case SHMSTORE_EVENT_SPILLED: return "spilled";
+    case SHMSTORE_EVENT_RESTORED: return "restored";
+    case SHMSTORE_EVENT_SNAPSHOT: return "snapshot";
+    case SHMSTORE_EVENT_SNAPSHOT_END: return "snapshot_end";
+    case SHMSTORE_EVENT_LOST: return "lost";
+    default: return "unknown";
+    }
+}
+
+/* 1 when the watch should stop: a signal came, or whoever read stdout went away. */
+static int watch_output_gone(void)
+{
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return 0;
+    if (errno != EPIPE)
+        return 1;
+    /* The reader went away (storectl watch | head): what is left goes nowhere, and that is no
+     * error of ours. */
+    int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (null >= 0) {
+        dup2(null, STDOUT_FILENO);
+        close(null);
+    }
+    fflush(stdout);
+    clearerr(stdout);
+    return 1;
+}
+
+static int print_event(const shmstore_event *ev, void *arg)
+{
+    const int json = *(const int *)arg;
+    const int marker = ev->kind == SHMSTORE_EVENT_SNAPSHOT_END || ev->kind == SHMSTORE_EVENT_LOST;
+    char when[64];
+    format_time(ev->time_ns, when, sizeof when);
+    if (json) {
+        printf("{\"time\":\"%s\",\"time_ns\":%lld,\"kind\":\"%s\"", when,
+               (long long)ev->time_ns, event_kind_name(ev->kind));
+        if (marker) {
+            printf(",\"count\":%llu}\n", (unsigned long long)ev->count);
+        } else {
+            printf(",\"name\":");
+            json_string(ev->name);
+            printf(",\"id\":%llu,\"size\":%llu}\n", (unsigned long long)ev->id,
+                   (unsigned long long)ev->size);
+        }
+    } else if (ev->kind == SHMSTORE_EVENT_LOST) {
+        printf("%s  %-12s (%llu events lost: this watcher read more slowly than they came)\n",
+               when, "lost", (unsigned long long)ev->count);
+    } else if (ev->kind == SHMSTORE_EVENT_SNAPSHOT_END) {
+        printf("%s  %-12s (%llu objects)\n", when, "snapshot_end", (unsigned long long)ev->count);
+    } else {
+        char name[1024], size[32];
+        printable(ev->name, name, sizeof name);
+        printf("%s  %-12s %-40s %12s\n", when, event_kind_name(ev->kind), name,
+               human_size(ev->size, size, sizeof size));
+    }
+    return watch_stop_signal || watch_output_gone();
+}
+
+static int cmd_watch(int argc, char **argv)
+{
+    static const struct option opts[] = {{"json", no_argument, NULL, OPT_JSON},
+                                          {"snapshot", no_argument, NULL, OPT_SNAPSHOT},
+                                          {NULL, 0, NULL, 0}};
+    int opt, json = 0;
+    unsigned flags = 0;
+    while ((opt = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        if (opt == OPT_JSON)
+            json = 1;
+        else if (opt == OPT_SNAPSHOT)
+            flags |= SHMSTORE_WATCH_SNAPSHOT;
+        else
+            return option_error("watch", opt, argv);
+    }
+    if (argc - optind > 1)
+        return usage_error("usage: storectl watch [PATTERN] [--snapshot] [--json]");
+    const char *pattern = argc - optind == 1 ? argv[optind] : NULL;
+    /* SIGINT and SIGTERM end the watch between events; a closed stdout shows as EPIPE. */
+    struct sigaction stop = {.sa_handler = on_watch_signal};
+    sigemptyset(&stop.sa_mask);
+    sigaction(SIGINT, &stop, NULL);
+    sigaction(SIGTERM, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    shmstore_client *c;
+    int status = connect_or_report(&c);
+    if (status)
+        return status;
+    shmstore_set_interrupt(c, watch_interrupted, NULL);
+    int rc = shmstore_watch_flags(c, pattern, flags, print_event, &json);
+    /* Stopped by a signal or a closed stdout: a watch's ordinary end. */
+    status = rc == 1 || rc == SHMSTORE_EINTR ? EXIT_OK : report(c, NULL, rc);
+    shmstore_close(c);
+    return status;
+}
+
 static const struct command {
     const char *name;
     int (*run)(int argc, char **argv);
@@ -1110,6 +1234,7 @@ static const struct command {
     {"ping", cmd_ping}, {"put", cmd_put},   {"get", cmd_get},   {"rm", cmd_rm},
     {"ls", cmd_ls},     {"stat", cmd_stat}, {"info", cmd_info}, {"sync", cmd_sync},
     {"verify", cmd_verify}, {"users", cmd_users}, {"show", cmd_show}, {"top", cmd_top},
+    {"watch", cmd_watch},
 };
 
 int main(int argc, char **argv)

@@ -28,6 +28,7 @@
 #include "durable.h"
 #include "residency.h"
 #include "handlers.h"
+#include "watch.h"
 #include "releasering.h"
 #include "log.h"
 #include "shmstore.h"
@@ -138,6 +139,7 @@ static void conn_free(struct conn *c)
     durable_forget_conn(s, c);
     residency_forget_conn(s, c);
     conn_unstall(c);
+    watch_forget_conn(c);
     conn_drain_releases(c);   /* releases it made before closing are not pins it dropped */
     uint64_t pins = c->client.pin_count, unsealed = c->client.unsealed_count;
     uint64_t unsealed_bytes = c->client.unsealed_bytes;
@@ -400,9 +402,11 @@ static void process_input(struct conn *c)
 }
 
 /* Write what is queued; close when the peer is gone or a draining connection is done. Frees c
- * in those cases, so callers return right after. */
+ * in those cases, so callers return right after. A watcher's waiting events join the output
+ * here, as far as it has room for them (watch.h); what is left goes on the next loop turn. */
 static void flush_output(struct conn *c)
 {
+    int more_events = c->watcher ? watch_fill(c) : 0;
     while (evbuffer_get_length(c->out) > 0) {
         int n = evbuffer_write(c->out, c->fd);
         if (n < 0) {
@@ -415,6 +419,10 @@ static void flush_output(struct conn *c)
             conn_set_state(c, CONN_CLOSED);
             return;
         }
+    }
+    if (more_events) {
+        event_add(c->write_event, NULL);
+        return;
     }
     event_del(c->write_event);
     if (c->state == CONN_DRAINING)

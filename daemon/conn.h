@@ -73,6 +73,7 @@ struct conn {
     struct conn *load_prev, *load_next;     /* the other gets waiting for the same read */
     /* STALLED: the request waits for room; its frame stays in the input and runs again */
     struct conn *stall_prev, *stall_next;
+    struct watcher *watcher;     /* after WATCH: its subscription (watch.h) */
     struct conn *prev, *next;
 };
 

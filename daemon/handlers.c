@@ -29,6 +29,7 @@
 #include "shmlayout.h"
 #include "shmstore.h"
 #include "verify.h"
+#include "watch.h"
 
 typedef void (*handler_fn)(struct conn *c, const struct shm_request *req);
 
@@ -730,6 +731,7 @@ static const struct handler {
     [SHM_MSG_STAT_EX] = {handle_stat, 0},    [SHM_MSG_LIST_EX] = {handle_list, 0},
     [SHM_MSG_MAP_SEGMENT] = {handle_map_segment, 0},
     [SHM_MSG_USERS] = {handle_users, 0},
+    [SHM_MSG_WATCH] = {watch_request, 0},
 };
 
 void handlers_dispatch(struct conn *c, const struct shm_request *req)

@@ -42,6 +42,7 @@
 #include "expire.h"
 #include "residency.h"
 #include "verify.h"
+#include "watch.h"
 #include "humansize.h"
 #include "log.h"
 #include "notify.h"
@@ -413,6 +414,7 @@ int server_init(struct server *s, struct options *opts, char *why, size_t whylen
      * Payloads come back on first get (or now, with preload). */
     if (durable_start(s, why, whylen) != 0 || residency_start(s, why, whylen) != 0)
         goto fail;
+    watch_start(s);
     return 0;
 fail:
     server_stop(s);
@@ -524,6 +526,7 @@ void server_stop(struct server *s)
     /* After the connections (their held replies go nowhere), before the store and arena the
      * writer thread reads. */
     verify_stop(s);
+    watch_stop(s);
     residency_stop(s);
     durable_stop(s);
     grow_stop(s);

@@ -46,6 +46,7 @@ struct server {
     quota_t *quota;                 /* per-user accounting and limits (core/quota.h) */
     struct event *expiry_timer;     /* deletes objects whose time to live ran out (expire.h) */
     int64_t expiry_armed_ns;        /* the deadline it is armed for, INT64_MAX when idle */
+    struct watcher *watchers;       /* connections that watch (watch.h) */
 };
 
 /* The arena, the store and the event loop: everything but signals and the socket. Enough for

@@ -593,6 +593,103 @@ SHMSTORE_API int shmstore_verify_sized(shmstore_client *c, shmstore_verify_fn fn
 #define shmstore_verify(c, fn, arg, out)                                                        \
     shmstore_verify_sized((c), (fn), (arg), (out), sizeof(shmstore_verify_result))
 
+/* What happened, in a shmstore_event's kind. The values are part of the ABI and of the protocol;
+ * kinds may be added, so a watcher skips kinds it does not know. */
+typedef enum shmstore_event_kind {
+    SHMSTORE_EVENT_SEALED = 1,       /* an object was bound to a name that had none */
+    SHMSTORE_EVENT_REPLACED = 2,     /* an object was bound to a name in place of another one
+                                        (SHMSTORE_REPLACE); nothing is told of the old one */
+    SHMSTORE_EVENT_DELETED = 3,      /* the name was unbound: shmstore_delete(),
+                                        shmstore_delete_matching(), `storectl rm` */
+    SHMSTORE_EVENT_EVICTED = 4,      /* deleted by a daemon in cache mode (evict = lru) to make
+                                        room */
+    SHMSTORE_EVENT_EXPIRED = 5,      /* deleted when its time to live ran out */
+    SHMSTORE_EVENT_SPILLED = 6,      /* left memory: its bytes are on disk only, and its next
+                                        get reads them back */
+    SHMSTORE_EVENT_RESTORED = 7,     /* read back into memory from disk */
+    SHMSTORE_EVENT_SNAPSHOT = 8,     /* it was there when the watch started
+                                        (SHMSTORE_WATCH_SNAPSHOT); time_ns is its seal time */
+    SHMSTORE_EVENT_SNAPSHOT_END = 9, /* marker: every SNAPSHOT event has come, changes follow;
+                                        count: how many objects the snapshot had */
+    SHMSTORE_EVENT_LOST = 10,        /* marker: count events were dropped here, because the
+                                        watcher read more slowly than they came */
+} shmstore_event_kind;
+
+/* One event of a watch, handed to a shmstore_watch_fn. The library owns it: valid only during
+ * the call. Fields may be appended in later versions (the library allocates the struct, so a
+ * program reads the fields its header knows). */
+typedef struct shmstore_event {
+    uint32_t kind;                      /* a shmstore_event_kind */
+    char name[SHMSTORE_NAME_MAX + 1];   /* the object's name, NUL-terminated; "" for a marker */
+    uint64_t id;                        /* the object's id (REPLACED: the new object's) */
+    uint64_t size;                      /* its payload bytes */
+    int64_t time_ns;                    /* when it happened, nanoseconds since the Unix epoch */
+    uint64_t count;                     /* SNAPSHOT_END and LOST: see there; otherwise 0 */
+} shmstore_event;
+
+/* Flag of shmstore_watch_flags(): first one SHMSTORE_EVENT_SNAPSHOT per sealed object that
+ * matches now, then SHMSTORE_EVENT_SNAPSHOT_END, then the changes. */
+#define SHMSTORE_WATCH_SNAPSHOT 1u
+
+/** Called once per event by shmstore_watch().
+ *
+ * @param[in] event  the event; valid only during the call, so copy what is kept.
+ * @param[in] arg    shmstore_watch()'s arg.
+ * @return 0 to go on; anything else stops the watch, and shmstore_watch() returns that value.
+ * The handle is busy while the watch runs: fn must not call shmstore functions on it (it would
+ * deadlock); other handles are fine. */
+typedef int (*shmstore_watch_fn)(const shmstore_event *event, void *arg);
+
+/** Watch the store: call fn for every change to a sealed object whose name matches a glob
+ * pattern, as it happens, in the order the daemon made the changes.
+ *
+ * A handle that watches does nothing else, so give the watch a handle of its own: this call
+ * replaces the handle's connection with one that asks to watch at its handshake (the handle must
+ * hold no pins; unsealed objects of its old connection are freed, as at shmstore_close()). The
+ * call blocks, calling fn for each event, until fn returns nonzero, the handle's interrupt check
+ * asks to stop, or the connection is lost.
+ *
+ * Slow watchers. The daemon never drops a watcher for reading slowly and never holds more than a
+ * bounded amount for it: events it cannot send yet wait coalesced, one per name (the latest:
+ * an object sealed then deleted meanwhile arrives as one DELETED), and past a few thousand
+ * waiting names further events are dropped, then told by one SHMSTORE_EVENT_LOST marker whose
+ * count says how many, once the watcher has caught up. After a LOST marker, list the store again
+ * (shmstore_list()) if an exact picture matters.
+ *
+ * Going on. When fn or the interrupt check stopped it, the handle stays subscribed: the daemon
+ * keeps collecting its events as for a slow watcher, and the next shmstore_watch() on the handle
+ * with the same pattern and flags carries on with the same stream, nothing repeated. Any other
+ * call on the handle, or a watch with another pattern or flags, ends the subscription (its
+ * connection is closed) and connects afresh.
+ * @param[in] c        the handle, used for nothing else while it watches.
+ * @param[in] pattern  fnmatch(3) pattern without flags, matched as shmstore_list() matches ('*'
+ *                     also matches '/'); NULL or "" watches every name; at most 1024 bytes.
+ *                     Copied.
+ * @param[in] fn       the callback.
+ * @param[in] arg      passed to fn untouched.
+ * @return fn's nonzero value when it stopped the watch (the detail is then ""), or
+ *   - SHMSTORE_EINVAL  NULL handle or fn, pattern too long, unknown flags;
+ *   - SHMSTORE_ESTATE  the handle holds pins (release them, or use a handle of its own);
+ *   - SHMSTORE_EINTR   the interrupt check (shmstore_set_interrupt()) asked to stop. It is asked
+ *                      after each 50 ms without an event, at once when a signal arrives, and at
+ *                      least every 50 ms while events flow;
+ *   - SHMSTORE_ECONN   the daemon went away (the events of the gap are not known: list again
+ *                      after reconnecting);
+ *   - SHMSTORE_EPROTO  also a daemon older than this call;
+ *   - SHMSTORE_ENOMEM. */
+SHMSTORE_API int shmstore_watch(shmstore_client *c, const char *pattern, shmstore_watch_fn fn,
+                                void *arg);
+
+/** shmstore_watch() with flags: 0, or SHMSTORE_WATCH_SNAPSHOT for the objects that match now
+ * before the changes. The snapshot and the changes have no gap and no duplicate: each object is
+ * told once as a SNAPSHOT event, with its state when the daemon's walk through the names passed
+ * it, and every later change to it comes after SHMSTORE_EVENT_SNAPSHOT_END; a name the walk had
+ * not reached when it changed is simply listed as it then was. The daemon walks a large store a
+ * few thousand names per turn of its loop, serving other clients in between. Parameters and
+ * return values are those of shmstore_watch(). */
+SHMSTORE_API int shmstore_watch_flags(shmstore_client *c, const char *pattern, unsigned flags,
+                                      shmstore_watch_fn fn, void *arg);
+
 /** The static text of an error code ("store full"); "success" for 0; "unknown error" for anything
  * else. Never NULL; lives as long as the program. Leaves the error detail alone. */
 SHMSTORE_API const char *shmstore_strerror(int code);

@@ -38,6 +38,7 @@ enum field_kind {
     FIELD_VERIFY,      /* struct shm_verify_summary, as a map of verify_keys */
     FIELD_PROBLEMS,    /* u.verify's problems of struct shm_reply, as an array of arrays */
     FIELD_USERS,       /* u.users' entries of struct shm_reply, as an array of arrays */
+    FIELD_EVENT,       /* struct shm_event, as an array of event_fields */
 };
 
 struct field {
@@ -72,6 +73,7 @@ struct msg_spec {
      * trailing later fields that are 0, so a request that does not use them reads the same to a
      * daemon older than them. */
     unsigned request_min;
+    int no_request;   /* a frame only the daemon starts (EVENT): never decoded as a request */
 };
 
 /* Request names are bounded only by the frame here: the daemon checks them with
@@ -163,6 +165,12 @@ static const struct msg_spec msg_specs[SHM_MSG_TYPE_END] = {
         .reply = { F_OF(FIELD_USERS, REP(users)), F_U64(REP(users.next_uid)),
                    F_BOOL(REP(users.done)) },
     },
+    [SHM_MSG_WATCH] = {
+        .name = "WATCH",
+        .request = { F_STR(REQ(watch.pattern), SHM_PATTERN_MAX), F_U32(REQ(watch.flags)) },
+    },
+    [SHM_MSG_EVENT] = { .name = "EVENT", .reply = { F_OF(FIELD_EVENT, REP(event)) },
+                        .no_request = 1 },
 };
 
 /* The only field of a reply whose status is not 0, whatever its type. */
@@ -186,6 +194,12 @@ static const struct field user_fields[] = {
     F_U64(USER(quota_objects)),
 };
 #define USER_FIELDS (sizeof user_fields / sizeof user_fields[0])
+#define EVENT(member) offsetof(struct shm_event, member)
+static const struct field event_fields[] = {
+    F_U32(EVENT(kind)), F_STR(EVENT(name), SHM_NAME_MAX), F_U64(EVENT(id)), F_U64(EVENT(size)),
+    F_I64(EVENT(time_ns)), F_U64(EVENT(count)),
+};
+#define EVENT_FIELDS (sizeof event_fields / sizeof event_fields[0])
 
 #define PROBLEM(member) offsetof(struct shm_verify_problem, member)
 static const struct field problem_fields[] = {
@@ -461,6 +475,9 @@ static int encode_field(msgpack_packer *pk, const struct field *f, const void *b
         return encode_records(pk, &user_records, rep->u.users.count, rep->u.users.entries,
                               &rep->u.users.packed);
     }
+    case FIELD_EVENT:
+        return msgpack_pack_array(pk, EVENT_FIELDS) ||
+               encode_fields(pk, event_fields, EVENT_FIELDS, at);
     case FIELD_END:
         break;
     }
@@ -503,7 +520,7 @@ static int field_is_zero(const struct field *f, const void *base)
 int shm_encode_request(const struct shm_request *req, struct shm_buf *out)
 {
     const struct msg_spec *spec = known_spec(req->type);
-    if (!spec)
+    if (!spec || spec->no_request)
         return -1;
     size_t count = field_count(spec->request);
     while (spec->request_min && count > spec->request_min &&
@@ -695,6 +712,12 @@ static int decode_field(struct mp_reader *r, const struct field *f, void *base,
         rep->u.users.entries = NULL;
         return decode_records(r, &user_records, &rep->u.users.count, &rep->u.users.packed);
     }
+    case FIELD_EVENT: {
+        uint32_t count;
+        if (mp_read_array(r, &count) || count != EVENT_FIELDS)
+            return -1;
+        return decode_fields(r, event_fields, EVENT_FIELDS, at, NULL);
+    }
     case FIELD_END:
         break;
     }
@@ -740,7 +763,7 @@ int shm_decode_request(const uint8_t *body, size_t len, struct shm_request *out)
     uint32_t fields_sent = count - 2;
 
     const struct msg_spec *spec = known_spec(out->type);
-    if (!spec) {
+    if (!spec || spec->no_request) {
         /* Still check that the rest is msgpack, so a well-formed request of a newer client
          * is told apart from garbage that happens to start like one. */
         for (uint32_t i = 0; i < fields_sent; i++)

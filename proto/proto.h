@@ -9,6 +9,11 @@
  *                                             negative SHMSTORE_E* code; on error the only
  *                                             field is a detail string
  *
+ * One kind of frame is not a reply: on a connection whose HELLO had SHM_HELLO_WATCH and that
+ * sent WATCH, the daemon starts EVENT frames of its own, shaped as a reply with seq 0 and status
+ * 0, [EVENT, 0, 0, event] (see shm_event). A client tells them from replies by their type, and
+ * never sends one (a request of type EVENT is answered as an unknown type).
+ *
  * The payload of an object never crosses the socket except for a small put (SHM_INLINE_MAX),
  * where copying a few KiB through the socket is cheaper than a second round trip.
  *
@@ -77,18 +82,29 @@ enum shm_msg_type {
     SHM_MSG_USERS,     /* req: from_uid                            rep: [user...], next_uid, done:
                           what each user holds and may hold (see shm_user), in uid order, from
                           from_uid on, at most SHM_USERS_PAGE_MAX per reply */
+    SHM_MSG_WATCH,     /* req: pattern, flags (SHM_WATCH_*)       rep: (nothing); once, on a
+                          connection whose HELLO had SHM_HELLO_WATCH: EVENT frames follow */
+    SHM_MSG_EVENT,     /* never a request, never a reply to one: [EVENT, 0, 0, event] (shm_event),
+                          started by the daemon on a watching connection */
     SHM_MSG_TYPE_END
 };
 
-/* Flags of HELLO: what the client understands. SHM_HELLO_OWNERS: placed objects in their longer
- * form, with owner_uid and expires_ns (a daemon sends that form only to such clients, so older
- * clients keep decoding STAT_EX and LIST_EX). */
+/* Flags of HELLO: what the client understands or wants. SHM_HELLO_OWNERS: placed objects in
+ * their longer form, with owner_uid and expires_ns (a daemon sends that form only to such
+ * clients, so older clients keep decoding STAT_EX and LIST_EX). SHM_HELLO_WATCH: this
+ * connection will watch (WATCH), so frames the daemon starts itself (EVENT) may arrive on it
+ * besides replies. */
 #define SHM_HELLO_OWNERS 1u
+#define SHM_HELLO_WATCH 2u
 
 /* Flags of PUT and CREATE; the same bits as the public SHMSTORE_REPLACE and SHMSTORE_PERSIST. */
 #define SHM_FLAG_REPLACE 1u
 #define SHM_FLAG_PERSIST 2u
 #define SHM_FLAG_NO_EVICT 4u
+
+/* Flag of WATCH: first the sealed objects that match now (SHM_EVENT_SNAPSHOT, then one
+ * SHM_EVENT_SNAPSHOT_END), then the changes. */
+#define SHM_WATCH_SNAPSHOT 1u
 
 /* A byte string inside a decoded body (not NUL-terminated). */
 struct shm_bytes {
@@ -132,6 +148,28 @@ struct shm_user {
     uint64_t quota_bytes, quota_objects;
 };
 #define SHM_USERS_PAGE_MAX 1024u
+/* What an EVENT frame tells: what happened to the object of that name (or a marker of the
+ * stream, with an empty name). Encoded as an array [kind, name, id, size, time_ns, count]. Kinds
+ * are the values of the public SHMSTORE_EVENT_*; a decoder passes on kinds it does not know. */
+enum shm_event_kind {
+    SHM_EVENT_SEALED = 1,   /* bound to its name, which had no object */
+    SHM_EVENT_REPLACED,     /* bound to its name in place of another object */
+    SHM_EVENT_DELETED,      /* its name was unbound by a delete */
+    SHM_EVENT_EVICTED,      /* deleted by evict = lru to make room */
+    SHM_EVENT_EXPIRED,      /* deleted when its time to live ran out */
+    SHM_EVENT_SPILLED,      /* left memory: its bytes are on disk only */
+    SHM_EVENT_RESTORED,     /* read back into memory */
+    SHM_EVENT_SNAPSHOT,     /* matched when the watch started (SHM_WATCH_SNAPSHOT) */
+    SHM_EVENT_SNAPSHOT_END, /* marker: the snapshot is whole; count: its objects */
+    SHM_EVENT_LOST,         /* marker: count events were dropped before this point */
+};
+struct shm_event {
+    uint32_t kind;
+    struct shm_bytes name;   /* empty for the markers */
+    uint64_t id, size;
+    int64_t time_ns;         /* when it happened (a snapshot entry: its seal), since the epoch */
+    uint64_t count;          /* markers only */
+};
 
 /* Store-wide figures, encoded as a msgpack map from these key names to unsigned integers
  * (plus "version" to a string), so that later fields can be added without breaking decoders:
@@ -208,6 +246,7 @@ struct shm_request {
         struct { uint32_t get_seq; } get_cancel;
         struct { uint32_t id; } segment;                       /* MAP_SEGMENT */
         struct { uint64_t from_uid; } users;
+        struct { struct shm_bytes pattern; uint32_t flags; } watch;
     } u;
 };
 
@@ -239,6 +278,7 @@ struct shm_reply {
                  struct shm_bytes packed;        /* decode: the checked msgpack array; read
                                                     with shm_user_next */
                  uint64_t next_uid; int done; } users;
+        struct shm_event event;                                /* EVENT (seq 0) */
     } u;
 };
 

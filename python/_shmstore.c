@@ -871,6 +871,47 @@ static PyObject *Client_ping(ClientObject *self, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
+/* The callback of _watch_next: keep the event, and stop at it. */
+static int take_one_event(const shmstore_event *event, void *arg)
+{
+    *(shmstore_event *)arg = *event;
+    return 1;
+}
+
+/* One event of the handle's watch (shmstore_watch_flags): the first call subscribes, each next
+ * one with the same pattern and snapshot goes on with the same stream. The interrupt check runs
+ * Python's signal handlers while it waits, so Ctrl-C raises KeyboardInterrupt here; the
+ * subscription stays, and a later call goes on with it. */
+static PyObject *Client_watch_next(ClientObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"pattern", "snapshot", NULL};
+    const char *pattern = NULL;
+    int snapshot = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|zp:_watch_next", kwlist, &pattern, &snapshot))
+        return NULL;
+    if (client_enter(self) < 0)
+        return NULL;
+    shmstore_event event;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = shmstore_watch_flags(self->c, pattern, snapshot ? SHMSTORE_WATCH_SNAPSHOT : 0,
+                              take_one_event, &event);
+    Py_END_ALLOW_THREADS
+    if (rc != 1) {
+        if (PyErr_Occurred()) {   /* a signal handler raised: its exception is the answer */
+            self->busy--;
+            client_maybe_free(self);
+        } else {
+            client_leave(self, rc);
+        }
+        return NULL;
+    }
+    client_leave(self, 0);
+    return Py_BuildValue("(IsKKLK)", (unsigned)event.kind, event.name,
+                         (unsigned long long)event.id, (unsigned long long)event.size,
+                         (long long)event.time_ns, (unsigned long long)event.count);
+}
+
 /* The double cast silences -Wcast-function-type for METH_KEYWORDS functions. */
 #define KW(fn) (PyCFunction)(void (*)(void))(fn)
 
@@ -901,6 +942,9 @@ static PyMethodDef Client_methods[] = {
     {"ping", (PyCFunction)Client_ping, METH_NOARGS, "ping(): one round trip to the daemon."},
     {"sync", (PyCFunction)Client_sync, METH_NOARGS,
      "sync(): wait until every durable object stored or deleted before is on disk."},
+    {"_watch_next", KW(Client_watch_next), METH_VARARGS | METH_KEYWORDS,
+     "_watch_next(pattern=None, snapshot=False) -> (kind, name, id, size, time_ns, count): the "
+     "next event of this handle's watch; the handle does nothing else while it watches."},
     {"close", (PyCFunction)Client_close, METH_NOARGS,
      "close(): refuse further calls; the connection closes once no got or created buffer is "
      "alive."},

@@ -27,7 +27,7 @@ REGENERATE = "PYTHONPATH=BUILD/python python3 python/gen_docs.py --output docs/p
 
 GROUPS = [
     ("Starting and reaching a store", ["serve", "Store", "connect", "find_shmstored"]),
-    ("Using a store", ["Client", "Namespace", "escape_pattern"]),
+    ("Using a store", ["Client", "Event", "Namespace", "escape_pattern"]),
     ("Errors", ["Error", "NotFound", "Exists", "StoreFull", "Timeout", "PermissionDenied",
                 "ConnectionLost", "NotRunning", "InvalidArgument", "StartFailed"]),
 ]

@@ -632,6 +632,7 @@ static void seal_bind(store_t *s, struct object *obj)
     if (previous)
         object_unbind(s, previous);
     lru_add_if_evictable(s, obj);
+    store_emit_event(s, previous ? STORE_EVENT_REPLACED : STORE_EVENT_SEALED, obj);
     wake_waiters(s, e, obj);
 }
 
@@ -778,6 +779,7 @@ void store_forget(store_t *s, struct object *obj)
     obj->persist = 0;
     e->sealed = NULL;
     entry_release_if_unused(s, e);
+    store_emit_event(s, STORE_EVENT_DELETED, obj);
     object_unbind(s, obj);
 }
 
@@ -811,6 +813,7 @@ static void evict(store_t *s, struct object *obj)
     obj->data_offset = 0;
     disk_count(s, obj, +1);
     s->evictions++;
+    store_emit_event(s, STORE_EVENT_SPILLED, obj);
 }
 
 /* Why nothing more can leave: what holds the memory, for the ENOSPC detail. */
@@ -869,7 +872,7 @@ static int may_leave(const struct object *obj, int can_spill, int can_delete)
            (can_delete && !obj->persist && !obj->no_evict);
 }
 
-static void entry_unbind_sealed(store_t *s, struct name_entry *e);
+static void entry_unbind_sealed(store_t *s, struct name_entry *e, enum store_event why);
 
 /* evict = lru: delete unpinned transient objects, least recently used first, until a block of
  * `bytes` is free. 1 when it is. */
@@ -884,7 +887,7 @@ static int delete_for_room(store_t *s, uint64_t bytes)
         if (!e || e->sealed != obj)
             continue;
         s->evicted_deletions++;
-        entry_unbind_sealed(s, e);   /* unpinned: freed now */
+        entry_unbind_sealed(s, e, STORE_EVENT_EVICTED);   /* unpinned: freed now */
     }
     return space_largest_free(s->space) >= bytes;
 }
@@ -989,6 +992,8 @@ void store_load_done(store_t *s, struct object *obj, int ok)
         obj->block = NULL;
         obj->data_offset = 0;
         disk_count(s, obj, +1);
+    } else if (obj->state == OBJECT_SEALED) {   /* not when deleted meanwhile: that was told */
+        store_emit_event(s, STORE_EVENT_RESTORED, obj);
     }
     store_unhold(s, obj);
 }
@@ -1122,12 +1127,14 @@ int store_release(store_t *s, struct store_client *cl, uint64_t id, struct store
     return 0;
 }
 
-/* Unbind the entry's sealed object; the entry itself goes if nothing else holds it. */
-static void entry_unbind_sealed(store_t *s, struct name_entry *e)
+/* Unbind the entry's sealed object, telling the event hook why; the entry itself goes if nothing
+ * else holds it. */
+static void entry_unbind_sealed(store_t *s, struct name_entry *e, enum store_event why)
 {
     struct object *obj = e->sealed;
     e->sealed = NULL;
     entry_release_if_unused(s, e);
+    store_emit_event(s, why, obj);   /* before the unbind, which may free it */
     object_unbind(s, obj);
 }
 
@@ -1136,7 +1143,7 @@ int store_delete(store_t *s, const char *name, size_t name_len, struct store_det
     struct name_entry *e = entry_find(s, name, name_len);
     if (!e || !e->sealed)
         return fail(d, SHMSTORE_ENOTFOUND, "%.*s: not found", (int)name_len, name);
-    entry_unbind_sealed(s, e);
+    entry_unbind_sealed(s, e, STORE_EVENT_DELETED);
     return 0;
 }
 
@@ -1159,7 +1166,7 @@ uint64_t store_delete_matching(store_t *s, const char *pattern)
     const char *after = prefix_len ? cursor : NULL;
     for (;;) {
         if (e && e->sealed && fnmatch(pattern, entry_name(s, e, NULL), 0) == 0) {
-            entry_unbind_sealed(s, e);
+            entry_unbind_sealed(s, e, STORE_EVENT_DELETED);
             deleted++;
         }
         void *value;
@@ -1257,11 +1264,7 @@ uint64_t store_expire(store_t *s, int64_t now_ns, uint64_t max)
         struct name_entry *e = entry_find(s, obj->name, obj->name_len);
         if (!e || e->sealed != obj)
             continue;   /* cannot happen: unbinding takes an object out of the heap */
-        /* As entry_unbind_sealed, with the event told while obj surely still exists. */
-        e->sealed = NULL;
-        entry_release_if_unused(s, e);
-        store_emit_event(s, STORE_EVENT_EXPIRED, obj);
-        object_unbind(s, obj);
+        entry_unbind_sealed(s, e, STORE_EVENT_EXPIRED);
         s->expirations++;
         expired++;
     }

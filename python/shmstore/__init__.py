@@ -68,7 +68,7 @@ Constants
 - `library_version`: the version of libshmstore inside the extension.
 """
 
-from ._client import Client, Namespace, connect, escape_pattern
+from ._client import Client, Event, Namespace, connect, escape_pattern
 from ._codec import MAGIC
 from ._serve import StartFailed, Store, find_shmstored, serve
 from ._shmstore import META_MAX, NAME_MAX, WAIT_FOREVER, library_version
@@ -79,7 +79,7 @@ __all__ = [
     # starting and reaching a store
     "serve", "Store", "connect", "find_shmstored",
     # using it
-    "Client", "Namespace", "escape_pattern",
+    "Client", "Event", "Namespace", "escape_pattern",
     # errors
     "Error", "NotFound", "Exists", "StoreFull", "Timeout", "PermissionDenied",
     "ConnectionLost", "NotRunning", "InvalidArgument", "StartFailed",

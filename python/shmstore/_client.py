@@ -6,6 +6,7 @@ create() hands out a writable buffer or array to fill in place. Namespace is a v
 that prefixes every name with "PREFIX/", and can delete all of them when its block ends.
 """
 
+import collections
 import contextlib
 import math
 
@@ -53,6 +54,63 @@ def _ttl_ms(ttl):
             or math.isinf(ttl):
         raise ValueError("ttl must be a positive number of seconds, or None, not %r" % (ttl,))
     return max(1, math.ceil(ttl * 1000))
+class Event(collections.namedtuple("Event", "kind name id size time_ns count")):
+    """One change seen by Client.watch(). kind is one of "sealed" (an object was bound to a
+    name that had none), "replaced" (bound in place of another object), "deleted", "evicted"
+    (deleted by a daemon in cache mode to make room), "expired" (its time to live ran out),
+    "spilled" (it left memory: on disk only), "restored" (read back into memory); with
+    snapshot=True also "snapshot" (it was there when the watch started) and one "snapshot_end"
+    after them; and "lost" when the watcher read more slowly than changes came: count events
+    were dropped there (list() again if an exact picture matters). name, id and size (payload
+    bytes) are the object's ("" and 0 for the markers); time_ns is when it happened,
+    nanoseconds since the epoch (a snapshot entry: its seal time); count is the number of
+    snapshot entries for "snapshot_end", of lost events for "lost", else 0. A kind a newer
+    daemon tells and this package does not know is its number."""
+
+    __slots__ = ()
+
+
+# The library's SHMSTORE_EVENT_* values (include/shmstore.h), in order from 1.
+_EVENT_KINDS = (None, "sealed", "replaced", "deleted", "evicted", "expired", "spilled",
+                "restored", "snapshot", "snapshot_end", "lost")
+
+
+class _Watch:
+    """The iterator Client.watch() returns, on a connection of its own. Unlike a generator it
+    survives an exception raised while it waits (KeyboardInterrupt): the next next() goes on
+    with the same stream. close() (or the end of a `with` block, or garbage collection) ends
+    the watch in the daemon."""
+
+    def __init__(self, socket, pattern, snapshot):
+        self._handle = _shmstore.Client(socket)
+        self._pattern = pattern
+        self._snapshot = bool(snapshot)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self._handle is None:
+            raise StopIteration
+        kind, name, id_, size, time_ns, count = self._handle._watch_next(self._pattern,
+                                                                          self._snapshot)
+        if 0 < kind < len(_EVENT_KINDS):
+            kind = _EVENT_KINDS[kind]
+        return Event(kind, name, id_, size, time_ns, count)
+
+    def close(self):
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        self.close()
 
 
 def _try_release(view):
@@ -76,6 +134,7 @@ class Client:
         Raises NotRunning when no daemon answers there, PermissionDenied when it refuses this
         user."""
         self._c = _shmstore.Client(socket)
+        self._socket = socket
 
     def __enter__(self):
         return self
@@ -254,6 +313,24 @@ class Client:
         (async) a durable put answers before its write; after sync() it survives a crash.
         Returns at once on a daemon without a data directory."""
         self._c.sync()
+
+    def watch(self, pattern=None, snapshot=False):
+        """An iterator of Event for every change to an object whose name matches the glob
+        pattern (None: every name), as it happens, in the order the daemon made them:
+
+            for event in client.watch("job7/*"):
+                if event.kind == "sealed" and event.name == "job7/result":
+                    break
+
+        With snapshot=True the objects that match now come first (kind "snapshot"), then one
+        "snapshot_end", then the changes, with no gap and no duplicate. The watch runs on a
+        connection of its own, so this client stays free for other calls; it ends when the
+        iterator is closed (close(), or use it in a `with` block) or collected. Ctrl-C raises
+        KeyboardInterrupt from the loop; the iterator may then go on where it stopped. A
+        watcher that reads slowly gets its waiting changes coalesced (the latest per name) and,
+        past a bound, a "lost" event; the daemon never drops it. Raises ConnectionLost if the
+        daemon goes away."""
+        return _Watch(self._socket, pattern, snapshot)
 
     def __contains__(self, name):
         """True if an object is bound to name now (a stat, without pinning)."""

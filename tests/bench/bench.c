@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -817,6 +818,189 @@ static void bench_scale(void)
     }
 }
 
+/* 6. The watch stream: how many events per second one watcher receives.
+ *
+ * A watcher process (its own connection, pinned to the placement's CPU like the producer) counts
+ * the events of its pattern and, at each round's stop marker, reports the count and the time of
+ * the last event through a pipe. Two ways of making events, each beside its baseline:
+ *  - puts: this process puts (replace) small objects in turn under WATCH_NAMES names, one round
+ *    trip each; the figure is events received per second from the first put to the last event,
+ *    the baseline the same loop of puts under names the watcher does not match (so the daemon
+ *    still checks its pattern: the cost of a watcher elsewhere stays in both);
+ *  - bulk: WATCH_BULK objects (put untimed) deleted by one DELETE_MATCHING; the figure is events
+ *    per second from the request to the last DELETED event received, the baseline round trips
+ *    per second (PING): how many events the daemon delivers in the time one request takes. */
+#define WATCH_NAMES 256
+#define WATCH_BULK 4000
+
+struct watch_report {
+    uint64_t events;
+    uint64_t last_ns;   /* CLOCK_MONOTONIC of the last event before the marker */
+};
+
+static int watch_report_fd = -1;
+static struct watch_report watch_round;
+
+static int count_event(const shmstore_event *ev, void *arg)
+{
+    const char *stop = arg;
+    if ((ev->kind == SHMSTORE_EVENT_SEALED || ev->kind == SHMSTORE_EVENT_REPLACED) &&
+        strcmp(ev->name, stop) == 0) {
+        if (write(watch_report_fd, &watch_round, sizeof watch_round) != sizeof watch_round)
+            _exit(1);
+        watch_round = (struct watch_report){0};
+        return 0;
+    }
+    if (ev->kind == SHMSTORE_EVENT_LOST)
+        die("the watcher lost %llu events", (unsigned long long)ev->count);
+    watch_round.events++;
+    watch_round.last_ns = now_ns();
+    return 0;
+}
+
+/* The watcher: subscribed (its snapshot end written to the pipe as a zero report) before the
+ * first round. */
+static pid_t start_watcher(int cpu, const char *pattern, const char *stop, int *report_fd)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        die("pipe: %s", strerror(errno));
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork: %s", strerror(errno));
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        close(fds[0]);
+        pin_self(cpu);
+        watch_report_fd = fds[1];
+        shmstore_client *w;
+        if (shmstore_connect(opt.socket, &w) != 0)
+            _exit(1);
+        shmstore_watch_flags(w, pattern, 0, count_event, (void *)stop);
+        _exit(0);   /* the parent closed the connection's daemon, or killed us */
+    }
+    close(fds[1]);
+    *report_fd = fds[0];
+    return pid;
+}
+
+static struct watch_report await_report(int fd)
+{
+    struct watch_report r;
+    size_t got = 0;
+    while (got < sizeof r) {
+        ssize_t k = read(fd, (char *)&r + got, sizeof r - got);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            die("the watcher is gone");
+        got += (size_t)k;
+    }
+    return r;
+}
+
+static void put_small(shmstore_client *c, const char *prefix, unsigned i)
+{
+    char name[64];
+    snprintf(name, sizeof name, "%s/%u", prefix, i % WATCH_NAMES);
+    check(shmstore_put(c, name, "event", 5, NULL, 0, SHMSTORE_REPLACE), c, "put");
+}
+
+static void bench_watch(shmstore_client *c)
+{
+    enum { MAX_ROUNDS = 32 };
+    const int rounds = n.lat_rounds < MAX_ROUNDS ? n.lat_rounds : MAX_ROUNDS;
+    const int puts = n.lat_batch * 4;
+    int me = (int)getpid();
+    char watched[48], unwatched[48], pattern[56], stop[64], bulk_pattern[64];
+    snprintf(watched, sizeof watched, "benchw-%d/put", me);
+    snprintf(unwatched, sizeof unwatched, "benchu-%d/put", me);
+    snprintf(pattern, sizeof pattern, "benchw-%d/*", me);
+    snprintf(stop, sizeof stop, "benchw-%d/stop", me);
+    snprintf(bulk_pattern, sizeof bulk_pattern, "benchw-%d/bulk/*", me);
+    for (int p = 0; p < nplacements; p++) {
+        pin_self(placements[p].cpu);
+        int report_fd;
+        pid_t watcher = start_watcher(placements[p].cpu, pattern, stop, &report_fd);
+        /* Subscribed once a first marker comes back (it may take a few tries: the watcher's
+         * WATCH may come after this put). */
+        for (int k = 0;; k++) {
+            check(shmstore_put(c, stop, "", 0, NULL, 0, SHMSTORE_REPLACE), c, "put");
+            struct pollfd pf = {report_fd, POLLIN, 0};
+            if (poll(&pf, 1, 100) == 1) {
+                /* Markers put before this one may still be told: take them all. */
+                while (poll(&pf, 1, 50) == 1)
+                    await_report(report_fd);
+                break;
+            }
+            if (k == 100)
+                die("the watcher does not subscribe");
+        }
+        double events_rate[MAX_ROUNDS], puts_rate[MAX_ROUNDS], q[MAX_ROUNDS];
+        double bulk_rate[MAX_ROUNDS], ping_rate[MAX_ROUNDS], qb[MAX_ROUNDS];
+        for (int r = 0; r < rounds; r++) {
+            for (int j = 0; j < 2; j++) {
+                if ((r + j) % 2 == 0) {
+                    uint64_t t0 = now_ns();
+                    for (int i = 0; i < puts; i++)
+                        put_small(c, watched, (unsigned)i);
+                    check(shmstore_put(c, stop, "", 0, NULL, 0, SHMSTORE_REPLACE), c, "put");
+                    struct watch_report rep = await_report(report_fd);
+                    events_rate[r] = (double)rep.events / ((double)(rep.last_ns - t0) / 1e9);
+                } else {
+                    uint64_t t0 = now_ns();
+                    for (int i = 0; i < puts; i++)
+                        put_small(c, unwatched, (unsigned)i);
+                    puts_rate[r] = puts / ((double)(now_ns() - t0) / 1e9);
+                }
+            }
+            q[r] = events_rate[r] / puts_rate[r];
+            /* Bulk: the objects first (their SEALED events counted in a round of their own). */
+            char name[80];
+            for (unsigned i = 0; i < WATCH_BULK; i++) {
+                snprintf(name, sizeof name, "benchw-%d/bulk/%u", me, i);
+                check(shmstore_put(c, name, "b", 1, NULL, 0, 0), c, "put");
+            }
+            check(shmstore_put(c, stop, "", 0, NULL, 0, SHMSTORE_REPLACE), c, "put");
+            await_report(report_fd);
+            uint64_t deleted = 0, t0 = now_ns();
+            check(shmstore_delete_matching(c, bulk_pattern, &deleted), c, "delete_matching");
+            check(shmstore_put(c, stop, "", 0, NULL, 0, SHMSTORE_REPLACE), c, "put");
+            struct watch_report rep = await_report(report_fd);
+            if (rep.events != WATCH_BULK || deleted != WATCH_BULK)
+                die("bulk: %llu deleted, the watcher saw %llu events",
+                    (unsigned long long)deleted, (unsigned long long)rep.events);
+            bulk_rate[r] = (double)rep.events / ((double)(rep.last_ns - t0) / 1e9);
+            t0 = now_ns();
+            for (int i = 0; i < puts; i++)
+                check(shmstore_ping(c), c, "ping");
+            ping_rate[r] = puts / ((double)(now_ns() - t0) / 1e9);
+            qb[r] = bulk_rate[r] / ping_rate[r];
+        }
+        kill(watcher, SIGKILL);
+        waitpid(watcher, NULL, 0);
+        close(report_fd);
+        struct row *row = add_row("watch events/s, puts", placements[p].name, U_RATE,
+                                  "puts/s, no watcher");
+        row->value = median_double(events_rate, rounds);
+        row->base = median_double(puts_rate, rounds);
+        row->ratio = median_double(q, rounds);
+        row->samples = rounds;
+        row = add_row("watch events/s, bulk delete", placements[p].name, U_RATE,
+                      "round trips/s (PING)");
+        row->value = median_double(bulk_rate, rounds);
+        row->base = median_double(ping_rate, rounds);
+        row->ratio = median_double(qb, rounds);
+        row->samples = rounds;
+        note("watch: %s done", placements[p].name);
+    }
+    char stop_pattern[64];
+    snprintf(stop_pattern, sizeof stop_pattern, "benchw-%d/*", me);
+    shmstore_delete_matching(c, stop_pattern, NULL);
+    snprintf(stop_pattern, sizeof stop_pattern, "benchu-%d/*", me);
+    shmstore_delete_matching(c, stop_pattern, NULL);
+}
+
 /* ---- main ---------------------------------------------------------------------------------- */
 
 static void usage(FILE *f)
@@ -831,7 +1015,7 @@ static void usage(FILE *f)
           "  --client-cpu N    run only the placement with this process on cpu N\n"
           "                    (default: both, same core as the daemon and another core)\n"
           "  --quick           few iterations: a smoke run, figures are rough\n"
-          "  --only LIST       comma-separated subset of: get,big,put,create,cold,scale\n"
+          "  --only LIST       comma-separated subset of: get,big,put,create,cold,scale,watch\n"
           "  --json            print the results as JSON instead of a table\n",
           f);
 }
@@ -863,7 +1047,8 @@ int main(int argc, char **argv)
         return 2;
     }
     for (const char *p = opt.only; p && *p;) {
-        static const char *const known[] = {"get", "big", "put", "create", "cold", "scale"};
+        static const char *const known[] = {"get",  "big",   "put",  "create",
+                                            "cold", "scale", "watch"};
         size_t l = strcspn(p, ",");
         int ok = 0;
         for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
@@ -981,6 +1166,8 @@ int main(int argc, char **argv)
     }
     if (selected("scale"))
         bench_scale();
+    if (selected("watch"))
+        bench_watch(c);
 
     shmstore_delete(c, name_small);
     shmstore_close(c);

@@ -175,6 +175,10 @@ static void build_request(struct cursor *c, struct shm_request *req, uint8_t nam
     case SHM_MSG_GET_CANCEL:
         req->u.get_cancel.get_seq = next(c);   /* a seq is one byte here too */
         break;
+    case SHM_MSG_WATCH:   /* honoured after a HELLO whose flags asked to watch */
+        req->u.watch.pattern = take_pattern(c, names[0]);
+        req->u.watch.flags = next(c) % 4;
+        break;
     default:   /* INFO, PING and type 0, which no daemon knows */
         break;
     }

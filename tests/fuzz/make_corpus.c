@@ -51,7 +51,7 @@ static void proto_corpus(void)
     static const char *const names[] = {
         "", "hello", "put", "create", "seal", "abort", "get", "release", "delete", "stat",
         "list", "info", "ping", "delete-matching", "get-cancel", "sync", "verify", "stat-ex",
-        "list-ex", "map-segment"};
+        "list-ex", "map-segment", "users", "watch", "event"};
     _Static_assert(sizeof names / sizeof names[0] == SHM_MSG_TYPE_END,
                    "a corpus file name for every message type");
     for (uint32_t type = SHM_MSG_HELLO; type < SHM_MSG_TYPE_END; type++) {
@@ -83,6 +83,10 @@ static void proto_corpus(void)
         case SHM_MSG_DELETE_MATCHING: req.u.delete_matching.pattern = BYTES("job7/*"); break;
         case SHM_MSG_GET_CANCEL: req.u.get_cancel.get_seq = 6; break;
         case SHM_MSG_MAP_SEGMENT: req.u.segment.id = 1; break;
+        case SHM_MSG_WATCH:
+            req.u.watch.pattern = BYTES("job7/*");
+            req.u.watch.flags = SHM_WATCH_SNAPSHOT;
+            break;
         case SHM_MSG_SEAL:
         case SHM_MSG_ABORT:
         case SHM_MSG_RELEASE: req.u.by_id.id = 1764633600000000ull; break;
@@ -109,6 +113,7 @@ static void proto_corpus(void)
         memset(&rep.u, 0, sizeof rep.u);
         rep.type = type;
         rep.status = 0;
+        rep.seq = type == SHM_MSG_EVENT ? 0 : 7;   /* the daemon starts events: seq 0 */
         switch (type) {
         case SHM_MSG_HELLO:
             rep.u.hello.version = SHM_PROTO_VERSION;
@@ -145,6 +150,10 @@ static void proto_corpus(void)
             rep.u.info.version = BYTES("0.1.0");
             break;
         case SHM_MSG_DELETE_MATCHING: rep.u.delete_matching.deleted = 3; break;
+        case SHM_MSG_EVENT:
+            rep.u.event = (struct shm_event){SHM_EVENT_REPLACED, BYTES("job7/x"), 13, 70000,
+                                             1764633600000000002, 0};
+            break;
         default: break;
         }
         char name[64];

@@ -981,6 +981,83 @@ expect_usage "verify with an argument is a usage error"
 sc verify --bogus
 expect_usage "verify --bogus is a usage error"
 
+# ---- watch ----------------------------------------------------------------------------------
+
+# wait_for_line FILE REGEX: poll (up to 20 s) until a line of FILE matches.
+wait_for_line() {
+    i=0
+    while [ $i -lt 2000 ]; do
+        grep -qE "$2" "$1" 2>/dev/null && return 0
+        sleep 0.01
+        i=$((i + 1))
+    done
+    return 1
+}
+
+printf 'p' | "$STORECTL" -s "$SOCK" put w/pre - >/dev/null 2>&1
+"$STORECTL" -s "$SOCK" watch 'w/*' --snapshot --json >"$T/watch.out" 2>"$T/watch.err" &
+wpid=$!
+BGPIDS="$BGPIDS $wpid"
+if wait_for_line "$T/watch.out" '"kind":"snapshot_end"'; then
+    printf '12345' | "$STORECTL" -s "$SOCK" put w/a - >/dev/null 2>&1
+    printf '123' | "$STORECTL" -s "$SOCK" put w/a - --replace >/dev/null 2>&1
+    "$STORECTL" -s "$SOCK" rm w/a >/dev/null 2>&1
+    printf 'x' | "$STORECTL" -s "$SOCK" put other/x - >/dev/null 2>&1
+    printf '' | "$STORECTL" -s "$SOCK" put w/end - >/dev/null 2>&1
+    wait_for_line "$T/watch.out" '"name":"w/end"'
+fi
+kill -INT $wpid 2>/dev/null
+wait $wpid
+wrc=$?
+BGPIDS=
+if [ $wrc = 0 ] && [ ! -s "$T/watch.err" ]; then ok "watch: SIGINT ends it with exit 0 and nothing on stderr"; else not_ok "watch: SIGINT ends it with exit 0 and nothing on stderr" "exit $wrc; $(head -c 300 "$T/watch.err")"; fi
+if [ -n "$PY" ]; then
+    if "$PY" -c 'import json,sys
+events = [json.loads(line) for line in open(sys.argv[1])]
+got = [(e["kind"], e.get("name"), e.get("size"), e.get("count")) for e in events]
+want = [("snapshot", "w/pre", 1, None), ("snapshot_end", None, None, 1), ("sealed", "w/a", 5, None),
+        ("replaced", "w/a", 3, None), ("deleted", "w/a", 3, None), ("sealed", "w/end", 0, None)]
+assert got == want, got
+assert events[3]["id"] == events[4]["id"] != events[2]["id"], events
+for e in events:
+    assert set(e) >= {"time", "time_ns", "kind"}, e
+    assert e["time"].endswith("Z") and isinstance(e["time_ns"], int), e
+assert events[2]["time_ns"] <= events[5]["time_ns"]' "$T/watch.out" 2>"$T/pyerr"; then
+        ok "watch --snapshot --json: one JSON object per line, the snapshot, its end, then sealed, replaced, deleted; other names not told"
+    else
+        not_ok "watch --snapshot --json: one JSON object per line, the snapshot, its end, then sealed, replaced, deleted; other names not told" "$(cat "$T/pyerr")" "$(head -c 600 "$T/watch.out")"
+    fi
+else
+    check "watch --json: the last line tells w/end sealed" grep -q '"kind":"sealed","name":"w/end"' "$T/watch.out"
+fi
+
+# Into a pipe whose reader goes away: storectl notices at its next line and exits 0, quietly.
+rm -f "$T/watch.rc"
+{ "$STORECTL" -s "$SOCK" watch 'h/*' 2>"$T/watch.err"; echo $? >"$T/watch.rc"; } | head -n 1 >"$T/head.out" &
+hpid=$!
+BGPIDS="$BGPIDS $hpid"
+i=0
+while [ ! -s "$T/watch.rc" ] && [ $i -lt 400 ]; do
+    printf 'hh' | "$STORECTL" -s "$SOCK" put "h/$i" - >/dev/null 2>&1
+    sleep 0.05
+    i=$((i + 1))
+done
+wait $hpid
+BGPIDS=
+if [ "$(cat "$T/watch.rc" 2>/dev/null)" = 0 ] && [ ! -s "$T/watch.err" ] && grep -qE '^[0-9T:.-]+Z  sealed +h/[0-9]+ +2 B$' "$T/head.out"; then
+    ok "watch | head -n 1: a human line (time, kind, name, size), then exit 0 when the pipe closes"
+else
+    not_ok "watch | head -n 1: a human line (time, kind, name, size), then exit 0 when the pipe closes" "exit $(cat "$T/watch.rc" 2>/dev/null); out: $(cat "$T/head.out"); err: $(head -c 300 "$T/watch.err")"
+fi
+"$STORECTL" -s "$SOCK" rm --pattern 'h/*' >/dev/null 2>&1
+"$STORECTL" -s "$SOCK" rm w/pre w/end other/x >/dev/null 2>&1
+sc watch a b
+expect_usage "watch with two patterns is a usage error"
+sc watch --bogus
+expect_usage "watch --bogus is a usage error"
+run "$STORECTL" -s "$BOGUS" watch
+expect_unreachable "watch of a socket that does not exist: exit 3"
+
 # ---- the store is left clean ----------------------------------------------------------------
 
 "$STORECTL" -s "$SOCK" ls --json >"$T/all.json" 2>/dev/null

@@ -84,7 +84,7 @@ static uint32_t prng(void)
 static const uint8_t sample_data[] = { 0, 1, 2, 3, 0xff, 0xfe };
 static const uint8_t sample_meta[] = "dtype=float32;shape=(3,4)";
 
-#define N_SAMPLE_REQUESTS 19
+#define N_SAMPLE_REQUESTS 20
 
 static void sample_requests(struct shm_request req[N_SAMPLE_REQUESTS])
 {
@@ -130,6 +130,9 @@ static void sample_requests(struct shm_request req[N_SAMPLE_REQUESTS])
     req[17].u.list.max = 1;
     req[18] = (struct shm_request){ .type = SHM_MSG_MAP_SEGMENT, .seq = 19 };
     req[18].u.segment.id = UINT32_MAX;
+    req[19] = (struct shm_request){ .type = SHM_MSG_WATCH, .seq = 20 };
+    req[19].u.watch.pattern = bytes_of("job7/*");
+    req[19].u.watch.flags = SHM_WATCH_SNAPSHOT;
 }
 
 static void assert_requests_equal(const struct shm_request *a, const struct shm_request *b)
@@ -182,6 +185,9 @@ static void assert_requests_equal(const struct shm_request *a, const struct shm_
         break;
     case SHM_MSG_MAP_SEGMENT:
         assert_int_equal(a->u.segment.id, b->u.segment.id);
+    case SHM_MSG_WATCH:
+        assert_bytes_equal(a->u.watch.pattern, b->u.watch.pattern);
+        assert_int_equal(a->u.watch.flags, b->u.watch.flags);
         break;
     default:
         break;
@@ -215,7 +221,7 @@ static const struct shm_verify_problem sample_problems[] = {
       { (const uint8_t *)"", 0 } },
 };
 
-#define N_SAMPLE_REPLIES 24
+#define N_SAMPLE_REPLIES 27
 
 /* OK replies of every type that has a reply, a LIST with several entries and one with none,
  * and error replies to known types (a GET's EINTR after its cancel among them) and to an
@@ -297,6 +303,13 @@ static void sample_replies(struct shm_reply rep[N_SAMPLE_REPLIES])
     rep[23].u.segment.id = 7;
     rep[23].u.segment.bytes = 1ull << 40;
     rep[23].u.segment.live = (struct shm_bytes){live, sizeof live};
+    rep[24] = (struct shm_reply){ .type = SHM_MSG_WATCH, .seq = 25 };
+    rep[25] = (struct shm_reply){ .type = SHM_MSG_EVENT, .seq = 0 };
+    rep[25].u.event = (struct shm_event){ SHM_EVENT_REPLACED, bytes_of("job7/données"),
+                                          UINT64_MAX, 1ull << 40, INT64_MIN, 0 };
+    rep[26] = (struct shm_reply){ .type = SHM_MSG_EVENT, .seq = 0 };   /* a marker */
+    rep[26].u.event = (struct shm_event){ SHM_EVENT_LOST, bytes_of(""), 0, 0,
+                                          1700000000123456789, UINT64_MAX };
 }
 
 static void assert_objects_equal(const struct shm_object *a, const struct shm_object *b)
@@ -411,6 +424,14 @@ static void assert_replies_equal(const struct shm_reply *a, const struct shm_rep
         break;
     case SHM_MSG_DELETE_MATCHING:
         assert_true(a->u.delete_matching.deleted == b->u.delete_matching.deleted);
+        break;
+    case SHM_MSG_EVENT:
+        assert_int_equal(a->u.event.kind, b->u.event.kind);
+        assert_bytes_equal(a->u.event.name, b->u.event.name);
+        assert_true(a->u.event.id == b->u.event.id);
+        assert_true(a->u.event.size == b->u.event.size);
+        assert_true(a->u.event.time_ns == b->u.event.time_ns);
+        assert_true(a->u.event.count == b->u.event.count);
         break;
     default:
         break;
@@ -1610,6 +1631,58 @@ static void test_users_reply(void **state)
     }
 }
 
+/* EVENT is a frame only the daemon starts: [EVENT, 0, 0, [kind, name, id, size, time_ns,
+ * count]], never a request. Its name is bounded like an object's, and the event array has
+ * exactly six elements. */
+static void test_event_shape(void **state)
+{
+    (void)state;
+    struct shm_reply rep;
+    for (uint32_t fields = 5; fields <= 7; fields++) {
+        struct body b;
+        body_init(&b);
+        msgpack_pack_array(&b.pk, 4);
+        msgpack_pack_uint32(&b.pk, SHM_MSG_EVENT);
+        msgpack_pack_uint32(&b.pk, 0);
+        msgpack_pack_int32(&b.pk, 0);
+        msgpack_pack_array(&b.pk, fields);
+        msgpack_pack_uint32(&b.pk, SHM_EVENT_SEALED);
+        msgpack_pack_str_with_body(&b.pk, "job7/x", 6);
+        for (uint32_t i = 2; i < fields; i++)
+            msgpack_pack_uint32(&b.pk, 7);
+        assert_int_equal(decode_reply_body(&b, &rep, NULL),
+                         fields == 6 ? SHM_DECODE_OK : SHM_DECODE_MALFORMED);
+        if (fields == 6) {
+            assert_int_equal(rep.u.event.kind, SHM_EVENT_SEALED);
+            assert_bytes_equal(rep.u.event.name, bytes_of("job7/x"));
+            assert_true(rep.u.event.count == 7);
+        }
+        body_free(&b);
+    }
+    /* A name longer than any object's is refused. */
+    char long_name[SHM_NAME_MAX + 2];
+    memset(long_name, 'n', sizeof long_name);
+    struct shm_buf buf = { 0 };
+    struct shm_reply ev = { .type = SHM_MSG_EVENT };
+    ev.u.event.name = (struct shm_bytes){ (const uint8_t *)long_name, sizeof long_name };
+    assert_int_equal(shm_encode_reply(&ev, &buf), 0);
+    uint32_t len;
+    const uint8_t *body = single_frame(&buf, &len);
+    assert_int_equal(shm_decode_reply_to(SHM_MSG_EVENT, body, len, &rep, NULL),
+                     SHM_DECODE_MALFORMED);
+    shm_buf_free(&buf);
+    /* Nobody may send it as a request: encoding refuses, and one that arrives anyway is an
+     * unknown type (the connection stays), never dispatched. */
+    struct shm_request req = { .type = SHM_MSG_EVENT, .seq = 3 };
+    assert_int_equal(shm_encode_request(&req, &buf), -1);
+    assert_int_equal(buf.len, 0);
+    const uint8_t as_request[] = { 0x92, SHM_MSG_EVENT, 0x03 };
+    struct shm_request back;
+    assert_int_equal(shm_decode_request(as_request, sizeof as_request, &back), SHM_DECODE_UNKNOWN);
+    assert_int_equal(back.type, SHM_MSG_EVENT);
+    assert_int_equal(back.seq, 3);
+}
+
 static void test_info_map(void **state)
 {
     (void)state;
@@ -1767,7 +1840,7 @@ static void test_msg_name(void **state)
     const char *expected[] = { "UNKNOWN", "HELLO", "PUT", "CREATE", "SEAL", "ABORT", "GET",
                                "RELEASE", "DELETE", "STAT", "LIST", "INFO", "PING",
                                "DELETE_MATCHING", "GET_CANCEL", "SYNC", "VERIFY", "STAT_EX",
-                               "LIST_EX", "MAP_SEGMENT", "USERS" };
+                               "LIST_EX", "MAP_SEGMENT", "USERS", "WATCH", "EVENT" };
     assert_int_equal(sizeof expected / sizeof expected[0], SHM_MSG_TYPE_END);
     for (uint32_t t = 0; t < SHM_MSG_TYPE_END; t++)
         assert_string_equal(shm_msg_name(t), expected[t]);
@@ -1804,6 +1877,7 @@ int main(void)
         cmocka_unit_test(test_placed_object_encoding),
         cmocka_unit_test(test_ttl_field),
         cmocka_unit_test(test_users_reply),
+        cmocka_unit_test(test_event_shape),
         cmocka_unit_test(test_random_input),
         cmocka_unit_test(test_name_check),
         cmocka_unit_test(test_msg_name),

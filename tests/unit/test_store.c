@@ -2170,6 +2170,95 @@ static void test_spilled_object_freed_removes_its_file(void **state)
     assert_sound(f->s);
 }
 
+/* The event hook hears every change to a sealed object once, from the store call that made it,
+ * with the object still readable: the watch stream's source (daemon/watch.c). */
+struct event_log {
+    int n;
+    enum store_event ev[64];
+    uint64_t id[64];
+    char name[64][16];
+};
+
+static void record_event(void *ctx, enum store_event ev, const struct object *obj)
+{
+    struct event_log *log = ctx;
+    if (log->n < 64) {
+        log->ev[log->n] = ev;
+        log->id[log->n] = obj->id;
+        snprintf(log->name[log->n], sizeof log->name[0], "%s", obj->name);
+    }
+    log->n++;
+}
+
+static void expect_event(const struct event_log *log, int i, enum store_event ev,
+                         const char *name, uint64_t id)
+{
+    assert_true(i < log->n);
+    assert_int_equal(log->ev[i], ev);
+    assert_string_equal(log->name[i], name);
+    if (id)
+        assert_true(log->id[i] == id);
+}
+
+static void test_event_hook(void **state)
+{
+    struct fixture *f = *state;
+    struct event_log log = {0};
+    struct object *a, *a2, *b, *got, *spill[1];
+    struct store_detail d;
+    size_t n;
+    store_set_event_hook(f->s, record_event, &log);
+    assert_int_equal(put_s(f, 0, "a", "1", NULL, 0, &a), 0);
+    expect_event(&log, 0, STORE_EVENT_SEALED, "a", a->id);
+    assert_int_equal(put_s(f, 0, "a", "2", NULL, STORE_REPLACE, &a2), 0);
+    expect_event(&log, 1, STORE_EVENT_REPLACED, "a", a2->id);
+    /* Nothing is told of unsealed objects, aborts or failures. */
+    assert_int_equal(create_s(f, 0, "b", 10, NULL, 0, &b), 0);
+    assert_int_equal(abort_s(f, 0, b->id), 0);
+    assert_int_equal(put_s(f, 0, "a", "3", NULL, 0, &b), SHMSTORE_EEXIST);
+    assert_int_equal(delete_s(f, "nothing"), SHMSTORE_ENOTFOUND);
+    assert_int_equal(log.n, 2);
+    /* A delete of a pinned object is told at once, not when its memory goes. */
+    assert_int_equal(get_s(f, 1, "a", &got), 0);
+    assert_int_equal(delete_s(f, "a"), 0);
+    expect_event(&log, 2, STORE_EVENT_DELETED, "a", a2->id);
+    assert_int_equal(release_s(f, 1, got->id), 0);
+    assert_int_equal(log.n, 3);
+    /* Each deletion of a pattern's delete is told. */
+    assert_int_equal(put_s(f, 0, "j/1", "x", NULL, 0, &b), 0);
+    assert_int_equal(put_s(f, 0, "j/2", "x", NULL, 0, &b), 0);
+    assert_int_equal(delete_matching_s(f, "j/*"), 2);
+    expect_event(&log, 5, STORE_EVENT_DELETED, "j/1", 0);
+    expect_event(&log, 6, STORE_EVENT_DELETED, "j/2", 0);
+    /* Spill: told when the object leaves memory; read back: restored. */
+    assert_int_equal(put_s(f, 0, "s", "payload", NULL, 0, &b), 0);
+    assert_int_equal(store_make_room(f->s, ARENA_SIZE, 1, 0, spill, 1, &n, &d),
+                     STORE_ROOM_PENDING);
+    assert_int_equal(log.n, 8);   /* chosen, being written: still in memory */
+    assert_int_equal(store_spill_done(f->s, b, 1, 9), 0);
+    expect_event(&log, 8, STORE_EVENT_SPILLED, "s", b->id);
+    assert_int_equal(get_s(f, 1, "s", &got), 0);
+    assert_int_equal(store_load_begin(f->s, got, &d), 0);
+    store_load_done(f->s, got, 0);   /* a failed read restores nothing */
+    assert_int_equal(log.n, 9);
+    assert_int_equal(store_load_begin(f->s, got, &d), 0);
+    store_load_done(f->s, got, 1);
+    expect_event(&log, 9, STORE_EVENT_RESTORED, "s", b->id);
+    assert_int_equal(release_s(f, 1, got->id), 0);
+    /* Cache mode's deletions are evictions. */
+    assert_int_equal(delete_s(f, "s"), 0);
+    int before = log.n;
+    struct object *objs[64];
+    int count = fill(f, "c", ARENA_SIZE / 8, 0, objs, 64);
+    assert_int_equal(log.n, before + count);
+    const uint64_t oldest = objs[0]->id;   /* freed by its eviction */
+    assert_int_equal(store_make_room(f->s, ARENA_SIZE / 8, 0, 1, spill, 0, &n, &d), 0);
+    assert_int_equal(log.n, before + count + 1);
+    expect_event(&log, log.n - 1, STORE_EVENT_EVICTED, "c0", oldest);
+    store_set_event_hook(f->s, NULL, NULL);
+    assert_sound(f->s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2184,6 +2273,7 @@ int main(void)
         T(test_make_room_spills_transient_objects),
         T(test_spilled_object_freed_removes_its_file),
         T(test_make_room_deletes_in_cache_mode),
+        T(test_event_hook),
         T(test_abort_frees_object_and_name),
         T(test_put_copies_data_and_meta),
         T(test_eexist_on_sealed_name),
