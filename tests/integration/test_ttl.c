@@ -3,7 +3,8 @@
  * put or created with a ttl is gone once it runs out, counted in expirations; a reader holding
  * it keeps reading it until its release (it goes as a delete would); a create's ttl starts at its
  * seal; a delete or a replace before the deadline wins; a durable object cannot have one; status
- * names the owner (this process's uid) and the expiry; thousands of deadlines at once all expire.
+ * names the owner (this process's uid) and the expiry; thousands of deadlines at once all expire;
+ * a watcher hears an expiry as one EXPIRED event.
  * Waits poll with a generous limit: no test depends on how soon the daemon acts, only that it
  * does.
  */
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -228,6 +230,53 @@ static void test_durable_refuses_ttl(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* A watcher of the name sees it sealed, then expired: one EXPIRED event, no DELETED beside it. */
+struct seen {
+    uint32_t kinds[8];
+    int count;
+    double deadline;
+};
+
+static int record_until_expired(const shmstore_event *event, void *arg)
+{
+    struct seen *seen = arg;
+    if (seen->count < 8)
+        seen->kinds[seen->count++] = event->kind;
+    return event->kind == SHMSTORE_EVENT_EXPIRED;
+}
+
+static int past_deadline(void *arg)
+{
+    const struct seen *seen = arg;
+    return (double)now_ns() / 1e9 > seen->deadline;
+}
+
+static void test_expiry_is_one_event(void **state)
+{
+    struct fixture *f = *state;
+    shmstore_client *w;
+    assert_int_equal(shmstore_connect(f->d.socket, &w), 0);
+    struct seen seen = {.deadline = (double)now_ns() / 1e9 + 30};
+    assert_int_equal(shmstore_set_interrupt(w, past_deadline, &seen), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {   /* the producer, once the watch is surely on */
+        usleep(200 * 1000);
+        shmstore_client *p;
+        _exit(shmstore_connect(f->d.socket, &p) == 0 &&
+              shmstore_put_ttl(p, "ttl/watched", "x", 1, NULL, 0, 0, 300) == 0 ? 0 : 1);
+    }
+    int rc = shmstore_watch(w, "ttl/*", record_until_expired, &seen);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_int_equal(rc, 1);   /* what record_until_expired returned to stop it */
+    assert_int_equal(seen.count, 2);
+    assert_int_equal(seen.kinds[0], SHMSTORE_EVENT_SEALED);
+    assert_int_equal(seen.kinds[1], SHMSTORE_EVENT_EXPIRED);
+    shmstore_close(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -238,6 +287,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_many_expire_together, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_ttls, setup, teardown),
         cmocka_unit_test(test_durable_refuses_ttl),
+        cmocka_unit_test_setup_teardown(test_expiry_is_one_event, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
