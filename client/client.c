@@ -7,12 +7,13 @@
  * the replies to both are read, in order, before the call returns (see withdraw_get). A
  * connection that watches (shmstore_watch) is the one other exception: it asked at its
  * handshake, and after its WATCH reply it only reads EVENT frames the daemon starts itself. The
- * handshake's reply carries the arena's fd; the library maps it read-only once, and read-write
- * lazily on the first create, so pointers from a get can never be written through.
+ * handshake's reply carries the arena's header; each segment of the arena is mapped read-only the
+ * first time an address in it arrives (MAP_SEGMENT), and read-write on the first create in it, so
+ * pointers from a get can never be written through. No segment descriptor is kept open.
  *
  * Robustness rules:
- *  - Every offset and size the daemon returns is checked against the arena before it becomes a
- *    pointer, so a confused daemon yields SHMSTORE_EPROTO, never a wild pointer.
+ *  - Every address and size the daemon returns is checked against its segment before it becomes
+ *    a pointer, so a confused daemon yields SHMSTORE_EPROTO, never a wild pointer.
  *  - After fork() the child must not talk on the parent's socket, nor keep it open: the daemon
  *    frees a client's pins and unsealed objects when its socket closes, and a pool worker that
  *    never calls shmstore would otherwise hold its parent's connection open for its whole life.
@@ -22,8 +23,10 @@
  *    the child. Mappings are kept: pointers the parent got stay readable in the child while the
  *    parent holds them. (A child made with a raw clone(), bypassing fork(), gets none of this.)
  *  - A lost connection (daemon gone) fails the call with SHMSTORE_ECONN; the next call
- *    reconnects. Mappings of an old arena are never unmapped, because pointers into them may
- *    still be in use, and the kernel keeps that memory alive for us.
+ *    reconnects. Mappings made on an earlier connection are never unmapped, because pointers
+ *    into them may still be in use, and the kernel keeps that memory alive for us. On one
+ *    connection, a segment is unmapped only when the daemon says it gave it back: it was empty,
+ *    so none of that connection's pointers pointed into it.
  */
 #define _GNU_SOURCE
 #include "shmstore.h"
@@ -59,8 +62,7 @@
 /* One segment of the arena as this handle maps it (proto/shmlayout.h), in the slot id % slots. */
 struct segment_map {
     uint32_t id;
-    int fd;             /* the daemon's fd of it; -1 when the slot is empty */
-    const uint8_t *ro;  /* PROT_READ mapping: what gets point into */
+    const uint8_t *ro;  /* PROT_READ mapping: what gets point into; NULL when the slot is empty */
     uint8_t *rw;        /* PROT_READ|PROT_WRITE mapping, made on the first create in it */
     uint64_t *populated;/* one bit per POPULATED_CHUNK of rw whose page tables are filled */
     uint64_t bytes;
@@ -534,35 +536,32 @@ static int call(shmstore_client *c, struct shm_request *req, struct shm_reply *r
 /* Forget every segment's mapping. unmap: also unmap them (their objects are all released);
  * else leave the mappings in place, because pointers into an old daemon's arena may still be in
  * use (see the top of this file). */
-static void segments_forget(struct arena_map *a, int unmap)
-{
-    if (!a->segments)
-        return;
-    for (uint32_t i = 0; i < SHM_SEGMENT_SLOTS; i++) {
-        struct segment_map *m = &a->segments[i];
-        if (m->fd < 0)
-            continue;
-        if (unmap && m->ro)
-            munmap((void *)m->ro, m->bytes);
-        if (unmap && m->rw)
-            munmap(m->rw, m->bytes);
-        close(m->fd);
-        free(m->populated);
-    }
-    free(a->segments);
-    a->segments = NULL;
-}
-
 static void segment_unmap(struct segment_map *m)
 {
     if (m->ro)
         munmap((void *)m->ro, m->bytes);
     if (m->rw)
         munmap(m->rw, m->bytes);
-    if (m->fd >= 0)
-        close(m->fd);
     free(m->populated);
-    *m = (struct segment_map){.fd = -1};
+    *m = (struct segment_map){0};
+}
+
+/* Forget every segment's mapping. unmap: also unmap them (at close: the caller's objects are
+ * all released); else leave the mappings in place, because pointers the caller got before a
+ * lost connection may still be in use (see the top of this file). */
+static void segments_forget(struct arena_map *a, int unmap)
+{
+    if (!a->segments)
+        return;
+    for (uint32_t i = 0; i < SHM_SEGMENT_SLOTS; i++) {
+        struct segment_map *m = &a->segments[i];
+        if (unmap)
+            segment_unmap(m);
+        else
+            free(m->populated);
+    }
+    free(a->segments);
+    a->segments = NULL;
 }
 
 static int map_header(shmstore_client *c, int fd, uint64_t size)
@@ -572,8 +571,12 @@ static int map_header(shmstore_client *c, int fd, uint64_t size)
         (uint64_t)st.st_size < size)
         return set_error(c, SHMSTORE_EPROTO, "the arena fd from the daemon is not %llu bytes",
                          (unsigned long long)size);
+    /* A new connection, to the same daemon or another: the mappings made so far stay in place,
+     * unmapped never (pointers got before may still be read, while the daemon, which dropped the
+     * old connection's pins, may give those segments back), and segments are asked for afresh. */
+    segments_forget(&c->arena, 0);
     if (c->arena.header && c->arena.dev == st.st_dev && c->arena.ino == st.st_ino)
-        return 0;   /* the same daemon as before (after fork or reconnect): keep the mappings */
+        return 0;
     void *p = mmap(NULL, sizeof(struct shm_arena_header), PROT_READ, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED)
         return set_error(c, SHMSTORE_ENOMEM, "cannot map the arena's header: %s",
@@ -589,8 +592,6 @@ static int map_header(shmstore_client *c, int fd, uint64_t size)
                          "reads magic 0x%08x version %u", magic, version, SHM_ARENA_MAGIC,
                          SHM_ARENA_LAYOUT_VERSION);
     }
-    /* A new daemon: an older arena's mappings are left in place on purpose (top of this file). */
-    segments_forget(&c->arena, 0);
     c->arena.header = header;
     c->arena.dev = st.st_dev;
     c->arena.ino = st.st_ino;
@@ -827,18 +828,13 @@ static struct shm_bytes bytes_of(const void *p, size_t n)
     return (struct shm_bytes){p ? p : (const void *)"", (uint32_t)n};
 }
 
-/* Map segment id, asking the daemon for it (MAP_SEGMENT), into its slot; segments the daemon
- * no longer holds are unmapped on the way (they hold no object, so no pointer of ours). */
-static int map_segment(shmstore_client *c, uint32_t id, struct segment_map **out)
+/* Ask the daemon for segment id (MAP_SEGMENT): its fd in *fd, for the caller to map and close
+ * (no descriptor is kept: a process may map hundreds of segments), and its size. The answer also
+ * lists the segments the daemon holds; any other in the table was given back empty, so no pointer
+ * of ours points into it, and it is unmapped. */
+static int request_segment(shmstore_client *c, uint32_t id, int *fd, uint64_t *bytes)
 {
     struct arena_map *a = &c->arena;
-    if (!a->segments) {
-        a->segments = malloc(SHM_SEGMENT_SLOTS * sizeof *a->segments);
-        if (!a->segments)
-            return set_error(c, SHMSTORE_ENOMEM, "out of memory for the segment table");
-        for (uint32_t i = 0; i < SHM_SEGMENT_SLOTS; i++)
-            a->segments[i] = (struct segment_map){.fd = -1};
-    }
     struct shm_request req = {.type = SHM_MSG_MAP_SEGMENT};
     req.u.segment.id = id;
     struct shm_reply rep;
@@ -847,9 +843,12 @@ static int map_segment(shmstore_client *c, uint32_t id, struct segment_map **out
     if (fds[1] >= 0)
         close(fds[1]);
     struct stat st;
-    if (rc == 0 && (fds[0] < 0 || rep.u.segment.id != id || rep.u.segment.bytes == 0 ||
-                    rep.u.segment.bytes > SHM_SEGMENT_BYTES_MAX || fstat(fds[0], &st) != 0 ||
-                    (uint64_t)st.st_size < rep.u.segment.bytes))
+    if (rc == 0 && fds[0] < 0)
+        rc = set_error(c, SHMSTORE_ENOMEM, "the daemon's descriptor of segment %u did not arrive "
+                       "(is this process out of file descriptors?)", (unsigned)id);
+    else if (rc == 0 && (rep.u.segment.id != id || rep.u.segment.bytes == 0 ||
+                         rep.u.segment.bytes > SHM_SEGMENT_BYTES_MAX ||
+                         fstat(fds[0], &st) != 0 || (uint64_t)st.st_size < rep.u.segment.bytes))
         rc = set_error(c, SHMSTORE_EPROTO, "the daemon's answer for segment %u is not a "
                        "segment of the size it says", (unsigned)id);
     if (rc) {
@@ -857,28 +856,45 @@ static int map_segment(shmstore_client *c, uint32_t id, struct segment_map **out
             close(fds[0]);
         return rc;
     }
-    void *ro = mmap(NULL, rep.u.segment.bytes, PROT_READ, MAP_SHARED, fds[0], 0);
-    if (ro == MAP_FAILED) {
-        close(fds[0]);
-        return set_error(c, SHMSTORE_ENOMEM, "cannot map segment %u (%llu bytes): %s",
-                         (unsigned)id, (unsigned long long)rep.u.segment.bytes, strerror(errno));
-    }
-    /* Unmap what the daemon gave back: whatever sits in a slot under an id not in its list. */
     const uint8_t *live = rep.u.segment.live.ptr;
-    uint32_t nlive = rep.u.segment.live.len / 4;
-    for (uint32_t slot = 0; slot < SHM_SEGMENT_SLOTS; slot++) {
+    const uint32_t nlive = rep.u.segment.live.len / 4;
+    for (uint32_t slot = 0; a->segments && slot < SHM_SEGMENT_SLOTS; slot++) {
         struct segment_map *m = &a->segments[slot];
         int held = 0;
-        for (uint32_t i = 0; m->fd >= 0 && i < nlive && !held; i++)
+        for (uint32_t i = 0; m->ro && i < nlive && !held; i++)
             held = ((uint32_t)live[4 * i] | (uint32_t)live[4 * i + 1] << 8 |
                     (uint32_t)live[4 * i + 2] << 16 | (uint32_t)live[4 * i + 3] << 24) == m->id;
-        if (m->fd >= 0 && !held)
+        if (m->ro && !held)
             segment_unmap(m);
     }
+    *fd = fds[0];
+    *bytes = rep.u.segment.bytes;
+    return 0;
+}
+
+/* Map segment id read-only into its slot. */
+static int map_segment(shmstore_client *c, uint32_t id, struct segment_map **out)
+{
+    struct arena_map *a = &c->arena;
+    if (!a->segments) {
+        a->segments = calloc(SHM_SEGMENT_SLOTS, sizeof *a->segments);
+        if (!a->segments)
+            return set_error(c, SHMSTORE_ENOMEM, "out of memory for the segment table");
+    }
+    int fd;
+    uint64_t bytes;
+    int rc = request_segment(c, id, &fd, &bytes);
+    if (rc)
+        return rc;
+    void *ro = mmap(NULL, bytes, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    if (ro == MAP_FAILED)
+        return set_error(c, SHMSTORE_ENOMEM, "cannot map segment %u (%llu bytes): %s",
+                         (unsigned)id, (unsigned long long)bytes, strerror(errno));
     struct segment_map *m = &a->segments[id % SHM_SEGMENT_SLOTS];
-    if (m->fd >= 0)
+    if (m->ro)
         segment_unmap(m);   /* an older segment in the same slot: the daemon gave it back */
-    *m = (struct segment_map){.id = id, .fd = fds[0], .ro = ro, .bytes = rep.u.segment.bytes};
+    *m = (struct segment_map){.id = id, .ro = ro, .bytes = bytes};
     *out = m;
     return 0;
 }
@@ -892,7 +908,7 @@ static int segment_of(shmstore_client *c, uint64_t address, uint64_t size,
     const uint64_t offset = SHM_ADDRESS_OFFSET(address);
     struct segment_map *m = c->arena.segments ? &c->arena.segments[id % SHM_SEGMENT_SLOTS] : NULL;
     int rc;
-    if ((!m || m->fd < 0 || m->id != id) && (rc = map_segment(c, id, &m)) != 0)
+    if ((!m || !m->ro || m->id != id) && (rc = map_segment(c, id, &m)) != 0)
         return rc;
     if (offset > m->bytes || size > m->bytes - offset)
         return set_error(c, SHMSTORE_EPROTO, "the daemon named bytes outside segment %u",
@@ -901,11 +917,25 @@ static int segment_of(shmstore_client *c, uint64_t address, uint64_t size,
     return 0;
 }
 
+/* The first create in a segment maps it a second time, writable, from a descriptor asked for
+ * again (MAP_SEGMENT): a read-only client's is O_RDONLY and the kernel refuses. */
 static int ensure_writable(shmstore_client *c, struct segment_map *m)
 {
     if (m->rw)
         return 0;
-    void *rw = mmap(NULL, m->bytes, PROT_READ | PROT_WRITE, MAP_SHARED, m->fd, 0);
+    const uint32_t id = m->id;
+    int fd;
+    uint64_t bytes;
+    int rc = request_segment(c, id, &fd, &bytes);
+    if (rc)
+        return rc;
+    if (!m->ro || m->id != id || bytes != m->bytes) {   /* cannot happen: it holds our object */
+        close(fd);
+        return set_error(c, SHMSTORE_EPROTO, "the daemon gave back segment %u under an object "
+                         "being created", (unsigned)id);
+    }
+    void *rw = mmap(NULL, m->bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
     if (rw == MAP_FAILED)
         return set_error(c, errno == EACCES ? SHMSTORE_EPERM : SHMSTORE_ENOMEM,
                          "cannot map the arena writable: %s", strerror(errno));

@@ -109,17 +109,23 @@ static void conn_unstall(struct conn *c)
         s->stalled = c->stall_next;
     if (c->stall_next)
         c->stall_next->stall_prev = c->stall_prev;
+    else if (s->stalled_tail == c)
+        s->stalled_tail = c->stall_prev;
     c->stall_prev = c->stall_next = NULL;
 }
 
+/* First come, first served: a request that waited longer runs again first, so the room made for
+ * it (a segment of its size) is not taken by one that came later. */
 void conn_stall(struct conn *c)
 {
     struct server *s = c->server;
-    c->stall_prev = NULL;
-    c->stall_next = s->stalled;
-    if (s->stalled)
-        s->stalled->stall_prev = c;
-    s->stalled = c;
+    c->stall_next = NULL;
+    c->stall_prev = s->stalled_tail;
+    if (s->stalled_tail)
+        s->stalled_tail->stall_next = c;
+    else
+        s->stalled = c;
+    s->stalled_tail = c;
     conn_set_state(c, CONN_STALLED);
 }
 

@@ -37,6 +37,7 @@
 #include <event2/event.h>
 
 #include "conn.h"
+#include "grow.h"
 #include "humansize.h"
 #include "log.h"
 #include "loopwake.h"
@@ -561,12 +562,16 @@ static void preload_one(struct restore_pass *rp, struct object *obj, const struc
 {
     struct server *s = rp->d->server;
     struct store_detail sd;
-    if (store_load_begin(s->store, obj, &sd) != 0) {
-        rp->preload = 0;   /* the arena is full: the rest come back on their first get */
+    /* At start the loop is not running yet: the arena grows here, blocking, up to its maximum. */
+    if (store_load_begin(s->store, obj, &sd) != 0 &&
+        (grow_now(s, store_object_bytes(obj->size, obj->meta_size)) != 0 ||
+         store_load_begin(s->store, obj, &sd) != 0)) {
+        rp->preload = 0;   /* the store is full: the rest come back on their first get */
         return;
     }
     char problem[512];
-    void *payload = store_pointer(s->store, obj->data_offset), *meta = store_pointer(s->store, store_meta_offset(obj));
+    void *payload = store_pointer(s->store, obj->data_offset);
+    void *meta = store_pointer(s->store, store_meta_offset(obj));
     int rc = e->inline_copy
                  ? persist_read_inline(rp->d->persist, obj->name, obj->name_len, e, payload, meta,
                                        problem, sizeof problem)

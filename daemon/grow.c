@@ -84,7 +84,10 @@ static uint64_t round_up_segment(uint64_t bytes)
 
 uint64_t grow_max_for(const struct options *o)
 {
-    return o->memory ? o->memory : arena_default_memory();
+    if (!o->memory)
+        return arena_default_memory();
+    /* At least one segment of the smallest size. */
+    return o->memory < ARENA_SEGMENT_ALIGN ? ARENA_SEGMENT_ALIGN : o->memory;
 }
 
 /* ---- the thread ----------------------------------------------------------------------------- */
@@ -206,6 +209,8 @@ static uint64_t segment_for(const struct grow *g, const space_t *sp, uint64_t by
     return size >= own ? size : 0;
 }
 
+static uint32_t give_back(struct grow *g, int64_t before, const char *why);
+
 enum room grow_for(struct server *s, struct conn *c, uint64_t bytes, struct store_detail *d)
 {
     struct grow *g = s->grow;
@@ -221,6 +226,10 @@ enum room grow_for(struct server *s, struct conn *c, uint64_t bytes, struct stor
     }
     int dedicated;
     uint64_t size = segment_for(g, store_space(s->store), bytes, &dedicated);
+    /* At the maximum, empty segments waiting out segment_idle are memory this request may have:
+     * give them back now and make the segment it needs. */
+    if (!size && give_back(g, INT64_MAX, "empty, and the store at its maximum needs room"))
+        size = segment_for(g, store_space(s->store), bytes, &dedicated);
     if (!size)
         return ROOM_NONE;   /* at the maximum: the store's own detail says so */
     struct grow_job *j = calloc(1, sizeof *j);
@@ -237,6 +246,27 @@ enum room grow_for(struct server *s, struct conn *c, uint64_t bytes, struct stor
     return ROOM_STALLED;
 }
 
+int grow_now(struct server *s, uint64_t bytes)
+{
+    struct grow *g = s->grow;
+    int dedicated;
+    uint64_t size = g ? segment_for(g, store_space(s->store), bytes, &dedicated) : 0;
+    if (!size)
+        return -1;
+    struct arena_segment seg;
+    char why[400], note[520];
+    if (arena_segment_create(&seg, size, s->opts->hugepages, s->opts->reserve, why, sizeof why,
+                             note, sizeof note) != 0) {
+        log_warn("arena: cannot grow: %s", why);
+        return -1;
+    }
+    if (note[0] && !g->said_no_huge) {
+        g->said_no_huge = 1;
+        log_warn("arena: %s", note);
+    }
+    return add_segment(g, &seg, dedicated);
+}
+
 uint64_t grow_largest_segment(const struct server *s)
 {
     const space_t *sp = store_space(s->store);
@@ -251,27 +281,20 @@ uint64_t grow_largest_segment(const struct server *s)
     return largest;
 }
 
-/* Give back segments empty for segment_idle (the first ordinary one stays). */
-static void on_reap_timer(evutil_socket_t fd, short what, void *arg)
+/* Give back the segments empty since before `before` (the first ordinary one stays); how many. */
+static uint32_t give_back(struct grow *g, int64_t before, const char *why)
 {
-    (void)fd;
-    (void)what;
-    struct grow *g = arg;
     struct server *s = g->server;
     space_t *sp = store_space(s->store);
-    const int64_t now = monotonic_ns();
-    space_note_time(sp, now);
     uint32_t ids[64];
-    uint32_t n = space_idle_segments(sp, now - (int64_t)s->opts->segment_idle_ms * 1000000,
-                                     ids, 64);
+    uint32_t n = space_idle_segments(sp, before, ids, 64);
     for (uint32_t i = 0; i < n; i++) {
         struct arena_segment *seg = space_remove(sp, ids[i]);
         if (!seg)
             continue;
         char size[32], taken[32];
-        log_info("arena: segment %u given back (%s, empty for %llu ms); %s taken", ids[i],
-                 human_size(seg->bytes, size, sizeof size),
-                 (unsigned long long)s->opts->segment_idle_ms,
+        log_info("arena: segment %u given back (%s, %s); %s taken", ids[i],
+                 human_size(seg->bytes, size, sizeof size), why,
                  human_size(space_taken(sp), taken, sizeof taken));
         struct returned *r = malloc(sizeof *r);
         if (!r) {   /* no memory for the hand-over: do it here */
@@ -286,6 +309,16 @@ static void on_reap_timer(evutil_socket_t fd, short what, void *arg)
         pthread_cond_signal(&g->wake);
         pthread_mutex_unlock(&g->lock);
     }
+    return n;
+}
+
+static void on_reap_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct grow *g = arg;
+    give_back(g, monotonic_ns() - (int64_t)g->server->opts->segment_idle_ms * 1000000,
+              "empty for segment_idle");
 }
 
 void grow_reload(struct server *s)
@@ -335,9 +368,10 @@ int grow_start(struct server *s, char *why, size_t whylen)
      * any memory (or the huge pages it must use) refuses to start. */
     struct arena_segment first;
     char note[600];
+    /* segment_size, or as many whole 2 MiB steps as the maximum holds (at least one). */
     uint64_t size = round_up_segment(s->opts->segment_size);
-    if (size > round_up_segment(g->max_bytes))
-        size = round_up_segment(g->max_bytes);
+    if (size > g->max_bytes)
+        size = g->max_bytes & ~(ARENA_SEGMENT_ALIGN - 1);
     if (arena_segment_create(&first, size, s->opts->hugepages, s->opts->reserve, why, whylen,
                              note, sizeof note) != 0)
         return -1;

@@ -34,6 +34,9 @@ void grow_stop(struct server *s);
  * hold it is being made (c waits), else ROOM_NONE: the store is at its maximum, or the last
  * attempt to grow failed moments ago (then d says why). */
 enum room grow_for(struct server *s, struct conn *c, uint64_t bytes, struct store_detail *d);
+/* At start, before the loop runs (durable preload): add a segment for a block of `bytes` now,
+ * blocking. 0, or -1 at the maximum or when the segment cannot be made (logged). */
+int grow_now(struct server *s, uint64_t bytes);
 /* The largest block the store can hold without growing: its largest segment's size. */
 uint64_t grow_largest_segment(const struct server *s);
 

@@ -35,6 +35,7 @@
 #include "loopwake.h"
 #include "persist.h"
 #include "server.h"
+#include "shmlayout.h"
 #include "shmstore.h"
 
 /* At most this many objects are chosen for spilling by one request that needs room. */
@@ -185,6 +186,11 @@ enum room residency_make_room(struct server *s, struct conn *c, uint64_t size,
     struct residency *r = s->residency;
     const uint64_t bytes = store_object_bytes(size, meta_size);
     const int can_delete = s->opts->evict_lru;
+    /* Larger than the whole store, or than any segment can be: no room will ever do, and the
+     * store's detail says so. */
+    const space_t *sp = store_space(s->store);
+    if (bytes > space_max(sp) || bytes > SHM_SEGMENT_BYTES_MAX / 2)
+        return ROOM_NONE;
     /* A store below its maximum takes more memory first: nothing leaves while it can. */
     enum room grown = grow_for(s, c, bytes, d);
     if (grown != ROOM_NONE)

@@ -42,7 +42,7 @@ struct server {
     struct durable *durable;        /* with a data directory: the writer thread (durable.h) */
     struct residency *residency;    /* with a data directory: spill and restore (residency.h) */
     struct grow *grow;              /* segments made and given back (grow.h) */
-    struct conn *stalled;           /* requests waiting for room (conn_stall) */
+    struct conn *stalled, *stalled_tail;   /* requests waiting for room, oldest first */
     quota_t *quota;                 /* per-user accounting and limits (core/quota.h) */
     struct event *expiry_timer;     /* deletes objects whose time to live ran out (expire.h) */
     int64_t expiry_armed_ns;        /* the deadline it is armed for, INT64_MAX when idle */

@@ -35,6 +35,7 @@ struct shm_layout_header {
 #define SHM_SEGMENT_SHIFT 40u
 #define SHM_SEGMENT_SLOTS 1024u
 #define SHM_SEGMENT_BYTES_MAX (1ull << SHM_SEGMENT_SHIFT)
+#define SHM_SEGMENT_ID_MAX ((1u << (64 - SHM_SEGMENT_SHIFT)) - 1u)
 #define SHM_ADDRESS(id, offset) (((uint64_t)(id) << SHM_SEGMENT_SHIFT) | (uint64_t)(offset))
 #define SHM_ADDRESS_SEGMENT(addr) ((uint32_t)((addr) >> SHM_SEGMENT_SHIFT))
 #define SHM_ADDRESS_OFFSET(addr) ((addr) & (SHM_SEGMENT_BYTES_MAX - 1))

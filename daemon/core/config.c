@@ -71,10 +71,11 @@ const struct config_row config_rows[] = {
             "been empty for segment_idle, so a large maximum costs nothing until it is used. "
             "Raise it with a reload (SIGHUP): no restart, no object lost."},
     {.key = "segment_size", .type = CONFIG_SIZE, FIELD(segment_size), .default_text = "256M",
-     .min = 2 * 1024 * 1024, .max = 1ull << 40,
+     .min = 2 * 1024 * 1024, .max = 1ull << 39,
      .help = "memory taken at a time when the store grows, rounded up to 2 MiB",
-     .doc = "An object of more than half of it gets a segment of its own, of its own size, "
-            "given back as soon as the object is freed."},
+     .doc = "An object of more than half of it gets a segment of its own, of its own size; "
+            "once that object is freed the segment serves the next such object, or is given back "
+            "after segment_idle (at once when the store at its maximum needs the memory)."},
     {.key = "segment_idle", .type = CONFIG_DURATION, FIELD(segment_idle_ms),
      .default_text = "30s", .min = 0, .max = 24ull * 3600 * 1000, .reloadable = 1,
      .help = "how long a segment stays empty before its memory is given back to the system",

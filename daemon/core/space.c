@@ -7,14 +7,19 @@
  * free, so an id is never reused and two live segments never share a slot; with at most
  * SHM_SEGMENT_SLOTS segments held, a free slot is always within that many numbers.
  *
- * space_take asks each ordinary segment's allocator in turn, then the empty dedicated ones: the
- * allocators are O(1), and a store holds a few dozen segments, so the walk is cheap next to a
- * request's round trip.
+ * space_take asks each ordinary segment's allocator in turn, then the empty dedicated ones, but
+ * only for a block that would have had a dedicated segment of its own (more than half of it): a
+ * small create must not take the segment being made for a big one. The allocators are O(1), and a
+ * store holds a few dozen segments, so the walk is cheap next to a request's round trip.
+ *
+ * Ids fit the 24 bits an address gives them (SHM_SEGMENT_ID_MAX): past that many segments made in
+ * one daemon's life the store stops growing (space_add fails) rather than alias an old id.
  */
 #include "space.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "shmlayout.h"
 
@@ -32,17 +37,31 @@ struct space {
     uint64_t max_bytes, taken;
     uint32_t next_id;
     uint32_t count;
-    int64_t now;
+    int64_t (*clock)(void);   /* when segments became empty; CLOCK_MONOTONIC unless a test sets it */
     struct segment *slots[SHM_SEGMENT_SLOTS];
     struct segment *order[SHM_SEGMENT_SLOTS];   /* order[0..count): by id, oldest first */
 };
 
+static int64_t monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 space_t *space_new(uint64_t max_bytes)
 {
     space_t *sp = calloc(1, sizeof *sp);
-    if (sp)
+    if (sp) {
         sp->max_bytes = max_bytes;
+        sp->clock = monotonic_ns;
+    }
     return sp;
+}
+
+void space_set_clock(space_t *sp, int64_t (*clock)(void))
+{
+    sp->clock = clock ? clock : monotonic_ns;
 }
 
 void space_free(space_t *sp)
@@ -60,7 +79,6 @@ void space_set_max(space_t *sp, uint64_t max_bytes) { sp->max_bytes = max_bytes;
 uint64_t space_max(const space_t *sp) { return sp->max_bytes; }
 uint64_t space_taken(const space_t *sp) { return sp->taken; }
 uint64_t space_segments(const space_t *sp) { return sp->count; }
-void space_note_time(space_t *sp, int64_t now) { sp->now = now; }
 
 uint64_t space_room_to_grow(const space_t *sp)
 {
@@ -79,8 +97,10 @@ int space_add(space_t *sp, uint8_t *base, uint64_t bytes, int dedicated, void *b
     if (sp->count == SHM_SEGMENT_SLOTS || bytes == 0 || bytes > SHM_SEGMENT_BYTES_MAX)
         return -1;
     uint32_t id = sp->next_id;
-    while (sp->slots[id % SHM_SEGMENT_SLOTS])
+    while (id <= SHM_SEGMENT_ID_MAX && sp->slots[id % SHM_SEGMENT_SLOTS])
         id++;
+    if (id > SHM_SEGMENT_ID_MAX)
+        return -1;
     struct segment *seg = calloc(1, sizeof *seg);
     if (!seg)
         return -1;
@@ -94,7 +114,7 @@ int space_add(space_t *sp, uint8_t *base, uint64_t bytes, int dedicated, void *b
     seg->base = base;
     seg->bytes = bytes;
     seg->backing = backing;
-    seg->empty_since = sp->now;
+    seg->empty_since = sp->clock();
     sp->slots[id % SHM_SEGMENT_SLOTS] = seg;
     sp->order[sp->count++] = seg;
     sp->taken += bytes;
@@ -140,7 +160,8 @@ alloc_block_t *space_take(space_t *sp, uint64_t size, uint64_t *address)
     for (uint32_t i = 0; i < sp->count; i++) {
         struct segment *seg = sp->order[i];
         alloc_block_t *b;
-        if (seg->dedicated && alloc_blocks(seg->alloc) == 0 && (b = take_from(seg, size, address)))
+        if (seg->dedicated && alloc_blocks(seg->alloc) == 0 && size > seg->bytes / 2 &&
+            (b = take_from(seg, size, address)))
             return b;
     }
     return NULL;
@@ -151,7 +172,7 @@ void space_give(space_t *sp, uint64_t address, alloc_block_t *b)
     struct segment *seg = segment_of(sp, SHM_ADDRESS_SEGMENT(address));
     alloc_give(seg->alloc, b);
     if (alloc_blocks(seg->alloc) == 0)
-        seg->empty_since = sp->now;
+        seg->empty_since = sp->clock();
 }
 
 uint8_t *space_pointer(const space_t *sp, uint64_t address)

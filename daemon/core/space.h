@@ -9,7 +9,8 @@
  * bytes into it and tests can run it over plain memory.
  *
  * An object never spans segments. A "dedicated" segment is one made for a single huge object:
- * nothing else is put in it, so it is empty, and can go, as soon as that object is freed.
+ * nothing else is put in it, and when that object is freed it is empty, for the next huge object
+ * or to be given back.
  * Ordinary segments are tried oldest first, so newer ones drain and can be given back.
  */
 #ifndef SHMSTORE_SPACE_H
@@ -63,12 +64,13 @@ int space_segment(const space_t *sp, uint32_t id, uint64_t *bytes, uint8_t **bas
  * (which may exceed max). */
 uint32_t space_segment_ids(const space_t *sp, uint32_t *ids, uint32_t max);
 
-/* Segments that have been empty since before `before` (a time in the caller's clock, as given to
- * space_note_time), except the oldest ordinary one, which the store always keeps: their ids into
- * ids[0..max); returns how many were written. */
+/* Segments that have been empty since before `before` (CLOCK_MONOTONIC nanoseconds, or the
+ * clock space_set_clock gave), except the oldest ordinary one, which the store always keeps:
+ * their ids into ids[0..max); returns how many were written. */
 uint32_t space_idle_segments(const space_t *sp, int64_t before, uint32_t *ids, uint32_t max);
-/* The time now, in the caller's clock: segments that become empty are stamped with it. */
-void space_note_time(space_t *sp, int64_t now);
+/* The clock segments are stamped with when they are added or become empty (tests give a fake
+ * one); NULL: CLOCK_MONOTONIC. */
+void space_set_clock(space_t *sp, int64_t (*clock)(void));
 
 /* Totals over all segments, as alloc_* gives them for one. */
 uint64_t space_used(const space_t *sp);

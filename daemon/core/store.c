@@ -262,7 +262,12 @@ static void owner_unlink(struct object *obj)
 
 uint64_t store_object_bytes(uint64_t size, uint64_t meta_size)
 {
-    return meta_size ? round_up64(size) + meta_size : size;
+    if (!meta_size)
+        return size;
+    /* Saturates: a size near 2^64 must not wrap round to a small block. */
+    if (size > UINT64_MAX - 63 || round_up64(size) > UINT64_MAX - meta_size)
+        return UINT64_MAX;
+    return round_up64(size) + meta_size;
 }
 
 static uint64_t object_bytes(const struct object *obj)

@@ -4,12 +4,12 @@
  *   data=<first bytes> write=<fault|changed> mprotect=<ok|EACCES|...> put=<SHMSTORE_...>
  * write: a forked child writes through the pointer from shmstore_get; "fault" when it dies of
  * SIGSEGV/SIGBUS. mprotect: asks for a writable view of that page, which the kernel refuses
- * (EACCES) when the arena fd was opened read-only. reopen: tries to reopen the arena fd
- * read-write through /proc/self/fd (refused when the memfd's mode admits only the daemon).
+ * (EACCES) when the arena fd was opened read-only. reopen: asks the daemon for a segment's
+ * descriptor by hand and tries to reopen it read-write through /proc/self/fd (refused when the
+ * memfd's mode admits only the daemon).
  * With "pins N": gets NAME N times without releasing and prints the first failure's detail.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -18,29 +18,69 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "proto.h"
 #include "shmstore.h"
 
-/* Try to reopen this process's arena descriptor read-write through /proc/self/fd: the way a
- * read-only client could try to win back what its O_RDONLY descriptor denies it. */
-static const char *reopen_arena(void)
+/* Send one request on fd and read one reply frame, keeping a descriptor it carries in *fd_out
+ * (-1 when none; any other is closed). 0, or -1. */
+static int raw_call(int fd, const struct shm_request *req, int *fd_out)
 {
-    DIR *dir = opendir("/proc/self/fd");
-    if (!dir)
-        return "no-proc";
-    const char *result = "no-arena-fd";
-    struct dirent *e;
-    while ((e = readdir(dir))) {
-        char link[300], target[256];
-        snprintf(link, sizeof link, "/proc/self/fd/%s", e->d_name);
-        ssize_t n = readlink(link, target, sizeof target - 1);
-        if (n <= 0)
-            continue;
-        target[n] = '\0';
-        if (!strstr(target, "shmstore-arena"))
-            continue;
+    struct shm_buf out = {0};
+    if (shm_encode_request(req, &out) != 0 || write(fd, out.data, out.len) != (ssize_t)out.len) {
+        shm_buf_free(&out);
+        return -1;
+    }
+    shm_buf_free(&out);
+    static uint8_t in[SHM_FRAME_HEADER + SHM_FRAME_MAX];
+    union {
+        struct cmsghdr align;
+        char bytes[CMSG_SPACE(sizeof(int) * 4)];
+    } control;
+    struct iovec iov = {in, sizeof in};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.bytes,
+                         .msg_controllen = sizeof control.bytes};
+    ssize_t n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+    *fd_out = -1;
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+        size_t nfds = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < nfds; i++) {
+            int got;
+            memcpy(&got, CMSG_DATA(cm) + i * sizeof(int), sizeof got);
+            if (*fd_out < 0)
+                *fd_out = got;
+            else
+                close(got);
+        }
+    }
+    return n > 0 ? 0 : -1;
+}
+
+/* The attack the library never makes: speak the protocol by hand, take the O_RDONLY descriptor
+ * of the arena's first segment that MAP_SEGMENT hands a read-only client, and try to reopen it
+ * read-write through /proc/self/fd (a memfd is created 0777, and such a reopen checks the
+ * inode's mode, not the descriptor's). */
+static const char *reopen_segment(const char *socket_path)
+{
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    snprintf(addr.sun_path, sizeof addr.sun_path, "%s", socket_path);
+    if (s < 0 || connect(s, (struct sockaddr *)&addr, sizeof addr) != 0)
+        return "no-connect";
+    struct shm_request hello = {.type = SHM_MSG_HELLO, .seq = 1};
+    hello.u.hello.version = SHM_PROTO_VERSION;
+    hello.u.hello.pid = (uint32_t)getpid();
+    struct shm_request map = {.type = SHM_MSG_MAP_SEGMENT, .seq = 2};
+    map.u.segment.id = 0;
+    int header = -1, segment = -1;
+    const char *result = "no-segment-fd";
+    if (raw_call(s, &hello, &header) == 0 && raw_call(s, &map, &segment) == 0 && segment >= 0) {
+        char link[64];
+        snprintf(link, sizeof link, "/proc/self/fd/%d", segment);
         int fd = open(link, O_RDWR);
         if (fd >= 0) {
             close(fd);
@@ -48,9 +88,12 @@ static const char *reopen_arena(void)
         } else {
             result = strerrorname_np(errno);
         }
-        break;
     }
-    closedir(dir);
+    if (header >= 0)
+        close(header);
+    if (segment >= 0)
+        close(segment);
+    close(s);
     return result;
 }
 
@@ -98,7 +141,8 @@ int main(int argc, char **argv)
     printf("data=%.*s write=%s mprotect=%s put=%s reopen=%s\n",
            (int)(obj.size < 8 ? obj.size : 8), (const char *)obj.data,
            faulted ? "fault" : "changed", mprotect_result,
-           shmstore_errname(shmstore_put(c, "probe/new", "x", 1, NULL, 0, 0)), reopen_arena());
+           shmstore_errname(shmstore_put(c, "probe/new", "x", 1, NULL, 0, 0)),
+           reopen_segment(argv[1]));
     shmstore_release(c, &obj);
     shmstore_close(c);
     return 0;

@@ -2,10 +2,11 @@
  * test_segments.c — the arena that grows, against a real daemon: an object larger than the
  * first segment gets one of its own; thousands of objects spread over many segments and read
  * back right by a client that connected before those segments existed; empty segments are given
- * back after segment_idle (and that client unmaps them when it next maps one); the maximum holds,
- * with an ENOSPC that says how to raise it, and a SIGHUP raises it without a restart; hugepages =
- * yes without huge pages refuses to start, and with huge pages reserved (as root) segments come
- * from them.
+ * back after segment_idle (and that client unmaps them when it next maps one, keeping no
+ * descriptor); the maximum holds, with an ENOSPC that says how to raise it, and a SIGHUP raises
+ * it without a restart; an impossible size takes nothing; at the maximum, empty segments are given
+ * back at once for an object that needs one; preload grows the arena; hugepages = yes without
+ * huge pages refuses to start, and with huge pages reserved (as root) segments come from them.
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -129,6 +130,8 @@ static void test_thousands_of_objects_over_many_segments(void **state)
     }
     const int mapped = proc_maps_count(getpid(), "shmstore-arena");
     assert_true(mapped >= (int)full.segments);
+    /* Regression (a descriptor kept per mapped segment): none is kept open. */
+    assert_true(proc_fd_count(getpid()) < 32);
 
     /* Empty again: every segment but the first goes back. */
     assert_rc(shmstore_delete_matching(writer, "obj/*", NULL), 0);
@@ -195,6 +198,95 @@ static void test_maximum_holds_and_sighup_raises_it(void **state)
     shmstore_close(c);
     assert_int_equal(harness_stop(&d), 0);
     remove_config(conf);
+}
+
+/* Regression (size_wraps_to_a_small_block): a size near 2^64 with metadata wrapped round to a
+ * small block, and every retry grew the store by a segment, up to its maximum. */
+static void test_impossible_size_takes_nothing(void **state)
+{
+    (void)state;
+    struct test_daemon d;
+    char conf[128];
+    start_with_config(&d, conf, sizeof conf, "memory = 256M\nsegment_size = 4M\n");
+    shmstore_client *c = connect_or_fail(d.socket);
+    void *data;
+    uint64_t id;
+    char meta[1000] = {0};
+    assert_rc(shmstore_create(c, "huge", SIZE_MAX - 10, meta, sizeof meta, 0, &data, &id),
+              SHMSTORE_ENOSPC);
+    assert_rc(shmstore_create(c, "huge", 300 * MiB, NULL, 0, 0, &data, &id), SHMSTORE_ENOSPC);
+    const shmstore_store_info after = info_of(c);
+    assert_int_equal(after.segments, 1);
+    assert_int_equal(after.taken_bytes, 4 * MiB);
+    shmstore_close(c);
+    assert_int_equal(harness_stop(&d), 0);
+    remove_config(conf);
+}
+
+/* Regression (big_object_at_the_maximum): segments emptied by deletes wait out segment_idle;
+ * a store at its maximum gives them back at once when an object needs a segment of its own. */
+static void test_maximum_reuses_empty_segments(void **state)
+{
+    (void)state;
+    struct test_daemon d;
+    char conf[128];
+    start_with_config(&d, conf, sizeof conf,
+                      "memory = 32M\nsegment_size = 8M\nsegment_idle = 3600s\n");
+    shmstore_client *c = connect_or_fail(d.socket);
+    char name[32];
+    for (unsigned i = 0; i < 28; i++) {
+        snprintf(name, sizeof name, "fill/%u", i);
+        assert_rc(create_pattern(c, name, 1 * MiB, i), 0);
+    }
+    assert_int_equal(info_of(c).taken_bytes, 32 * MiB);
+    assert_rc(shmstore_delete_matching(c, "fill/*", NULL), 0);
+    assert_int_equal(info_of(c).taken_bytes, 32 * MiB);   /* empty, kept for an hour */
+    assert_rc(create_pattern(c, "big", 20 * MiB, 99), 0);
+    assert_object_is(c, "big", 20 * MiB, 99);
+    assert_true(info_of(c).taken_bytes <= 32 * MiB);
+    shmstore_close(c);
+    assert_int_equal(harness_stop(&d), 0);
+    remove_config(conf);
+}
+
+/* Regression (preload_stopped_at_the_first_segment): preload reads every durable object back,
+ * growing the arena at start as far as its maximum. */
+static void test_preload_grows_the_arena(void **state)
+{
+    (void)state;
+    struct test_daemon d;
+    char conf[128], data_dir[96];
+    snprintf(data_dir, sizeof data_dir, "/var/tmp/shmstore-segtest-data-XXXXXX");
+    assert_non_null(mkdtemp(data_dir));
+    char text[256];
+    snprintf(text, sizeof text,
+             "memory = 64M\nsegment_size = 4M\npreload = yes\ndata_dir = %s\n", data_dir);
+    start_with_config(&d, conf, sizeof conf, text);
+    shmstore_client *c = connect_or_fail(d.socket);
+    char name[32];
+    for (unsigned i = 0; i < 10; i++) {
+        snprintf(name, sizeof name, "keep/%u", i);
+        assert_rc(put_pattern(c, name, 3 * MiB, i, SHMSTORE_PERSIST), 0);
+    }
+    assert_rc(shmstore_sync(c), 0);
+    shmstore_close(c);
+    harness_kill(&d);
+    assert_int_equal(harness_respawn(&d, "-c", conf, NULL), 0);
+    c = connect_or_fail(d.socket);
+    const shmstore_store_info back = info_of(c);
+    assert_int_equal(back.objects, 10);
+    assert_int_equal(back.disk_only_objects, 0);   /* all in memory again */
+    assert_true(back.segments > 1);
+    for (unsigned i = 0; i < 10; i++) {
+        snprintf(name, sizeof name, "keep/%u", i);
+        assert_object_is(c, name, 3 * MiB, i);
+    }
+    shmstore_close(c);
+    assert_int_equal(harness_stop(&d), 0);
+    remove_config(conf);
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", data_dir);
+    assert_int_equal(system(cmd), 0);
 }
 
 /* Huge pages free in the pool, in pages. */
@@ -300,6 +392,9 @@ int main(void)
         cmocka_unit_test(test_object_larger_than_a_segment_gets_its_own),
         cmocka_unit_test(test_thousands_of_objects_over_many_segments),
         cmocka_unit_test(test_maximum_holds_and_sighup_raises_it),
+        cmocka_unit_test(test_impossible_size_takes_nothing),
+        cmocka_unit_test(test_maximum_reuses_empty_segments),
+        cmocka_unit_test(test_preload_grows_the_arena),
         cmocka_unit_test_teardown(test_hugepages, restore_hugepages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

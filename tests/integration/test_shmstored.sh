@@ -41,9 +41,9 @@ check $? "a bad size is a usage error (exit 2) naming the value"
 
 # The maximum is taken in segments as objects need it; a first segment the machine cannot give
 # fails the start.
-printf 'segment_size = 1T\n' >"$dir/huge.conf"
+printf 'segment_size = 512G\n' >"$dir/huge.conf"
 "$SHMSTORED" -s "$dir/a.sock" -m 1T -c "$dir/huge.conf" 2>"$dir/err"; rc=$?
-[ $rc -eq 1 ] && grep -q "cannot reserve 1.00 TiB" "$dir/err" && [ ! -e "$dir/a.sock" ]
+[ $rc -eq 1 ] && grep -q "cannot reserve 512.0 GiB" "$dir/err" && [ ! -e "$dir/a.sock" ]
 check $? "a first segment the machine cannot give fails at start with a clear message"
 
 # A live daemon's socket is refused; the first daemon keeps serving.

@@ -201,7 +201,7 @@ static void test_bad_values_name_file_line_key_and_problem(void **state)
     } bad[] = {
         {"memory = 1025T", "memory: must be a size from 0 to 1024T"},
         {"memory = 12Q", "memory: must be a size from 0 to 1024T"},
-        {"segment_size = 1M", "segment_size: must be a size from 2M to 1T"},
+        {"segment_size = 1M", "segment_size: must be a size from 2M to 512G"},
         {"hugepages = maybe", "hugepages: must be no, auto or yes"},
         {"max_unsealed_bytes_per_client = -1", "max_unsealed_bytes_per_client: must be a size"},
         {"reserve = maybe", "reserve: must be yes or no"},

@@ -116,8 +116,14 @@ static void test_dedicated_segments_hold_one_object(void **state)
     assert_int_equal(SHM_ADDRESS_SEGMENT(small_addr), ordinary);
     assert_null(space_take(sp, 1 * MiB + 512 * 1024, &other));
     assert_true(space_largest_free(sp) <= 1 * MiB);
-    /* An empty dedicated segment takes the next big one. */
+    /* An empty dedicated segment takes the next big one, never a small one (that would steal the
+     * segment made for a big create waiting for it). */
     space_give(sp, big_addr, big);
+    space_give(sp, small_addr, small);
+    small = space_take(sp, 3 * MiB, &small_addr);
+    assert_null(small);   /* 3 MiB: more than the ordinary 2 MiB, no more than half of 20 */
+    small = space_take(sp, 1 * MiB, &small_addr);
+    assert_int_equal(SHM_ADDRESS_SEGMENT(small_addr), ordinary);
     assert_true(space_largest_free(sp) >= 19 * MiB);
     big = space_take(sp, 18 * MiB, &big_addr);
     assert_non_null(big);
@@ -129,15 +135,24 @@ static void test_dedicated_segments_hold_one_object(void **state)
     space_free(sp);
 }
 
+/* The test's clock: segments are stamped with it when added or emptied. */
+static int64_t fake_now;
+
+static int64_t fake_clock(void)
+{
+    return fake_now;
+}
+
 static void test_idle_segments(void **state)
 {
     (void)state;
     space_t *sp = space_new(64 * MiB);
-    space_note_time(sp, 100);
+    space_set_clock(sp, fake_clock);
+    fake_now = 100;
     uint32_t first, second, third;
     assert_int_equal(space_add(sp, fake_base(0), 2 * MiB, 0, NULL, &first), 0);
     assert_int_equal(space_add(sp, fake_base(1), 2 * MiB, 0, NULL, &second), 0);
-    space_note_time(sp, 200);
+    fake_now = 200;
     assert_int_equal(space_add(sp, fake_base(2), 2 * MiB, 1, NULL, &third), 0);
     uint32_t ids[4];
     /* Empty since 100 (first, second) and 200 (third); the first ordinary one always stays. */
@@ -154,7 +169,7 @@ static void test_idle_segments(void **state)
     assert_int_equal(SHM_ADDRESS_SEGMENT(addr), second);
     assert_int_equal(space_idle_segments(sp, 250, ids, 4), 1);
     assert_int_equal(ids[0], third);
-    space_note_time(sp, 300);
+    fake_now = 300;
     space_give(sp, addr, c);
     assert_int_equal(space_idle_segments(sp, 250, ids, 4), 1);
     assert_int_equal(space_idle_segments(sp, 350, ids, 4), 2);
