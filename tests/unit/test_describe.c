@@ -95,8 +95,8 @@ static void test_meta_rejects(void **state)
         "SHMPY1\n{\"kind\":1}", "SHMPY1\n{\"kind\":\"bytes\"", "SHMPY1\n{\"kind\" \"bytes\"}",
         "SHMPY1\n{\"kind\":\"ndarray\",\"shape\":[-1]}",
         "SHMPY1\n{\"kind\":\"ndarray\",\"shape\":[99999999999999999999999]}",
-        "SHMPY1\n{\"kind\":\"ndarray\",\"shape\":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,"
-        "20,21,22,23,24,25,26,27,28,29,30,31,32,33]}",
+        ("SHMPY1\n{\"kind\":\"ndarray\",\"shape\":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,"
+         "20,21,22,23,24,25,26,27,28,29,30,31,32,33]}"),   /* one string: too many dimensions */
         "SHMPY1\n{\"x\":[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]],\"kind\":\"bytes\"}",
         "SHMPY1\n{\"kind\":\"a-kind-name-longer-than-the-buffer-holds\"}",
     };
