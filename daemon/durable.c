@@ -19,8 +19,8 @@
  * share one flush, unless a SYNC is queued (it would wait for nothing else).
  *
  * What async holds is bounded: while the objects replied to but not yet written (held memory a
- * delete cannot free) exceed a quarter of the store's maximum, a seal takes the sync path instead, waiting
- * for its own write, and the writer stops waiting out the interval. Without that, a stream of
+ * delete cannot free) exceed a quarter of the store's maximum, a seal takes the sync path
+ * instead, waiting for its own write, and the writer stops waiting out the interval. Without that, a stream of
  * replacing puts faster than the disk would fill the arena with held old versions and fail with
  * ENOSPC; with it, the writers are slowed to the disk's pace, as under sync.
  */

@@ -6,7 +6,9 @@
  * inline saves the store a second allocation per name, and its own copy of the name: a million
  * names cost a million allocations, not three million (docs/architecture.md, "Bookkeeping per
  * object"). The value sits before the node so the node's name stays a flexible array member and
- * every comparison reads it directly; a value pointer and its node are a fixed distance apart. Insert and remove recurse down the tree and rebalance
+ * every comparison reads it directly; a value pointer and its node are a fixed distance apart.
+ * The node is packed (a 16-bit length, an 8-bit height) so that a store entry with a short name
+ * fits the allocator's 80-byte size class. Insert and remove recurse down the tree and rebalance
  * on the way back up with the usual single and double rotations, so every path stays within
  * 1.44 log2(n) nodes; recursion depth is bounded by that height, a few dozen frames even for
  * millions of names.
@@ -16,7 +18,7 @@
  * is the smallest name greater than the key — so a cursor is just a name, valid whatever happens
  * to the map in between.
  *
- * A put that cannot allocate its node fails before the tree is touched, so out-of-memory never
+ * An insert that cannot allocate its node fails before the tree is touched, so out-of-memory never
  * leaves a half-done insert behind.
  */
 #include "namemap.h"
@@ -27,15 +29,15 @@
 
 typedef struct name_node {
     struct name_node *left, *right;
-    uint32_t len;
-    int32_t height;     /* of the subtree rooted here; a leaf is 1 */
+    uint16_t len;
+    int8_t height;      /* of the subtree rooted here; a leaf is 1 (1.44 log2 of 2^64 fits) */
     char name[];        /* len bytes, then a NUL */
 } name_node;
 
 struct name_map {
     name_node *root;
     size_t count;
-    size_t value_size;  /* rounded up to 16, so the node after it stays aligned */
+    size_t value_size;  /* rounded up to 8, so the node after it stays aligned */
 };
 
 static void *value_of(const name_map *m, const name_node *n)
@@ -121,7 +123,7 @@ name_map *name_map_new(size_t value_size)
         return NULL;
     name_map *m = calloc(1, sizeof(name_map));
     if (m)
-        m->value_size = (value_size + 15) & ~(size_t)15;
+        m->value_size = (value_size + 7) & ~(size_t)7;
     return m;
 }
 
@@ -188,13 +190,13 @@ void *name_map_insert(name_map *m, const char *name, size_t len, int *inserted)
     name_node *existing = find_node(m, name, len);
     if (existing)
         return value_of(m, existing);
-    if (len > UINT32_MAX - 1)
+    if (len > NAME_MAP_KEY_MAX)
         return NULL;
-    char *block = calloc(1, m->value_size + sizeof(name_node) + len + 1);
+    char *block = calloc(1, m->value_size + offsetof(name_node, name) + len + 1);
     if (!block)
         return NULL;
     name_node *fresh = (name_node *)(block + m->value_size);
-    fresh->len = (uint32_t)len;
+    fresh->len = (uint16_t)len;
     fresh->height = 1;
     if (len > 0)
         memcpy(fresh->name, name, len);

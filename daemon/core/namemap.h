@@ -13,8 +13,11 @@
 
 typedef struct name_map name_map;
 
-/* A map whose entries each carry value_size bytes of the caller's (at most 4096), aligned for
- * any type, stored with the name in one allocation. NULL when out of memory. */
+/* The longest name an entry may have. */
+#define NAME_MAP_KEY_MAX 65535u
+
+/* A map whose entries each carry value_size bytes of the caller's (at most 4096), 8-byte
+ * aligned, stored with the name in one allocation. NULL when out of memory. */
 name_map *name_map_new(size_t value_size);
 /* Frees the map and every entry (values included: they are the map's). */
 void name_map_free(name_map *m);
@@ -22,7 +25,7 @@ void name_map_free(name_map *m);
 /* The value stored under name, or NULL. A value stays where it is until its entry is removed. */
 void *name_map_get(const name_map *m, const char *name, size_t len);
 /* The value under name; when there is none, a new entry with a zeroed value (*inserted = 1).
- * NULL when memory runs out (the map is unchanged then). */
+ * NULL when memory runs out or name is longer than NAME_MAP_KEY_MAX (the map is unchanged then). */
 void *name_map_insert(name_map *m, const char *name, size_t len, int *inserted);
 /* The name of the entry whose value this is (NUL-terminated, valid until it is removed), and its
  * length in *len. */

@@ -37,7 +37,7 @@ struct space {
     uint64_t max_bytes, taken;
     uint32_t next_id;
     uint32_t count;
-    int64_t (*clock)(void);   /* when segments became empty; CLOCK_MONOTONIC unless a test sets it */
+    int64_t (*clock)(void);   /* stamps empty segments; CLOCK_MONOTONIC unless a test sets it */
     struct segment *slots[SHM_SEGMENT_SLOTS];
     struct segment *order[SHM_SEGMENT_SLOTS];   /* order[0..count): by id, oldest first */
 };

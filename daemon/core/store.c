@@ -33,7 +33,8 @@
 struct name_entry {
     struct object *sealed;       /* bound object */
     struct object *reserved;     /* unsealed object of a create without REPLACE */
-    struct store_waiter *waiters_head, *waiters_tail;
+    struct store_waiter *waiters;   /* gets waiting for the name, first come first; the first's
+                                     * prev is the last, so appending is O(1) without a tail */
     uint32_t replacers;          /* unsealed objects created with REPLACE under this name */
     uint32_t objects;            /* objects whose name this is: their obj->name points here */
 };
@@ -203,7 +204,7 @@ static const char *entry_name(const store_t *s, const struct name_entry *e, size
 /* Drop the entry once nothing refers to it any more. */
 static void entry_release_if_unused(store_t *s, struct name_entry *e)
 {
-    if (e && !e->sealed && !e->reserved && !e->replacers && !e->waiters_head && !e->objects) {
+    if (e && !e->sealed && !e->reserved && !e->replacers && !e->waiters && !e->objects) {
         size_t len;
         const char *name = entry_name(s, e, &len);
         name_map_remove(s->names, name, len);
@@ -581,16 +582,28 @@ static int find_own_unsealed(store_t *s, struct store_client *cl, uint64_t id, c
     return 0;
 }
 
+/* Take w off its entry's waiter list. */
+static void waiter_unlink(struct name_entry *e, struct store_waiter *w)
+{
+    if (w == e->waiters) {
+        e->waiters = w->next;
+        if (e->waiters)
+            e->waiters->prev = w->prev;   /* the last stays the first's prev */
+    } else {
+        w->prev->next = w->next;
+        if (w->next)
+            w->next->prev = w->prev;
+        else
+            e->waiters->prev = w->prev;   /* w was the last */
+    }
+    w->prev = w->next = NULL;
+}
+
 static void wake_waiters(store_t *s, struct name_entry *e, struct object *obj)
 {
-    while (e->waiters_head) {
-        struct store_waiter *w = e->waiters_head;
-        e->waiters_head = w->next;
-        if (e->waiters_head)
-            e->waiters_head->prev = NULL;
-        else
-            e->waiters_tail = NULL;
-        w->prev = w->next = NULL;
+    while (e->waiters) {
+        struct store_waiter *w = e->waiters;
+        waiter_unlink(e, w);
         w->entry = NULL;
         s->waiters--;
         if (pin_add(s, w->client, obj, NULL) != 0) {
@@ -1080,12 +1093,14 @@ int store_wait(store_t *s, const char *name, size_t name_len, struct store_waite
         return fail(d, SHMSTORE_ENOMEM, "daemon out of memory");
     w->entry = e;
     w->next = NULL;
-    w->prev = e->waiters_tail;
-    if (e->waiters_tail)
-        e->waiters_tail->next = w;
-    else
-        e->waiters_head = w;
-    e->waiters_tail = w;
+    if (e->waiters) {
+        w->prev = e->waiters->prev;
+        w->prev->next = w;
+        e->waiters->prev = w;
+    } else {
+        w->prev = w;
+        e->waiters = w;
+    }
     s->waiters++;
     return 0;
 }
@@ -1095,15 +1110,7 @@ void store_wait_cancel(store_t *s, struct store_waiter *w)
     struct name_entry *e = w->entry;
     if (!e)
         return;
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        e->waiters_head = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    else
-        e->waiters_tail = w->prev;
-    w->prev = w->next = NULL;
+    waiter_unlink(e, w);
     w->entry = NULL;
     s->waiters--;
     entry_release_if_unused(s, e);
@@ -1472,7 +1479,7 @@ static void check_names(struct check_ctx *ctx, uint64_t *bound, uint64_t *replac
     void *value;
     while ((key = name_map_next(ctx->s->names, key, key_len, &key_len, &value))) {
         const struct name_entry *e = value;
-        if (!e->sealed && !e->reserved && !e->replacers && !e->waiters_head && !e->objects)
+        if (!e->sealed && !e->reserved && !e->replacers && !e->waiters && !e->objects)
             check_fail(ctx, "entry %.*s is unused but kept", (int)key_len, key);
         *named += e->objects;
         const struct object *objs[2] = {e->sealed, e->reserved};
@@ -1486,15 +1493,16 @@ static void check_names(struct check_ctx *ctx, uint64_t *bound, uint64_t *replac
         *bound += e->sealed != NULL;
         *replacers += e->replacers;
         const struct store_waiter *prev = NULL;
-        for (const struct store_waiter *w = e->waiters_head; w; prev = w, w = w->next) {
-            if (w->entry != e || w->prev != prev) {
+        for (const struct store_waiter *w = e->waiters; w; prev = w, w = w->next) {
+            if (w->entry != e || (prev && w->prev != prev)) {
                 check_fail(ctx, "waiter list of %.*s is broken", (int)key_len, key);
                 break;
             }
             ++*waiters;
         }
-        if (e->waiters_tail != prev)
-            check_fail(ctx, "waiter list of %.*s does not end at its tail", (int)key_len, key);
+        if (e->waiters && e->waiters->prev != prev)
+            check_fail(ctx, "waiter list of %.*s: its first's prev is not its last", (int)key_len,
+                       key);
     }
 }
 
