@@ -856,16 +856,23 @@ static int request_segment(shmstore_client *c, uint32_t id, int *fd, uint64_t *b
             close(fds[0]);
         return rc;
     }
-    const uint8_t *live = rep.u.segment.live.ptr;
-    const uint32_t nlive = rep.u.segment.live.len / 4;
-    for (uint32_t slot = 0; a->segments && slot < SHM_SEGMENT_SLOTS; slot++) {
-        struct segment_map *m = &a->segments[slot];
-        int held = 0;
-        for (uint32_t i = 0; m->ro && i < nlive && !held; i++)
-            held = ((uint32_t)live[4 * i] | (uint32_t)live[4 * i + 1] << 8 |
-                    (uint32_t)live[4 * i + 2] << 16 | (uint32_t)live[4 * i + 3] << 24) == m->id;
-        if (m->ro && !held)
-            segment_unmap(m);
+    if (a->segments) {
+        /* Live ids by slot (the daemon never has two in one slot), then one pass over ours. */
+        const uint8_t *live = rep.u.segment.live.ptr;
+        const uint32_t nlive = rep.u.segment.live.len / 4;
+        uint32_t live_id[SHM_SEGMENT_SLOTS];
+        uint8_t is_live[SHM_SEGMENT_SLOTS] = {0};
+        for (uint32_t i = 0; i < nlive; i++) {
+            uint32_t lid = (uint32_t)live[4 * i] | (uint32_t)live[4 * i + 1] << 8 |
+                           (uint32_t)live[4 * i + 2] << 16 | (uint32_t)live[4 * i + 3] << 24;
+            live_id[lid % SHM_SEGMENT_SLOTS] = lid;
+            is_live[lid % SHM_SEGMENT_SLOTS] = 1;
+        }
+        for (uint32_t slot = 0; slot < SHM_SEGMENT_SLOTS; slot++) {
+            struct segment_map *m = &a->segments[slot];
+            if (m->ro && !(is_live[slot] && live_id[slot] == m->id))
+                segment_unmap(m);
+        }
     }
     *fd = fds[0];
     *bytes = rep.u.segment.bytes;

@@ -90,7 +90,6 @@ struct durable {
     uint64_t lost_writes;           /* async writes that failed after their reply */
     uint64_t pending_writes;        /* loop only: WRITE jobs made and not yet completed */
     uint64_t held_bytes;            /* loop only: memory of acknowledged jobs not yet done */
-    uint64_t held_limit;            /* beyond it, seals take the sync path */
     struct loopwake loop_wake;      /* the thread wakes the loop with it */
 };
 
@@ -254,6 +253,13 @@ static void *writer_main(void *arg)
 
 /* ---- the loop's side ------------------------------------------------------------------------ */
 
+/* Beyond this many bytes held for async writes, seals take the sync path: a quarter of the
+ * store's maximum, as it is now (a reload may raise it). */
+static uint64_t held_limit(const struct durable *d)
+{
+    return space_max(store_space(d->server->store)) / 4;
+}
+
 static void submit_staged(struct durable *d)
 {
     if (!d->staged.head)
@@ -262,7 +268,7 @@ static void submit_staged(struct durable *d)
     if (!d->queue.head)
         clock_gettime(CLOCK_MONOTONIC, &d->queued_since);
     list_splice(&d->queue, &d->staged);
-    d->urgent |= d->staged_urgent || d->held_bytes > d->held_limit;
+    d->urgent |= d->staged_urgent || d->held_bytes > held_limit(d);
     d->staged_urgent = 0;
     pthread_cond_signal(&d->wake);
     pthread_mutex_unlock(&d->lock);
@@ -463,7 +469,7 @@ void durable_seal(struct server *s, struct object *obj, struct conn *c,
     j->data = store_pointer(s->store, obj->data_offset);
     j->meta = store_pointer(s->store, store_meta_offset(obj));
     j->entry.sealed_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
-    if (d->async && d->held_bytes + j->entry.size + j->entry.meta_size <= d->held_limit) {
+    if (d->async && d->held_bytes + j->entry.size + j->entry.meta_size <= held_limit(d)) {
         seal_now(d, j, c, rep);
         return;
     }
@@ -678,7 +684,6 @@ int durable_start(struct server *s, char *why, size_t whylen)
     d->loop_wake.fd = -1;
     d->async = s->opts->durability == DURABILITY_ASYNC;
     d->flush_ms = s->opts->flush_interval_ms;
-    d->held_limit = space_max(store_space(s->store)) / 4;
     pthread_mutex_init(&d->lock, NULL);
     /* The interval is measured on the monotonic clock: a clock change must not stretch it. */
     pthread_condattr_t attr;
