@@ -193,7 +193,7 @@ static int snapshot_step(struct watcher *w, unsigned *budget)
         }
         return 0;
     }
-    if (!obj || obj->name_len > SHM_NAME_MAX ||
+    if (!obj ||
         (w->prefix_len && (obj->name_len < w->prefix_len ||
                            memcmp(obj->name, w->pattern, w->prefix_len) != 0))) {
         snapshot_finish(w);   /* the end of the store, or of the names the pattern can match */

@@ -36,7 +36,16 @@ static inline uint64_t mix_id(uint64_t id)
 
 static inline size_t capacity_of(const id_map *m)
 {
-    return m->keys ? m->mask + 1 : 0;
+    return m->values ? m->mask + 1 : 0;
+}
+
+/* The id in a slot of these arrays (the map's, or a table being built), 0 when it is empty. */
+static inline uint64_t key_at(const id_map *m, const uint64_t *keys, void *const *values,
+                              size_t slot)
+{
+    if (keys)
+        return keys[slot];
+    return values[slot] ? m->key_of(values[slot]) : 0;
 }
 
 /* Load stays at or below 3/4: keys sit in their own array, eight to a cache line, so the few
@@ -47,12 +56,14 @@ static inline bool over_max_load(size_t count, size_t capacity)
 }
 
 /* Place a key known to be absent; the table must have a free slot. */
-static void place(uint64_t *keys, void **values, size_t mask, uint64_t id, void *value)
+static void place(const id_map *m, uint64_t *keys, void **values, size_t mask, uint64_t id,
+                  void *value)
 {
     size_t slot = (size_t)mix_id(id) & mask;
-    while (keys[slot] != 0)
+    while (key_at(m, keys, values, slot) != 0)
         slot = (slot + 1) & mask;
-    keys[slot] = id;
+    if (keys)
+        keys[slot] = id;
     values[slot] = value;
 }
 
@@ -60,9 +71,9 @@ static int resize(id_map *m, size_t new_capacity)
 {
     if (new_capacity > SIZE_MAX / sizeof(void *))
         return -1;
-    uint64_t *new_keys = calloc(new_capacity, sizeof *new_keys);
-    void **new_values = malloc(new_capacity * sizeof *new_values);
-    if (!new_keys || !new_values) {
+    uint64_t *new_keys = m->key_of ? NULL : calloc(new_capacity, sizeof *new_keys);
+    void **new_values = calloc(new_capacity, sizeof *new_values);
+    if ((!new_keys && !m->key_of) || !new_values) {
         free(new_keys);
         free(new_values);
         return -1;
@@ -70,8 +81,9 @@ static int resize(id_map *m, size_t new_capacity)
     size_t new_mask = new_capacity - 1;
     size_t old_capacity = capacity_of(m);
     for (size_t slot = 0; slot < old_capacity; slot++) {
-        if (m->keys[slot] != 0)
-            place(new_keys, new_values, new_mask, m->keys[slot], m->values[slot]);
+        uint64_t key = key_at(m, m->keys, m->values, slot);
+        if (key != 0)
+            place(m, new_keys, new_values, new_mask, key, m->values[slot]);
     }
     free(m->keys);
     free(m->values);
@@ -84,11 +96,11 @@ static int resize(id_map *m, size_t new_capacity)
 /* The slot holding id, or SIZE_MAX when absent. */
 static size_t find_slot(const id_map *m, uint64_t id)
 {
-    if (id == 0 || !m->keys)
+    if (id == 0 || !m->values)
         return SIZE_MAX;
     size_t slot = (size_t)mix_id(id) & m->mask;
     for (;;) {
-        uint64_t key = m->keys[slot];
+        uint64_t key = key_at(m, m->keys, m->values, slot);
         if (key == id)
             return slot;
         if (key == 0)
@@ -115,7 +127,7 @@ void *id_map_get(const id_map *m, uint64_t id)
 
 int id_map_put(id_map *m, uint64_t id, void *value)
 {
-    if (id == 0)
+    if (id == 0 || (m->key_of && (!value || m->key_of(value) != id)))
         return -1;
     size_t slot = find_slot(m, id);
     if (slot != SIZE_MAX) {
@@ -129,7 +141,7 @@ int id_map_put(id_map *m, uint64_t id, void *value)
         if (resize(m, capacity ? capacity * 2 : ID_MAP_MIN_CAPACITY) != 0)
             return -1;
     }
-    place(m->keys, m->values, m->mask, id, value);
+    place(m, m->keys, m->values, m->mask, id, value);
     m->count++;
     return 0;
 }
@@ -142,17 +154,19 @@ static void backward_shift(id_map *m, size_t hole)
     size_t slot = hole;
     for (;;) {
         slot = (slot + 1) & m->mask;
-        uint64_t key = m->keys[slot];
+        uint64_t key = key_at(m, m->keys, m->values, slot);
         if (key == 0)
             break;
         size_t home = (size_t)mix_id(key) & m->mask;
         if (((slot - home) & m->mask) >= ((slot - hole) & m->mask)) {
-            m->keys[hole] = key;
+            if (m->keys)
+                m->keys[hole] = key;
             m->values[hole] = m->values[slot];
             hole = slot;
         }
     }
-    m->keys[hole] = 0;
+    if (m->keys)
+        m->keys[hole] = 0;
     m->values[hole] = NULL;
 }
 
@@ -178,7 +192,8 @@ void id_map_foreach(const id_map *m, void (*fn)(uint64_t id, void *value, void *
 {
     size_t capacity = capacity_of(m);
     for (size_t slot = 0; slot < capacity; slot++) {
-        if (m->keys[slot] != 0)
-            fn(m->keys[slot], m->values[slot], arg);
+        uint64_t key = key_at(m, m->keys, m->values, slot);
+        if (key != 0)
+            fn(key, m->values[slot], arg);
     }
 }

@@ -5,6 +5,11 @@
  * stay short under churn. Used for the daemon's id -> object table and for each connection's
  * id -> pin table; the latter are many and mostly tiny, so an empty map allocates nothing.
  * Id 0 is reserved and may not be stored.
+ *
+ * A keyless map (ID_MAP_KEYLESS) stores only the values, each of which names its own id through
+ * key_of: half the memory, for a table of records that carry their id anyway (the daemon's
+ * million objects; docs/architecture.md, "Bookkeeping per object"). Its values must not be NULL
+ * and must keep their id while stored.
  */
 #ifndef SHMSTORE_IDMAP_H
 #define SHMSTORE_IDMAP_H
@@ -13,13 +18,15 @@
 #include <stdint.h>
 
 typedef struct id_map {
-    uint64_t *keys;     /* 0 = empty slot */
-    void **values;
+    uint64_t *keys;     /* 0 = empty slot; NULL in a keyless map */
+    void **values;      /* NULL = empty slot in a keyless map */
     size_t count;
     size_t mask;        /* capacity - 1; capacity is a power of two, or 0 before first put */
+    uint64_t (*key_of)(const void *value);   /* keyless: the id a value names */
 } id_map;
 
-#define ID_MAP_INIT {NULL, NULL, 0, 0}
+#define ID_MAP_INIT {NULL, NULL, 0, 0, NULL}
+#define ID_MAP_KEYLESS(key_of_fn) {NULL, NULL, 0, 0, (key_of_fn)}
 
 void id_map_clear(id_map *m);                       /* frees the table (not the values) */
 void *id_map_get(const id_map *m, uint64_t id);     /* NULL when absent */

@@ -21,6 +21,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+#include "pool.h"
+
 #define SL_BITS    5u
 #define SL_COUNT   (1u << SL_BITS)
 /* Unit counts stay below 2^59 even after rounding up, so 64 first-level bins are plenty. */
@@ -35,13 +37,16 @@
 
 struct alloc_block {
     uint64_t offset;
-    uint64_t size;
+    uint64_t size : 63;         /* a multiple of ALLOC_ALIGN; the flag takes the 64th bit, so a
+                                 * record is 48 bytes (docs/architecture.md, "Bookkeeping per
+                                 * object") */
+    uint64_t free : 1;
     alloc_block_t *phys_prev;   /* neighbours in the arena, by address */
     alloc_block_t *phys_next;
     alloc_block_t *free_prev;   /* bin list; meaningful only while free */
     alloc_block_t *free_next;
-    bool free;
 };
+_Static_assert(sizeof(struct alloc_block) == 48, "an allocator record is 48 bytes");
 
 struct alloc {
     uint64_t capacity;
@@ -51,6 +56,7 @@ struct alloc {
     uint64_t fl_bitmap;
     uint32_t sl_bitmap[FL_COUNT];
     alloc_block_t *bins[FL_COUNT][SL_COUNT];
+    pool_t records;             /* every alloc_block_t of this allocator */
 };
 
 struct bin_index {
@@ -235,14 +241,18 @@ static alloc_block_t *find_fit(const alloc_t *a, uint64_t need, bool page, uint6
 
 alloc_t *alloc_new(uint64_t capacity)
 {
+    if (capacity > ALLOC_CAPACITY_MAX)
+        capacity = ALLOC_CAPACITY_MAX;
     capacity &= ~(uint64_t)(ALLOC_PAGE - 1);
     if (capacity == 0)
         return NULL;
     alloc_t *a = calloc(1, sizeof *a);
-    alloc_block_t *b = calloc(1, sizeof *b);
-    if (!a || !b) {
+    if (!a)
+        return NULL;
+    pool_init(&a->records, sizeof(alloc_block_t), 1024);
+    alloc_block_t *b = pool_alloc(&a->records);
+    if (!b) {
         free(a);
-        free(b);
         return NULL;
     }
     a->capacity = capacity;
@@ -261,9 +271,10 @@ void alloc_destroy(alloc_t *a)
     alloc_block_t *b = a->first;
     while (b) {
         alloc_block_t *next = b->phys_next;
-        free(b);
+        pool_free(&a->records, b);
         b = next;
     }
+    pool_destroy(&a->records);
     free(a);
 }
 
@@ -285,11 +296,11 @@ alloc_block_t *alloc_take(alloc_t *a, uint64_t size)
 
     /* Get every record before touching any structure, so a failed malloc changes nothing. */
     alloc_block_t *used = found, *tail_block = NULL;
-    if (gap && !(used = malloc(sizeof *used)))
+    if (gap && !(used = pool_alloc(&a->records)))
         return NULL;
-    if (tail && !(tail_block = malloc(sizeof *tail_block))) {
+    if (tail && !(tail_block = pool_alloc(&a->records))) {
         if (used != found)
-            free(used);
+            pool_free(&a->records, used);
         return NULL;
     }
 
@@ -330,7 +341,7 @@ void alloc_give(alloc_t *a, alloc_block_t *b)
         bin_remove(a, prev);
         prev->size += b->size;
         phys_unlink(a, b);
-        free(b);
+        pool_free(&a->records, b);
         b = prev;
     }
     alloc_block_t *next = b->phys_next;
@@ -338,7 +349,7 @@ void alloc_give(alloc_t *a, alloc_block_t *b)
         bin_remove(a, next);
         b->size += next->size;
         phys_unlink(a, next);
-        free(next);
+        pool_free(&a->records, next);
     }
     bin_insert(a, b);
 }

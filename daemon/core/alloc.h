@@ -16,12 +16,13 @@
 #define ALLOC_ALIGN          64u
 #define ALLOC_PAGE           4096u
 #define ALLOC_PAGE_THRESHOLD (64u * 1024u)
+#define ALLOC_CAPACITY_MAX   (1ull << 62)   /* sizes are kept in 63 bits */
 
 typedef struct alloc alloc_t;
 typedef struct alloc_block alloc_block_t;   /* one allocated range; opaque */
 
-/* A new allocator over [0, capacity); capacity is rounded down to ALLOC_PAGE. NULL when out of
- * memory or capacity rounds to 0. */
+/* A new allocator over [0, capacity); capacity is rounded down to ALLOC_PAGE, and to at most
+ * ALLOC_CAPACITY_MAX. NULL when out of memory or capacity rounds to 0. */
 alloc_t *alloc_new(uint64_t capacity);
 /* Frees the allocator and every block handle it still has out. */
 void alloc_destroy(alloc_t *a);

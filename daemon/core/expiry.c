@@ -49,6 +49,8 @@ static void sift_down(expiry_heap *h, uint32_t i, struct expiry_entry e)
 
 int expiry_add(expiry_heap *h, void *item, int64_t at_ns)
 {
+    if (h->count >= EXPIRY_ITEMS_MAX)
+        return -1;
     if (h->count == h->cap) {
         uint32_t cap = h->cap ? h->cap * 2 : 64;
         if (cap < h->cap)

@@ -26,6 +26,9 @@ typedef struct expiry_heap {
 
 #define EXPIRY_NONE INT64_MAX   /* expiry_next of an empty heap */
 
+/* The most items a heap holds: slots fit 24 bits (struct object keeps its slot in that many). */
+#define EXPIRY_ITEMS_MAX ((1u << 24) - 1u)
+
 /* Add item with its deadline. 0, or -1 when memory runs out (the heap is unchanged then). */
 int expiry_add(expiry_heap *h, void *item, int64_t at_ns);
 /* Take out the entry at slot (as given to moved; 0 is ignored). */

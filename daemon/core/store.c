@@ -24,6 +24,7 @@
 #include "expiry.h"
 #include "humansize.h"
 #include "namemap.h"
+#include "pool.h"
 #include "shmlayout.h"
 #include "shmstore.h"
 #include <unistd.h>
@@ -46,6 +47,7 @@ struct pin {
 
 struct store {
     space_t *space;      /* the arena's segments and their allocators */
+    pool_t object_records;   /* every struct object */
     id_map objects;      /* id -> struct object, every live object */
     name_map *names;     /* name -> struct name_entry */
     uint64_t next_id;
@@ -135,14 +137,21 @@ static uint64_t store_free_bytes(const store_t *s)
     return ceiling - space_used(s->space);
 }
 
+/* The object table is keyless: each object names its own id. */
+static uint64_t object_id(const void *obj)
+{
+    return ((const struct object *)obj)->id;
+}
+
 store_t *store_new_empty(uint64_t max_bytes)
 {
     store_t *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
     s->space = space_new(max_bytes);
+    pool_init(&s->object_records, sizeof(struct object), 1024);
     s->names = name_map_new(sizeof(struct name_entry));
-    s->objects = (id_map)ID_MAP_INIT;
+    s->objects = (id_map)ID_MAP_KEYLESS(object_id);
     /* Ids are never reused, not even by the next daemon on the same socket: a client that
      * reconnects after a restart must not be able to release a new object with an old id. So
      * ids start at the clock in microseconds; a daemon never creates objects faster than one per
@@ -165,20 +174,20 @@ store_t *store_new_empty(uint64_t max_bytes)
 static void free_object_record(uint64_t id, void *value, void *arg)
 {
     (void)id;
-    (void)arg;
-    struct object *obj = value;
-    free(obj);
+    store_t *s = arg;
+    pool_free(&s->object_records, value);
 }
 
 void store_free(store_t *s)
 {
     if (!s)
         return;
-    id_map_foreach(&s->objects, free_object_record, NULL);
+    id_map_foreach(&s->objects, free_object_record, s);
     id_map_clear(&s->objects);
     name_map_free(s->names);
     space_free(s->space);
     expiry_clear(&s->expiry);
+    pool_destroy(&s->object_records);
     free(s);
 }
 
@@ -337,7 +346,7 @@ static void object_destroy(store_t *s, struct object *obj)
     if (obj->block)
         space_give(s->space, obj->data_offset, obj->block);
     object_name_drop(s, obj);
-    free(obj);
+    pool_free(&s->object_records, obj);
 }
 
 /* The name no longer leads to obj: free it now, or when its last pin goes. */
@@ -359,6 +368,9 @@ static void object_unbind(store_t *s, struct object *obj)
 
 static int pin_add(store_t *s, struct store_client *cl, struct object *obj, struct store_detail *d)
 {
+    if (obj->pins == UINT32_MAX)
+        return fail(d, SHMSTORE_EPERM, "'%s' is pinned %u times, the most one object can be; "
+                    "release some first", obj->name, obj->pins);
     struct pin *p = id_map_get(&cl->pins, obj->id);
     if (!p) {
         p = calloc(1, sizeof *p);
@@ -498,7 +510,7 @@ int store_create(store_t *s, struct store_client *cl, const char *name, size_t n
     uint64_t meta_at = round_up64(size);
     uint64_t total = meta_size ? meta_at + meta_size : size;
 
-    struct object *obj = calloc(1, sizeof *obj);
+    struct object *obj = pool_alloc(&s->object_records);
     if (!obj)
         return fail(d, SHMSTORE_ENOMEM, "daemon out of memory");
 
@@ -506,7 +518,7 @@ int store_create(store_t *s, struct store_client *cl, const char *name, size_t n
     if (!obj->block) {
         char asked[HUMAN_SIZE_MAX], avail[HUMAN_SIZE_MAX], largest[HUMAN_SIZE_MAX];
         uint64_t free_bytes = store_free_bytes(s), largest_free = space_largest_free(s->space);
-        free(obj);
+        pool_free(&s->object_records, obj);
         /* A free range that space_take would grant exists, so what failed was its own record:
          * the daemon's heap, not the store, is out of room. */
         if (largest_free >= total)
@@ -557,7 +569,7 @@ int store_create(store_t *s, struct store_client *cl, const char *name, size_t n
 
 out_of_memory:
     space_give(s->space, obj->data_offset, obj->block);
-    free(obj);
+    pool_free(&s->object_records, obj);
     return fail(d, SHMSTORE_ENOMEM, "daemon out of memory");
 }
 
@@ -748,12 +760,13 @@ int store_restore(store_t *s, const char *name, size_t name_len, uint64_t id, ui
     struct name_entry *e = entry_find(s, name, name_len);
     if (e && (e->sealed || e->reserved || e->replacers))
         return fail(d, SHMSTORE_EEXIST, "%.*s: name already taken", (int)name_len, name);
-    struct object *obj = calloc(1, sizeof *obj);
+    struct object *obj = pool_alloc(&s->object_records);
     if (!obj)
         goto out_of_memory;
     e = entry_find_or_add(s, name, name_len);
     if (!e)
         goto out_of_memory;
+    obj->id = id;   /* the object table reads it */
     if (id_map_put(&s->objects, id, obj) != 0) {
         entry_release_if_unused(s, e);
         goto out_of_memory;
@@ -783,7 +796,7 @@ int store_restore(store_t *s, const char *name, size_t name_len, uint64_t id, ui
     return 0;
 
 out_of_memory:
-    free(obj);
+    pool_free(&s->object_records, obj);
     return fail(d, SHMSTORE_ENOMEM, "daemon out of memory");
 }
 

@@ -36,7 +36,6 @@ struct object {
     uint64_t data_offset, size; /* its address: SHM_ADDRESS(segment, offset); the metadata
                                  * follows at store_meta_offset */
     int64_t created_ns;         /* seal time (create time while unsealed) */
-    uint64_t pins;
     uint64_t checksum;          /* persist_object_checksum of the copy on disk, when on_disk */
     struct store_client *owner; /* UNSEALED only */
     /* An object is on one list at a time, so the two share their links. */
@@ -52,10 +51,12 @@ struct object {
     int64_t expires_ns;         /* sealed: when its time to live runs out (CLOCK_REALTIME), 0
                                  * without one; unsealed: its time to live in ns, which starts
                                  * at the seal (docs/architecture.md, "Time to live") */
-    uint32_t meta_size;         /* at most SHM_META_MAX */
+    /* Narrow fields, packed (docs/architecture.md, "Bookkeeping per object"). */
+    uint32_t pins;              /* clients' pins and holds; pin_add refuses beyond UINT32_MAX */
     uint32_t owner_uid;         /* the uid whose connection created it; charged to it (quotas) */
-    uint32_t expiry_slot;       /* its place in the store's expiry heap, 0 when not in it */
-    uint16_t name_len;          /* at most SHM_NAME_MAX */
+    uint32_t expiry_slot : 24;  /* its place in the store's expiry heap, 0 when not in it */
+    uint32_t name_len : 8;      /* at most SHM_NAME_MAX */
+    uint32_t meta_size : 17;    /* at most SHM_META_MAX */
     enum object_state state : 2;
     unsigned replace : 1;       /* created with SHMSTORE_REPLACE */
     unsigned persist : 1;       /* durable: created with SHMSTORE_PERSIST, or restored */
@@ -72,6 +73,7 @@ struct object {
     unsigned no_evict : 1;      /* created with STORE_NO_EVICT: evict = lru never deletes it */
     unsigned in_lru : 1;        /* on the eviction list (lru_prev, lru_next are its links) */
 };
+_Static_assert(sizeof(struct object) <= 104, "struct object stays within 104 bytes");
 
 /* Where an object's metadata is: after its payload, at the next 64-byte boundary. */
 static inline uint64_t store_meta_offset(const struct object *obj)

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "inproc.h"
+#include "pool.h"
 #include "shmstore.h"
 #include "store.h"
 
@@ -435,6 +436,8 @@ static void test_create_out_of_heap_is_enomem_not_enospc(void **state)
 
 int main(void)
 {
+    /* Every record a malloc of its own, so the failure of each one is reached. */
+    pool_use_malloc(1);
     memset(payload, 0xa5, sizeof payload);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_create_out_of_heap_is_enomem_not_enospc),

@@ -34,7 +34,7 @@ static void *value_for(uint64_t id, unsigned version)
 
 static size_t capacity_of(const id_map *m)
 {
-    return m->keys ? m->mask + 1 : 0;
+    return m->values ? m->mask + 1 : 0;
 }
 
 static void assert_table_shape(const id_map *m)
@@ -46,7 +46,7 @@ static void assert_table_shape(const id_map *m)
     assert_true(m->count <= capacity / 4 * 3);
     size_t occupied = 0;
     for (size_t i = 0; i < capacity; i++)
-        occupied += m->keys[i] != 0;
+        occupied += m->keys ? m->keys[i] != 0 : m->values[i] != NULL;
     assert_int_equal(occupied, m->count);
 }
 
@@ -323,6 +323,59 @@ static void test_churn_random_ids(void **state)
     free(ids);
 }
 
+/* A keyless map: records that carry their own id, churned against which of them are in. */
+struct record {
+    uint64_t id;
+};
+
+static uint64_t record_id(const void *value)
+{
+    return ((const struct record *)value)->id;
+}
+
+static void test_keyless_map(void **state)
+{
+    (void)state;
+    enum { N = 3000 };
+    struct record *records = malloc(N * sizeof *records);
+    bool *in = calloc(N, sizeof *in);
+    assert_non_null(records);
+    assert_non_null(in);
+    for (size_t i = 0; i < N; i++)
+        records[i].id = (i % 2 ? i + 1 : (uint64_t)1 << 60 | (i + 1));
+    id_map m = ID_MAP_KEYLESS(record_id);
+    /* A value must name the id it is put under, and cannot be NULL. */
+    assert_int_equal(id_map_put(&m, 7, &records[0]), -1);
+    assert_int_equal(id_map_put(&m, records[0].id, NULL), -1);
+    assert_int_equal(id_map_count(&m), 0);
+    uint64_t rng = 5;
+    size_t count = 0;
+    for (unsigned op = 1; op <= 60000; op++) {
+        uint64_t r = next_random(&rng);
+        size_t k = (size_t)(r % N);
+        unsigned remove_percent = (op / 6000) % 2 ? 95 : 10;
+        if ((r >> 32) % 100 < remove_percent) {
+            assert_ptr_equal(id_map_remove(&m, records[k].id), in[k] ? &records[k] : NULL);
+            count -= in[k];
+            in[k] = false;
+        } else {
+            assert_int_equal(id_map_put(&m, records[k].id, &records[k]), 0);
+            count += !in[k];
+            in[k] = true;
+        }
+        assert_int_equal(id_map_count(&m), count);
+        if (op % 5000 == 0) {
+            assert_table_shape(&m);
+            for (size_t i = 0; i < N; i++)
+                assert_ptr_equal(id_map_get(&m, records[i].id), in[i] ? &records[i] : NULL);
+        }
+    }
+    assert_null(m.keys);   /* no key array at all */
+    id_map_clear(&m);
+    free(records);
+    free(in);
+}
+
 /* A handful of keys keeps the table at its smallest sizes, where runs wrap around the end of
  * the array and backward shifts cross the wrap most often. */
 static void test_churn_tiny_map(void **state)
@@ -346,6 +399,7 @@ int main(void)
         cmocka_unit_test(test_shrinks_when_emptied),
         cmocka_unit_test(test_foreach_visits_each_entry_once),
         cmocka_unit_test(test_churn_sequential_ids),
+        cmocka_unit_test(test_keyless_map),
         cmocka_unit_test(test_churn_random_ids),
         cmocka_unit_test(test_churn_tiny_map),
     };
