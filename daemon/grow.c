@@ -164,6 +164,34 @@ static int add_segment(struct grow *g, struct arena_segment *made, int dedicated
     return 0;
 }
 
+/* The fallback from huge pages to 4 KiB pages is said once. */
+static void say_note(struct grow *g, const char *note)
+{
+    if (note[0] && !g->said_no_huge) {
+        g->said_no_huge = 1;
+        log_warn("arena: %s", note);
+    }
+}
+
+/* Make a segment here, blocking (at start, before the loop serves anyone), and add it. 0, or -1
+ * with why. */
+static int add_segment_now(struct grow *g, uint64_t size, int dedicated, char *why, size_t whylen)
+{
+    const struct options *o = g->server->opts;
+    struct arena_segment seg;
+    char note[520];
+    if (arena_segment_create(&seg, size, o->hugepages, o->reserve, why, whylen, note,
+                             sizeof note) != 0)
+        return -1;
+    say_note(g, note);
+    if (add_segment(g, &seg, dedicated) != 0) {
+        snprintf(why, whylen, "out of memory, or the arena holds %u segments, its most",
+                 SHM_SEGMENT_SLOTS);
+        return -1;
+    }
+    return 0;
+}
+
 static void on_done(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
@@ -176,10 +204,7 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
     if (!j)
         return;
     g->in_flight = NULL;
-    if (j->note[0] && !g->said_no_huge) {
-        g->said_no_huge = 1;
-        log_warn("arena: %s", j->note);
-    }
+    say_note(g, j->note);
     if (j->rc == 0 && add_segment(g, &j->seg, j->dedicated) != 0) {
         j->rc = -1;
         snprintf(j->why, sizeof j->why, "the arena holds %u segments, its most",
@@ -253,18 +278,12 @@ int grow_now(struct server *s, uint64_t bytes)
     uint64_t size = g ? segment_for(g, store_space(s->store), bytes, &dedicated) : 0;
     if (!size)
         return -1;
-    struct arena_segment seg;
-    char why[400], note[520];
-    if (arena_segment_create(&seg, size, s->opts->hugepages, s->opts->reserve, why, sizeof why,
-                             note, sizeof note) != 0) {
+    char why[400];
+    if (add_segment_now(g, size, dedicated, why, sizeof why) != 0) {
         log_warn("arena: cannot grow: %s", why);
         return -1;
     }
-    if (note[0] && !g->said_no_huge) {
-        g->said_no_huge = 1;
-        log_warn("arena: %s", note);
-    }
-    return add_segment(g, &seg, dedicated);
+    return 0;
 }
 
 uint64_t grow_largest_segment(const struct server *s)
@@ -366,24 +385,16 @@ int grow_start(struct server *s, char *why, size_t whylen)
         return -1;
     /* The first segment is made here, before the socket opens, so a daemon that cannot have
      * any memory (or the huge pages it must use) refuses to start. */
-    struct arena_segment first;
-    char note[600];
     /* segment_size, or as many whole 2 MiB steps as the maximum holds (at least one). */
     uint64_t size = round_up_segment(s->opts->segment_size);
     if (size > g->max_bytes)
         size = g->max_bytes & ~(ARENA_SEGMENT_ALIGN - 1);
-    if (arena_segment_create(&first, size, s->opts->hugepages, s->opts->reserve, why, whylen,
-                             note, sizeof note) != 0)
+    if (add_segment_now(g, size, 0, why, whylen) != 0)
         return -1;
-    if (note[0]) {
-        g->said_no_huge = 1;
-        log_warn("arena: %s", note);
-    }
-    if (add_segment(g, &first, 0) != 0) {
-        snprintf(why, whylen, "out of memory");
-        return -1;
-    }
-    if (s->opts->hugepages == HUGEPAGES_AUTO && !first.huge && !g->said_no_huge) {
+    void *first;
+    if (space_segment(store_space(s->store), 0, NULL, NULL, &first) == 0 &&
+        s->opts->hugepages == HUGEPAGES_AUTO &&
+        !((const struct arena_segment *)first)->huge && !g->said_no_huge) {
         g->said_no_huge = 1;
         log_info("arena: no huge pages free (vm.nr_hugepages), so segments use 4 KiB pages%s",
                  s->opts->reserve ? ", zeroed by the daemon as they are added" : "");
